@@ -1,0 +1,4 @@
+//! mtasim: a discrete-event simulator of an outbound MTA's dynamic flow control.
+
+pub mod rng;
+pub mod units;
