@@ -2,3 +2,4 @@
 
 pub mod rng;
 pub mod units;
+pub mod validate;
