@@ -1,5 +1,31 @@
-//! mtasim: a discrete-event simulator of an outbound MTA's dynamic flow control.
+//! mtasim: a discrete-event simulator of an outbound MTA and the mail systems it delivers
+//! to, for watching — and tuning — "Messages queued (dynamic flow control)".
+//!
+//! Data flows one way: [`scenario`] (the JSON file) -> [`mta::world`] and [`mta::model`]
+//! (the MTA, its [`flow_control`] and the [`receiver`]s) -> [`engine`] (time and events)
+//! -> [`metrics`] -> [`output`]. [`sim::simulate`] runs the whole chain.
+//!
+//! ```
+//! let scenario = mtasim::scenario::load("<doc>", mtasim::scenario::DEFAULT_SCENARIO, &[
+//!     "duration=10m".parse().unwrap(),
+//!     "traffic.0.messages=500".parse().unwrap(),
+//! ]).unwrap();
+//! let result = mtasim::sim::simulate(&scenario, Default::default()).unwrap();
+//! let totals = &result.summary.totals;
+//! assert_eq!(totals.injected, totals.delivered + totals.bounced + totals.expired + totals.queued);
+//! ```
 
+pub mod engine;
+pub mod flow_control;
+pub mod metrics;
+pub mod mta;
+pub mod output;
+pub mod receiver;
 pub mod rng;
+pub mod scenario;
+pub mod sim;
 pub mod units;
 pub mod validate;
+
+#[cfg(feature = "cli")]
+pub mod cli;

@@ -1,0 +1,119 @@
+//! The `mtasim` command line: argument definitions and the commands they run.
+//! `main.rs` only calls [`main`].
+
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario::{self, Override, Scenario, ScenarioError};
+
+/// Simulate an outbound MTA's dynamic flow control against synthetic receivers.
+#[derive(Debug, Parser)]
+#[command(name = "mtasim", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario and write its outputs (no scenario: the built-in default).
+    Run(run::RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Print the JSON Schema of the scenario format.
+    Schema,
+    /// List the built-in catalogue of provider replies that scenarios can name.
+    Replies,
+}
+
+/// `--set path=value`, accepted by every command that reads a scenario.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OverrideArgs {
+    /// Override a scenario value: dotted path, list items by index, value read as JSON
+    /// when it parses as JSON, else as a string (`--set duration=12h`,
+    /// `--set receivers.0.share=0.5`). Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_override)]
+    pub set: Vec<Override>,
+}
+
+fn parse_override(text: &str) -> Result<Override, String> {
+    text.parse()
+}
+
+/// A failed command: what to print and the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input: exit code 2.
+    Input(String),
+    /// A failure of mtasim itself or of the system: exit code 1.
+    Internal(String),
+}
+
+impl From<ScenarioError> for Failure {
+    fn from(e: ScenarioError) -> Self {
+        Failure::Input(e.to_string())
+    }
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run::run(&run::RunArgs::default()),
+        Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Validate { files, overrides }) => validate(&files, &overrides.set),
+        Some(Command::Schema) => print_schema(),
+        Some(Command::Replies) => print_replies(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Internal(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads the scenario at `path`, or the built-in default.
+pub fn load_scenario(path: Option<&PathBuf>, overrides: &[Override]) -> Result<Scenario, Failure> {
+    Ok(match path {
+        Some(path) => scenario::load_file(path, overrides)?,
+        None => scenario::load("<default scenario>", scenario::DEFAULT_SCENARIO, overrides)?,
+    })
+}
+
+fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
+    for file in files {
+        let scenario = scenario::load_file(file, overrides)?;
+        crate::mta::world::World::build(&scenario).map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+        println!("{}: ok ({} messages, {} simulated)", file.display(), scenario.total_messages(), scenario.duration);
+    }
+    Ok(())
+}
+
+fn print_schema() -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(&scenario::schema()).map_err(|e| Failure::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_replies() -> Result<(), Failure> {
+    for entry in crate::receiver::catalogue() {
+        println!("{:<26} {}", entry.name, entry.text);
+    }
+    Ok(())
+}

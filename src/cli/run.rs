@@ -1,0 +1,188 @@
+//! `mtasim run`: one scenario, its outputs and a short human summary.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{Failure, OverrideArgs, load_scenario};
+use crate::metrics::Summary;
+use crate::mta::log::DeliveryLog;
+use crate::output::{self, OutputFolder};
+use crate::sim::{self, RunOptions, RunResult, SimError};
+use crate::units::format_duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Scenario file (JSON). Without it, the built-in default scenario runs.
+    pub scenario: Option<PathBuf>,
+    /// Output folder [default: output/<scenario name>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed for every random stream, replacing the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also write deliveries.jsonl: one line per attempt and per flow-control hold.
+    #[arg(long)]
+    pub log: bool,
+    /// At most this many deliveries.jsonl lines.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub log_limit: u64,
+    /// Print engine statistics: events, events per second, simulated time per wall
+    /// second, wall time, peak memory.
+    #[arg(long)]
+    pub stats: bool,
+    /// Refuse scenarios injecting more messages than this.
+    #[arg(long, value_name = "N", default_value_t = RunOptions::default().max_messages)]
+    pub max_messages: u64,
+    /// Refuse scenarios whose estimated number of events exceeds this.
+    #[arg(long, value_name = "N", default_value_t = RunOptions::default().max_events)]
+    pub max_events: u64,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        let options = RunOptions::default();
+        RunArgs {
+            scenario: None,
+            out: None,
+            seed: None,
+            overrides: OverrideArgs::default(),
+            quiet: false,
+            log: false,
+            log_limit: 1_000_000,
+            stats: false,
+            max_messages: options.max_messages,
+            max_events: options.max_events,
+        }
+    }
+}
+
+/// Set by Ctrl-C; the run stops at its next poll and writes nothing.
+fn interrupted() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    // A second handler cannot be installed (tests call run twice): Ctrl-C then kills.
+    let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+    flag
+}
+
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    let mut scenario = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let target = args.out.clone().unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let folder = OutputFolder::create(&target)
+        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))?;
+    let log = if args.log {
+        let file = std::fs::File::create(folder.path().join("deliveries.jsonl"))
+            .map_err(|e| Failure::Internal(format!("cannot create deliveries.jsonl: {e}")))?;
+        Some(DeliveryLog::new(Box::new(BufWriter::new(file)), args.log_limit))
+    } else {
+        None
+    };
+    let stop = interrupted();
+    let options = RunOptions {
+        max_messages: args.max_messages,
+        max_events: args.max_events,
+        log,
+        keep_going: Box::new(move || !stop.load(Ordering::Relaxed)),
+    };
+    let result = sim::simulate(&scenario, options).map_err(|e| match e {
+        SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
+        SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
+    })?;
+    output::write_run(&result, folder.path())
+        .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
+    let written = folder
+        .commit()
+        .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))?;
+    if !args.quiet {
+        print_summary(&result, &written);
+    }
+    if args.stats {
+        print_stats(&result);
+    }
+    Ok(())
+}
+
+fn print_summary(result: &RunResult, folder: &std::path::Path) {
+    let Summary { totals: t, .. } = &result.summary;
+    let share = |n: u64| if t.injected == 0 { 0.0 } else { 100.0 * n as f64 / t.injected as f64 };
+    println!(
+        "{} (seed {}): {} simulated in {:.2} s",
+        result.scenario.name,
+        result.scenario.seed,
+        format_duration(result.stats.simulated),
+        result.stats.wall.as_secs_f64()
+    );
+    println!(
+        "  injected {}  delivered {} ({:.1}%)  bounced {}  expired {}  still queued {}",
+        t.injected,
+        t.delivered,
+        share(t.delivered),
+        t.bounced,
+        t.expired,
+        t.queued
+    );
+    println!(
+        "  attempts {}  deferrals {}  delivery latency p50 {}  p90 {}  p99 {}",
+        t.attempts,
+        t.deferrals,
+        human_seconds(t.latency_s.p50),
+        human_seconds(t.latency_s.p90),
+        human_seconds(t.latency_s.p99)
+    );
+    let mut troubled: Vec<_> = result
+        .summary
+        .destinations
+        .iter()
+        .filter(|(_, d)| d.backoff_entries + d.suspensions > 0)
+        .collect();
+    troubled.sort_by(|a, b| (b.1.time_in_state_s.backoff + b.1.time_in_state_s.suspended)
+        .total_cmp(&(a.1.time_in_state_s.backoff + a.1.time_in_state_s.suspended)));
+    if troubled.is_empty() {
+        println!("  dynamic flow control: no destination entered backoff");
+    } else {
+        println!("  dynamic flow control (\"Messages queued (dynamic flow control)\"): {} holds", t.dfc_holds);
+        for (name, d) in troubled.iter().take(8) {
+            println!(
+                "    {name}: {} backoffs, {} suspensions, {} in backoff, {} suspended, {} blocks",
+                d.backoff_entries,
+                d.suspensions,
+                human_seconds(d.time_in_state_s.backoff),
+                human_seconds(d.time_in_state_s.suspended),
+                d.blocks
+            );
+        }
+    }
+    println!("  outputs: {}", folder.display());
+}
+
+fn human_seconds(seconds: f64) -> String {
+    format_duration((seconds * 1000.0).round() as u64)
+}
+
+fn print_stats(result: &RunResult) {
+    let stats = &result.stats;
+    let wall = stats.wall.as_secs_f64().max(1e-9);
+    println!("  events {}  ({:.2} M events/s)", stats.events, stats.events as f64 / wall / 1e6);
+    println!("  simulated seconds per wall second: {:.0}", stats.simulated as f64 / 1000.0 / wall);
+    println!("  wall time {:.3} s  peak pending events {}", wall, stats.peak_pending_events);
+    if let Some(kib) = peak_memory_kib() {
+        println!("  peak resident memory {:.1} MiB", kib as f64 / 1024.0);
+    }
+}
+
+/// Peak resident set size, from /proc on Linux.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,259 @@
+//! What a run measured: counters per destination, time-series samples, transitions, and the
+//! summary built from them. The model fills these; the outputs only read them.
+
+mod histogram;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use histogram::Histogram;
+
+use crate::flow_control::State;
+use crate::units::{Millis, SECOND};
+
+/// Why a message bounced (failed permanently before expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BounceReason {
+    /// 550 5.1.1: the recipient does not exist.
+    UserUnknown,
+    /// A 5.7.x policy rejection: the receiver blocks us.
+    Blocked,
+    /// Any other permanent failure.
+    Rejected,
+    /// A flow-control rule with action `bounce` failed the message.
+    FlowControlRule,
+}
+
+impl BounceReason {
+    pub const ALL: [BounceReason; 4] =
+        [BounceReason::UserUnknown, BounceReason::Blocked, BounceReason::Rejected, BounceReason::FlowControlRule];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BounceReason::UserUnknown => "user_unknown",
+            BounceReason::Blocked => "blocked",
+            BounceReason::Rejected => "rejected",
+            BounceReason::FlowControlRule => "flow_control_rule",
+        }
+    }
+}
+
+/// Counters accumulated over a whole run, for one destination or the total.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub injected: u64,
+    pub delivered: u64,
+    pub bounces: [u64; 4],
+    pub expired: u64,
+    pub attempts: u64,
+    pub deferrals: u64,
+    /// (reply id, count), few distinct replies per destination.
+    pub deferrals_by_reply: Vec<(u16, u64)>,
+    pub dfc_holds: u64,
+    pub dfc_held_messages: u64,
+    pub backoff_entries: u64,
+    pub suspensions: u64,
+    pub blocks: u64,
+    /// Milliseconds in normal, backoff, suspended.
+    pub time_in_state: [Millis; 3],
+}
+
+impl Tally {
+    pub fn bounced(&self) -> u64 {
+        self.bounces.iter().sum()
+    }
+
+    pub fn bounce(&mut self, reason: BounceReason) {
+        self.bounces[reason as usize] += 1;
+    }
+
+    pub fn defer(&mut self, reply: u16) {
+        self.deferrals += 1;
+        match self.deferrals_by_reply.iter_mut().find(|(r, _)| *r == reply) {
+            Some((_, n)) => *n += 1,
+            None => self.deferrals_by_reply.push((reply, 1)),
+        }
+    }
+
+    /// Adds another tally (destinations into the total or the "other" group).
+    pub fn merge(&mut self, other: &Tally) {
+        self.injected += other.injected;
+        self.delivered += other.delivered;
+        for (mine, theirs) in self.bounces.iter_mut().zip(other.bounces) {
+            *mine += theirs;
+        }
+        self.expired += other.expired;
+        self.attempts += other.attempts;
+        for &(reply, n) in &other.deferrals_by_reply {
+            self.deferrals += n;
+            match self.deferrals_by_reply.iter_mut().find(|(r, _)| *r == reply) {
+                Some((_, m)) => *m += n,
+                None => self.deferrals_by_reply.push((reply, n)),
+            }
+        }
+        self.dfc_holds += other.dfc_holds;
+        self.dfc_held_messages += other.dfc_held_messages;
+        self.backoff_entries += other.backoff_entries;
+        self.suspensions += other.suspensions;
+        self.blocks += other.blocks;
+        for (mine, theirs) in self.time_in_state.iter_mut().zip(other.time_in_state) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// Counts within one sample interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interval {
+    pub delivered: u64,
+    pub deferred: u64,
+    pub bounced: u64,
+    pub attempts: u64,
+}
+
+/// One row of the time series: a destination (or the total) at one sample time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub time: Millis,
+    /// Index into [`crate::sim::RunResult::destinations`]; `None` for the total row.
+    pub destination: Option<u32>,
+    pub ready: u64,
+    pub waiting: u64,
+    pub in_flight: u64,
+    pub counts: Interval,
+    pub state: Option<State>,
+    pub concurrency_limit: Option<u32>,
+    /// The flow-control rate limit in force, per hour; `None` when unlimited.
+    pub rate_limit_per_hour: Option<f64>,
+    pub reputation: Option<f64>,
+    pub receiver_blocking: Option<bool>,
+    pub receiver_tokens: Option<f64>,
+    /// Destinations in backoff and suspended (0 or 1 on a destination's own row).
+    pub in_backoff: u64,
+    pub suspended: u64,
+}
+
+/// One flow-control state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionRecord {
+    pub time: Millis,
+    pub destination: String,
+    pub from: State,
+    pub to: State,
+    pub reason: String,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub totals: DestinationSummary,
+    pub destinations: BTreeMap<String, DestinationSummary>,
+    /// Destinations not listed one by one (generated receivers beyond the first few), summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_destinations: Option<OtherDestinations>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherDestinations {
+    pub count: u64,
+    #[serde(flatten)]
+    pub summary: DestinationSummary,
+}
+
+/// The counters of summary.json for one destination or the total.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DestinationSummary {
+    pub injected: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub bounces_by_reason: BTreeMap<String, u64>,
+    pub expired: u64,
+    pub queued: u64,
+    pub attempts: u64,
+    pub deferrals: u64,
+    pub deferrals_by_reply: BTreeMap<String, u64>,
+    pub dfc_holds: u64,
+    pub dfc_held_messages: u64,
+    pub backoff_entries: u64,
+    pub suspensions: u64,
+    pub blocks: u64,
+    pub time_in_state_s: TimeInState,
+    pub latency_s: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<Reputation>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct TimeInState {
+    pub normal: f64,
+    pub backoff: f64,
+    pub suspended: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Reputation {
+    pub min: f64,
+    #[serde(rename = "final")]
+    pub last: f64,
+}
+
+/// Milliseconds as seconds, for reports.
+pub fn seconds(ms: Millis) -> f64 {
+    ms as f64 / SECOND as f64
+}
+
+impl DestinationSummary {
+    /// Summarises a tally; `queued` is counted from the queues, not derived, so the
+    /// conservation check compares two independent numbers.
+    pub fn new(tally: &Tally, latency: &Histogram, queued: u64, reply_names: &dyn Fn(u16) -> String) -> Self {
+        let bounces_by_reason = BounceReason::ALL
+            .iter()
+            .filter(|r| tally.bounces[**r as usize] > 0)
+            .map(|r| (r.name().to_string(), tally.bounces[*r as usize]))
+            .collect();
+        let deferrals_by_reply =
+            tally.deferrals_by_reply.iter().map(|&(reply, n)| (reply_names(reply), n)).collect();
+        let [normal, backoff, suspended] = tally.time_in_state.map(seconds);
+        DestinationSummary {
+            injected: tally.injected,
+            delivered: tally.delivered,
+            bounced: tally.bounced(),
+            bounces_by_reason,
+            expired: tally.expired,
+            queued,
+            attempts: tally.attempts,
+            deferrals: tally.deferrals,
+            deferrals_by_reply,
+            dfc_holds: tally.dfc_holds,
+            dfc_held_messages: tally.dfc_held_messages,
+            backoff_entries: tally.backoff_entries,
+            suspensions: tally.suspensions,
+            blocks: tally.blocks,
+            time_in_state_s: TimeInState { normal, backoff, suspended },
+            latency_s: Latency {
+                p50: seconds(latency.quantile(0.5)),
+                p90: seconds(latency.quantile(0.9)),
+                p99: seconds(latency.quantile(0.99)),
+                max: seconds(latency.max()),
+            },
+            reputation: None,
+        }
+    }
+
+    /// Whether injected = delivered + bounced + expired + queued.
+    pub fn conserved(&self) -> bool {
+        self.injected == self.delivered + self.bounced + self.expired + self.queued
+    }
+}

@@ -1,0 +1,109 @@
+//! deliveries.jsonl: one line per attempt and per dynamic-flow-control hold, in the
+//! style of an MTA's accounting log, so an operator can grep it like their real logs.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::message::Message;
+use super::model::HOLD_REPLY;
+use crate::flow_control::{OutcomeClass, State};
+use crate::metrics::seconds;
+use crate::units::Millis;
+
+/// A capped line writer; the first I/O error is kept and reported at the end of the run.
+pub struct DeliveryLog {
+    out: Box<dyn Write + Send>,
+    limit: u64,
+    written: u64,
+    error: Option<io::Error>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time_s: f64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: u32,
+    destination: &'a str,
+    domain: &'a str,
+    attempt: u16,
+    outcome: &'a str,
+    reply: &'a str,
+    state: &'a str,
+}
+
+impl DeliveryLog {
+    /// Logs to `out`, at most `limit` lines.
+    pub fn new(out: Box<dyn Write + Send>, limit: u64) -> Self {
+        DeliveryLog { out, limit, written: 0, error: None }
+    }
+
+    /// One attempt's outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attempt(
+        &mut self,
+        now: Millis,
+        message: &Message,
+        destination: &str,
+        domain: &str,
+        class: OutcomeClass,
+        reply: &str,
+        state: State,
+    ) {
+        let outcome = class.to_string();
+        self.write(Line {
+            time_s: seconds(now),
+            kind: "attempt",
+            message: message.id,
+            destination,
+            domain,
+            attempt: message.attempts,
+            outcome: &outcome,
+            reply,
+            state: &state.to_string(),
+        });
+    }
+
+    /// A due message held back by flow control.
+    pub fn hold(&mut self, now: Millis, message: &Message, destination: &str, domain: &str, state: State) {
+        self.write(Line {
+            time_s: seconds(now),
+            kind: "hold",
+            message: message.id,
+            destination,
+            domain,
+            attempt: message.attempts,
+            outcome: "held",
+            reply: HOLD_REPLY,
+            state: &state.to_string(),
+        });
+    }
+
+    fn write(&mut self, line: Line) {
+        if self.written >= self.limit || self.error.is_some() {
+            return;
+        }
+        self.written += 1;
+        let result = serde_json::to_writer(&mut self.out, &line)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// Lines written (at most the limit).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes, reporting the first error met while logging.
+    pub fn finish(mut self) -> io::Result<u64> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.written)
+    }
+}

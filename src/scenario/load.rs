@@ -1,0 +1,137 @@
+//! Reading a scenario: bytes, JSON, overrides, types, then meaning — each failure reported
+//! once, with the JSON path and line:column it concerns.
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::locate::{locate, steps};
+use super::{Override, Scenario};
+use crate::validate::Invalid;
+
+/// Scenario files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why a scenario was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file name, or `<default>` for the built-in scenario.
+    pub origin: String,
+    /// 1-based line and column, when the problem is inside the text.
+    pub position: Option<(usize, usize)>,
+    /// JSON path of the offending value (empty for syntax errors).
+    pub path: String,
+    pub message: String,
+    /// The `--set` override that supplied the offending value, if one did.
+    pub set_by: Option<String>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(set) = &self.set_by {
+            write!(f, " (value from --set {set})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Reads and loads a scenario file.
+pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let origin = path.display().to_string();
+    let fail = |message: String| ScenarioError {
+        origin: origin.clone(),
+        position: None,
+        path: String::new(),
+        message,
+        set_by: None,
+    };
+    let size = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "file is {size} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        ScenarioError {
+            position: Some(super::locate::position(&text, valid)),
+            ..fail("the file is not valid UTF-8".into())
+        }
+    })?;
+    load(&origin, &text, overrides)
+}
+
+/// Loads a scenario from JSON text, applying `overrides` in order.
+pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let error = |path: String, message: String, position: Option<(usize, usize)>| {
+        let set_by = overrides.iter().rev().find(|o| !path.is_empty() && o.covers(&path));
+        ScenarioError {
+            origin: origin.to_string(),
+            position: position.or_else(|| Some(locate(text, &steps(&path)))),
+            set_by: set_by.map(ToString::to_string),
+            path,
+            message,
+        }
+    };
+    let scenario: Scenario = if overrides.is_empty() {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let inner = e.inner();
+            let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+            error(serde_path(&e), clean(inner), position)
+        })?;
+        json.end().map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
+        parsed
+    } else {
+        let mut value: Value = serde_json::from_str(text)
+            .map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
+        for o in overrides {
+            o.apply(&mut value).map_err(|message| ScenarioError {
+                origin: "--set".into(),
+                position: None,
+                path: o.path.clone(),
+                message,
+                set_by: None,
+            })?;
+        }
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| error(serde_path(&e), clean(e.inner()), None))?
+    };
+    scenario
+        .validate()
+        .map_err(|Invalid { path, message }| error(path, message, None))?;
+    Ok(scenario)
+}
+
+fn serde_path<E>(e: &serde_path_to_error::Error<E>) -> String {
+    let path = e.path().to_string();
+    if path == "." { String::new() } else { path }
+}
+
+/// serde_json's message without the " at line L column C" it appends: the position is
+/// reported separately.
+fn clean(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) if e.line() > 0 => text[..cut].to_string(),
+        _ => text,
+    }
+}
+
+/// The JSON Schema of the scenario format.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema is plain JSON")
+}
