@@ -626,15 +626,21 @@ fn ramp_limits(p: &Policy, step: u32) -> (u32, Option<Rate>) {
     (cap, rate)
 }
 
-/// `from + (to - from) * k / n`, exactly, as one rate.
+/// `from + (to - from) * k / n`, exactly, as one rate: per `to`'s period when that is a
+/// whole count (`"195/h"`), else as a reduced fraction.
 fn lerp_rate(from: Rate, to: Rate, k: u32, n: u32) -> Rate {
     let (k, n) = (u128::from(k), u128::from(n));
     let (fc, fp) = (u128::from(from.count), u128::from(from.period));
     let (tc, tp) = (u128::from(to.count), u128::from(to.period));
-    let mut count = fc * tp * (n - k) + tc * fp * k;
-    let mut period = fp * tp * n;
-    let g = gcd(count, period);
-    (count, period) = (count / g, period / g);
+    // Events per `tp`: numerator / denominator.
+    let numerator = fc * tp * (n - k) + tc * fp * k;
+    let denominator = fp * n;
+    let (mut count, mut period) = if numerator % denominator == 0 {
+        (numerator / denominator, tp)
+    } else {
+        let g = gcd(numerator, denominator * tp);
+        (numerator / g, denominator * tp / g)
+    };
     while count > u128::from(u64::MAX) || period > u128::from(u64::MAX) {
         (count, period) = ((count / 2).max(1), (period / 2).max(1));
     }
