@@ -180,7 +180,8 @@ pub struct BackoffConfig {
     /// Rate in backoff. Omitted (default): the normal `max_rate`, as in PowerMTA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<Rate>,
-    /// Least delay before a failed message is retried in backoff or suspension. Default `"1h"`.
+    /// Least delay before a failed message is retried in backoff or suspension; `"0s"`
+    /// means none. Default `"1h"` (PowerMTA's backoff-retry-after).
     pub retry_after: Duration,
     /// Back to normal this long after the last error-threshold trigger. Default `"1h"`.
     pub to_normal_after: Duration,

@@ -99,7 +99,8 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Errors { count, window } => {
-                write!(f, "{count} errors within {}", format_duration(*window))
+                let s = if *count == 1 { "" } else { "s" };
+                write!(f, "{count} error{s} within {}", format_duration(*window))
             }
             Reason::Rule {
                 index,
@@ -444,7 +445,7 @@ impl FlowControl {
     /// Error counting and backoff rules, outside suspension. At most one backoff event per
     /// attempt: the trigger with the latest deadline (ties: lowest rule, then the errors).
     fn apply_backoff(&mut self, now: Millis, fired: ReplyMatch, attempt: Attempt) -> bool {
-        let p = Arc::clone(&self.policy);
+        let p = &self.policy;
         let counted = p.counted & attempt.class.bit() != 0
             && fired.and(p.with_action(Action::Ignore)).is_empty();
         let threshold = counted && self.errors.record(now);

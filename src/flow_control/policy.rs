@@ -89,8 +89,9 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Validates `config` (overrides included) and compiles it. Give it
-    /// [`FlowControlConfig::effective`] for a destination with an override.
+    /// Validates `config` (overrides included) and compiles it as it stands: its
+    /// `overrides` are not applied. For a destination with an override, compile
+    /// [`FlowControlConfig::effective`] of its key (one policy per overridden key).
     pub fn new(config: &FlowControlConfig) -> Result<Policy, Invalid> {
         config.validate()?;
         let matcher = RegexSet::new(config.rules.iter().map(|r| r.pattern.as_str()))

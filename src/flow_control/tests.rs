@@ -457,7 +457,7 @@ fn to_normal_after_delivery_ends_backoff_at_the_first_delivery() {
     assert_eq!(
         transitions(&mut fc),
         [
-            tr(0, "normal -> backoff", "1 errors within 1m"),
+            tr(0, "normal -> backoff", "1 error within 1m"),
             tr(9, "backoff -> normal", "first delivery"),
         ]
     );
