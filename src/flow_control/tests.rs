@@ -1148,3 +1148,23 @@ fn display_names() {
         "10 errors within 1m"
     );
 }
+
+#[test]
+fn threshold_trigger_keeps_firing_while_n_matches_are_within_the_period() {
+    let (p, mut fc) = machine(threshold_rule());
+    fc.record(0, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(10 * MINUTE, reply(&p, TEMPFAIL, "4.7.28"));
+    assert_eq!(fc.next_wakeup(), Some(40 * MINUTE));
+    // The matches at 10m and 20m are 2 within 1h: the rule fires again, 30m from now.
+    fc.record(20 * MINUTE, reply(&p, TEMPFAIL, "4.7.28"));
+    assert_eq!(fc.next_wakeup(), Some(50 * MINUTE));
+    // Bits of rules the policy does not have are ignored.
+    fc.record(
+        21 * MINUTE,
+        Attempt {
+            matched: ReplyMatch(1 << 40),
+            ..attempt(TEMPFAIL)
+        },
+    );
+    assert_eq!(fc.next_wakeup(), Some(50 * MINUTE));
+}
