@@ -1,0 +1,666 @@
+//! The per-destination state machine: normal, backoff, suspended.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::config::{Action, OutcomeClass, Trigger};
+use super::feedback::Window;
+use super::policy::{Policy, ReplyMatch};
+use super::window::EventWindow;
+use crate::units::{Millis, Rate, TokenBucket, format_duration};
+
+/// A destination's flow-control state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// The concurrency window and `max_rate` apply.
+    Normal,
+    /// "Dynamic flow control": the backoff limits apply.
+    Backoff,
+    /// Nothing may start.
+    Suspended,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Normal => "normal",
+            State::Backoff => "backoff",
+            State::Suspended => "suspended",
+        })
+    }
+}
+
+/// How one delivery attempt ended, as [`FlowControl::record`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub class: OutcomeClass,
+    /// [`Policy::classify`] of the reply text ([`ReplyMatch::NONE`] without a reply).
+    pub matched: ReplyMatch,
+    /// The attempt failed at connect or greeting (refused, timed out, 421 at greeting):
+    /// negative concurrency feedback. Otherwise, except for `internal`, positive feedback.
+    pub handshake: bool,
+}
+
+/// The answer to [`FlowControl::permit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// Start the delivery now (a rate token was taken).
+    Granted,
+    /// The concurrency limit is reached: ask again when a delivery completes.
+    AtLimit,
+    /// The rate limit holds it back: ask again at this time.
+    NotBefore(Millis),
+    /// Nothing may start before `until`.
+    Suspended { until: Millis },
+}
+
+/// What the MTA should do with the message whose attempt was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It was delivered.
+    Delivered,
+    /// Retry it, not sooner than `min_delay` from now (the backoff `retry_after` while in
+    /// backoff or suspended, else 0; the MTA's own schedule may ask for longer).
+    Retry { min_delay: Millis },
+    /// Fail it now: a 5xx (`rule: None`) or a `bounce` rule fired (`rule: Some(index)`).
+    Bounce { rule: Option<usize> },
+}
+
+/// Why a transition happened. Display gives the text for transitions.csv.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// The error threshold was reached.
+    Errors { count: u32, window: Millis },
+    /// Rule `index` fired.
+    Rule {
+        index: usize,
+        pattern: Arc<str>,
+        trigger: Trigger,
+    },
+    /// The backoff set by rule `index` ran out.
+    RuleExpired {
+        index: usize,
+        pattern: Arc<str>,
+        duration: Millis,
+    },
+    /// Backoff lasted `to_normal_after` without a new trigger.
+    ToNormalAfter(Millis),
+    /// The first delivery in backoff (`to_normal_after_delivery`).
+    FirstDelivery,
+    /// A suspension ended (the state goes to backoff).
+    SuspensionOver,
+    /// `cohorts` failed pseudo-cohorts: the destination is dead.
+    DeadDestination { cohorts: u32 },
+    /// `backoffs` backoff events within `within`.
+    Escalation { backoffs: u32, within: Millis },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Errors { count, window } => {
+                let s = if *count == 1 { "" } else { "s" };
+                write!(f, "{count} error{s} within {}", format_duration(*window))
+            }
+            Reason::Rule {
+                index,
+                pattern,
+                trigger: Trigger::Immediate,
+            } => write!(f, "rule {index} ({pattern}) matched"),
+            Reason::Rule {
+                index,
+                pattern,
+                trigger: Trigger::Threshold(rate),
+            } => write!(
+                f,
+                "rule {index} ({pattern}) matched {} within {}",
+                rate.count,
+                format_duration(rate.period)
+            ),
+            Reason::RuleExpired {
+                index,
+                pattern,
+                duration,
+            } => write!(
+                f,
+                "rule {index} ({pattern}) expired {} after its last match",
+                format_duration(*duration)
+            ),
+            Reason::ToNormalAfter(d) => {
+                write!(f, "to_normal_after {} elapsed", format_duration(*d))
+            }
+            Reason::FirstDelivery => f.write_str("first delivery"),
+            Reason::SuspensionOver => f.write_str("suspension over"),
+            Reason::DeadDestination { cohorts } => {
+                let s = if *cohorts == 1 { "" } else { "s" };
+                write!(f, "dead destination: {cohorts} failed cohort{s}")
+            }
+            Reason::Escalation { backoffs, within } => {
+                write!(f, "{backoffs} backoffs within {}", format_duration(*within))
+            }
+        }
+    }
+}
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub at: Millis,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+}
+
+/// What ends the current backoff when its deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BackoffCause {
+    /// The error threshold or a suspension's end: `to_normal_after`.
+    ToNormalAfter,
+    /// Backoff rule `index`: its `duration` after its last firing.
+    Rule(usize),
+}
+
+/// Recovery in steps after backoff (`recovery: "ramp"`).
+#[derive(Debug, Clone, Copy)]
+struct Ramp {
+    /// Steps taken, 1..ramp_steps.
+    step: u32,
+    next: Millis,
+}
+
+/// One destination's flow control. Feed it every attempt's end ([`FlowControl::record`]),
+/// ask it before every start ([`FlowControl::permit`]), and call
+/// [`FlowControl::advance`] at [`FlowControl::next_wakeup`].
+#[derive(Debug, Clone)]
+pub struct FlowControl {
+    policy: Arc<Policy>,
+    state: State,
+    window: Window,
+    /// Deliveries running: the last `permit` argument, plus grants, minus records since.
+    in_flight: u32,
+    errors: EventWindow,
+    backoff_events: EventWindow,
+    /// Per rule, its threshold trigger's recent matches.
+    rule_hits: Vec<EventWindow>,
+    /// Per rule, when its `set` caps end (meaningful for rules in `set_active`).
+    set_until: Vec<Millis>,
+    set_active: ReplyMatch,
+    suspended_until: Millis,
+    /// The current suspension is a dead destination's: restart the window at its end.
+    restart_window: bool,
+    backoff_until: Millis,
+    backoff_cause: BackoffCause,
+    ramp: Option<Ramp>,
+    /// Consecutive escalations so far (the suspension is `duration << level`).
+    escalation_level: u32,
+    /// When the last escalation's suspension ended.
+    escalation_end: Millis,
+    bucket: Option<TokenBucket>,
+    /// Concurrency cap of the state, ramp and `set` rules (the window applies below it).
+    cap: u32,
+    rate: Option<Rate>,
+    transitions: Vec<Transition>,
+    backoff_entries: u64,
+    suspensions: u64,
+}
+
+impl FlowControl {
+    /// A destination first seen at `now`: normal, window at `concurrency.initial`.
+    pub fn new(policy: Arc<Policy>, now: Millis) -> Self {
+        let p = &policy;
+        let rule_hits = p
+            .rules
+            .iter()
+            .map(|r| match r.trigger {
+                Trigger::Immediate => EventWindow::new(0, 0),
+                Trigger::Threshold(rate) => EventWindow::new(rate.count as u32, rate.period),
+            })
+            .collect();
+        let mut fc = FlowControl {
+            state: State::Normal,
+            window: Window::new(p.window.initial),
+            in_flight: 0,
+            errors: EventWindow::new(p.error_threshold, p.error_window),
+            backoff_events: EventWindow::new(p.escalate_after, p.escalate_within),
+            rule_hits,
+            set_until: vec![0; p.rules.len()],
+            set_active: ReplyMatch::NONE,
+            suspended_until: 0,
+            restart_window: false,
+            backoff_until: 0,
+            backoff_cause: BackoffCause::ToNormalAfter,
+            ramp: None,
+            escalation_level: 0,
+            escalation_end: 0,
+            bucket: None,
+            cap: u32::MAX,
+            rate: None,
+            transitions: Vec::new(),
+            backoff_entries: 0,
+            suspensions: 0,
+            policy,
+        };
+        fc.refresh(now);
+        fc
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Deliveries that may be in flight now: 0 while suspended, else the window capped by
+    /// the backoff concurrency, the ramp and any `set` rule in effect.
+    pub fn concurrency_limit(&self) -> u32 {
+        match self.state {
+            State::Suspended => 0,
+            _ => self.window.size.min(self.cap),
+        }
+    }
+
+    /// The feedback window alone (Postfix's `window`), before any cap.
+    pub fn window(&self) -> u32 {
+        self.window.size
+    }
+
+    /// The rate in force (None: unlimited). While suspended: the backoff rate that follows.
+    pub fn rate_limit(&self) -> Option<Rate> {
+        self.rate
+    }
+
+    /// Backoff events so far: transitions into backoff (from normal or a suspension's end).
+    pub fn backoff_entries(&self) -> u64 {
+        self.backoff_entries
+    }
+
+    /// Transitions into suspended so far (an extended suspension counts once).
+    pub fn suspensions(&self) -> u64 {
+        self.suspensions
+    }
+
+    /// Least delay before a failed message may be retried: `backoff.retry_after` in backoff
+    /// or suspended, else 0.
+    pub fn retry_floor(&self) -> Millis {
+        match self.state {
+            State::Normal => 0,
+            State::Backoff | State::Suspended => self.policy.retry_after,
+        }
+    }
+
+    /// Asks to start one delivery with `in_flight` already running to this destination.
+    /// Fires due timers first, so a suspension ending at `now` already grants.
+    pub fn permit(&mut self, now: Millis, in_flight: u32) -> Permit {
+        self.advance(now);
+        self.in_flight = in_flight;
+        if self.state == State::Suspended {
+            return Permit::Suspended {
+                until: self.suspended_until,
+            };
+        }
+        if in_flight >= self.concurrency_limit() {
+            return Permit::AtLimit;
+        }
+        if let Some(bucket) = &mut self.bucket {
+            let at = bucket.next_available(now);
+            if at > now {
+                return Permit::NotBefore(at);
+            }
+            bucket.take(now);
+        }
+        self.in_flight = in_flight + 1;
+        Permit::Granted
+    }
+
+    /// The end of one attempt started with a granted permit; says what to do with its message.
+    pub fn record(&mut self, now: Millis, attempt: Attempt) -> Verdict {
+        self.advance(now);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let fired = self.fire_rules(now, attempt.matched);
+        self.apply_sets(now, fired);
+        let dead = self.feedback(attempt);
+        self.apply_suspensions(now, fired, dead);
+        let triggered = self.state != State::Suspended && self.apply_backoff(now, fired, attempt);
+        if !triggered
+            && self.state == State::Backoff
+            && attempt.class == OutcomeClass::Delivered
+            && self.policy.to_normal_after_delivery
+        {
+            self.exit_backoff(now, Reason::FirstDelivery);
+        }
+        self.refresh(now);
+        self.verdict(attempt.class, fired)
+    }
+
+    /// Fires every timer due at or before `now`, each at its own time.
+    pub fn advance(&mut self, now: Millis) {
+        while let Some(at) = self.next_wakeup().filter(|&at| at <= now) {
+            self.fire_timers(at);
+        }
+    }
+
+    /// When [`FlowControl::advance`] must next be called (None: no timer pending).
+    pub fn next_wakeup(&self) -> Option<Millis> {
+        let state = match self.state {
+            State::Normal => None,
+            State::Backoff => Some(self.backoff_until),
+            State::Suspended => Some(self.suspended_until),
+        };
+        let sets = self.set_active.indices().map(|i| self.set_until[i]).min();
+        [state, self.ramp.map(|r| r.next), sets]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The transitions since the last call, oldest first.
+    pub fn drain_transitions(&mut self) -> impl Iterator<Item = Transition> + '_ {
+        self.transitions.drain(..)
+    }
+
+    fn fire_timers(&mut self, at: Millis) {
+        match self.state {
+            State::Suspended if self.suspended_until <= at => self.end_suspension(at),
+            State::Backoff if self.backoff_until <= at => {
+                let reason = self.backoff_expiry_reason();
+                self.exit_backoff(at, reason);
+            }
+            _ => {}
+        }
+        if let (Some(ramp), Some((steps, interval))) = (self.ramp, self.policy.ramp)
+            && ramp.next <= at
+        {
+            self.ramp = (ramp.step + 1 < steps).then_some(Ramp {
+                step: ramp.step + 1,
+                next: ramp.next + interval,
+            });
+        }
+        for i in self.set_active.indices() {
+            if self.set_until[i] <= at {
+                self.set_active.0 &= !(1 << i);
+            }
+        }
+        self.refresh(at);
+    }
+
+    /// Counts the matched rules' hits and returns those that fire now.
+    fn fire_rules(&mut self, now: Millis, matched: ReplyMatch) -> ReplyMatch {
+        let known = match self.policy.rules.len() {
+            64 => ReplyMatch(u64::MAX),
+            n => ReplyMatch((1 << n) - 1),
+        };
+        let mut fired = ReplyMatch::NONE;
+        for i in matched.and(known).indices() {
+            let fires = match self.policy.rules[i].trigger {
+                Trigger::Immediate => true,
+                Trigger::Threshold(_) => self.rule_hits[i].record(now),
+            };
+            if fires {
+                fired.0 |= 1 << i;
+            }
+        }
+        fired
+    }
+
+    fn apply_sets(&mut self, now: Millis, fired: ReplyMatch) {
+        for i in fired.and(self.policy.with_action(Action::Set)).indices() {
+            self.set_until[i] = now + self.policy.rules[i].duration;
+            self.set_active.0 |= 1 << i;
+        }
+    }
+
+    /// Concurrency feedback; true when the destination just turned out dead.
+    fn feedback(&mut self, attempt: Attempt) -> bool {
+        let params = &self.policy.window;
+        match (attempt.class, attempt.handshake) {
+            (OutcomeClass::Internal, _) => false,
+            (_, true) => self.window.negative(params),
+            (_, false) => {
+                self.window.positive(params);
+                false
+            }
+        }
+    }
+
+    /// Suspend rules first (all of them extend the suspension), then dead detection, which
+    /// only applies to a destination that was not already suspended.
+    fn apply_suspensions(&mut self, now: Millis, fired: ReplyMatch, dead: bool) {
+        let was_suspended = self.state == State::Suspended;
+        for i in fired
+            .and(self.policy.with_action(Action::Suspend))
+            .indices()
+        {
+            let reason = self.rule_reason(i);
+            self.suspend(now, now + self.policy.rules[i].duration, reason);
+        }
+        if dead && !was_suspended {
+            self.restart_window = true;
+            let cohorts = self.policy.window.failed_cohort_limit;
+            self.suspend(
+                now,
+                now + self.policy.dead_backoff,
+                Reason::DeadDestination { cohorts },
+            );
+        }
+    }
+
+    /// Error counting and backoff rules, outside suspension. At most one backoff event per
+    /// attempt: the trigger with the latest deadline (ties: lowest rule, then the errors).
+    fn apply_backoff(&mut self, now: Millis, fired: ReplyMatch, attempt: Attempt) -> bool {
+        let p = &self.policy;
+        let counted = p.counted & attempt.class.bit() != 0
+            && fired.and(p.with_action(Action::Ignore)).is_empty();
+        let threshold = counted && self.errors.record(now);
+        let rules = fired
+            .and(p.with_action(Action::Backoff))
+            .indices()
+            .map(|i| (now + p.rules[i].duration, BackoffCause::Rule(i)));
+        let errors = threshold.then_some((now + p.to_normal_after, BackoffCause::ToNormalAfter));
+        let Some((until, cause)) = rules
+            .chain(errors)
+            .reduce(|a, b| if b.0 > a.0 { b } else { a })
+        else {
+            return false;
+        };
+        let reason = match cause {
+            BackoffCause::Rule(i) => self.rule_reason(i),
+            BackoffCause::ToNormalAfter => Reason::Errors {
+                count: p.error_threshold,
+                window: p.error_window,
+            },
+        };
+        self.backoff_event(now, until, cause, reason);
+        true
+    }
+
+    /// A backoff trigger in normal or backoff: enter backoff or push its end out, and
+    /// count it toward escalation.
+    fn backoff_event(&mut self, now: Millis, until: Millis, cause: BackoffCause, reason: Reason) {
+        if self.state == State::Normal {
+            self.transition(now, State::Backoff, reason);
+            self.backoff_entries += 1;
+            self.ramp = None;
+            self.backoff_until = until;
+            self.backoff_cause = cause;
+        } else if until >= self.backoff_until {
+            self.backoff_until = until;
+            self.backoff_cause = cause;
+        }
+        self.errors.clear();
+        if self.backoff_events.record(now) {
+            self.escalate(now);
+        }
+    }
+
+    /// Suspends for `suspend.duration`, doubled per consecutive escalation up to
+    /// `max_duration`. The doubling starts over when an escalation comes `within` or more
+    /// after the previous escalation's suspension ended.
+    fn escalate(&mut self, now: Millis) {
+        let p = Arc::clone(&self.policy);
+        if now >= self.escalation_end.saturating_add(p.escalate_within) {
+            self.escalation_level = 0;
+        }
+        let factor = 1u64.checked_shl(self.escalation_level).unwrap_or(u64::MAX);
+        let duration = p.suspend_duration.saturating_mul(factor).min(p.suspend_max);
+        self.escalation_level = (self.escalation_level + 1).min(63);
+        self.backoff_events.clear();
+        let reason = Reason::Escalation {
+            backoffs: p.escalate_after,
+            within: p.escalate_within,
+        };
+        self.suspend(now, now + duration, reason);
+        self.escalation_end = self.suspended_until;
+    }
+
+    /// Enters suspension until `until`, or extends the current one.
+    fn suspend(&mut self, now: Millis, until: Millis, reason: Reason) {
+        if self.state == State::Suspended {
+            self.suspended_until = self.suspended_until.max(until);
+            return;
+        }
+        self.transition(now, State::Suspended, reason);
+        self.suspensions += 1;
+        self.suspended_until = until;
+        self.ramp = None;
+        self.errors.clear();
+    }
+
+    /// A suspension's end goes to backoff, never straight to normal.
+    fn end_suspension(&mut self, at: Millis) {
+        self.transition(at, State::Backoff, Reason::SuspensionOver);
+        self.backoff_entries += 1;
+        self.backoff_until = at + self.policy.to_normal_after;
+        self.backoff_cause = BackoffCause::ToNormalAfter;
+        if std::mem::take(&mut self.restart_window) {
+            self.window.restart(self.in_flight, &self.policy.window);
+        }
+    }
+
+    fn exit_backoff(&mut self, at: Millis, reason: Reason) {
+        self.transition(at, State::Normal, reason);
+        self.ramp = match self.policy.ramp {
+            Some((steps, interval)) if steps > 1 => Some(Ramp {
+                step: 1,
+                next: at + interval,
+            }),
+            _ => None,
+        };
+    }
+
+    fn backoff_expiry_reason(&self) -> Reason {
+        match self.backoff_cause {
+            BackoffCause::ToNormalAfter => Reason::ToNormalAfter(self.policy.to_normal_after),
+            BackoffCause::Rule(index) => Reason::RuleExpired {
+                index,
+                pattern: Arc::clone(&self.policy.rules[index].pattern),
+                duration: self.policy.rules[index].duration,
+            },
+        }
+    }
+
+    fn rule_reason(&self, index: usize) -> Reason {
+        let rule = &self.policy.rules[index];
+        Reason::Rule {
+            index,
+            pattern: Arc::clone(&rule.pattern),
+            trigger: rule.trigger,
+        }
+    }
+
+    fn transition(&mut self, at: Millis, to: State, reason: Reason) {
+        self.transitions.push(Transition {
+            at,
+            from: self.state,
+            to,
+            reason,
+        });
+        self.state = to;
+    }
+
+    fn verdict(&self, class: OutcomeClass, fired: ReplyMatch) -> Verdict {
+        let bounce = fired.and(self.policy.with_action(Action::Bounce)).first();
+        match class {
+            OutcomeClass::Delivered => Verdict::Delivered,
+            _ if bounce.is_some() => Verdict::Bounce { rule: bounce },
+            OutcomeClass::Permfail => Verdict::Bounce { rule: None },
+            _ => Verdict::Retry {
+                min_delay: self.retry_floor(),
+            },
+        }
+    }
+
+    /// Recomputes the caps and the rate in force at `now` and retunes the bucket.
+    fn refresh(&mut self, now: Millis) {
+        let p = &self.policy;
+        let (mut cap, mut rate) = match (self.state, self.ramp) {
+            (State::Normal, None) => (u32::MAX, p.max_rate),
+            (State::Normal, Some(ramp)) => ramp_limits(p, ramp.step),
+            _ => (p.backoff_concurrency, p.backoff_rate),
+        };
+        for i in self.set_active.indices() {
+            let rule = &p.rules[i];
+            cap = cap.min(rule.set_concurrency.unwrap_or(u32::MAX));
+            rate = slower(rate, rule.set_rate);
+        }
+        self.cap = cap;
+        self.rate = rate;
+        match (rate, &mut self.bucket) {
+            (None, _) => self.bucket = None,
+            (Some(r), Some(bucket)) => bucket.set_rate(now, r, 1),
+            (Some(r), None) => self.bucket = Some(TokenBucket::new(r, 1)),
+        }
+    }
+}
+
+/// Limits at ramp step `step` of `ramp_steps`: equal steps from the backoff limits to the
+/// normal ones. With no normal rate limit the rate limit lifts at the first step.
+fn ramp_limits(p: &Policy, step: u32) -> (u32, Option<Rate>) {
+    let steps = p.ramp.map_or(1, |(steps, _)| steps);
+    let (from, to) = (p.backoff_concurrency, p.window.max);
+    let cap = if to > from {
+        from + (to - from) * step / steps
+    } else {
+        to
+    };
+    let rate = match (p.backoff_rate, p.max_rate) {
+        (Some(from), Some(to)) => Some(lerp_rate(from, to, step, steps)),
+        (_, to) => to,
+    };
+    (cap, rate)
+}
+
+/// `from + (to - from) * k / n`, exactly, as one rate: per `to`'s period when that is a
+/// whole count (`"195/h"`), else as a reduced fraction.
+fn lerp_rate(from: Rate, to: Rate, k: u32, n: u32) -> Rate {
+    let (k, n) = (u128::from(k), u128::from(n));
+    let (fc, fp) = (u128::from(from.count), u128::from(from.period));
+    let (tc, tp) = (u128::from(to.count), u128::from(to.period));
+    // Events per `tp`: numerator / denominator.
+    let numerator = fc * tp * (n - k) + tc * fp * k;
+    let denominator = fp * n;
+    let (mut count, mut period) = if numerator % denominator == 0 {
+        (numerator / denominator, tp)
+    } else {
+        let g = gcd(numerator, denominator * tp);
+        (numerator / g, denominator * tp / g)
+    };
+    while count > u128::from(u64::MAX) || period > u128::from(u64::MAX) {
+        (count, period) = ((count / 2).max(1), (period / 2).max(1));
+    }
+    Rate::new(count as u64, period as u64)
+}
+
+fn gcd(a: u128, b: u128) -> u128 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
+/// The slower of two rates, None being unlimited.
+fn slower(a: Option<Rate>, b: Option<Rate>) -> Option<Rate> {
+    match (a, b) {
+        (Some(x), Some(y)) => {
+            let x_per_y = u128::from(x.count) * u128::from(y.period);
+            let y_per_x = u128::from(y.count) * u128::from(x.period);
+            Some(if y_per_x < x_per_y { y } else { x })
+        }
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
