@@ -251,27 +251,40 @@ impl MailModel {
         self.ready_total += 1;
     }
 
-    /// Takes the next ready message of `d`, expiring any that are too old.
-    fn pop_ready(&mut self, d: u32, now: Millis) -> Option<u32> {
-        loop {
-            let destination = &mut self.world.destinations[d as usize];
-            let slot = destination.ready.pop_front()?;
-            destination.unheld = destination.unheld.min(destination.ready.len());
-            self.ready_total -= 1;
-            if now.saturating_sub(self.messages[slot].injected_at) >= self.mta.retry.max_age.0 {
-                self.expire(d, slot, now);
-                continue;
+    /// Expires the messages at the head of `d`'s ready queue that are too old, so the
+    /// next one taken is deliverable.
+    fn expire_stale_head(&mut self, d: u32, now: Millis) {
+        let max_age = self.mta.retry.max_age.0;
+        while let Some(&slot) = self.world.destinations[d as usize].ready.front() {
+            if now.saturating_sub(self.messages[slot].injected_at) < max_age {
+                return;
             }
-            self.in_flight_total += 1;
-            self.world.destinations[d as usize].in_flight += 1;
-            return Some(slot);
+            self.pop_ready(d);
+            self.expire(d, slot, now);
         }
+    }
+
+    fn pop_ready(&mut self, d: u32) -> Option<u32> {
+        let destination = &mut self.world.destinations[d as usize];
+        let slot = destination.ready.pop_front()?;
+        destination.unheld = destination.unheld.min(destination.ready.len());
+        self.ready_total -= 1;
+        Some(slot)
+    }
+
+    /// Takes the next ready message of `d` into a session.
+    fn take_ready(&mut self, d: u32) -> Option<u32> {
+        let slot = self.pop_ready(d)?;
+        self.world.destinations[d as usize].in_flight += 1;
+        self.in_flight_total += 1;
+        Some(slot)
     }
 
     /// Opens as many sessions for `d` as flow control and the connection cap allow.
     fn dispatch(&mut self, d: u32, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
         loop {
+            self.expire_stale_head(d, now);
             let destination = &mut self.world.destinations[d as usize];
             if destination.ready.is_empty() {
                 return;
@@ -361,9 +374,10 @@ impl MailModel {
         }
     }
 
+    /// Opens a session for the head of `d`'s ready queue (a permit was just granted).
     fn open_session(&mut self, d: u32, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
-        let Some(message) = self.pop_ready(d, now) else { return };
+        let message = self.take_ready(d).expect("dispatch checked the ready queue");
         let destination = &mut self.world.destinations[d as usize];
         destination.sessions += 1;
         self.connections += 1;
@@ -466,19 +480,17 @@ impl MailModel {
         let now = scheduler.now();
         let session = self.sessions[s as usize];
         let d = session.destination;
+        self.expire_stale_head(d, now);
         let destination = &mut self.world.destinations[d as usize];
         let spent = session.answer.close || session.done >= self.mta.max_deliveries_per_connection;
         if spent || destination.ready.is_empty() {
             return self.close_session(s, scheduler);
         }
         match destination.flow.permit(now, destination.sessions - 1) {
-            Permit::Granted => match self.pop_ready(d, now) {
-                Some(message) => {
-                    self.sessions[s as usize].message = message;
-                    self.start_transaction(s, scheduler);
-                }
-                None => self.close_session(s, scheduler),
-            },
+            Permit::Granted => {
+                self.sessions[s as usize].message = self.take_ready(d).expect("checked above");
+                self.start_transaction(s, scheduler);
+            }
             Permit::NotBefore(at) if at - now <= self.mta.session_idle_timeout.0 => {
                 scheduler.at(at, Event::Resume(s, session.generation));
             }
@@ -552,12 +564,15 @@ impl MailModel {
         }
         match (answer.class, verdict) {
             (OutcomeClass::Delivered, _) => self.deliver(d, slot, now),
-            (_, Verdict::Bounce) => self.bounce(d, slot, BounceReason::FlowControlRule),
+            (_, Verdict::Bounce { rule: Some(_) }) => self.bounce(d, slot, BounceReason::FlowControlRule),
             (OutcomeClass::Permfail, _) => {
                 let reason = self.replies[answer.reply.0 as usize].bounce;
                 self.bounce(d, slot, reason)
             }
-            _ => self.defer(d, slot, answer.reply, now, scheduler),
+            (_, Verdict::Retry { min_delay }) => self.defer(d, slot, answer.reply, min_delay, scheduler),
+            (_, Verdict::Delivered | Verdict::Bounce { rule: None }) => {
+                self.defer(d, slot, answer.reply, 0, scheduler)
+            }
         }
         self.after_flow_change(d, scheduler);
     }
@@ -591,7 +606,8 @@ impl MailModel {
 
     /// A temporary failure: the message waits for its retry, at least as long as flow
     /// control asks, or expires if it is too old.
-    fn defer(&mut self, d: u32, slot: u32, reply: ReplyId, now: Millis, scheduler: &mut Scheduler<Event>) {
+    fn defer(&mut self, d: u32, slot: u32, reply: ReplyId, floor: Millis, scheduler: &mut Scheduler<Event>) {
+        let now = scheduler.now();
         let destination = &mut self.world.destinations[d as usize];
         destination.tally.defer(reply.0);
         destination.interval.deferred += 1;
@@ -605,7 +621,7 @@ impl MailModel {
         let delay = self
             .retry
             .delay(retry, age, message.previous_delay.into(), &mut self.mta_rng)
-            .max(destination.flow.retry_floor());
+            .max(floor);
         message.previous_delay = u32::try_from(delay).unwrap_or(u32::MAX);
         destination.waiting += 1;
         self.waiting_total += 1;

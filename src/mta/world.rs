@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::flow_control::{DestinationKey, FlowControl, Policy};
+use crate::flow_control::config::KeyKind;
+use crate::flow_control::{FlowControl, Policy};
 use crate::metrics::{Interval, Tally};
 use crate::receiver::{self, Receiver, ReplyBook, Timeouts};
 use crate::rng::{Stream, stream};
@@ -137,7 +138,7 @@ impl World {
         self.policies.push(Arc::new(Policy::new(config).map_err(|e| e.within("flow_control"))?));
         let mut policy_of_key: HashMap<String, u16> = HashMap::new();
         for key in config.overrides.keys() {
-            let merged = config.for_key(key).map_err(|e| e.within("flow_control"))?;
+            let merged = config.effective(key).map_err(|e| e.within("flow_control"))?;
             let policy = Policy::new(&merged).map_err(|e| e.within(&format!("flow_control.overrides.{key}")))?;
             policy_of_key.insert(key.clone(), self.policies.len() as u16);
             self.policies.push(Arc::new(policy));
@@ -171,7 +172,7 @@ impl World {
             (world.destinations.len() - 1) as u32
         };
         match config.key {
-            DestinationKey::Receiver => {
+            KeyKind::Receiver => {
                 for r in 0..self.receivers.len() {
                     let d = add(self, self.receiver_names[r].clone(), r as u32);
                     let (start, len) = self.receiver_domains[r];
@@ -180,7 +181,7 @@ impl World {
                     }
                 }
             }
-            DestinationKey::Domain => {
+            KeyKind::Domain => {
                 for i in 0..self.domains.len() {
                     let receiver = self.domains[i].receiver;
                     self.domains[i].destination = add(self, self.domain_names[i].clone(), receiver);
