@@ -51,7 +51,11 @@ impl<E> Default for Scheduler<E> {
 
 impl<E> Scheduler<E> {
     pub fn new() -> Self {
-        Scheduler { now: 0, next_seq: 0, queue: BinaryHeap::new() }
+        Scheduler {
+            now: 0,
+            next_seq: 0,
+            queue: BinaryHeap::new(),
+        }
     }
 
     /// The current simulated time.
@@ -62,7 +66,11 @@ impl<E> Scheduler<E> {
     /// Schedules `event` at absolute time `at`; a time in the past runs now.
     pub fn at(&mut self, at: Millis, event: E) {
         let time = at.max(self.now);
-        self.queue.push(Entry { time, seq: self.next_seq, event });
+        self.queue.push(Entry {
+            time,
+            seq: self.next_seq,
+            event,
+        });
         self.next_seq += 1;
     }
 
@@ -161,8 +169,17 @@ mod tests {
         }
         let mut model = Recorder(Vec::new());
         let progress = run(&mut model, &mut scheduler, 100, || true);
-        assert_eq!(progress, Progress { events: 6, peak_pending: 0 });
-        assert_eq!(model.0, vec![(10, 2), (10, 4), (10, 6), (20, 5), (30, 1), (30, 3)]);
+        assert_eq!(
+            progress,
+            Progress {
+                events: 6,
+                peak_pending: 0
+            }
+        );
+        assert_eq!(
+            model.0,
+            vec![(10, 2), (10, 4), (10, 6), (20, 5), (30, 1), (30, 3)]
+        );
         assert_eq!(scheduler.now(), 100);
     }
 

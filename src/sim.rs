@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration as WallDuration, Instant};
 
 use crate::engine::{self, Scheduler};
-use crate::metrics::{DestinationSummary, OtherDestinations, Reputation, Sample, Summary, Tally, TransitionRecord};
+use crate::metrics::{
+    DestinationSummary, OtherDestinations, Reputation, Sample, Summary, Tally, TransitionRecord,
+};
 use crate::mta::log::DeliveryLog;
 use crate::mta::model::MailModel;
 use crate::mta::world::World;
@@ -85,7 +87,10 @@ const EVENTS_PER_MESSAGE: u64 = 4;
 /// Estimates the events a scenario will need, to refuse runs beyond the limits.
 pub fn estimate_events(scenario: &Scenario) -> u64 {
     let samples = scenario.duration.0 / scenario.sample_every.0.max(1);
-    scenario.total_messages().saturating_mul(EVENTS_PER_MESSAGE).saturating_add(samples)
+    scenario
+        .total_messages()
+        .saturating_mul(EVENTS_PER_MESSAGE)
+        .saturating_add(samples)
 }
 
 /// Runs `scenario` to its end.
@@ -103,7 +108,10 @@ pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResul
     }
     model.finish(end);
     let log_lines = match model.log.take() {
-        Some(log) => Some(log.finish().map_err(|e| SimError::Internal(format!("writing deliveries.jsonl: {e}")))?),
+        Some(log) => Some(
+            log.finish()
+                .map_err(|e| SimError::Internal(format!("writing deliveries.jsonl: {e}")))?,
+        ),
         None => None,
     };
     let summary = summarise(scenario, &model, end)?;
@@ -145,7 +153,11 @@ fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimError>
 /// Builds summary.json's numbers and checks that every message is accounted for.
 fn summarise(scenario: &Scenario, model: &MailModel, end: Millis) -> Result<Summary, SimError> {
     let world = &model.world;
-    let reply_name = |id: u16| world.book.get(crate::receiver::ReplyId(id)).text.clone();
+    let reply_name: Vec<String> = world
+        .book
+        .iter()
+        .map(|(_, reply)| reply.text.clone())
+        .collect();
     let mut total = Tally::default();
     let mut other = Tally::default();
     let mut other_count = 0;
@@ -161,7 +173,12 @@ fn summarise(scenario: &Scenario, model: &MailModel, end: Millis) -> Result<Summ
         let queued = model.queued(d);
         match destination.detail {
             Some(i) => {
-                let mut entry = DestinationSummary::new(&tally, &model.latency_detail[i as usize], queued, &reply_name);
+                let mut entry = DestinationSummary::new(
+                    &tally,
+                    &model.latency_detail[i as usize],
+                    queued,
+                    &reply_name,
+                );
                 entry.reputation = receiver.reputation(end).map(|last| Reputation {
                     min: receiver.reputation_min().unwrap_or(last),
                     last,

@@ -25,6 +25,7 @@ fn files(result: &RunResult) -> (String, Vec<u8>, Vec<u8>) {
 const SMALL: &str = r#"{
   "name": "small", "seed": 3, "duration": "6h",
   "mta": { "retry": { "initial": "5m", "max": "30m", "jitter": "full", "max_age": "2h" } },
+  "flow_control": { "errors": { "threshold": 0 } },
   "receivers": [
     { "name": "flaky", "domains": ["flaky.example", "flaky2.example"], "share": 2,
       "transient_errors": { "probability": 0.3 }, "unknown_user_rate": 0.05 },
@@ -40,9 +41,18 @@ fn every_message_is_accounted_for() {
     assert_eq!(t.injected, 3000);
     assert_eq!(t.injected, t.delivered + t.bounced + t.expired + t.queued);
     for (name, d) in &result.summary.destinations {
-        assert_eq!(d.injected, d.delivered + d.bounced + d.expired + d.queued, "{name}");
+        assert_eq!(
+            d.injected,
+            d.delivered + d.bounced + d.expired + d.queued,
+            "{name}"
+        );
     }
-    let sum: u64 = result.summary.destinations.values().map(|d| d.injected).sum();
+    let sum: u64 = result
+        .summary
+        .destinations
+        .values()
+        .map(|d| d.injected)
+        .sum();
     assert_eq!(sum, 3000);
     // Shares 2:1 within a few standard deviations (sd of the binomial ~ 26).
     let flaky = result.summary.destinations["flaky"].injected as i64;
@@ -68,8 +78,16 @@ fn attempts_and_outcomes_add_up() {
 #[test]
 fn time_series_intervals_sum_to_the_totals() {
     let result = run(SMALL);
-    let total_rows: Vec<_> = result.samples.iter().filter(|s| s.destination.is_none()).collect();
-    assert_eq!(total_rows.len(), 6 * 60 + 1, "a sample every minute from 0 to 6h");
+    let total_rows: Vec<_> = result
+        .samples
+        .iter()
+        .filter(|s| s.destination.is_none())
+        .collect();
+    assert_eq!(
+        total_rows.len(),
+        6 * 60 + 1,
+        "a sample every minute from 0 to 6h"
+    );
     let delivered: u64 = total_rows.iter().map(|s| s.counts.delivered).sum();
     let attempts: u64 = total_rows.iter().map(|s| s.counts.attempts).sum();
     let t = &result.summary.totals;
@@ -105,7 +123,10 @@ fn adding_a_receiver_does_not_change_the_others_draws() {
     );
     let a = run(SMALL);
     let b = run(&more);
-    assert_eq!(a.summary.destinations["flaky"], b.summary.destinations["flaky"]);
+    assert_eq!(
+        a.summary.destinations["flaky"],
+        b.summary.destinations["flaky"]
+    );
 }
 
 #[test]
@@ -139,12 +160,21 @@ fn the_connection_cap_holds_over_all_destinations() {
       "traffic": [ { "messages": 1000, "over": "0s" } ]
     }"#);
     for sample in result.samples.iter().filter(|s| s.destination.is_none()) {
-        assert!(sample.in_flight <= 3, "{} in flight at {}", sample.in_flight, sample.time);
+        assert!(
+            sample.in_flight <= 3,
+            "{} in flight at {}",
+            sample.in_flight,
+            sample.time
+        );
     }
     // Three sessions delivering one message a second each, connect latency 100 ms.
     let t = &result.summary.totals;
     assert_eq!(t.delivered, 1000);
-    assert!(t.latency_s.max > 320.0 && t.latency_s.max < 345.0, "max latency {}", t.latency_s.max);
+    assert!(
+        t.latency_s.max > 320.0 && t.latency_s.max < 345.0,
+        "max latency {}",
+        t.latency_s.max
+    );
 }
 
 #[test]

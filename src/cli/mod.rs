@@ -99,14 +99,21 @@ pub fn load_scenario(path: Option<&PathBuf>, overrides: &[Override]) -> Result<S
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
     for file in files {
         let scenario = scenario::load_file(file, overrides)?;
-        crate::mta::world::World::build(&scenario).map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-        println!("{}: ok ({} messages, {} simulated)", file.display(), scenario.total_messages(), scenario.duration);
+        crate::mta::world::World::build(&scenario)
+            .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+        println!(
+            "{}: ok ({} messages, {} simulated)",
+            file.display(),
+            scenario.total_messages(),
+            scenario.duration
+        );
     }
     Ok(())
 }
 
 fn print_schema() -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(&scenario::schema()).map_err(|e| Failure::Internal(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&scenario::schema())
+        .map_err(|e| Failure::Internal(e.to_string()))?;
     println!("{text}");
     Ok(())
 }

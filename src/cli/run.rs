@@ -77,13 +77,19 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let target = args.out.clone().unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let target = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
     let folder = OutputFolder::create(&target)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))?;
     let log = if args.log {
         let file = std::fs::File::create(folder.path().join("deliveries.jsonl"))
             .map_err(|e| Failure::Internal(format!("cannot create deliveries.jsonl: {e}")))?;
-        Some(DeliveryLog::new(Box::new(BufWriter::new(file)), args.log_limit))
+        Some(DeliveryLog::new(
+            Box::new(BufWriter::new(file)),
+            args.log_limit,
+        ))
     } else {
         None
     };
@@ -114,7 +120,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
 fn print_summary(result: &RunResult, folder: &std::path::Path) {
     let Summary { totals: t, .. } = &result.summary;
-    let share = |n: u64| if t.injected == 0 { 0.0 } else { 100.0 * n as f64 / t.injected as f64 };
+    let share = |n: u64| {
+        if t.injected == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / t.injected as f64
+        }
+    };
     println!(
         "{} (seed {}): {} simulated in {:.2} s",
         result.scenario.name,
@@ -145,12 +157,17 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         .iter()
         .filter(|(_, d)| d.backoff_entries + d.suspensions > 0)
         .collect();
-    troubled.sort_by(|a, b| (b.1.time_in_state_s.backoff + b.1.time_in_state_s.suspended)
-        .total_cmp(&(a.1.time_in_state_s.backoff + a.1.time_in_state_s.suspended)));
+    troubled.sort_by(|a, b| {
+        (b.1.time_in_state_s.backoff + b.1.time_in_state_s.suspended)
+            .total_cmp(&(a.1.time_in_state_s.backoff + a.1.time_in_state_s.suspended))
+    });
     if troubled.is_empty() {
         println!("  dynamic flow control: no destination entered backoff");
     } else {
-        println!("  dynamic flow control (\"Messages queued (dynamic flow control)\"): {} holds", t.dfc_holds);
+        println!(
+            "  dynamic flow control (\"Messages queued (dynamic flow control)\"): {} holds",
+            t.dfc_holds
+        );
         for (name, d) in troubled.iter().take(8) {
             println!(
                 "    {name}: {} backoffs, {} suspensions, {} in backoff, {} suspended, {} blocks",
@@ -165,16 +182,33 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
     println!("  outputs: {}", folder.display());
 }
 
+/// A duration for people: milliseconds under a minute, seconds under an hour, else minutes.
 fn human_seconds(seconds: f64) -> String {
-    format_duration((seconds * 1000.0).round() as u64)
+    let ms = (seconds * 1000.0).round() as u64;
+    let unit = match ms {
+        0..60_000 => 1,
+        60_000..3_600_000 => 1_000,
+        _ => 60_000,
+    };
+    format_duration((ms + unit / 2) / unit * unit)
 }
 
 fn print_stats(result: &RunResult) {
     let stats = &result.stats;
     let wall = stats.wall.as_secs_f64().max(1e-9);
-    println!("  events {}  ({:.2} M events/s)", stats.events, stats.events as f64 / wall / 1e6);
-    println!("  simulated seconds per wall second: {:.0}", stats.simulated as f64 / 1000.0 / wall);
-    println!("  wall time {:.3} s  peak pending events {}", wall, stats.peak_pending_events);
+    println!(
+        "  events {}  ({:.2} M events/s)",
+        stats.events,
+        stats.events as f64 / wall / 1e6
+    );
+    println!(
+        "  simulated seconds per wall second: {:.0}",
+        stats.simulated as f64 / 1000.0 / wall
+    );
+    println!(
+        "  wall time {:.3} s  peak pending events {}",
+        wall, stats.peak_pending_events
+    );
     if let Some(kib) = peak_memory_kib() {
         println!("  peak resident memory {:.1} MiB", kib as f64 / 1024.0);
     }

@@ -45,7 +45,11 @@ fn bucket_range(index: usize) -> (Millis, Millis) {
 
 impl Histogram {
     pub fn new() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            max: 0,
+        }
     }
 
     pub fn record(&mut self, value: Millis) {

@@ -26,8 +26,12 @@ pub enum BounceReason {
 }
 
 impl BounceReason {
-    pub const ALL: [BounceReason; 4] =
-        [BounceReason::UserUnknown, BounceReason::Blocked, BounceReason::Rejected, BounceReason::FlowControlRule];
+    pub const ALL: [BounceReason; 4] = [
+        BounceReason::UserUnknown,
+        BounceReason::Blocked,
+        BounceReason::Rejected,
+        BounceReason::FlowControlRule,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,8 +52,8 @@ pub struct Tally {
     pub expired: u64,
     pub attempts: u64,
     pub deferrals: u64,
-    /// (reply id, count), few distinct replies per destination.
-    pub deferrals_by_reply: Vec<(u16, u64)>,
+    /// (reply index, count), few distinct replies per destination.
+    pub deferrals_by_reply: Vec<(usize, u64)>,
     pub dfc_holds: u64,
     pub dfc_held_messages: u64,
     pub backoff_entries: u64,
@@ -68,9 +72,13 @@ impl Tally {
         self.bounces[reason as usize] += 1;
     }
 
-    pub fn defer(&mut self, reply: u16) {
+    pub fn defer(&mut self, reply: usize) {
         self.deferrals += 1;
-        match self.deferrals_by_reply.iter_mut().find(|(r, _)| *r == reply) {
+        match self
+            .deferrals_by_reply
+            .iter_mut()
+            .find(|(r, _)| *r == reply)
+        {
             Some((_, n)) => *n += 1,
             None => self.deferrals_by_reply.push((reply, 1)),
         }
@@ -87,7 +95,11 @@ impl Tally {
         self.attempts += other.attempts;
         for &(reply, n) in &other.deferrals_by_reply {
             self.deferrals += n;
-            match self.deferrals_by_reply.iter_mut().find(|(r, _)| *r == reply) {
+            match self
+                .deferrals_by_reply
+                .iter_mut()
+                .find(|(r, _)| *r == reply)
+            {
                 Some((_, m)) => *m += n,
                 None => self.deferrals_by_reply.push((reply, n)),
             }
@@ -217,14 +229,17 @@ pub fn seconds(ms: Millis) -> f64 {
 impl DestinationSummary {
     /// Summarises a tally; `queued` is counted from the queues, not derived, so the
     /// conservation check compares two independent numbers.
-    pub fn new(tally: &Tally, latency: &Histogram, queued: u64, reply_names: &dyn Fn(u16) -> String) -> Self {
+    pub fn new(tally: &Tally, latency: &Histogram, queued: u64, reply_names: &[String]) -> Self {
         let bounces_by_reason = BounceReason::ALL
             .iter()
             .filter(|r| tally.bounces[**r as usize] > 0)
             .map(|r| (r.name().to_string(), tally.bounces[*r as usize]))
             .collect();
-        let deferrals_by_reply =
-            tally.deferrals_by_reply.iter().map(|&(reply, n)| (reply_names(reply), n)).collect();
+        let deferrals_by_reply = tally
+            .deferrals_by_reply
+            .iter()
+            .map(|&(reply, n)| (reply_names[reply].clone(), n))
+            .collect();
         let [normal, backoff, suspended] = tally.time_in_state.map(seconds);
         DestinationSummary {
             injected: tally.injected,
@@ -241,7 +256,11 @@ impl DestinationSummary {
             backoff_entries: tally.backoff_entries,
             suspensions: tally.suspensions,
             blocks: tally.blocks,
-            time_in_state_s: TimeInState { normal, backoff, suspended },
+            time_in_state_s: TimeInState {
+                normal,
+                backoff,
+                suspended,
+            },
             latency_s: Latency {
                 p50: seconds(latency.quantile(0.5)),
                 p90: seconds(latency.quantile(0.9)),

@@ -135,15 +135,25 @@ impl Default for RetryConfig {
 impl MtaConfig {
     /// Refuses values that cannot describe a working MTA.
     pub fn validate(&self) -> Check {
-        validate::positive("max_connections", self.max_connections.into(), "max_connections")?;
+        validate::positive(
+            "max_connections",
+            self.max_connections.into(),
+            "max_connections",
+        )?;
         validate::positive("connect_timeout", self.connect_timeout.0, "connect_timeout")?;
-        validate::positive("greeting_timeout", self.greeting_timeout.0, "greeting_timeout")?;
+        validate::positive(
+            "greeting_timeout",
+            self.greeting_timeout.0,
+            "greeting_timeout",
+        )?;
         validate::positive(
             "max_deliveries_per_connection",
             self.max_deliveries_per_connection.into(),
             "max_deliveries_per_connection",
         )?;
-        self.internal_errors.validate().map_err(|e| e.within("internal_errors"))?;
+        self.internal_errors
+            .validate()
+            .map_err(|e| e.within("internal_errors"))?;
         self.retry.validate().map_err(|e| e.within("retry"))
     }
 }
@@ -170,14 +180,23 @@ impl RetryConfig {
             return Err(Invalid::new("max", "must be at least `initial`"));
         }
         if !(self.factor.is_finite() && self.factor >= 1.0) {
-            return Err(Invalid::new("factor", format!("must be a number >= 1, got {}", self.factor)));
+            return Err(Invalid::new(
+                "factor",
+                format!("must be a number >= 1, got {}", self.factor),
+            ));
         }
         if self.schedule == Schedule::Intervals {
             if self.intervals.is_empty() {
-                return Err(Invalid::new("intervals", "the `intervals` schedule needs at least one interval"));
+                return Err(Invalid::new(
+                    "intervals",
+                    "the `intervals` schedule needs at least one interval",
+                ));
             }
             if let Some(i) = self.intervals.iter().position(|d| d.0 == 0) {
-                return Err(Invalid::new(format!("intervals[{i}]"), "must be greater than zero"));
+                return Err(Invalid::new(
+                    format!("intervals[{i}]"),
+                    "must be greater than zero",
+                ));
             }
         }
         Ok(())
@@ -192,7 +211,11 @@ mod tests {
     fn window_probability_applies_inside_its_span_only() {
         let errors = InternalErrors {
             probability: 0.01,
-            windows: vec![ErrorWindow { from: Duration(2 * HOUR), to: Duration(3 * HOUR), probability: 0.5 }],
+            windows: vec![ErrorWindow {
+                from: Duration(2 * HOUR),
+                to: Duration(3 * HOUR),
+                probability: 0.5,
+            }],
         };
         assert_eq!(errors.probability_at(2 * HOUR - 1), 0.01);
         assert_eq!(errors.probability_at(2 * HOUR), 0.5);
@@ -206,13 +229,26 @@ mod tests {
         assert_eq!(mta.validate(), Ok(()));
         mta.retry.factor = f64::NAN;
         assert_eq!(mta.validate().unwrap_err().path, "retry.factor");
-        mta.retry = RetryConfig { schedule: Schedule::Intervals, ..RetryConfig::default() };
+        mta.retry = RetryConfig {
+            schedule: Schedule::Intervals,
+            ..RetryConfig::default()
+        };
         assert_eq!(mta.validate().unwrap_err().path, "retry.intervals");
         mta.retry = RetryConfig::default();
-        mta.internal_errors.windows.push(ErrorWindow { from: Duration(5), to: Duration(5), probability: 0.1 });
-        assert_eq!(mta.validate().unwrap_err().path, "internal_errors.windows[0].to");
+        mta.internal_errors.windows.push(ErrorWindow {
+            from: Duration(5),
+            to: Duration(5),
+            probability: 0.1,
+        });
+        assert_eq!(
+            mta.validate().unwrap_err().path,
+            "internal_errors.windows[0].to"
+        );
         mta.internal_errors.windows[0].to = Duration(6);
         mta.internal_errors.windows[0].probability = 1.5;
-        assert_eq!(mta.validate().unwrap_err().path, "internal_errors.windows[0].probability");
+        assert_eq!(
+            mta.validate().unwrap_err().path,
+            "internal_errors.windows[0].probability"
+        );
     }
 }

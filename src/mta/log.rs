@@ -36,7 +36,12 @@ struct Line<'a> {
 impl DeliveryLog {
     /// Logs to `out`, at most `limit` lines.
     pub fn new(out: Box<dyn Write + Send>, limit: u64) -> Self {
-        DeliveryLog { out, limit, written: 0, error: None }
+        DeliveryLog {
+            out,
+            limit,
+            written: 0,
+            error: None,
+        }
     }
 
     /// One attempt's outcome.
@@ -66,7 +71,14 @@ impl DeliveryLog {
     }
 
     /// A due message held back by flow control.
-    pub fn hold(&mut self, now: Millis, message: &Message, destination: &str, domain: &str, state: State) {
+    pub fn hold(
+        &mut self,
+        now: Millis,
+        message: &Message,
+        destination: &str,
+        domain: &str,
+        state: State,
+    ) {
         self.write(Line {
             time_s: seconds(now),
             kind: "hold",

@@ -175,10 +175,8 @@ impl MailModel {
 
     /// Learns the class and bounce reason of every reply interned so far.
     fn index_replies(&mut self) {
-        let book = &self.world.book;
-        for id in self.replies.len()..book.len() {
-            let reply = book.get(ReplyId(id as u16));
-            let class = match reply.kind() {
+        for (_, reply) in self.world.book.iter().skip(self.replies.len()) {
+            let class = match reply.class() {
                 ReplyKind::Accepted => OutcomeClass::Delivered,
                 ReplyKind::Temporary => OutcomeClass::Tempfail,
                 ReplyKind::Permanent => OutcomeClass::Permfail,
@@ -191,7 +189,11 @@ impl MailModel {
             } else {
                 BounceReason::Rejected
             };
-            self.replies.push(ReplyInfo { class, bounce, matched: Vec::new() });
+            self.replies.push(ReplyInfo {
+                class,
+                bounce,
+                matched: Vec::new(),
+            });
         }
     }
 
@@ -199,12 +201,13 @@ impl MailModel {
     /// distinct reply and policy).
     fn reply_match(&mut self, d: u32, reply: ReplyId) -> ReplyMatch {
         let policy = self.world.destinations[d as usize].policy as usize;
-        let info = &mut self.replies[reply.0 as usize];
+        let info = &mut self.replies[reply.index()];
         if info.matched.len() <= policy {
             info.matched.resize(policy + 1, None);
         }
-        *info.matched[policy]
-            .get_or_insert_with(|| self.world.policies[policy].classify(&self.world.book.get(reply).text))
+        *info.matched[policy].get_or_insert_with(|| {
+            self.world.policies[policy].classify(&self.world.book.get(reply).text)
+        })
     }
 
     fn inject(&mut self, wave: u32, scheduler: &mut Scheduler<Event>) {
@@ -377,7 +380,9 @@ impl MailModel {
     /// Opens a session for the head of `d`'s ready queue (a permit was just granted).
     fn open_session(&mut self, d: u32, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
-        let message = self.take_ready(d).expect("dispatch checked the ready queue");
+        let message = self
+            .take_ready(d)
+            .expect("dispatch checked the ready queue");
         let destination = &mut self.world.destinations[d as usize];
         destination.sessions += 1;
         self.connections += 1;
@@ -390,7 +395,9 @@ impl MailModel {
             return;
         }
         match self.world.receivers[receiver as usize].connect(now) {
-            ConnectAnswer::Greeted { after } => scheduler.at(now + after, Event::Greeting(s, generation)),
+            ConnectAnswer::Greeted { after } => {
+                scheduler.at(now + after, Event::Greeting(s, generation))
+            }
             ConnectAnswer::Rejected { after, reply } => {
                 self.fail_handshake(s, OutcomeClass::Tempfail, reply, after, scheduler)
             }
@@ -403,18 +410,37 @@ impl MailModel {
             ConnectAnswer::Queued { ticket } => {
                 self.sessions[s as usize].ticket = ticket;
                 self.tickets.insert(ticket, s);
-                scheduler.after(self.mta.greeting_timeout.0, Event::GreetingTimeout(s, generation));
+                scheduler.after(
+                    self.mta.greeting_timeout.0,
+                    Event::GreetingTimeout(s, generation),
+                );
             }
         }
     }
 
     fn new_session(&mut self, destination: u32, message: u32) -> u32 {
-        let answer = Answer { class: OutcomeClass::Delivered, reply: ReplyId(0), handshake: false, close: false };
-        let fresh = Session { destination, message, done: 0, generation: 0, ticket: 0, greeted: false, answer };
+        let answer = Answer {
+            class: OutcomeClass::Delivered,
+            reply: self.internal_reply,
+            handshake: false,
+            close: false,
+        };
+        let fresh = Session {
+            destination,
+            message,
+            done: 0,
+            generation: 0,
+            ticket: 0,
+            greeted: false,
+            answer,
+        };
         match self.free_sessions.pop() {
             Some(s) => {
                 let generation = self.sessions[s as usize].generation.wrapping_add(1);
-                self.sessions[s as usize] = Session { generation, ..fresh };
+                self.sessions[s as usize] = Session {
+                    generation,
+                    ..fresh
+                };
                 s
             }
             None => {
@@ -433,7 +459,12 @@ impl MailModel {
         scheduler: &mut Scheduler<Event>,
     ) {
         let session = &mut self.sessions[s as usize];
-        session.answer = Answer { class, reply, handshake: true, close: true };
+        session.answer = Answer {
+            class,
+            reply,
+            handshake: true,
+            close: true,
+        };
         scheduler.after(after, Event::HandshakeFailed(s, session.generation));
     }
 
@@ -462,10 +493,18 @@ impl MailModel {
             message.first_attempt,
             session.done,
         );
-        let class = self.replies[answer.reply.0 as usize].class;
+        let class = self.replies[answer.reply.index()].class;
         let session = &mut self.sessions[s as usize];
-        session.answer = Answer { class, reply: answer.reply, handshake: false, close: answer.close };
-        scheduler.at(now + answer.after, Event::TransactionDone(s, session.generation));
+        session.answer = Answer {
+            class,
+            reply: answer.reply,
+            handshake: false,
+            close: answer.close,
+        };
+        scheduler.at(
+            now + answer.after,
+            Event::TransactionDone(s, session.generation),
+        );
     }
 
     fn on_transaction_done(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
@@ -494,7 +533,9 @@ impl MailModel {
             Permit::NotBefore(at) if at - now <= self.mta.session_idle_timeout.0 => {
                 scheduler.at(at, Event::Resume(s, session.generation));
             }
-            Permit::NotBefore(_) | Permit::AtLimit | Permit::Suspended { .. } => self.close_session(s, scheduler),
+            Permit::NotBefore(_) | Permit::AtLimit | Permit::Suspended { .. } => {
+                self.close_session(s, scheduler)
+            }
         }
     }
 
@@ -512,8 +553,12 @@ impl MailModel {
         self.world.receivers[receiver as usize].abandon(session.ticket);
         self.tickets.remove(&session.ticket);
         session.ticket = 0;
-        session.answer =
-            Answer { class: OutcomeClass::Timeout, reply: self.greeting_timeout_reply, handshake: true, close: true };
+        session.answer = Answer {
+            class: OutcomeClass::Timeout,
+            reply: self.greeting_timeout_reply,
+            handshake: true,
+            close: true,
+        };
         self.on_handshake_failed(s, scheduler);
     }
 
@@ -523,7 +568,8 @@ impl MailModel {
         let d = session.destination;
         let receiver = self.world.destinations[d as usize].receiver;
         if session.greeted
-            && let Some(Greeted { ticket, at }) = self.world.receivers[receiver as usize].disconnect(now)
+            && let Some(Greeted { ticket, at }) =
+                self.world.receivers[receiver as usize].disconnect(now)
             && let Some(waiting) = self.tickets.remove(&ticket)
         {
             let generation = self.sessions[waiting as usize].generation;
@@ -536,7 +582,9 @@ impl MailModel {
         self.connections -= 1;
         self.dispatch(d, scheduler);
         while self.connections < self.mta.max_connections {
-            let Some(next) = self.wants_connection.pop_front() else { break };
+            let Some(next) = self.wants_connection.pop_front() else {
+                break;
+            };
             self.world.destinations[next as usize].wants_connection = false;
             self.dispatch(next, scheduler);
         }
@@ -545,13 +593,22 @@ impl MailModel {
     /// Applies the outcome stored in the session to its message and to flow control.
     fn finish_attempt(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
-        let Session { destination: d, message: slot, answer, .. } = self.sessions[s as usize];
+        let Session {
+            destination: d,
+            message: slot,
+            answer,
+            ..
+        } = self.sessions[s as usize];
         self.in_flight_total -= 1;
         self.world.destinations[d as usize].in_flight -= 1;
         self.messages[slot].attempts = self.messages[slot].attempts.saturating_add(1);
         let matched = self.reply_match(d, answer.reply);
         let destination = &mut self.world.destinations[d as usize];
-        let attempt = Attempt { class: answer.class, matched, handshake: answer.handshake };
+        let attempt = Attempt {
+            class: answer.class,
+            matched,
+            handshake: answer.handshake,
+        };
         let verdict = destination.flow.record(now, attempt);
         destination.tally.attempts += 1;
         destination.interval.attempts += 1;
@@ -560,16 +617,28 @@ impl MailModel {
             let message = &self.messages[slot];
             let domain = &self.world.domain_names[message.domain as usize];
             let reply = &self.world.book.get(answer.reply).text;
-            log.attempt(now, message, &destination.name, domain, answer.class, reply, destination.flow.state());
+            log.attempt(
+                now,
+                message,
+                &destination.name,
+                domain,
+                answer.class,
+                reply,
+                destination.flow.state(),
+            );
         }
         match (answer.class, verdict) {
             (OutcomeClass::Delivered, _) => self.deliver(d, slot, now),
-            (_, Verdict::Bounce { rule: Some(_) }) => self.bounce(d, slot, BounceReason::FlowControlRule),
+            (_, Verdict::Bounce { rule: Some(_) }) => {
+                self.bounce(d, slot, BounceReason::FlowControlRule)
+            }
             (OutcomeClass::Permfail, _) => {
-                let reason = self.replies[answer.reply.0 as usize].bounce;
+                let reason = self.replies[answer.reply.index()].bounce;
                 self.bounce(d, slot, reason)
             }
-            (_, Verdict::Retry { min_delay }) => self.defer(d, slot, answer.reply, min_delay, scheduler),
+            (_, Verdict::Retry { min_delay }) => {
+                self.defer(d, slot, answer.reply, min_delay, scheduler)
+            }
             (_, Verdict::Delivered | Verdict::Bounce { rule: None }) => {
                 self.defer(d, slot, answer.reply, 0, scheduler)
             }
@@ -606,10 +675,17 @@ impl MailModel {
 
     /// A temporary failure: the message waits for its retry, at least as long as flow
     /// control asks, or expires if it is too old.
-    fn defer(&mut self, d: u32, slot: u32, reply: ReplyId, floor: Millis, scheduler: &mut Scheduler<Event>) {
+    fn defer(
+        &mut self,
+        d: u32,
+        slot: u32,
+        reply: ReplyId,
+        floor: Millis,
+        scheduler: &mut Scheduler<Event>,
+    ) {
         let now = scheduler.now();
         let destination = &mut self.world.destinations[d as usize];
-        destination.tally.defer(reply.0);
+        destination.tally.defer(reply.index());
         destination.interval.deferred += 1;
         self.total_interval.deferred += 1;
         let message = &mut self.messages[slot];
@@ -644,7 +720,9 @@ impl MailModel {
     fn on_sample(&mut self, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
         for destination in &mut self.world.destinations {
-            let Some(detail) = destination.detail else { continue };
+            let Some(detail) = destination.detail else {
+                continue;
+            };
             let receiver = &self.world.receivers[destination.receiver as usize];
             self.samples.push(Sample {
                 time: now,
@@ -711,9 +789,15 @@ impl Model for MailModel {
             Event::Wake(d) => self.on_wake(d, scheduler),
             Event::Sample => self.on_sample(scheduler),
             Event::Greeting(s, g) if self.live(s, g) => self.on_greeting(s, scheduler),
-            Event::HandshakeFailed(s, g) if self.live(s, g) => self.on_handshake_failed(s, scheduler),
-            Event::GreetingTimeout(s, g) if self.live(s, g) => self.on_greeting_timeout(s, scheduler),
-            Event::TransactionDone(s, g) if self.live(s, g) => self.on_transaction_done(s, scheduler),
+            Event::HandshakeFailed(s, g) if self.live(s, g) => {
+                self.on_handshake_failed(s, scheduler)
+            }
+            Event::GreetingTimeout(s, g) if self.live(s, g) => {
+                self.on_greeting_timeout(s, scheduler)
+            }
+            Event::TransactionDone(s, g) if self.live(s, g) => {
+                self.on_transaction_done(s, scheduler)
+            }
             Event::Resume(s, g) if self.live(s, g) => self.continue_session(s, scheduler),
             Event::Greeting(..)
             | Event::HandshakeFailed(..)

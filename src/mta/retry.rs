@@ -34,7 +34,11 @@ impl RetryPolicy {
         match self.schedule {
             Schedule::Exponential => {
                 let grown = self.initial as f64 * self.factor.powi(retry.min(1024) as i32);
-                if grown >= self.max as f64 { self.max } else { grown as Millis }
+                if grown >= self.max as f64 {
+                    self.max
+                } else {
+                    grown as Millis
+                }
             }
             Schedule::Intervals => {
                 let last = self.intervals.len() - 1;
@@ -53,7 +57,11 @@ impl RetryPolicy {
             Jitter::Full => rng.random_range(0..=scheduled),
             Jitter::Equal => rng.random_range(scheduled / 2..=scheduled),
             Jitter::Decorrelated => {
-                let base = if previous == 0 { self.initial } else { previous };
+                let base = if previous == 0 {
+                    self.initial
+                } else {
+                    previous
+                };
                 let high = base.saturating_mul(3).max(self.initial);
                 rng.random_range(self.initial..=high).min(self.max)
             }
@@ -106,14 +114,23 @@ mod tests {
     fn spread(jitter: Jitter, previous: Millis) -> (Millis, Millis, f64) {
         let p = policy(Schedule::Exponential, jitter);
         let mut rng = stream(1, "jitter-test");
-        let samples: Vec<Millis> = (0..20_000).map(|_| p.delay(0, 0, previous, &mut rng)).collect();
+        let samples: Vec<Millis> = (0..20_000)
+            .map(|_| p.delay(0, 0, previous, &mut rng))
+            .collect();
         let mean = samples.iter().sum::<Millis>() as f64 / samples.len() as f64;
-        (*samples.iter().min().unwrap(), *samples.iter().max().unwrap(), mean)
+        (
+            *samples.iter().min().unwrap(),
+            *samples.iter().max().unwrap(),
+            mean,
+        )
     }
 
     #[test]
     fn no_jitter_is_exact() {
-        assert_eq!(spread(Jitter::None, 0), (10 * MINUTE, 10 * MINUTE, (10 * MINUTE) as f64));
+        assert_eq!(
+            spread(Jitter::None, 0),
+            (10 * MINUTE, 10 * MINUTE, (10 * MINUTE) as f64)
+        );
     }
 
     #[test]
@@ -121,7 +138,10 @@ mod tests {
         let (min, max, mean) = spread(Jitter::Full, 0);
         assert!(min < 2 * 1000, "min {min}");
         assert!(max > 10 * MINUTE - 2000 && max <= 10 * MINUTE, "max {max}");
-        assert!((mean / (5 * MINUTE) as f64 - 1.0).abs() < 0.02, "mean {mean}");
+        assert!(
+            (mean / (5 * MINUTE) as f64 - 1.0).abs() < 0.02,
+            "mean {mean}"
+        );
     }
 
     #[test]
@@ -129,7 +149,10 @@ mod tests {
         let (min, max, mean) = spread(Jitter::Equal, 0);
         assert!(min >= 5 * MINUTE && min < 5 * MINUTE + 1000, "min {min}");
         assert!(max <= 10 * MINUTE && max > 10 * MINUTE - 1000, "max {max}");
-        assert!((mean / (7.5 * MINUTE as f64) - 1.0).abs() < 0.01, "mean {mean}");
+        assert!(
+            (mean / (7.5 * MINUTE as f64) - 1.0).abs() < 0.01,
+            "mean {mean}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rand::Rng;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policy};
 use crate::metrics::{Interval, Tally};
-use crate::receiver::{self, Receiver, ReplyBook, Timeouts};
+use crate::receiver::{Receiver, ReplyBook, Timeouts};
 use crate::rng::{Stream, stream};
 use crate::scenario::Scenario;
 use crate::units::Millis;
@@ -92,19 +92,25 @@ impl World {
         };
         let mut total = 0.0;
         for (i, config) in scenario.receivers.iter().enumerate() {
-            let rng = stream(scenario.seed, &format!("receiver:{}", config.name));
-            let receiver =
-                Receiver::new(config, &mut book, timeouts, rng).map_err(|e| e.within(&format!("receivers[{i}]")))?;
-            total += config.share;
-            world.add_receiver(receiver, config.name.clone(), &config.domains, total);
+            let name = config.name.clone().unwrap_or_default();
+            let rng = stream(scenario.seed, &format!("receiver:{name}"));
+            let receiver = Receiver::new(config, &mut book, timeouts, rng)
+                .map_err(|e| e.within(&format!("receivers[{i}]")))?;
+            total += config.weight();
+            world.add_receiver(receiver, name, &config.domains, total);
         }
         if let Some(generated) = &scenario.generated_receivers {
-            for member in receiver::population(generated) {
+            for member in generated.members() {
                 let rng = stream(scenario.seed, &format!("receiver:{}", member.name));
                 let receiver = Receiver::new(&generated.template, &mut book, timeouts, rng)
                     .map_err(|e| e.within("generated_receivers.template"))?;
                 total += member.weight;
-                world.add_receiver(receiver, member.name, &member.domains, total);
+                world.add_receiver(
+                    receiver,
+                    member.name,
+                    std::slice::from_ref(&member.domain),
+                    total,
+                );
             }
         }
         world.book = book;
@@ -122,7 +128,10 @@ impl World {
         let index = self.receivers.len() as u32;
         let start = self.domains.len() as u32;
         for domain in domains {
-            self.domains.push(Domain { receiver: index, destination: 0 });
+            self.domains.push(Domain {
+                receiver: index,
+                destination: 0,
+            });
             self.domain_names.push(domain.clone());
         }
         self.receiver_domains.push((start, domains.len() as u32));
@@ -135,11 +144,16 @@ impl World {
     /// its key (overrides resolved once and shared).
     fn build_destinations(&mut self, scenario: &Scenario) -> Result<(), Invalid> {
         let config = &scenario.flow_control;
-        self.policies.push(Arc::new(Policy::new(config).map_err(|e| e.within("flow_control"))?));
+        self.policies.push(Arc::new(
+            Policy::new(config).map_err(|e| e.within("flow_control"))?,
+        ));
         let mut policy_of_key: HashMap<String, u16> = HashMap::new();
         for key in config.overrides.keys() {
-            let merged = config.effective(key).map_err(|e| e.within("flow_control"))?;
-            let policy = Policy::new(&merged).map_err(|e| e.within(&format!("flow_control.overrides.{key}")))?;
+            let merged = config
+                .effective(key)
+                .map_err(|e| e.within("flow_control"))?;
+            let policy = Policy::new(&merged)
+                .map_err(|e| e.within(&format!("flow_control.overrides.{key}")))?;
             policy_of_key.insert(key.clone(), self.policies.len() as u16);
             self.policies.push(Arc::new(policy));
         }
@@ -193,16 +207,32 @@ impl World {
 
     /// Picks a domain for a new message: a receiver by share, then one of its domains.
     pub fn pick_domain(&self, rng: &mut Stream) -> u32 {
-        let total = *self.cumulative.last().expect("validated: at least one receiver");
+        let total = *self
+            .cumulative
+            .last()
+            .expect("validated: at least one receiver");
         let point = rng.random::<f64>() * total;
-        let receiver = self.cumulative.partition_point(|&c| c <= point).min(self.cumulative.len() - 1);
+        let receiver = self
+            .cumulative
+            .partition_point(|&c| c <= point)
+            .min(self.cumulative.len() - 1);
         let (start, len) = self.receiver_domains[receiver];
-        if len == 1 { start } else { start + rng.random_range(0..len) }
+        if len == 1 {
+            start
+        } else {
+            start + rng.random_range(0..len)
+        }
     }
 
     /// Detailed destinations' names, in detail order.
     pub fn detail_names(&self) -> Vec<String> {
-        let mut names = vec![String::new(); self.destinations.iter().filter(|d| d.detail.is_some()).count()];
+        let mut names = vec![
+            String::new();
+            self.destinations
+                .iter()
+                .filter(|d| d.detail.is_some())
+                .count()
+        ];
         for destination in &self.destinations {
             if let Some(i) = destination.detail {
                 names[i as usize] = destination.name.clone();

@@ -14,18 +14,30 @@ pub struct OutputFolder {
 impl OutputFolder {
     /// Prepares a staging folder next to `target` (which need not exist yet).
     pub fn create(target: &Path) -> io::Result<Self> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)?;
         let name = target
             .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path has no folder name"))?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the output path has no folder name",
+                )
+            })?
             .to_string_lossy();
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
             std::fs::remove_dir_all(&staging)?;
         }
         std::fs::create_dir(&staging)?;
-        Ok(OutputFolder { target: target.to_path_buf(), staging, committed: false })
+        Ok(OutputFolder {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
     }
 
     /// Where to write the files before [`commit`](Self::commit).
@@ -76,7 +88,11 @@ mod tests {
         std::fs::write(abandoned.path().join("new.txt"), "new").unwrap();
         drop(abandoned);
         assert!(target.join("old.txt").exists());
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "staging removed");
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "staging removed"
+        );
 
         let folder = OutputFolder::create(&target).unwrap();
         std::fs::write(folder.path().join("new.txt"), "new").unwrap();

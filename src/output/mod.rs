@@ -31,7 +31,9 @@ pub fn format_seconds(ms: Millis) -> String {
     if frac == 0 {
         whole.to_string()
     } else {
-        format!("{whole}.{frac:03}").trim_end_matches('0').to_string()
+        format!("{whole}.{frac:03}")
+            .trim_end_matches('0')
+            .to_string()
     }
 }
 
@@ -51,7 +53,9 @@ pub fn write_timeseries(result: &RunResult, out: &mut impl Write) -> io::Result<
 }
 
 fn timeseries_row(result: &RunResult, s: &Sample, line: &mut String) {
-    let destination = s.destination.map_or("*", |d| result.destinations[d as usize].as_str());
+    let destination = s
+        .destination
+        .map_or("*", |d| result.destinations[d as usize].as_str());
     let c = s.counts;
     let _ = write!(
         line,

@@ -56,7 +56,9 @@ pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, Scenar
         message,
         set_by: None,
     };
-    let size = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .len();
     if size > MAX_FILE_BYTES {
         return Err(fail(format!(
             "file is {size} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes"
@@ -77,7 +79,10 @@ pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, Scenar
 /// Loads a scenario from JSON text, applying `overrides` in order.
 pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let error = |path: String, message: String, position: Option<(usize, usize)>| {
-        let set_by = overrides.iter().rev().find(|o| !path.is_empty() && o.covers(&path));
+        let set_by = overrides
+            .iter()
+            .rev()
+            .find(|o| !path.is_empty() && o.covers(&path));
         ScenarioError {
             origin: origin.to_string(),
             position: position.or_else(|| Some(locate(text, &steps(&path)))),
@@ -91,9 +96,16 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
         let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let inner = e.inner();
             let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
-            error(serde_path(&e), clean(inner), position)
+            // A syntax error's position says it all; its path would end in `?`.
+            let path = if inner.is_data() {
+                serde_path(&e)
+            } else {
+                String::new()
+            };
+            error(path, clean(inner), position)
         })?;
-        json.end().map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
+        json.end()
+            .map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
         parsed
     } else {
         let mut value: Value = serde_json::from_str(text)

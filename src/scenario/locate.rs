@@ -13,9 +13,14 @@ pub enum Step {
 pub fn steps(path: &str) -> Vec<Step> {
     let mut out = Vec::new();
     for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, indices) = part.split_once('[').map_or((part, ""), |(k, rest)| (k, rest));
+        let (key, indices) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
         if !key.is_empty() {
-            out.push(key.parse().map_or_else(|_| Step::Key(key.to_string()), Step::Index));
+            out.push(
+                key.parse()
+                    .map_or_else(|_| Step::Key(key.to_string()), Step::Index),
+            );
         }
         for index in indices.split('[') {
             if let Ok(i) = index.trim_end_matches(']').parse() {
@@ -32,7 +37,10 @@ pub type Position = (usize, usize);
 /// The position of the value at `path` in `text`, or of its deepest ancestor that exists.
 /// Keys that themselves contain dots (a domain in `overrides`) are matched by joining steps.
 pub fn locate(text: &str, path: &[Step]) -> Position {
-    let mut cursor = Cursor { bytes: text.as_bytes(), at: 0 };
+    let mut cursor = Cursor {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
     cursor.skip_ws();
     let mut best = cursor.at;
     let mut remaining = path;
@@ -51,8 +59,14 @@ pub fn locate(text: &str, path: &[Step]) -> Position {
 pub(super) fn position(text: &str, offset: usize) -> Position {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -113,7 +127,9 @@ impl Cursor<'_> {
     }
 
     fn enter_array(&mut self, path: &[Step]) -> Option<usize> {
-        let Step::Index(wanted) = path[0] else { return None };
+        let Step::Index(wanted) = path[0] else {
+            return None;
+        };
         self.at += 1;
         for _ in 0..wanted {
             self.skip_ws();
@@ -244,16 +260,19 @@ mod tests {
         ];
         assert_eq!(steps("receivers[0].share"), expected);
         assert_eq!(steps("receivers.0.share"), expected);
-        assert_eq!(steps("a[1][2]"), vec![Step::Key("a".into()), Step::Index(1), Step::Index(2)]);
+        assert_eq!(
+            steps("a[1][2]"),
+            vec![Step::Key("a".into()), Step::Index(1), Step::Index(2)]
+        );
     }
 
     #[test]
     fn finds_nested_values() {
         assert_eq!(at("name"), (2, 11));
-        assert_eq!(at("receivers[0].rate_limit.rate"), (4, 50));
+        assert_eq!(at("receivers[0].rate_limit.rate"), (4, 44));
         assert_eq!(at("receivers[1].name"), (6, 15));
-        assert_eq!(at("receivers[1].outages[1].to"), (7, 57));
-        assert_eq!(at("flow_control.overrides.yahoo.com.max_rate"), (10, 62));
+        assert_eq!(at("receivers[1].outages[1].to"), (7, 60));
+        assert_eq!(at("flow_control.overrides.yahoo.com.max_rate"), (10, 63));
     }
 
     #[test]

@@ -78,12 +78,17 @@ impl Scenario {
             return Err(Invalid::new("name", "must not be empty"));
         }
         if self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            return Err(Invalid::new("name", "is used as a folder name: no slashes and no leading dot"));
+            return Err(Invalid::new(
+                "name",
+                "is used as a folder name: no slashes and no leading dot",
+            ));
         }
         validate::positive("duration", self.duration.0, "duration")?;
         validate::positive("sample_every", self.sample_every.0, "sample_every")?;
         self.mta.validate().map_err(|e| e.within("mta"))?;
-        self.flow_control.validate().map_err(|e| e.within("flow_control"))?;
+        self.flow_control
+            .validate()
+            .map_err(|e| e.within("flow_control"))?;
         self.validate_receivers()?;
         self.validate_traffic()
     }
@@ -94,8 +99,12 @@ impl Scenario {
         for (i, receiver) in self.receivers.iter().enumerate() {
             let at = format!("receivers[{i}]");
             receiver.validate().map_err(|e| e.within(&at))?;
-            if !names.insert(receiver.name.as_str()) {
-                return Err(Invalid::new(format!("{at}.name"), format!("duplicate receiver name {:?}", receiver.name)));
+            let name = receiver.name.as_deref().unwrap_or_default();
+            if !names.insert(name) {
+                return Err(Invalid::new(
+                    format!("{at}.name"),
+                    format!("duplicate receiver name {name:?}"),
+                ));
             }
             for (j, domain) in receiver.domains.iter().enumerate() {
                 if !domains.insert(domain.as_str()) {
@@ -108,28 +117,42 @@ impl Scenario {
         }
         let generated_share = match &self.generated_receivers {
             Some(generated) => {
-                generated.validate().map_err(|e| e.within("generated_receivers"))?;
+                generated
+                    .validate()
+                    .map_err(|e| e.within("generated_receivers"))?;
                 generated.share
             }
             None => 0.0,
         };
-        let total: f64 = self.receivers.iter().map(|r| r.share).sum::<f64>() + generated_share;
+        let total: f64 = self.receivers.iter().map(|r| r.weight()).sum::<f64>() + generated_share;
         if self.receivers.is_empty() && self.generated_receivers.is_none() {
-            return Err(Invalid::new("receivers", "a scenario needs at least one receiver"));
+            return Err(Invalid::new(
+                "receivers",
+                "a scenario needs at least one receiver",
+            ));
         }
         if !(total.is_finite() && total > 0.0) {
-            return Err(Invalid::new("receivers", "receiver shares must sum to more than 0"));
+            return Err(Invalid::new(
+                "receivers",
+                "receiver shares must sum to more than 0",
+            ));
         }
         Ok(())
     }
 
     fn validate_traffic(&self) -> Check {
         if self.traffic.is_empty() {
-            return Err(Invalid::new("traffic", "a scenario needs at least one traffic wave"));
+            return Err(Invalid::new(
+                "traffic",
+                "a scenario needs at least one traffic wave",
+            ));
         }
         for (i, wave) in self.traffic.iter().enumerate() {
             if wave.start >= self.duration {
-                return Err(Invalid::new(format!("traffic[{i}].start"), "starts after the end of the run (`duration`)"));
+                return Err(Invalid::new(
+                    format!("traffic[{i}].start"),
+                    "starts after the end of the run (`duration`)",
+                ));
             }
         }
         Ok(())
@@ -137,6 +160,9 @@ impl Scenario {
 
     /// Messages injected over the whole run.
     pub fn total_messages(&self) -> u64 {
-        self.traffic.iter().map(|w| w.messages).fold(0, u64::saturating_add)
+        self.traffic
+            .iter()
+            .map(|w| w.messages)
+            .fold(0, u64::saturating_add)
     }
 }

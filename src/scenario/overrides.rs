@@ -26,7 +26,10 @@ impl FromStr for Override {
             return Err(format!("--set {text:?}: the path is empty"));
         }
         let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        Ok(Override { path: path.to_string(), value })
+        Ok(Override {
+            path: path.to_string(),
+            value,
+        })
     }
 }
 
@@ -69,26 +72,36 @@ impl Override {
     }
 }
 
-fn child<'v>(node: &'v mut Value, step: &Step, upto: &[Step], create: bool) -> Result<&'v mut Value, String> {
+fn child<'v>(
+    node: &'v mut Value,
+    step: &Step,
+    upto: &[Step],
+    create: bool,
+) -> Result<&'v mut Value, String> {
     let shown = display(upto);
     match (node, step) {
-        (Value::Object(map), Step::Key(key)) if create => {
-            Ok(map.entry(key.clone()).or_insert_with(|| Value::Object(Default::default())))
-        }
-        (Value::Object(map), Step::Key(key)) => map.get_mut(key).ok_or(format!("no field at {shown}")),
-        (Value::Object(map), Step::Index(i)) => {
-            let key = i.to_string();
+        (Value::Object(map), step) => {
+            let key = match step {
+                Step::Key(key) => key.clone(),
+                Step::Index(i) => i.to_string(),
+            };
             if create {
-                Ok(map.entry(key).or_insert_with(|| Value::Object(Default::default())))
+                Ok(map
+                    .entry(key)
+                    .or_insert_with(|| Value::Object(Default::default())))
             } else {
                 map.get_mut(&key).ok_or(format!("no field at {shown}"))
             }
         }
         (Value::Array(items), Step::Index(i)) => {
             let len = items.len();
-            items.get_mut(*i).ok_or(format!("{shown} is out of range: the list has {len} items"))
+            items
+                .get_mut(*i)
+                .ok_or(format!("{shown} is out of range: the list has {len} items"))
         }
-        (_, _) => Err(format!("{shown} does not exist: its parent is not an object or list")),
+        _ => Err(format!(
+            "{shown} does not exist: its parent is not an object or list"
+        )),
     }
 }
 
@@ -117,7 +130,10 @@ mod tests {
         assert_eq!("a=12".parse::<Override>().unwrap().value, json!(12));
         assert_eq!("a=12h".parse::<Override>().unwrap().value, json!("12h"));
         assert_eq!("a=true".parse::<Override>().unwrap().value, json!(true));
-        assert_eq!(r#"a={"x":1}"#.parse::<Override>().unwrap().value, json!({"x": 1}));
+        assert_eq!(
+            r#"a={"x":1}"#.parse::<Override>().unwrap().value,
+            json!({"x": 1})
+        );
         assert_eq!("a=x=y".parse::<Override>().unwrap().value, json!("x=y"));
         assert!("novalue".parse::<Override>().is_err());
         assert!("=5".parse::<Override>().is_err());
