@@ -19,9 +19,16 @@
 //! 9. otherwise accepted (250), and perhaps a complaint.
 //!
 //! Before the checks, an attempt made within `deferral_memory` of this receiver's last 4xx
-//! costs reputation (an ignored deferral); so does a connect. The 421 of step 1 is a session
-//! boundary, not a verdict on the sender: it neither counts as a deferral nor charges a
-//! strict rate limit.
+//! costs reputation (an ignored deferral); so does a connect that reaches the receiver (not
+//! one refused or unanswered in an outage). The memory starts when the 4xx is answered
+//! (attempt time plus latency); a 421 of a `reject` connection limit counts as a deferral.
+//! The 421 of step 1 is a session boundary, not a verdict on the sender: it neither counts
+//! as a deferral nor charges a strict rate limit. Outages in `refuse` and `timeout` mode
+//! affect new connections only; sessions already open carry on.
+//!
+//! Draws from the receiver's stream, in order: the unknown-user salt at construction, then
+//! per answer the latency, and only where configured the throttle, transient and complaint
+//! draws, so a receiver's draws depend on nothing but its own configuration and history.
 
 pub mod config;
 pub mod latency;

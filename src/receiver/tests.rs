@@ -653,3 +653,29 @@ fn receivers_are_small() {
         std::mem::size_of::<Receiver>()
     );
 }
+
+#[test]
+fn parse_errors_carry_the_json_path() {
+    let text = r#"{ "latency": { "lognormal": { "median": "1s", "sigma": "wide" } } }"#;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let err = serde_path_to_error::deserialize::<_, ReceiverConfig>(&mut de).unwrap_err();
+    assert_eq!(err.path().to_string(), "latency.lognormal.sigma");
+    let text = r#"{ "outages": [ { "from": "1h", "to": "2 fortnights", "mode": "refuse" } ] }"#;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let err = serde_path_to_error::deserialize::<_, ReceiverConfig>(&mut de).unwrap_err();
+    assert_eq!(err.path().to_string(), "outages[0].to");
+}
+
+#[test]
+fn the_schema_describes_every_section() {
+    let schema = serde_json::to_string(&schemars::schema_for!(GeneratedReceivers)).unwrap();
+    for needle in [
+        "lognormal",
+        "over_limit",
+        "deferral_memory",
+        "tempfail",
+        "Default \\\"5m\\\"",
+    ] {
+        assert!(schema.contains(needle), "{needle} missing from the schema");
+    }
+}
