@@ -91,6 +91,18 @@ fn rate_limit_reply_and_tokens() {
 }
 
 #[test]
+fn only_accepted_transactions_take_tokens_unless_strict() {
+    for (strict, tokens_left) in [(false, 1.0), (true, 0.0)] {
+        let (mut r, _) = receiver(json!({
+            "rate_limit": { "rate": "1/h", "strict": strict },
+            "transient_errors": { "probability": 1.0 }
+        }));
+        assert_eq!(attempt(&mut r, 0).kind, ReplyKind::Temporary);
+        assert_eq!(r.tokens(0), Some(tokens_left));
+    }
+}
+
+#[test]
 fn reject_limit_greets_max_and_rejects_the_rest() {
     let (mut r, book) = receiver(json!({ "connection_limit": { "max": 5 } }));
     let answers: Vec<_> = (0..20).map(|_| r.connect(0)).collect();
