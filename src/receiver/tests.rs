@@ -284,6 +284,31 @@ fn hammering_a_deferring_receiver_gets_blocked() {
 }
 
 #[test]
+fn hammering_after_a_throttle_reply_turns_it_into_a_block() {
+    // At exactly block_below the throttle share is 1: the first attempt is throttled.
+    let (mut r, book) = receiver(json!({ "reputation": {
+        "initial": 0.25, "baseline": 0.75, "recovery_per_hour": 0.0,
+        "penalty_per_ignored_deferral": 0.0625,
+        "throttle_below": 0.5, "block_below": 0.25, "unblock_above": 0.4
+    } }));
+    let throttled = attempt(&mut r, 0);
+    assert_eq!(
+        (throttled.kind, name(&book, throttled.reply)),
+        (ReplyKind::Temporary, Some("generic-throttle"))
+    );
+    let blocked = attempt(&mut r, SECOND);
+    assert_eq!(
+        (blocked.kind, name(&book, blocked.reply)),
+        (ReplyKind::Permanent, Some("generic-block"))
+    );
+    assert_eq!(r.reputation(SECOND), Some(0.1875));
+    for s in 2..600 {
+        assert_eq!(attempt(&mut r, s * SECOND).kind, ReplyKind::Permanent);
+    }
+    assert_eq!(r.blocks(), 1);
+}
+
+#[test]
 fn backing_off_avoids_the_block() {
     let (mut r, _) = reputation_receiver();
     let mut now = 0;
