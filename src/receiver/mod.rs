@@ -13,15 +13,23 @@
 //! 3. reputation blocking: `block_reply` (5xx);
 //! 4. greylisting, until `min_delay` after the message's first attempt: 451 4.7.1;
 //! 5. unknown user (fixed per message): 550 5.1.1, and a reputation penalty;
-//! 6. the rate limit's token bucket: its reply;
+//! 6. the rate limit's token bucket, if empty: its reply (a token is taken only by an
+//!    accepted transaction, or by any refused one when `strict`);
 //! 7. reputation throttling: `throttle_reply`;
 //! 8. a transient error: its reply;
 //! 9. otherwise accepted (250), and perhaps a complaint.
 //!
 //! Before the checks, an attempt made within `deferral_memory` of this receiver's last 4xx
-//! costs reputation (an ignored deferral); so does a connect. The 421 of step 1 is a session
-//! boundary, not a verdict on the sender: it neither counts as a deferral nor charges a
-//! strict rate limit.
+//! costs reputation (an ignored deferral); so does a connect that reaches the receiver (not
+//! one refused or unanswered in an outage). The memory starts when the 4xx is answered
+//! (attempt time plus latency); a 421 of a `reject` connection limit counts as a deferral.
+//! The 421 of step 1 is a session boundary, not a verdict on the sender: it neither counts
+//! as a deferral nor charges a strict rate limit. Outages in `refuse` and `timeout` mode
+//! affect new connections only; sessions already open carry on.
+//!
+//! Draws from the receiver's stream, in order: the unknown-user salt at construction, then
+//! per answer the latency, and only where configured the throttle, transient and complaint
+//! draws, so a receiver's draws depend on nothing but its own configuration and history.
 
 pub mod config;
 pub mod latency;
@@ -153,12 +161,6 @@ struct Window {
 struct Gate<T> {
     value: T,
     reply: Resolved,
-}
-
-/// What the checks decided, and whether the rate limit already took a token for it.
-struct Verdict {
-    reply: Resolved,
-    charged: bool,
 }
 
 /// One synthetic receiving mail system at run time.
@@ -320,30 +322,27 @@ impl Receiver {
         if let Some(reputation) = &mut self.reputation {
             reputation.attempt(now);
         }
-        let verdict = self.verdict(now, message_id, first_attempt);
-        self.settle(now, after, verdict)
+        let reply = self.verdict(now, message_id, first_attempt);
+        self.settle(now, after, reply)
     }
 
-    /// Steps 2 to 9 of the transaction checks.
-    fn verdict(&mut self, now: Millis, message_id: u64, first_attempt: Millis) -> Verdict {
-        let refuse = |reply| Verdict {
-            reply,
-            charged: false,
-        };
+    /// Steps 2 to 9 of the transaction checks. The rate limit only looks at its bucket
+    /// here; [`Receiver::settle`] takes the token once the answer is known.
+    fn verdict(&mut self, now: Millis, message_id: u64, first_attempt: Millis) -> Resolved {
         if let Some(window) = self.outage(now)
             && window.mode == OutageMode::Tempfail
         {
-            return refuse(window.reply);
+            return window.reply;
         }
         if let Some(reputation) = &mut self.reputation
             && reputation.blocking(now)
         {
-            return refuse(reputation.block_reply);
+            return reputation.block_reply;
         }
         if let Some(greylist) = self.greylist
             && now.saturating_sub(first_attempt) < greylist.value
         {
-            return refuse(greylist.reply);
+            return greylist.reply;
         }
         if let Some(unknown) = self.unknown_users
             && unit_hash(message_id ^ self.salt) < unknown.value
@@ -351,35 +350,25 @@ impl Receiver {
             if let Some(reputation) = &mut self.reputation {
                 reputation.penalise(now, reputation.penalty_per_unknown_user);
             }
-            return refuse(unknown.reply);
+            return unknown.reply;
         }
-        if let Some(limiter) = &mut self.limiter
-            && !limiter.bucket.try_take(now)
+        if let Some(limiter) = &self.limiter
+            && limiter.bucket.next_available(now) > now
         {
-            return refuse(limiter.reply);
+            return limiter.reply;
         }
-        let charged = self.limiter.is_some();
         if let Some(reputation) = &self.reputation
             && reputation.throttle(now, &mut self.rng)
         {
-            return Verdict {
-                reply: reputation.throttle_reply,
-                charged,
-            };
+            return reputation.throttle_reply;
         }
         if let Some(transient) = self.transient
             && self.rng.random::<f64>() < transient.value
         {
-            return Verdict {
-                reply: transient.reply,
-                charged,
-            };
+            return transient.reply;
         }
         self.maybe_complain(now);
-        Verdict {
-            reply: self.accepted,
-            charged,
-        }
+        self.accepted
     }
 
     /// A delivered message draws a complaint with probability `complaint_rate`; only a
@@ -393,14 +382,12 @@ impl Receiver {
         }
     }
 
-    /// Books the consequences of a verdict: a strict limiter charges a refused attempt
-    /// it has not charged yet, and a 4xx starts the deferral memory when it is answered.
-    fn settle(&mut self, now: Millis, after: Millis, verdict: Verdict) -> TransactionAnswer {
-        let reply = verdict.reply;
-        if reply.kind != ReplyKind::Accepted
-            && !verdict.charged
-            && let Some(limiter) = &mut self.limiter
-            && limiter.strict
+    /// Books the consequences of an answer: the rate limit charges an accepted transaction
+    /// (a token is available: `verdict` checked) and, when strict, a refused one too; a
+    /// 4xx starts the deferral memory when it is answered.
+    fn settle(&mut self, now: Millis, after: Millis, reply: Resolved) -> TransactionAnswer {
+        if let Some(limiter) = &mut self.limiter
+            && (reply.kind == ReplyKind::Accepted || limiter.strict)
         {
             limiter.bucket.take(now);
         }

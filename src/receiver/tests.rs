@@ -91,6 +91,18 @@ fn rate_limit_reply_and_tokens() {
 }
 
 #[test]
+fn only_accepted_transactions_take_tokens_unless_strict() {
+    for (strict, tokens_left) in [(false, 1.0), (true, 0.0)] {
+        let (mut r, _) = receiver(json!({
+            "rate_limit": { "rate": "1/h", "strict": strict },
+            "transient_errors": { "probability": 1.0 }
+        }));
+        assert_eq!(attempt(&mut r, 0).kind, ReplyKind::Temporary);
+        assert_eq!(r.tokens(0), Some(tokens_left));
+    }
+}
+
+#[test]
 fn reject_limit_greets_max_and_rejects_the_rest() {
     let (mut r, book) = receiver(json!({ "connection_limit": { "max": 5 } }));
     let answers: Vec<_> = (0..20).map(|_| r.connect(0)).collect();
@@ -269,6 +281,31 @@ fn hammering_a_deferring_receiver_gets_blocked() {
     assert_eq!(r.blocks(), 1);
     assert!(r.blocked());
     assert_eq!(r.reputation_min(), Some(0.0));
+}
+
+#[test]
+fn hammering_after_a_throttle_reply_turns_it_into_a_block() {
+    // At exactly block_below the throttle share is 1: the first attempt is throttled.
+    let (mut r, book) = receiver(json!({ "reputation": {
+        "initial": 0.25, "baseline": 0.75, "recovery_per_hour": 0.0,
+        "penalty_per_ignored_deferral": 0.0625,
+        "throttle_below": 0.5, "block_below": 0.25, "unblock_above": 0.4
+    } }));
+    let throttled = attempt(&mut r, 0);
+    assert_eq!(
+        (throttled.kind, name(&book, throttled.reply)),
+        (ReplyKind::Temporary, Some("generic-throttle"))
+    );
+    let blocked = attempt(&mut r, SECOND);
+    assert_eq!(
+        (blocked.kind, name(&book, blocked.reply)),
+        (ReplyKind::Permanent, Some("generic-block"))
+    );
+    assert_eq!(r.reputation(SECOND), Some(0.1875));
+    for s in 2..600 {
+        assert_eq!(attempt(&mut r, s * SECOND).kind, ReplyKind::Permanent);
+    }
+    assert_eq!(r.blocks(), 1);
 }
 
 #[test]
@@ -652,4 +689,30 @@ fn receivers_are_small() {
         "{}",
         std::mem::size_of::<Receiver>()
     );
+}
+
+#[test]
+fn parse_errors_carry_the_json_path() {
+    let text = r#"{ "latency": { "lognormal": { "median": "1s", "sigma": "wide" } } }"#;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let err = serde_path_to_error::deserialize::<_, ReceiverConfig>(&mut de).unwrap_err();
+    assert_eq!(err.path().to_string(), "latency.lognormal.sigma");
+    let text = r#"{ "outages": [ { "from": "1h", "to": "2 fortnights", "mode": "refuse" } ] }"#;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let err = serde_path_to_error::deserialize::<_, ReceiverConfig>(&mut de).unwrap_err();
+    assert_eq!(err.path().to_string(), "outages[0].to");
+}
+
+#[test]
+fn the_schema_describes_every_section() {
+    let schema = serde_json::to_string(&schemars::schema_for!(GeneratedReceivers)).unwrap();
+    for needle in [
+        "lognormal",
+        "over_limit",
+        "deferral_memory",
+        "tempfail",
+        "Default \\\"5m\\\"",
+    ] {
+        assert!(schema.contains(needle), "{needle} missing from the schema");
+    }
 }
