@@ -9,7 +9,8 @@ use std::time::{Duration as WallDuration, Instant};
 
 use crate::engine::{self, Scheduler};
 use crate::metrics::{
-    DestinationSummary, OtherDestinations, Reputation, Sample, Summary, Tally, TransitionRecord,
+    DestinationSummary, Histogram, OtherDestinations, Reputation, Sample, Summary, Tally,
+    TransitionRecord,
 };
 use crate::mta::log::DeliveryLog;
 use crate::mta::model::MailModel;
@@ -75,6 +76,8 @@ pub struct RunResult {
     pub destinations: Vec<String>,
     pub samples: Vec<Sample>,
     pub transitions: Vec<TransitionRecord>,
+    /// Delivery latencies of every delivered message (injection to delivery).
+    pub latency: Histogram,
     pub stats: RunStats,
     /// deliveries.jsonl lines written, when logging.
     pub log_lines: Option<u64>,
@@ -127,6 +130,7 @@ pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResul
         destinations: model.world.detail_names(),
         samples: std::mem::take(&mut model.samples),
         transitions: std::mem::take(&mut model.transitions),
+        latency: std::mem::take(&mut model.latency_total),
         stats,
         log_lines,
     })

@@ -84,6 +84,15 @@ impl Histogram {
         self.max
     }
 
+    /// How many recorded values are at most `limit` (exact at bucket edges, otherwise
+    /// counting the whole bucket that holds `limit`).
+    pub fn count_at_most(&self, limit: Millis) -> u64 {
+        if limit >= self.max {
+            return self.total;
+        }
+        self.counts[..=bucket_of(limit)].iter().sum()
+    }
+
     /// Adds another histogram's values.
     pub fn merge(&mut self, other: &Histogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
@@ -147,5 +156,14 @@ mod tests {
         b.record(40);
         a.merge(&b);
         assert_eq!((a.count(), a.max(), a.quantile(0.5)), (3, 40, 30));
+        assert_eq!(
+            (
+                a.count_at_most(9),
+                a.count_at_most(10),
+                a.count_at_most(39),
+                a.count_at_most(40)
+            ),
+            (0, 1, 2, 3)
+        );
     }
 }

@@ -1,0 +1,3 @@
+//! Charts drawn with plotters: pure-Rust text from an embedded font, PNG and SVG.
+
+pub mod font;
