@@ -5,5 +5,6 @@ pub mod config;
 pub mod log;
 pub mod message;
 pub mod model;
+pub mod pick;
 pub mod retry;
 pub mod world;

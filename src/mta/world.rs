@@ -16,6 +16,7 @@ use crate::units::Millis;
 use crate::validate::Invalid;
 
 use super::message::NEVER;
+use super::pick::AliasTable;
 
 /// Generated receivers whose destinations get their own summary entry and time series.
 pub const GENERATED_DETAIL: usize = 10;
@@ -68,8 +69,11 @@ pub struct World {
     /// The base flow-control policy first, then one per override key.
     pub policies: Vec<Arc<Policy>>,
     pub destinations: Vec<Destination>,
-    /// Cumulative receiver weights for picking a receiver by share.
-    cumulative: Vec<f64>,
+    /// Destinations with their own summary entry and time series, in detail order.
+    pub detailed: Vec<u32>,
+    /// Receiver weights (shares), then the table that picks by them.
+    weights: Vec<f64>,
+    picker: Option<AliasTable>,
 }
 
 impl World {
@@ -88,43 +92,33 @@ impl World {
             domain_names: Vec::new(),
             policies: Vec::new(),
             destinations: Vec::new(),
-            cumulative: Vec::new(),
+            detailed: Vec::new(),
+            weights: Vec::new(),
+            picker: None,
         };
-        let mut total = 0.0;
         for (i, config) in scenario.receivers.iter().enumerate() {
             let name = config.name.clone().unwrap_or_default();
             let rng = stream(scenario.seed, &format!("receiver:{name}"));
             let receiver = Receiver::new(config, &mut book, timeouts, rng)
                 .map_err(|e| e.within(&format!("receivers[{i}]")))?;
-            total += config.weight();
-            world.add_receiver(receiver, name, &config.domains, total);
+            world.add_receiver(receiver, name, &config.domains, config.weight());
         }
         if let Some(generated) = &scenario.generated_receivers {
             for member in generated.members() {
                 let rng = stream(scenario.seed, &format!("receiver:{}", member.name));
                 let receiver = Receiver::new(&generated.template, &mut book, timeouts, rng)
                     .map_err(|e| e.within("generated_receivers.template"))?;
-                total += member.weight;
-                world.add_receiver(
-                    receiver,
-                    member.name,
-                    std::slice::from_ref(&member.domain),
-                    total,
-                );
+                let domains = std::slice::from_ref(&member.domain);
+                world.add_receiver(receiver, member.name, domains, member.weight);
             }
         }
         world.book = book;
+        world.picker = Some(AliasTable::new(&world.weights));
         world.build_destinations(scenario)?;
         Ok(world)
     }
 
-    fn add_receiver(
-        &mut self,
-        receiver: Receiver,
-        name: String,
-        domains: &[String],
-        cumulative: f64,
-    ) {
+    fn add_receiver(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
         let index = self.receivers.len() as u32;
         let start = self.domains.len() as u32;
         for domain in domains {
@@ -137,7 +131,7 @@ impl World {
         self.receiver_domains.push((start, domains.len() as u32));
         self.receivers.push(receiver);
         self.receiver_names.push(name);
-        self.cumulative.push(cumulative);
+        self.weights.push(weight);
     }
 
     /// One destination per receiver or per domain, each with the flow-control policy of
@@ -163,6 +157,7 @@ impl World {
             let policy = policy_of_key.get(&name).copied().unwrap_or(0);
             let detailed = (receiver as usize) < named + GENERATED_DETAIL;
             let detail = detailed.then(|| {
+                world.detailed.push(world.destinations.len() as u32);
                 details += 1;
                 details - 1
             });
@@ -207,16 +202,8 @@ impl World {
 
     /// Picks a domain for a new message: a receiver by share, then one of its domains.
     pub fn pick_domain(&self, rng: &mut Stream) -> u32 {
-        let total = *self
-            .cumulative
-            .last()
-            .expect("validated: at least one receiver");
-        let point = rng.random::<f64>() * total;
-        let receiver = self
-            .cumulative
-            .partition_point(|&c| c <= point)
-            .min(self.cumulative.len() - 1);
-        let (start, len) = self.receiver_domains[receiver];
+        let picker = self.picker.as_ref().expect("built with the world");
+        let (start, len) = self.receiver_domains[picker.sample(rng) as usize];
         if len == 1 {
             start
         } else {
