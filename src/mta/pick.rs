@@ -10,11 +10,18 @@ use rand::Rng;
 pub struct AliasTable {
     /// Per column: the probability of keeping the column's own index, and its alias.
     columns: Vec<(f64, u32)>,
+    /// The index each column stands for: zero weights get no column, so adding one
+    /// changes no draw.
+    indices: Vec<u32>,
 }
 
 impl AliasTable {
     /// Builds the table; weights must be finite, non-negative and not all zero.
-    pub fn new(weights: &[f64]) -> Self {
+    pub fn new(all_weights: &[f64]) -> Self {
+        let indices: Vec<u32> = (0..all_weights.len() as u32)
+            .filter(|&i| all_weights[i as usize] > 0.0)
+            .collect();
+        let weights: Vec<f64> = indices.iter().map(|&i| all_weights[i as usize]).collect();
         let n = weights.len();
         let total: f64 = weights.iter().sum();
         let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
@@ -33,18 +40,19 @@ impl AliasTable {
         for i in large.into_iter().chain(small) {
             columns[i as usize] = (1.0, i);
         }
-        AliasTable { columns }
+        AliasTable { columns, indices }
     }
 
     /// Draws an index (u32 draws only, so the result does not depend on the platform).
     pub fn sample(&self, rng: &mut impl Rng) -> u32 {
         let column = rng.random_range(0..self.columns.len() as u32);
         let (keep, alias) = self.columns[column as usize];
-        if rng.random::<f64>() < keep {
+        let chosen = if rng.random::<f64>() < keep {
             column
         } else {
             alias
-        }
+        };
+        self.indices[chosen as usize]
     }
 }
 
