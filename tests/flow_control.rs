@@ -30,7 +30,7 @@ fn run(text: &str) -> RunResult {
     simulate(&scenario, Default::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn transitions_of<'a>(result: &'a RunResult, name: &str) -> Vec<(f64, State, State)> {
+fn transitions_of(result: &RunResult, name: &str) -> Vec<(f64, State, State)> {
     result
         .transitions
         .iter()
