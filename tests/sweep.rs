@@ -269,12 +269,11 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 fn mtasim(args: &[&str], dir: &Path) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_mtasim"))
+    Command::new(env!("CARGO_BIN_EXE_mtasim"))
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap();
-    output
+        .unwrap()
 }
 
 fn ok(args: &[&str], dir: &Path) {

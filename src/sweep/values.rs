@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn rounding_keeps_nine_digits() {
         assert_eq!(round9(0.1 + 0.2), 0.3);
-        assert_eq!(round9(1234.567_890_123), 1234.567_89);
+        assert_eq!(round9(1_234.567_890_123), 1_234.567_89);
         assert_eq!(round9(0.0), 0.0);
     }
 
