@@ -11,6 +11,7 @@ use crate::sweep::plan::{
 };
 use crate::sweep::rank::RunRow;
 use crate::sweep::report::{read_sweep_csv, write_shard, write_sweep};
+use crate::sweep::values::round9;
 use crate::sweep::{Manifest, Shard, Sweep, exec, plots};
 use crate::units::Duration;
 
@@ -233,9 +234,9 @@ fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<
                 "\n  best: {} -> {} = {} (95% CI {} .. {}), written as best.json",
                 sweep.describe(best),
                 sweep.plan.objective.metric,
-                e.mean,
-                e.low,
-                e.high
+                round9(e.mean),
+                round9(e.low),
+                round9(e.high)
             );
         }
         None => text += "\n  no configuration meets the constraints: no best.json",

@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn decorrelated_jitter_spans_initial_to_three_times_previous() {
         let (min, max, _) = spread(Jitter::Decorrelated, 0);
-        assert!((10 * MINUTE..10 * MINUTE + 2000).contains(&min), "min {min}");
+        assert!(
+            (10 * MINUTE..10 * MINUTE + 2000).contains(&min),
+            "min {min}"
+        );
         assert!(max <= 30 * MINUTE && max > 30 * MINUTE - 2000, "max {max}");
         let (min, max, _) = spread(Jitter::Decorrelated, 2 * HOUR);
         assert!(min >= 10 * MINUTE, "min {min}");
