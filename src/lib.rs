@@ -24,6 +24,7 @@ pub mod receiver;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod units;
 pub mod validate;
 

@@ -2,6 +2,7 @@
 //! `main.rs` only calls [`main`].
 
 mod run;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ enum Command {
     Schema,
     /// List the built-in catalogue of provider replies that scenarios can name.
     Replies,
+    /// Run a scenario over a grid of configurations and seeds, and rank them.
+    Sweep(Box<sweep::SweepArgs>),
+    /// Combine the shard folders of `mtasim sweep --shard` into the whole sweep's outputs.
+    SweepMerge(sweep::MergeArgs),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -74,6 +79,8 @@ pub fn main() -> ExitCode {
         Some(Command::Validate { files, overrides }) => validate(&files, &overrides.set),
         Some(Command::Schema) => print_schema(),
         Some(Command::Replies) => print_replies(),
+        Some(Command::Sweep(args)) => sweep::sweep(&args),
+        Some(Command::SweepMerge(args)) => sweep::merge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

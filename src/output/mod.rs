@@ -102,7 +102,7 @@ fn round(value: f64, places: i32) -> f64 {
 }
 
 /// Quotes a CSV field when it needs it.
-fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\"")).into()
     } else {

@@ -1,0 +1,431 @@
+//! A sweep's charts, PNG and SVG: the objective as a heatmap when two parameters vary,
+//! metrics against the parameter with 95% bands when one varies, and the Pareto scatter.
+//!
+//! Parameter values are drawn as evenly spaced categories (their text on the axis), since
+//! they may be durations, rates or log-spaced numbers.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::Sweep;
+use super::plan::value_text;
+use super::rank::Ranking;
+use crate::plot::font::{self, FAMILY};
+
+const SIZE: (u32, u32) = (960, 640);
+
+/// Draws `$chart(&root)` into `<dir>/<stem>.png` and `.svg`: a macro because the drawing
+/// functions are generic over the backend and a closure cannot be.
+macro_rules! render {
+    ($dir:expr, $stem:expr, $size:expr, $chart:ident ( $($arg:expr),* )) => {{
+        let png = $dir.join(format!("{}.png", $stem));
+        let root = BitMapBackend::new(&png, $size).into_drawing_area();
+        $chart(&root, $($arg),*)?;
+        root.present().map_err(text)?;
+        let svg = $dir.join(format!("{}.svg", $stem));
+        let root = SVGBackend::new(&svg, $size).into_drawing_area();
+        $chart(&root, $($arg),*)?;
+        root.present().map_err(text)?;
+    }};
+}
+
+/// Draws every chart that fits the sweep into `dir`; returns the file stems written.
+pub fn draw(sweep: &Sweep, ranking: &Ranking, dir: &Path) -> Result<Vec<&'static str>, String> {
+    font::register();
+    let mut drawn = Vec::new();
+    match sweep.plan.parameters.len() {
+        1 => {
+            let metrics = line_metrics(sweep);
+            let size = (SIZE.0, 240 * metrics.len() as u32 + 60);
+            render!(dir, "lines", size, lines(sweep, ranking, &metrics));
+            drawn.push("lines");
+        }
+        2 => {
+            render!(dir, "heatmap", SIZE, heatmap(sweep, ranking));
+            drawn.push("heatmap");
+        }
+        _ => {}
+    }
+    render!(dir, "pareto", SIZE, pareto(sweep, ranking));
+    drawn.push("pareto");
+    Ok(drawn)
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A number for a chart label: three significant figures or so.
+fn short(value: f64) -> String {
+    match value.abs() {
+        v if v.is_nan() => "–".into(),
+        v if v >= 100.0 => format!("{value:.0}"),
+        v if v >= 10.0 => format!("{value:.1}"),
+        v if v >= 1.0 || v == 0.0 => format!("{value:.2}"),
+        _ => format!("{value:.3}"),
+    }
+}
+
+/// The column of `metric` in the plan's metric order.
+fn column(sweep: &Sweep, metric: &str) -> usize {
+    sweep
+        .plan
+        .metric_names()
+        .iter()
+        .position(|n| n == metric)
+        .expect("the plan checked its metric names")
+}
+
+/// A category axis: `n` equal slots over 0..n, labelled at their centres `i + 0.5`.
+struct Categories(usize);
+
+impl Ranged for Categories {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let share = value / self.0.max(1) as f64;
+        limit.0 + ((limit.1 - limit.0) as f64 * share).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let every = self.0.div_ceil(hint.max_num_points().max(1)).max(1);
+        (0..self.0).step_by(every).map(|i| i as f64 + 0.5).collect()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        0.0..self.0 as f64
+    }
+}
+
+fn categories(n: usize) -> Categories {
+    Categories(n)
+}
+
+fn category_label(labels: &[String], x: f64) -> String {
+    let i = (x - 0.5).round();
+    if i >= 0.0 && (i as usize) < labels.len() && (x - 0.5 - i).abs() < 1e-6 {
+        labels[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
+fn value_labels(sweep: &Sweep, parameter: usize) -> Vec<String> {
+    sweep.plan.parameters[parameter]
+        .values
+        .iter()
+        .map(value_text)
+        .collect()
+}
+
+fn caption_style() -> TextStyle<'static> {
+    (FAMILY, 20).into_font().into()
+}
+
+/// The objective over a two-parameter grid: green best, red worst, grey infeasible,
+/// the winner outlined.
+fn heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    sweep: &Sweep,
+    ranking: &Ranking,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(text)?;
+    let objective = &sweep.plan.objective;
+    let m = column(sweep, &objective.metric);
+    let (xs, ys) = (value_labels(sweep, 0), value_labels(sweep, 1));
+    let oriented = |v: f64| if objective.maximize { -v } else { v };
+    let feasible: Vec<f64> = ranking
+        .verdicts
+        .iter()
+        .filter(|v| v.feasible && v.estimates[m].mean.is_finite())
+        .map(|v| oriented(v.estimates[m].mean))
+        .collect();
+    let lo = feasible.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = feasible.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let title = format!("{objective} (mean of {} seeds)", sweep.plan.replications);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption_style())
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(categories(xs.len()), categories(ys.len()))
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&sweep.plan.parameters[0].path)
+        .y_desc(&sweep.plan.parameters[1].path)
+        .x_label_formatter(&|x| category_label(&xs, *x))
+        .y_label_formatter(&|y| category_label(&ys, *y))
+        .label_style((FAMILY, 14))
+        .draw()
+        .map_err(text)?;
+    let show_values = xs.len() * ys.len() <= 150;
+    for (config, verdict) in ranking.verdicts.iter().enumerate() {
+        let point = &sweep.configurations[config];
+        let (x, y) = (point[0] as f64, point[1] as f64);
+        let mean = verdict.estimates[m].mean;
+        let colour = if verdict.feasible && mean.is_finite() {
+            let t = if hi > lo {
+                (oriented(mean) - lo) / (hi - lo)
+            } else {
+                0.0
+            };
+            HSLColor(0.33 * (1.0 - t), 0.6, 0.6).to_rgba()
+        } else {
+            RGBColor(215, 215, 215).to_rgba()
+        };
+        chart
+            .draw_series([Rectangle::new(
+                [(x, y), (x + 1.0, y + 1.0)],
+                colour.filled(),
+            )])
+            .map_err(text)?;
+        if show_values {
+            let label = if verdict.feasible {
+                short(mean)
+            } else {
+                format!("✗ {}", short(mean))
+            };
+            let style =
+                TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+            chart
+                .draw_series([Text::new(label, (x + 0.5, y + 0.5), style)])
+                .map_err(text)?;
+        }
+        if ranking.best == Some(config) {
+            chart
+                .draw_series([Rectangle::new(
+                    [(x + 0.02, y + 0.02), (x + 0.98, y + 0.98)],
+                    BLACK.stroke_width(3),
+                )])
+                .map_err(text)?;
+        }
+    }
+    Ok(())
+}
+
+/// The metrics a one-parameter chart shows: the objective, the constrained metrics and
+/// the Pareto axes, at most four.
+fn line_metrics(sweep: &Sweep) -> Vec<String> {
+    let plan = &sweep.plan;
+    let mut metrics = vec![plan.objective.metric.clone()];
+    let others = plan
+        .constraints
+        .iter()
+        .map(|c| &c.metric)
+        .chain(plan.pareto.iter().map(|a| &a.metric));
+    for metric in others {
+        if !metrics.contains(metric) && metrics.len() < 4 {
+            metrics.push(metric.clone());
+        }
+    }
+    metrics
+}
+
+/// One panel per metric: mean against the parameter with the 95% band, constraint
+/// thresholds in red, the winner in green.
+fn lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    sweep: &Sweep,
+    ranking: &Ranking,
+    metrics: &[String],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(text)?;
+    let root = root
+        .titled(
+            &format!(
+                "mean and 95% interval over {} seeds",
+                sweep.plan.replications
+            ),
+            caption_style(),
+        )
+        .map_err(text)?;
+    let labels = value_labels(sweep, 0);
+    let panels = root.split_evenly((metrics.len(), 1));
+    for (panel, metric) in panels.iter().zip(metrics) {
+        let m = column(sweep, metric);
+        // x position of each configuration, with its estimate, in parameter order.
+        let mut points: Vec<(f64, f64, f64, f64)> = ranking
+            .verdicts
+            .iter()
+            .enumerate()
+            .map(|(config, v)| {
+                let e = v.estimates[m];
+                (
+                    sweep.configurations[config][0] as f64 + 0.5,
+                    e.mean,
+                    e.low,
+                    e.high,
+                )
+            })
+            .filter(|p| p.1.is_finite())
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let thresholds: Vec<f64> = sweep
+            .plan
+            .constraints
+            .iter()
+            .filter(|c| &c.metric == metric)
+            .map(|c| c.value)
+            .collect();
+        let (lo, hi) = span(
+            points
+                .iter()
+                .flat_map(|p| [p.2, p.3])
+                .chain(thresholds.iter().copied()),
+        );
+        let mut chart = ChartBuilder::on(panel)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(categories(labels.len()), lo..hi)
+            .map_err(text)?;
+        chart
+            .configure_mesh()
+            .x_desc(&sweep.plan.parameters[0].path)
+            .y_desc(metric)
+            .x_label_formatter(&|x| category_label(&labels, *x))
+            .y_label_formatter(&|y| short(*y))
+            .label_style((FAMILY, 13))
+            .draw()
+            .map_err(text)?;
+        let band: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.0, p.2))
+            .chain(points.iter().rev().map(|p| (p.0, p.3)))
+            .collect();
+        chart
+            .draw_series([Polygon::new(band, BLUE.mix(0.18).filled())])
+            .map_err(text)?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(text)?;
+        for t in thresholds {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, t), (labels.len() as f64, t)],
+                    RED.mix(0.7),
+                ))
+                .map_err(text)?;
+        }
+        let best = ranking
+            .best
+            .map(|b| sweep.configurations[b][0] as f64 + 0.5);
+        chart
+            .draw_series(points.iter().map(|p| {
+                let colour = if Some(p.0) == best {
+                    GREEN.filled()
+                } else {
+                    BLUE.filled()
+                };
+                Circle::new((p.0, p.1), 4, colour)
+            }))
+            .map_err(text)?;
+    }
+    Ok(())
+}
+
+/// A padded range covering the finite values (a unit range around a single value).
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo {
+        (hi - lo) * 0.08
+    } else {
+        lo.abs().max(1.0) * 0.1
+    };
+    (lo - pad, hi + pad)
+}
+
+/// Every configuration on the two Pareto axes: grey infeasible, blue feasible, the front
+/// joined in red, the winner in green.
+fn pareto<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    sweep: &Sweep,
+    ranking: &Ranking,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(text)?;
+    let [ax, ay] = &sweep.plan.pareto;
+    let (mx, my) = (column(sweep, &ax.metric), column(sweep, &ay.metric));
+    let at = |config: usize| {
+        let e = &ranking.verdicts[config].estimates;
+        (e[mx].mean, e[my].mean)
+    };
+    let all: Vec<(f64, f64)> = (0..ranking.verdicts.len())
+        .map(at)
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let (x0, x1) = span(all.iter().map(|p| p.0));
+    let (y0, y1) = span(all.iter().map(|p| p.1));
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Pareto front: {ax} vs {ay} (feasible configurations)"),
+            caption_style(),
+        )
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .x_desc(&ax.metric)
+        .y_desc(&ay.metric)
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(&|y| short(*y))
+        .label_style((FAMILY, 14))
+        .draw()
+        .map_err(text)?;
+    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let (feasible, infeasible): (Vec<usize>, Vec<usize>) =
+        (0..ranking.verdicts.len()).partition(|&c| ranking.verdicts[c].feasible);
+    chart
+        .draw_series(
+            infeasible
+                .iter()
+                .map(|&c| at(c))
+                .filter(finite)
+                .map(|p| Cross::new(p, 5, RGBColor(160, 160, 160))),
+        )
+        .map_err(text)?;
+    chart
+        .draw_series(
+            feasible
+                .iter()
+                .map(|&c| at(c))
+                .filter(finite)
+                .map(|p| Circle::new(p, 4, BLUE.mix(0.7).filled())),
+        )
+        .map_err(text)?;
+    chart
+        .draw_series(LineSeries::new(
+            ranking.pareto.iter().map(|&c| at(c)),
+            RED.stroke_width(2),
+        ))
+        .map_err(text)?;
+    if let Some(best) = ranking.best.map(at).filter(finite) {
+        chart
+            .draw_series([Circle::new(best, 8, GREEN.stroke_width(3))])
+            .map_err(text)?;
+        let style = TextStyle::from((FAMILY, 14).into_font());
+        chart
+            .draw_series([Text::new("best", best, style)])
+            .map_err(text)?;
+    }
+    Ok(())
+}
