@@ -76,13 +76,7 @@ impl DestinationFigure {
             p.iter().map(|p| p.ready.max(p.waiting).max(p.in_flight)),
             1.0,
         );
-        let mut chart = time_chart(
-            area,
-            "queue depth",
-            self.frame,
-            (y_max, "messages"),
-            RightAxis::Blank,
-        )?;
+        let mut chart = time_chart(area, "queue depth", self.frame, (y_max, "messages"))?;
         shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
         line(
             &mut chart,
@@ -110,14 +104,10 @@ impl DestinationFigure {
         let p = &self.points;
         let c_max = axis_max(p.iter().filter_map(|p| p.concurrency_limit), 1.0);
         let r_max = axis_max(p.iter().filter_map(|p| p.rate_limit_per_hour), 1.0);
-        let chart = time_chart(
-            area,
-            "flow-control limits",
-            self.frame,
-            (c_max, "concurrency (connections)"),
-            RightAxis::Secondary,
-        )?;
-        let mut chart = chart.set_secondary_coord(0.0..self.frame.end, 0.0..r_max);
+        let mut chart = panel::builder(area, "flow-control limits", RightAxis::Secondary)
+            .build_cartesian_2d(0.0..self.frame.end, 0.0..c_max)?
+            .set_secondary_coord(0.0..self.frame.end, 0.0..r_max);
+        panel::mesh(&mut chart, self.frame, "concurrency (connections)")?;
         chart
             .configure_secondary_axes()
             .y_desc("rate limit (messages/hour)")
@@ -164,13 +154,7 @@ impl DestinationFigure {
             }),
             1.0,
         );
-        let mut chart = time_chart(
-            area,
-            "outcomes",
-            self.frame,
-            (y_max, "messages per minute"),
-            RightAxis::Blank,
-        )?;
+        let mut chart = time_chart(area, "outcomes", self.frame, (y_max, "messages per minute"))?;
         shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
         line(
             &mut chart,
@@ -238,7 +222,6 @@ impl DestinationFigure {
             "receiver's reputation score for this sender",
             self.frame,
             (1.05, "score (0..1)"),
-            RightAxis::Blank,
         )?;
         shade(&mut chart, &self.blocking, 1.05, |_| {
             "receiver blocking".to_string()

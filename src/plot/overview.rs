@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, RightAxis, TimeFrame, line, shade, time_chart};
+use super::panel::{self, TimeFrame, line, shade, time_chart};
 use super::series::{self, Band, Point, axis_max};
 use super::style::{self, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY, rows};
@@ -57,7 +57,6 @@ impl Overview {
             "queue depth (all destinations)",
             self.frame,
             (y_max, "messages"),
-            RightAxis::Blank,
         )?;
         shade(&mut chart, &self.bands, y_max, any_destination)?;
         line(
@@ -91,13 +90,7 @@ impl Overview {
             }),
             1.0,
         );
-        let mut chart = time_chart(
-            area,
-            "outcomes",
-            self.frame,
-            (y_max, "messages per minute"),
-            RightAxis::Blank,
-        )?;
+        let mut chart = time_chart(area, "outcomes", self.frame, (y_max, "messages per minute"))?;
         shade(&mut chart, &self.bands, y_max, any_destination)?;
         line(
             &mut chart,
@@ -130,13 +123,7 @@ impl Overview {
             "destinations in dynamic flow control (of {})",
             self.destinations
         );
-        let mut chart = time_chart(
-            area,
-            &caption,
-            self.frame,
-            (y_max, "destinations"),
-            RightAxis::Blank,
-        )?;
+        let mut chart = time_chart(area, &caption, self.frame, (y_max, "destinations"))?;
         line(
             &mut chart,
             p.iter().map(|p| (p.x, p.in_backoff)),

@@ -74,9 +74,20 @@ pub fn time_chart<'a, DB: DrawingBackend>(
     caption: &str,
     frame: TimeFrame,
     (y_max, y_desc): (f64, &str),
-    right: RightAxis,
 ) -> DrawResult<TimeChart<'a, DB>, DB> {
-    let mut chart = builder(area, caption, right).build_cartesian_2d(0.0..frame.end, 0.0..y_max)?;
+    let mut chart =
+        builder(area, caption, RightAxis::Blank).build_cartesian_2d(0.0..frame.end, 0.0..y_max)?;
+    mesh(&mut chart, frame, y_desc)?;
+    Ok(chart)
+}
+
+/// Grid, axes and their labels; with a secondary axis, call after setting it, so the
+/// left labels stay on the left.
+pub fn mesh<DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    frame: TimeFrame,
+    y_desc: &str,
+) -> DrawResult<(), DB> {
     chart
         .configure_mesh()
         .x_desc(frame.unit.axis_label())
@@ -87,8 +98,7 @@ pub fn time_chart<'a, DB: DrawingBackend>(
         .bold_line_style(BLACK.mix(0.08))
         .x_label_formatter(&axis_number)
         .y_label_formatter(&axis_number)
-        .draw()?;
-    Ok(chart)
+        .draw()
 }
 
 /// Tick labels without float noise: `1200`, `2.5`, `0.25`.
