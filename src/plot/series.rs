@@ -158,10 +158,12 @@ pub fn short_duration(seconds: f64) -> String {
     } else {
         (seconds / 86_400.0, "d")
     };
-    if value >= 10.0 || value.fract().abs() < 0.05 {
+    // Round first, so 9.99h reads "10h", not "10.0h".
+    let tenths = (value * 10.0).round() / 10.0;
+    if tenths >= 10.0 || tenths.fract() == 0.0 {
         format!("{value:.0}{unit}")
     } else {
-        format!("{value:.1}{unit}")
+        format!("{tenths:.1}{unit}")
     }
 }
 
@@ -252,6 +254,7 @@ mod tests {
         assert_eq!(short_duration(0.25), "250ms");
         assert_eq!(short_duration(4.2), "4.2s");
         assert_eq!(short_duration(720.0), "12m");
+        assert_eq!(short_duration(9.99 * 3600.0), "10h");
         assert_eq!(short_duration(2.0 * 86_400.0), "2d");
     }
 }
