@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, RightAxis, TimeFrame, defined_runs, line, shade, time_chart};
+use super::panel::{self, RightAxis, TimeFrame, defined_runs, line, shade, shade_in, time_chart};
 use super::series::{self, Band, Point, axis_max};
 use super::style::{self, CAPTION_SIZE, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY, rows};
@@ -52,7 +52,7 @@ impl DestinationFigure {
             frame,
             points: series::points(&rows, interval, frame.unit),
             states: series::bands(&rows, interval, frame.unit, |s| s.state),
-            // The receiver blocking us is shown like a suspension it imposes.
+            // Classified as suspended only to reuse the band runs; drawn in BLOCKING.
             blocking: series::bands(&rows, interval, frame.unit, |s| {
                 (s.receiver_blocking == Some(true)).then_some(State::Suspended)
             }),
@@ -223,9 +223,13 @@ impl DestinationFigure {
             self.frame,
             (1.05, "score (0..1)"),
         )?;
-        shade(&mut chart, &self.blocking, 1.05, |_| {
-            "receiver blocking".to_string()
-        })?;
+        shade_in(
+            &mut chart,
+            self.blocking.iter(),
+            1.05,
+            style::BLOCKING,
+            "receiver blocking",
+        )?;
         for (threshold, label, color) in [
             (config.throttle_below, "throttles below", style::BACKOFF),
             (config.block_below, "blocks below", style::SUSPENDED),

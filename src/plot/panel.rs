@@ -115,7 +115,8 @@ pub fn axis_number(value: &f64) -> String {
     }
 }
 
-/// Shades `bands` behind the lines, one legend entry per state present.
+/// Shades `bands` behind the lines in their state's colour, one legend entry per state
+/// present.
 pub fn shade<DB: DrawingBackend>(
     chart: &mut TimeChart<'_, DB>,
     bands: &[Band],
@@ -123,18 +124,29 @@ pub fn shade<DB: DrawingBackend>(
     label: impl Fn(State) -> String,
 ) -> DrawResult<(), DB> {
     for state in [State::Backoff, State::Suspended] {
-        let color = state_color(state).mix(BAND_OPACITY);
-        let mut of_state = bands.iter().filter(|b| b.state == state).peekable();
-        if of_state.peek().is_none() {
-            continue;
-        }
-        chart
-            .draw_series(
-                of_state.map(|b| Rectangle::new([(b.from, 0.0), (b.to, y_max)], color.filled())),
-            )?
-            .label(label(state))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+        let of_state = bands.iter().filter(|b| b.state == state);
+        shade_in(chart, of_state, y_max, state_color(state), &label(state))?;
     }
+    Ok(())
+}
+
+/// Shades `bands` in `color` whatever their state, with one legend entry if any.
+pub fn shade_in<'b, DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    bands: impl Iterator<Item = &'b Band>,
+    y_max: f64,
+    color: RGBColor,
+    label: &str,
+) -> DrawResult<(), DB> {
+    let color = color.mix(BAND_OPACITY);
+    let mut bands = bands.peekable();
+    if bands.peek().is_none() {
+        return Ok(());
+    }
+    chart
+        .draw_series(bands.map(|b| Rectangle::new([(b.from, 0.0), (b.to, y_max)], color.filled())))?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
     Ok(())
 }
 

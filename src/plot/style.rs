@@ -24,6 +24,9 @@ pub const DELIVERED: RGBColor = RGBColor(0, 114, 178);
 pub const DEFERRED: RGBColor = RGBColor(204, 85, 150);
 pub const BOUNCED: RGBColor = RGBColor(40, 40, 40);
 
+/// The receiver blocking this sender: dark, so it is not mistaken for a state of ours.
+pub const BLOCKING: RGBColor = RGBColor(60, 60, 60);
+
 /// Limits and the receiver's score.
 pub const CONCURRENCY: RGBColor = RGBColor(0, 90, 160);
 pub const RATE: RGBColor = RGBColor(120, 120, 120);
