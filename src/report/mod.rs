@@ -269,16 +269,11 @@ fn chart_section(out: &mut String, result: &RunResult, charts: &[Chart], svgs: &
     }
     for (chart, svg) in charts.iter().zip(svgs) {
         figure(out, chart, svg);
-        if let Some(d) = chart
-            .destination
-            .as_ref()
-            .and_then(|n| result.summary.destinations.get(n))
+        let destination = chart.destination.as_ref();
+        if let Some((name, d)) =
+            destination.and_then(|name| Some((name, result.summary.destinations.get(name)?)))
         {
-            let _ = writeln!(
-                out,
-                "<h4>{}: deferrals by reply</h4>",
-                escape(chart.destination.as_deref().unwrap_or_default())
-            );
+            let _ = writeln!(out, "<h4>{}: deferrals by reply</h4>", escape(name));
             reply_table(out, d, TOP_REPLIES);
         }
     }
