@@ -32,3 +32,5 @@ pub mod validate;
 pub mod cli;
 #[cfg(feature = "cli")]
 pub mod plot;
+#[cfg(feature = "cli")]
+pub mod report;

@@ -11,6 +11,7 @@ use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult, SimError};
 use crate::units::format_duration;
+use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -27,6 +28,9 @@ pub struct RunArgs {
     /// Print nothing on success.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip the charts (PNG, SVG) and report.html.
+    #[arg(long)]
+    pub no_plots: bool,
     /// Also write deliveries.jsonl: one line per attempt and per flow-control hold.
     #[arg(long)]
     pub log: bool,
@@ -54,6 +58,7 @@ impl Default for RunArgs {
             seed: None,
             overrides: OverrideArgs::default(),
             quiet: false,
+            no_plots: false,
             log: false,
             log_limit: 1_000_000,
             stats: false,
@@ -106,6 +111,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     })?;
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
+    if !args.no_plots {
+        let charts = plot::draw_all(&result, folder.path())
+            .map_err(|e| Failure::Internal(format!("drawing charts: {e}")))?;
+        report::write(&result, &charts, folder.path())
+            .map_err(|e| Failure::Internal(format!("writing report.html: {e}")))?;
+    }
     let written = folder
         .commit()
         .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))?;

@@ -1,0 +1,303 @@
+//! One destination's story: its state over time, its queue, the limits flow control set,
+//! what the receiver answered, and the receiver's opinion of us (reputation).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::panel::{self, RightAxis, TimeFrame, defined_runs, line, shade, shade_in, time_chart};
+use super::series::{self, Band, Point, axis_max};
+use super::style::{self, CAPTION_SIZE, LABEL_SIZE, TITLE_SIZE};
+use super::{DrawResult, Figure, font::FAMILY, rows};
+use crate::flow_control::State;
+use crate::receiver::config::ReputationConfig;
+use crate::sim::RunResult;
+
+/// Replies shown in the deferrals-by-reply bars; the report lists them all.
+const TOP_REPLIES: usize = 5;
+/// Longer replies are cut to this many characters in the chart.
+const REPLY_CHARS: usize = 52;
+
+pub struct DestinationFigure {
+    title: String,
+    frame: TimeFrame,
+    points: Vec<Point>,
+    states: Vec<Band>,
+    blocking: Vec<Band>,
+    /// (reply, deferrals), most frequent first.
+    replies: Vec<(String, u64)>,
+    reputation: Option<ReputationConfig>,
+}
+
+impl DestinationFigure {
+    pub fn new(result: &RunResult, name: &str) -> Self {
+        let frame = TimeFrame::new(result.scenario.duration.0);
+        let interval = result.scenario.sample_every.0;
+        let index = result.destinations.iter().position(|d| d == name);
+        let rows = index.map_or_else(Vec::new, |i| rows(result, Some(i as u32)));
+        let mut replies: Vec<(String, u64)> = result
+            .summary
+            .destinations
+            .get(name)
+            .map(|d| {
+                d.deferrals_by_reply
+                    .iter()
+                    .map(|(r, n)| (r.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        replies.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        replies.truncate(TOP_REPLIES);
+        DestinationFigure {
+            title: format!("{}: destination {name}", result.scenario.name),
+            frame,
+            points: series::points(&rows, interval, frame.unit),
+            states: series::bands(&rows, interval, frame.unit, |s| s.state),
+            // Classified as suspended only to reuse the band runs; drawn in BLOCKING.
+            blocking: series::bands(&rows, interval, frame.unit, |s| {
+                (s.receiver_blocking == Some(true)).then_some(State::Suspended)
+            }),
+            replies,
+            reputation: reputation_config(result, name),
+        }
+    }
+
+    /// Backoff and suspended bands for the panels (normal stays unshaded).
+    fn trouble(&self) -> Vec<Band> {
+        self.states
+            .iter()
+            .filter(|b| b.state != State::Normal)
+            .copied()
+            .collect()
+    }
+
+    fn queue<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        let p = &self.points;
+        let y_max = axis_max(
+            p.iter().map(|p| p.ready.max(p.waiting).max(p.in_flight)),
+            1.0,
+        );
+        let mut chart = time_chart(area, "queue depth", self.frame, (y_max, "messages"))?;
+        shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.ready)),
+            style::READY,
+            "ready",
+        )?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.waiting)),
+            style::WAITING,
+            "waiting retry",
+        )?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.in_flight)),
+            style::IN_FLIGHT,
+            "in flight",
+        )?;
+        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+    }
+
+    /// Concurrency limit on the left axis, rate limit (per hour) on the right.
+    fn limits<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        let p = &self.points;
+        let c_max = axis_max(p.iter().filter_map(|p| p.concurrency_limit), 1.0);
+        let r_max = axis_max(p.iter().filter_map(|p| p.rate_limit_per_hour), 1.0);
+        let mut chart = panel::builder(area, "flow-control limits", RightAxis::Secondary)
+            .build_cartesian_2d(0.0..self.frame.end, 0.0..c_max)?
+            .set_secondary_coord(0.0..self.frame.end, 0.0..r_max);
+        panel::mesh(&mut chart, self.frame, "concurrency (connections)")?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("rate limit (messages/hour)")
+            .label_style((FAMILY, LABEL_SIZE))
+            .axis_desc_style((FAMILY, LABEL_SIZE))
+            .y_label_formatter(&panel::axis_number)
+            .draw()?;
+        shade(&mut chart, &self.trouble(), c_max, |s| s.to_string())?;
+        let concurrency = defined_runs(p.iter().map(|p| (p.x, p.concurrency_limit)));
+        for (i, run) in concurrency.into_iter().enumerate() {
+            let drawn = chart.draw_series(LineSeries::new(run, style::line(style::CONCURRENCY)))?;
+            if i == 0 {
+                drawn.label("concurrency limit").legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], style::line(style::CONCURRENCY))
+                });
+            }
+        }
+        let rate = defined_runs(p.iter().map(|p| (p.x, p.rate_limit_per_hour)));
+        let rate_label = if rate.is_empty() {
+            "rate limit: none"
+        } else {
+            "rate limit (right axis)"
+        };
+        let rate_style = style::line(style::RATE);
+        for (i, run) in rate.into_iter().enumerate() {
+            let drawn =
+                chart.draw_secondary_series(DashedLineSeries::new(run, 8, 5, rate_style))?;
+            if i == 0 {
+                drawn
+                    .label(rate_label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], rate_style));
+            }
+        }
+        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+    }
+
+    fn outcomes<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        let p = &self.points;
+        let y_max = axis_max(
+            p.iter().map(|p| {
+                p.delivered_per_min
+                    .max(p.deferred_per_min)
+                    .max(p.bounced_per_min)
+            }),
+            1.0,
+        );
+        let mut chart = time_chart(area, "outcomes", self.frame, (y_max, "messages per minute"))?;
+        shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.delivered_per_min)),
+            style::DELIVERED,
+            "delivered",
+        )?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.deferred_per_min)),
+            style::DEFERRED,
+            "deferred",
+        )?;
+        line(
+            &mut chart,
+            p.iter().map(|p| (p.x, p.bounced_per_min)),
+            style::BOUNCED,
+            "bounced",
+        )?;
+        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+    }
+
+    /// Horizontal bars of the most frequent deferral replies over the whole run.
+    fn replies<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        let (width, _) = area.dim_in_pixel();
+        let heading = format!("deferrals by reply (top {TOP_REPLIES}, whole run)");
+        area.draw(&Text::new(
+            heading,
+            (10, 8),
+            (FAMILY, CAPTION_SIZE).into_font(),
+        ))?;
+        if self.replies.is_empty() {
+            return panel::note(area, "no deferrals");
+        }
+        let most = self.replies[0].1.max(1) as f64;
+        let bar_room = width as f64 - 90.0;
+        let font = (FAMILY, LABEL_SIZE - 1).into_font();
+        for (i, (reply, count)) in self.replies.iter().enumerate() {
+            let y = 40 + i as i32 * 48;
+            area.draw(&Text::new(shorten(reply), (10, y), font.clone()))?;
+            let bar = (bar_room * *count as f64 / most).max(1.0) as i32;
+            area.draw(&Rectangle::new(
+                [(10, y + 18), (10 + bar, y + 34)],
+                style::DEFERRED.mix(0.8).filled(),
+            ))?;
+            area.draw(&Text::new(
+                count.to_string(),
+                (16 + bar, y + 18),
+                font.clone(),
+            ))?;
+        }
+        Ok(())
+    }
+
+    fn reputation<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        let runs = defined_runs(self.points.iter().map(|p| (p.x, p.reputation)));
+        let Some(config) = self.reputation.as_ref().filter(|_| !runs.is_empty()) else {
+            return panel::note(
+                area,
+                "the receiver keeps no reputation score for this sender",
+            );
+        };
+        let mut chart = time_chart(
+            area,
+            "receiver's reputation score for this sender",
+            self.frame,
+            (1.05, "score (0..1)"),
+        )?;
+        shade_in(
+            &mut chart,
+            self.blocking.iter(),
+            1.05,
+            style::BLOCKING,
+            "receiver blocking",
+        )?;
+        for (threshold, label, color) in [
+            (config.throttle_below, "throttles below", style::BACKOFF),
+            (config.block_below, "blocks below", style::SUSPENDED),
+        ] {
+            let points = [(0.0, threshold), (self.frame.end, threshold)];
+            let dashed = style::line(color);
+            chart
+                .draw_series(DashedLineSeries::new(points, 6, 6, dashed))?
+                .label(format!("{label} {threshold}"))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], dashed));
+        }
+        for (i, run) in runs.into_iter().enumerate() {
+            let drawn = chart.draw_series(LineSeries::new(run, style::line(style::REPUTATION)))?;
+            if i == 0 {
+                drawn.label("reputation").legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], style::line(style::REPUTATION))
+                });
+            }
+        }
+        panel::legend(&mut chart, SeriesLabelPosition::LowerRight)
+    }
+}
+
+impl Figure for DestinationFigure {
+    fn size(&self) -> (u32, u32) {
+        (1200, 1180)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        root.fill(&WHITE)?;
+        let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
+        let (strip, rest) = body.split_vertically(64);
+        let (queue, rest) = rest.split_vertically(270);
+        let (limits, rest) = rest.split_vertically(250);
+        let (outcomes, reputation) = rest.split_vertically(290);
+        panel::state_strip(&strip, &self.states, self.frame)?;
+        self.queue(&queue)?;
+        self.limits(&limits)?;
+        let (rates, replies) = outcomes.split_horizontally(760);
+        self.outcomes(&rates)?;
+        self.replies(&replies)?;
+        self.reputation(&reputation)
+    }
+}
+
+/// The receiver's reputation settings: a named receiver by destination name or domain,
+/// else the generated receivers' template.
+fn reputation_config(result: &RunResult, name: &str) -> Option<ReputationConfig> {
+    let scenario = &result.scenario;
+    let named = scenario
+        .receivers
+        .iter()
+        .find(|r| r.name.as_deref() == Some(name) || r.domains.iter().any(|d| d == name));
+    match named {
+        Some(receiver) => receiver.reputation.clone(),
+        None => scenario
+            .generated_receivers
+            .as_ref()
+            .and_then(|g| g.template.reputation.clone()),
+    }
+}
+
+/// A reply cut to fit the bar chart.
+fn shorten(reply: &str) -> String {
+    if reply.chars().count() <= REPLY_CHARS {
+        reply.to_string()
+    } else {
+        let cut: String = reply.chars().take(REPLY_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,254 @@
+//! Building blocks shared by the figures: a time panel with labelled axes, state bands
+//! behind the lines, lines with legend entries, and the state strip.
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::DrawResult;
+use super::font::FAMILY;
+use super::series::{Band, TimeUnit};
+use super::style::{self, BAND_OPACITY, CAPTION_SIZE, LABEL_SIZE, state_color};
+use crate::flow_control::State;
+use crate::units::Millis;
+
+/// A time-based chart on one panel.
+pub type TimeChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The time axis every panel of a figure shares.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeFrame {
+    pub unit: TimeUnit,
+    pub end: f64,
+}
+
+impl TimeFrame {
+    pub fn new(duration: Millis) -> Self {
+        let unit = TimeUnit::for_duration(duration);
+        TimeFrame {
+            unit,
+            end: unit.x(duration.max(1)),
+        }
+    }
+}
+
+/// Left axis labels are this wide; figures line their panels up on it.
+pub const Y_LABEL_AREA: u32 = 80;
+/// Right axis labels (secondary axes); other panels leave the same room blank.
+pub const RIGHT_LABEL_AREA: u32 = 80;
+
+/// Whether a panel draws a second value axis on its right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RightAxis {
+    /// Blank room of the same width, so time axes line up across panels.
+    Blank,
+    Secondary,
+}
+
+/// Starts a chart on `area` with room for axis labels on the left and on the right.
+pub fn builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    right: RightAxis,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, (FAMILY, CAPTION_SIZE))
+        .margin_top(6)
+        .margin_left(8)
+        .x_label_area_size(44)
+        .y_label_area_size(Y_LABEL_AREA);
+    match right {
+        RightAxis::Blank => builder.margin_right(8 + RIGHT_LABEL_AREA),
+        RightAxis::Secondary => builder
+            .margin_right(8)
+            .right_y_label_area_size(RIGHT_LABEL_AREA),
+    };
+    builder
+}
+
+/// A panel titled `caption` with time across and `y_desc` from 0 to `y_max` up.
+pub fn time_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    frame: TimeFrame,
+    (y_max, y_desc): (f64, &str),
+) -> DrawResult<TimeChart<'a, DB>, DB> {
+    let mut chart =
+        builder(area, caption, RightAxis::Blank).build_cartesian_2d(0.0..frame.end, 0.0..y_max)?;
+    mesh(&mut chart, frame, y_desc)?;
+    Ok(chart)
+}
+
+/// Grid, axes and their labels; with a secondary axis, call after setting it, so the
+/// left labels stay on the left.
+pub fn mesh<DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    frame: TimeFrame,
+    y_desc: &str,
+) -> DrawResult<(), DB> {
+    chart
+        .configure_mesh()
+        .x_desc(frame.unit.axis_label())
+        .y_desc(y_desc)
+        .label_style((FAMILY, LABEL_SIZE))
+        .axis_desc_style((FAMILY, LABEL_SIZE))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .x_label_formatter(&axis_number)
+        .y_label_formatter(&axis_number)
+        .draw()
+}
+
+/// Tick labels without float noise: `1200`, `2.5`, `0.25`.
+pub fn axis_number(value: &f64) -> String {
+    let v = *value;
+    if v.abs() >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v.abs() >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if v.fract().abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{}", (v * 100.0).round() / 100.0)
+    }
+}
+
+/// Shades `bands` behind the lines in their state's colour, one legend entry per state
+/// present.
+pub fn shade<DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    bands: &[Band],
+    y_max: f64,
+    label: impl Fn(State) -> String,
+) -> DrawResult<(), DB> {
+    for state in [State::Backoff, State::Suspended] {
+        let of_state = bands.iter().filter(|b| b.state == state);
+        shade_in(chart, of_state, y_max, state_color(state), &label(state))?;
+    }
+    Ok(())
+}
+
+/// Shades `bands` in `color` whatever their state, with one legend entry if any.
+pub fn shade_in<'b, DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    bands: impl Iterator<Item = &'b Band>,
+    y_max: f64,
+    color: RGBColor,
+    label: &str,
+) -> DrawResult<(), DB> {
+    let color = color.mix(BAND_OPACITY);
+    let mut bands = bands.peekable();
+    if bands.peek().is_none() {
+        return Ok(());
+    }
+    chart
+        .draw_series(bands.map(|b| Rectangle::new([(b.from, 0.0), (b.to, y_max)], color.filled())))?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+    Ok(())
+}
+
+/// A line with a legend entry.
+pub fn line<DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> DrawResult<(), DB> {
+    chart
+        .draw_series(LineSeries::new(points, style::line(color)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style::line(color)));
+    Ok(())
+}
+
+/// Runs of defined values, so an undefined stretch (no limit, no score) is a gap, not a
+/// line to zero.
+pub fn defined_runs(points: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current = Vec::new();
+    for (x, y) in points {
+        match y {
+            Some(y) => current.push((x, y)),
+            None if !current.is_empty() => runs.push(std::mem::take(&mut current)),
+            None => {}
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+/// The legend box at `position`, over a translucent background.
+pub fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut TimeChart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> DrawResult<(), DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, LABEL_SIZE))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+}
+
+/// A thin strip coloured by state over time, with its own key, aligned with the panels.
+pub fn state_strip<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    bands: &[Band],
+    frame: TimeFrame,
+) -> DrawResult<(), DB> {
+    let mut chart = ChartBuilder::on(area)
+        .caption("flow-control state", (FAMILY, CAPTION_SIZE))
+        .margin_left(8)
+        .margin_right(8 + RIGHT_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(0.0..frame.end, 0.0..1.0)?;
+    chart.draw_series(
+        bands
+            .iter()
+            .map(|b| Rectangle::new([(b.from, 0.0), (b.to, 1.0)], state_color(b.state).filled())),
+    )?;
+    chart.plotting_area().draw(&Rectangle::new(
+        [(0.0, 0.0), (frame.end, 1.0)],
+        BLACK.mix(0.3).stroke_width(1),
+    ))?;
+    state_key(area)
+}
+
+/// "■ normal ■ backoff ■ suspended" at the strip's top right.
+fn state_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    let (width, _) = area.dim_in_pixel();
+    let mut x = width as i32 - RIGHT_LABEL_AREA as i32 - 300;
+    for state in [State::Normal, State::Backoff, State::Suspended] {
+        area.draw(&Rectangle::new(
+            [(x, 4), (x + 14, 18)],
+            state_color(state).filled(),
+        ))?;
+        area.draw(&Text::new(
+            state.to_string(),
+            (x + 20, 4),
+            (FAMILY, LABEL_SIZE).into_font(),
+        ))?;
+        x += 100;
+    }
+    Ok(())
+}
+
+/// A centred note in an empty panel ("no deliveries", "no reputation model").
+pub fn note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DrawResult<(), DB> {
+    let (width, height) = area.dim_in_pixel();
+    let gray = BLACK.mix(0.6);
+    let style = TextStyle::from((FAMILY, CAPTION_SIZE).into_font())
+        .color(&gray)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw(&Text::new(
+        text.to_string(),
+        (width as i32 / 2, height as i32 / 2),
+        style,
+    ))
+}

@@ -1,0 +1,239 @@
+//! Charts and report.html: every chart is a valid PNG and SVG, the report is one
+//! self-contained page that shows every chart and the numbers of summary.json, and
+//! `--no-plots` draws nothing.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use mtasim::metrics::TransitionRecord;
+use mtasim::plot::{self, Chart};
+use mtasim::report;
+use mtasim::scenario::{self, DEFAULT_SCENARIO, Override};
+use mtasim::sim::{RunResult, simulate};
+
+/// The default scenario made small: two hours, 5,000 messages, 40 generated receivers.
+const SMALL: [&str; 4] = [
+    "duration=2h",
+    "traffic.0.messages=5000",
+    "traffic.0.over=30m",
+    "generated_receivers.count=40",
+];
+
+fn small_run(extra: &[&str]) -> RunResult {
+    let overrides: Vec<Override> = SMALL
+        .iter()
+        .chain(extra)
+        .map(|o| o.parse().unwrap_or_else(|e| panic!("{o}: {e}")))
+        .collect();
+    let scenario =
+        scenario::load("<default>", DEFAULT_SCENARIO, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    simulate(&scenario, Default::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Width and height from a PNG's signature and IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR", "IHDR first");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// Width and height from the attributes of an SVG's root element.
+fn svg_size(svg: &str) -> (u32, u32) {
+    let root = &svg[svg.find("<svg").expect("an <svg> element")..];
+    let root = &root[..root.find('>').unwrap()];
+    let attribute = |name: &str| -> u32 {
+        let start = root.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let len = root[start..].find('"').unwrap();
+        root[start..start + len].parse().unwrap()
+    };
+    (attribute("width"), attribute("height"))
+}
+
+/// One small run drawn once and shared by the tests that only read it (drawing in a
+/// debug build takes seconds).
+struct Drawn {
+    result: RunResult,
+    dir: tempfile::TempDir,
+    charts: Vec<Chart>,
+}
+
+fn drawn() -> &'static Drawn {
+    static DRAWN: OnceLock<Drawn> = OnceLock::new();
+    DRAWN.get_or_init(|| {
+        let result = small_run(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let charts = plot::draw_all(&result, dir.path()).unwrap();
+        report::write(&result, &charts, dir.path()).unwrap();
+        Drawn {
+            result,
+            dir,
+            charts,
+        }
+    })
+}
+
+#[test]
+fn every_chart_is_a_png_and_an_svg_of_the_same_size() {
+    let Drawn { dir, charts, .. } = drawn();
+    let stems: Vec<&str> = charts.iter().map(|c| c.stem.as_str()).collect();
+    assert_eq!(stems.first(), Some(&"overview"));
+    assert_eq!(stems.last(), Some(&"latency"));
+    assert!(stems.len() > 2, "some destination is troubled: {stems:?}");
+    for chart in charts {
+        let png = std::fs::read(dir.path().join(chart.png())).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join(chart.svg())).unwrap();
+        assert!(svg.trim_start().starts_with("<svg"), "{}", chart.svg());
+        assert!(svg.trim_end().ends_with("</svg>"), "{}", chart.svg());
+        let size = png_size(&png);
+        assert!(size.0 >= 1000 && size.1 >= 400, "{}: {size:?}", chart.png());
+        assert_eq!(size, svg_size(&svg), "{}", chart.stem);
+    }
+}
+
+#[test]
+fn destination_charts_are_the_troubled_ones_at_most_the_cap() {
+    let Drawn { result, charts, .. } = drawn();
+    let troubled = plot::troubled_destinations(result);
+    let charted: Vec<&str> = charts
+        .iter()
+        .filter_map(|c| c.destination.as_deref())
+        .collect();
+    assert_eq!(
+        charted.len(),
+        troubled.len().min(plot::MAX_DESTINATION_CHARTS)
+    );
+    assert_eq!(charted, troubled[..charted.len()]);
+    for name in &charted {
+        let d = &result.summary.destinations[*name];
+        assert!(
+            d.deferrals + d.backoff_entries + d.suspensions + d.blocks > 0,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_report_shows_every_chart_and_the_summary_numbers() {
+    let Drawn {
+        result,
+        dir,
+        charts,
+    } = drawn();
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    for chart in charts {
+        assert!(html.contains(&format!("<figure id=\"chart-{}\">", chart.stem)));
+        assert!(html.contains(&chart.png()) && html.contains(&chart.svg()));
+    }
+    assert_eq!(
+        html.matches("<svg").count(),
+        charts.len(),
+        "each chart inlined once"
+    );
+    // Self-contained: no scripts, stylesheets or images fetched from anywhere.
+    for external in ["<script", "<link", "<img", "src=", "@import"] {
+        assert!(!html.contains(external), "{external}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&result.summary).unwrap()).unwrap();
+    let number = |v: &serde_json::Value| format!("<td class=\"num\">{v}</td>");
+    let totals = &summary["totals"];
+    for field in [
+        "injected",
+        "delivered",
+        "bounced",
+        "expired",
+        "queued",
+        "dfc_holds",
+        "blocks",
+    ] {
+        assert!(html.contains(&number(&totals[field])), "totals.{field}");
+    }
+    for (name, d) in summary["destinations"].as_object().unwrap() {
+        assert!(html.contains(&format!("<td>{name}</td>")), "{name}");
+        for field in [
+            "delivered",
+            "bounced",
+            "expired",
+            "queued",
+            "backoff_entries",
+        ] {
+            assert!(html.contains(&number(&d[field])), "{name}.{field}");
+        }
+    }
+    assert!(html.contains(&format!("<p>{} transitions.</p>", result.transitions.len())));
+}
+
+#[test]
+fn the_report_escapes_text_and_caps_the_transitions_list() {
+    let mut result = small_run(&["description=Tom & <b>Jerry</b>"]);
+    let extra = report::MAX_TRANSITIONS + 25;
+    let template = TransitionRecord {
+        time: 1_000,
+        destination: "<evil>".into(),
+        from: mtasim::flow_control::State::Normal,
+        to: mtasim::flow_control::State::Backoff,
+        reason: "errors \"x\" > threshold".into(),
+    };
+    result
+        .transitions
+        .extend(std::iter::repeat_n(template, extra));
+    let html = report::render(&result, &[], &[]);
+    assert!(html.contains("Tom &amp; &lt;b&gt;Jerry&lt;/b&gt;"));
+    assert!(!html.contains("<b>Jerry") && !html.contains("<evil>"));
+    assert!(html.contains("errors &quot;x&quot; &gt; threshold"));
+    let total = result.transitions.len();
+    let shown = html.matches("<td>&lt;evil&gt;</td>").count();
+    assert!(shown <= report::MAX_TRANSITIONS);
+    assert!(html.contains(&format!(
+        "{} more transitions not shown; transitions.csv has all {total}.",
+        total - report::MAX_TRANSITIONS
+    )));
+}
+
+fn cli_run(out: &Path, extra: &[&str]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mtasim"));
+    command.args(["run", "--quiet", "--out"]).arg(out);
+    for set in SMALL {
+        command.args(["--set", set]);
+    }
+    let status = command.args(extra).status().unwrap();
+    assert!(status.success());
+}
+
+fn drawn_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png") || n.ends_with(".svg") || n.ends_with(".html"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn mtasim_run_draws_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = dir.path().join("with");
+    cli_run(&with, &[]);
+    let drawn = drawn_files(&with);
+    for expected in [
+        "overview.png",
+        "overview.svg",
+        "latency.png",
+        "latency.svg",
+        "report.html",
+    ] {
+        assert!(
+            drawn.iter().any(|n| n == expected),
+            "{expected} in {drawn:?}"
+        );
+    }
+    let without = dir.path().join("without");
+    cli_run(&without, &["--no-plots"]);
+    assert!(drawn_files(&without).is_empty());
+    assert!(without.join("summary.json").exists());
+}
