@@ -33,6 +33,15 @@ struct Line<'a> {
     state: &'a str,
 }
 
+/// Where a log line happened: the destination, the message's domain, and the
+/// destination's flow-control state.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub destination: &'a str,
+    pub domain: &'a str,
+    pub state: State,
+}
+
 impl DeliveryLog {
     /// Logs to `out`, at most `limit` lines.
     pub fn new(out: Box<dyn Write + Send>, limit: u64) -> Self {
@@ -45,57 +54,45 @@ impl DeliveryLog {
     }
 
     /// One attempt's outcome.
-    #[allow(clippy::too_many_arguments)]
     pub fn attempt(
         &mut self,
         now: Millis,
         message: &Message,
-        destination: &str,
-        domain: &str,
+        place: Place,
         class: OutcomeClass,
         reply: &str,
-        state: State,
     ) {
-        let outcome = class.to_string();
-        self.write(Line {
-            time_s: seconds(now),
-            kind: "attempt",
-            message: message.id,
-            destination,
-            domain,
-            attempt: message.attempts,
-            outcome: &outcome,
-            reply,
-            state: &state.to_string(),
-        });
+        self.write(now, "attempt", message, place, &class.to_string(), reply);
     }
 
     /// A due message held back by flow control.
-    pub fn hold(
-        &mut self,
-        now: Millis,
-        message: &Message,
-        destination: &str,
-        domain: &str,
-        state: State,
-    ) {
-        self.write(Line {
-            time_s: seconds(now),
-            kind: "hold",
-            message: message.id,
-            destination,
-            domain,
-            attempt: message.attempts,
-            outcome: "held",
-            reply: HOLD_REPLY,
-            state: &state.to_string(),
-        });
+    pub fn hold(&mut self, now: Millis, message: &Message, place: Place) {
+        self.write(now, "hold", message, place, "held", HOLD_REPLY);
     }
 
-    fn write(&mut self, line: Line) {
+    fn write(
+        &mut self,
+        now: Millis,
+        kind: &'static str,
+        message: &Message,
+        place: Place,
+        outcome: &str,
+        reply: &str,
+    ) {
         if self.written >= self.limit || self.error.is_some() {
             return;
         }
+        let line = Line {
+            time_s: seconds(now),
+            kind,
+            message: message.id,
+            destination: place.destination,
+            domain: place.domain,
+            attempt: message.attempts,
+            outcome,
+            reply,
+            state: &place.state.to_string(),
+        };
         self.written += 1;
         let result = serde_json::to_writer(&mut self.out, &line)
             .map_err(io::Error::from)

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use rand::Rng;
 
 use super::config::MtaConfig;
-use super::log::DeliveryLog;
+use super::log::{DeliveryLog, Place};
 use super::message::{Message, MessageStore, NEVER};
 use super::retry::RetryPolicy;
 use super::world::World;
@@ -263,7 +263,7 @@ impl MailModel {
                 return;
             }
             self.pop_ready(d);
-            self.expire(d, slot, now);
+            self.expire(d, slot);
         }
     }
 
@@ -328,7 +328,15 @@ impl MailModel {
             }
             if let Some(log) = &mut self.log {
                 let domain = &self.world.domain_names[message.domain as usize];
-                log.hold(now, message, &destination.name, domain, state);
+                log.hold(
+                    now,
+                    message,
+                    Place {
+                        destination: &destination.name,
+                        domain,
+                        state,
+                    },
+                );
             }
         }
         destination.unheld = 0;
@@ -617,15 +625,12 @@ impl MailModel {
             let message = &self.messages[slot];
             let domain = &self.world.domain_names[message.domain as usize];
             let reply = &self.world.book.get(answer.reply).text;
-            log.attempt(
-                now,
-                message,
-                &destination.name,
+            let place = Place {
+                destination: &destination.name,
                 domain,
-                answer.class,
-                reply,
-                destination.flow.state(),
-            );
+                state: destination.flow.state(),
+            };
+            log.attempt(now, message, place, answer.class, reply);
         }
         match (answer.class, verdict) {
             (OutcomeClass::Delivered, _) => self.deliver(d, slot, now),
@@ -668,7 +673,7 @@ impl MailModel {
         self.messages.remove(slot);
     }
 
-    fn expire(&mut self, d: u32, slot: u32, _now: Millis) {
+    fn expire(&mut self, d: u32, slot: u32) {
         self.world.destinations[d as usize].tally.expired += 1;
         self.messages.remove(slot);
     }
@@ -691,7 +696,7 @@ impl MailModel {
         let message = &mut self.messages[slot];
         let age = now - message.injected_at;
         if age >= self.mta.retry.max_age.0 {
-            return self.expire(d, slot, now);
+            return self.expire(d, slot);
         }
         let retry = u32::from(message.attempts.saturating_sub(1));
         let delay = self
@@ -711,7 +716,7 @@ impl MailModel {
         self.world.destinations[d as usize].waiting -= 1;
         self.waiting_total -= 1;
         if now - self.messages[slot].injected_at >= self.mta.retry.max_age.0 {
-            return self.expire(d, slot, now);
+            return self.expire(d, slot);
         }
         self.push_ready(d, slot);
         self.dispatch(d, scheduler);
