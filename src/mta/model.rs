@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use rand::Rng;
 
 use super::config::MtaConfig;
+use super::invariants::{Checks, Place};
 use super::log::DeliveryLog;
 use super::message::{Message, MessageStore, NEVER};
 use super::retry::RetryPolicy;
@@ -112,6 +113,8 @@ pub struct MailModel {
     pub samples: Vec<Sample>,
     pub transitions: Vec<TransitionRecord>,
     pub log: Option<DeliveryLog>,
+    /// Invariants checked as the model runs (debug builds only).
+    checks: Checks,
 }
 
 impl MailModel {
@@ -157,6 +160,7 @@ impl MailModel {
             samples: Vec::new(),
             transitions: Vec::new(),
             log,
+            checks: Checks::default(),
             world,
         };
         model.index_replies();
@@ -250,6 +254,7 @@ impl MailModel {
     fn push_ready(&mut self, d: u32, slot: u32) {
         let destination = &mut self.world.destinations[d as usize];
         destination.ready.push_back(slot);
+        self.checks.moved(slot, Place::Ready, 0);
         destination.unheld += 1;
         self.ready_total += 1;
     }
@@ -278,6 +283,7 @@ impl MailModel {
     /// Takes the next ready message of `d` into a session.
     fn take_ready(&mut self, d: u32) -> Option<u32> {
         let slot = self.pop_ready(d)?;
+        self.checks.moved(slot, Place::Session, 0);
         self.world.destinations[d as usize].in_flight += 1;
         self.in_flight_total += 1;
         Some(slot)
@@ -359,6 +365,7 @@ impl MailModel {
     fn after_flow_change(&mut self, d: u32, scheduler: &mut Scheduler<Event>) {
         let destination = &mut self.world.destinations[d as usize];
         for transition in destination.flow.drain_transitions() {
+            self.checks.transition(d, &destination.name, transition.at);
             let spent = transition.at - destination.state_since;
             destination.tally.time_in_state[transition.from as usize] += spent;
             destination.state_since = transition.at;
@@ -384,6 +391,8 @@ impl MailModel {
             .take_ready(d)
             .expect("dispatch checked the ready queue");
         let destination = &mut self.world.destinations[d as usize];
+        let (connections, max) = (self.connections, self.mta.max_connections);
+        self.checks.opened(d, destination, connections, max);
         destination.sessions += 1;
         self.connections += 1;
         let receiver = destination.receiver;
@@ -527,6 +536,7 @@ impl MailModel {
         }
         match destination.flow.permit(now, destination.sessions - 1) {
             Permit::Granted => {
+                self.checks.continued(d, destination);
                 self.sessions[s as usize].message = self.take_ready(d).expect("checked above");
                 self.start_transaction(s, scheduler);
             }
@@ -610,6 +620,7 @@ impl MailModel {
             handshake: answer.handshake,
         };
         let verdict = destination.flow.record(now, attempt);
+        self.checks.recorded(d, &destination.name);
         destination.tally.attempts += 1;
         destination.interval.attempts += 1;
         self.total_interval.attempts += 1;
@@ -657,7 +668,7 @@ impl MailModel {
             Some(i) => self.latency_detail[i as usize].record(latency),
             None => self.latency_other.record(latency),
         }
-        self.messages.remove(slot);
+        self.remove(slot);
     }
 
     fn bounce(&mut self, d: u32, slot: u32, reason: BounceReason) {
@@ -665,12 +676,18 @@ impl MailModel {
         destination.tally.bounce(reason);
         destination.interval.bounced += 1;
         self.total_interval.bounced += 1;
+        self.remove(slot);
+    }
+
+    /// Forgets a message whose fate is final.
+    fn remove(&mut self, slot: u32) {
+        self.checks.moved(slot, Place::Gone, 0);
         self.messages.remove(slot);
     }
 
     fn expire(&mut self, d: u32, slot: u32, _now: Millis) {
         self.world.destinations[d as usize].tally.expired += 1;
-        self.messages.remove(slot);
+        self.remove(slot);
     }
 
     /// A temporary failure: the message waits for its retry, at least as long as flow
@@ -699,6 +716,8 @@ impl MailModel {
             .delay(retry, age, message.previous_delay.into(), &mut self.mta_rng)
             .max(floor);
         message.previous_delay = u32::try_from(delay).unwrap_or(u32::MAX);
+        self.checks
+            .moved(slot, Place::Waiting, now.saturating_add(delay));
         destination.waiting += 1;
         self.waiting_total += 1;
         scheduler.after(delay, Event::Due(slot));
@@ -783,6 +802,7 @@ impl Model for MailModel {
     type Event = Event;
 
     fn handle(&mut self, event: Event, scheduler: &mut Scheduler<Event>) {
+        self.checks.clock(scheduler.now());
         match event {
             Event::Inject(wave) => self.inject(wave, scheduler),
             Event::Due(slot) => self.on_due(slot, scheduler),
