@@ -736,8 +736,19 @@ impl MailModel {
         self.dispatch(d, scheduler);
     }
 
+    /// Samples now and schedules the next sample strictly before the end: the last one is
+    /// taken by [`MailModel::finish`], after every event at the end time, so the time
+    /// series' intervals hold every count of the run (the last may be a partial interval).
     fn on_sample(&mut self, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
+        self.sample(now);
+        let next = now + self.sample_every;
+        if next < self.end {
+            scheduler.at(next, Event::Sample);
+        }
+    }
+
+    fn sample(&mut self, now: Millis) {
         for destination in &mut self.world.destinations {
             let Some(detail) = destination.detail else {
                 continue;
@@ -776,14 +787,11 @@ impl MailModel {
             in_backoff: self.in_state[State::Backoff as usize],
             suspended: self.in_state[State::Suspended as usize],
         });
-        let next = now + self.sample_every;
-        if next <= self.end {
-            scheduler.at(next, Event::Sample);
-        }
     }
 
-    /// Closes the books at the end of the run: time in the current states.
+    /// Closes the books at the end of the run: the last sample, time in the current states.
     pub fn finish(&mut self, now: Millis) {
+        self.sample(now);
         for destination in &mut self.world.destinations {
             let state = destination.flow.state();
             destination.tally.time_in_state[state as usize] += now - destination.state_since;
