@@ -100,8 +100,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         log,
         keep_going: Box::new(move || !stop.load(Ordering::Relaxed)),
     };
+    let origin = args.scenario.as_ref().map_or_else(
+        || "<default scenario>".to_string(),
+        |path| path.display().to_string(),
+    );
     let result = sim::simulate(&scenario, options).map_err(|e| match e {
-        SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
+        SimError::Invalid(_) => Failure::Input(format!("{origin}: {e}")),
+        SimError::TooLarge(_) => Failure::Input(e.to_string()),
         SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
     })?;
     output::write_run(&result, folder.path())
