@@ -136,7 +136,9 @@ pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResul
     })
 }
 
-fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimError> {
+/// Refuses a scenario beyond the limits of `options`, with the estimate; [`simulate`]
+/// calls it first, and the command line before it prepares the output folder.
+pub fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimError> {
     let messages = scenario.total_messages();
     if messages > options.max_messages {
         return Err(SimError::TooLarge(format!(

@@ -77,6 +77,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    let limits = RunOptions {
+        max_messages: args.max_messages,
+        max_events: args.max_events,
+        ..RunOptions::default()
+    };
+    sim::check_size(&scenario, &limits).map_err(|e| Failure::Input(e.to_string()))?;
     let target = args
         .out
         .clone()
