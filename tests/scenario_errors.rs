@@ -211,7 +211,7 @@ fn the_default_scenario_and_every_shipped_scenario_validate() {
 #[test]
 fn rules_too_big_together_are_refused_at_load() {
     let rule = r#"{ "match": "\\w{100}", "action": "backoff" }"#;
-    let rules = vec![rule; 8].join(",\n      ");
+    let rules = [rule; 8].join(",\n      ");
     let text = BASE.replace(
         r#"{ "match": "TSS04", "action": "suspend", "duration": "2h" }"#,
         &rules,
