@@ -51,8 +51,8 @@ pub enum SimError {
     /// The run would exceed a resource limit (exit code 2).
     #[error("{0}")]
     TooLarge(String),
-    /// Stopped before the end (Ctrl-C).
-    #[error("interrupted at simulated time {0} s; nothing was written")]
+    /// Stopped before the end (Ctrl-C; exit code 130).
+    #[error("interrupted at simulated time {0} s; no outputs were written or replaced")]
     Interrupted(f64),
     /// A broken invariant: a bug in mtasim (exit code 1).
     #[error("internal error: {0}")]

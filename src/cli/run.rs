@@ -73,6 +73,8 @@ fn interrupted() -> Arc<AtomicBool> {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    // First, so a Ctrl-C at any point before the outputs are committed stops cleanly.
+    let stop = interrupted();
     let mut scenario = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
@@ -99,12 +101,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     } else {
         None
     };
-    let stop = interrupted();
+    let polled = stop.clone();
     let options = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
         log,
-        keep_going: Box::new(move || !stop.load(Ordering::Relaxed)),
+        keep_going: Box::new(move || !polled.load(Ordering::Relaxed)),
     };
     let origin = args.scenario.as_ref().map_or_else(
         || "<default scenario>".to_string(),
@@ -113,10 +115,17 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let result = sim::simulate(&scenario, options).map_err(|e| match e {
         SimError::Invalid(_) => Failure::Input(format!("{origin}: {e}")),
         SimError::TooLarge(_) => Failure::Input(e.to_string()),
-        SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
+        SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
+        SimError::Internal(_) => Failure::Internal(e.to_string()),
     })?;
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
+    // The engine polls every 65,536 events: a short run may finish after a Ctrl-C.
+    if stop.load(Ordering::SeqCst) {
+        return Err(Failure::Interrupted(
+            "interrupted; no outputs were written or replaced".into(),
+        ));
+    }
     let written = folder
         .commit()
         .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))?;
