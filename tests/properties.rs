@@ -722,3 +722,152 @@ proptest! {
         prop_assert!(a == b, "two runs of the same scenario differ");
     }
 }
+
+// The loader never panics: arbitrary bytes, arbitrary JSON, and valid scenarios with one
+// value replaced by anything (which reaches far deeper into validation). What loads must
+// also build its world. (`fuzz/` has the cargo-fuzz target for long runs.)
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        prop_oneof![
+            ".*",
+            "-?[0-9]{1,25}(ms|s|m|h|d|/s|/min|/h|/1h)?",
+            Just("1h 30m".to_string()),
+            Just("yahoo-ts01".to_string()),
+            Just("(a+)+$".to_string()),
+        ]
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map("[a-z_]{0,12}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every path to a value in `v` (object keys and array indices).
+fn paths(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    out.push(prefix.clone());
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                prefix.push(k.clone());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(list) => {
+            for (i, child) in list.iter().enumerate() {
+                prefix.push(i.to_string());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replace(v: &mut Value, path: &[String], with: Value) {
+    match path.split_first() {
+        None => *v = with,
+        Some((step, rest)) => {
+            let child = match v {
+                Value::Object(map) => map.get_mut(step),
+                Value::Array(list) => step.parse().ok().and_then(|i: usize| list.get_mut(i)),
+                _ => None,
+            };
+            if let Some(child) = child {
+                replace(child, rest, with);
+            }
+        }
+    }
+}
+
+fn load_never_panics(text: &str) {
+    if let Ok(scenario) = scenario::load("fuzz.json", text, &[]) {
+        let _ = mtasim::mta::world::World::build(&scenario);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_loader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        load_never_panics(&String::from_utf8_lossy(&bytes));
+        // And through a file, as `mtasim run` reads it (UTF-8 checked there).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = scenario::load_file(&path, &[]);
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics_the_loader(value in any_json()) {
+        load_never_panics(&value.to_string());
+    }
+
+    #[test]
+    fn a_valid_scenario_with_one_value_replaced_never_panics_the_loader(
+        value in scenario(),
+        pick in any::<proptest::sample::Index>(),
+        with in any_json(),
+        delete in any::<bool>(),
+    ) {
+        let mut all = Vec::new();
+        paths(&value, &mut Vec::new(), &mut all);
+        let path = pick.get(&all).clone();
+        let mut mutated = value.clone();
+        if delete && path.len() > 1 {
+            // Remove the field or item instead.
+            let (last, parent) = path.split_last().unwrap();
+            let mut node = &mut mutated;
+            for step in parent {
+                node = match node {
+                    Value::Object(map) => map.get_mut(step).unwrap(),
+                    Value::Array(list) => &mut list[step.parse::<usize>().unwrap()],
+                    _ => unreachable!(),
+                };
+            }
+            match node {
+                Value::Object(map) => { map.remove(last); }
+                Value::Array(list) => { list.remove(last.parse::<usize>().unwrap()); }
+                _ => unreachable!(),
+            }
+        } else {
+            replace(&mut mutated, &path, with.clone());
+        }
+        let text = serde_json::to_string_pretty(&mutated).unwrap();
+        load_never_panics(&text);
+        // What still loads must run without breaking an invariant; the run is cut at
+        // the engine's first poll (65,536 events), as Ctrl-C would.
+        if let Ok(scenario) = scenario::load("fuzz.json", &text, &[]) {
+            let options = RunOptions {
+                max_messages: 5_000,
+                keep_going: Box::new(|| false),
+                ..RunOptions::default()
+            };
+            if let Err(e @ mtasim::sim::SimError::Internal(_)) = simulate(&scenario, options) {
+                panic!("{e}\n{text}");
+            }
+        }
+        // The same change as a --set override of the valid scenario.
+        if !path.is_empty() && !delete {
+            let text = serde_json::to_string_pretty(&value).unwrap();
+            if let Ok(o) = format!("{}={}", path.join("."), with).parse::<scenario::Override>()
+                && let Ok(scenario) = scenario::load("fuzz.json", &text, &[o])
+            {
+                let _ = mtasim::mta::world::World::build(&scenario);
+            }
+        }
+    }
+}
