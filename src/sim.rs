@@ -51,8 +51,8 @@ pub enum SimError {
     /// The run would exceed a resource limit (exit code 2).
     #[error("{0}")]
     TooLarge(String),
-    /// Stopped before the end (Ctrl-C).
-    #[error("interrupted at simulated time {0} s; nothing was written")]
+    /// Stopped before the end (Ctrl-C; exit code 130).
+    #[error("interrupted at simulated time {0} s; no outputs were written or replaced")]
     Interrupted(f64),
     /// A broken invariant: a bug in mtasim (exit code 1).
     #[error("internal error: {0}")]
@@ -136,7 +136,9 @@ pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResul
     })
 }
 
-fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimError> {
+/// Refuses a scenario beyond the limits of `options`, with the estimate; [`simulate`]
+/// calls it first, and the command line before it prepares the output folder.
+pub fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimError> {
     let messages = scenario.total_messages();
     if messages > options.max_messages {
         return Err(SimError::TooLarge(format!(

@@ -30,6 +30,8 @@ pub enum UnitError {
     Duration(String),
     #[error("duration {0:?} is too long")]
     DurationTooLong(String),
+    #[error("duration {0:?} is negative: durations count forward from the start of the run")]
+    DurationNegative(String),
     #[error(
         "invalid rate {0:?}: expected \"N/unit\" or \"N/period\", e.g. \"300/min\", \"10/h\", \"2/s\", \"2/1h\""
     )]
@@ -70,8 +72,13 @@ pub fn parse_duration(text: &str) -> Result<Millis, UnitError> {
     if trimmed == "0" {
         return Ok(0);
     }
-    let parsed =
-        humantime::parse_duration(trimmed).map_err(|_| UnitError::Duration(text.into()))?;
+    if trimmed.starts_with('-') {
+        return Err(UnitError::DurationNegative(text.into()));
+    }
+    let parsed = humantime::parse_duration(trimmed).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => UnitError::DurationTooLong(text.into()),
+        _ => UnitError::Duration(text.into()),
+    })?;
     if parsed.subsec_nanos() % 1_000_000 != 0 {
         return Err(UnitError::Duration(text.into()));
     }

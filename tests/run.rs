@@ -91,9 +91,33 @@ fn time_series_intervals_sum_to_the_totals() {
     let delivered: u64 = total_rows.iter().map(|s| s.counts.delivered).sum();
     let attempts: u64 = total_rows.iter().map(|s| s.counts.attempts).sum();
     let t = &result.summary.totals;
-    // The last interval after the final sample is not sampled; this run is idle by then.
     assert_eq!(delivered, t.delivered);
     assert_eq!(attempts, t.attempts);
+}
+
+/// The run ends 30 s after the last whole-minute sample, with deliveries in those 30 s
+/// and at the very end: the time series must still hold every one of them.
+#[test]
+fn time_series_count_the_final_partial_interval() {
+    let result = run(r#"{
+      "name": "tail", "duration": "90s", "sample_every": "1m",
+      "receivers": [ { "name": "r", "domains": ["r.example"], "latency": "1s" } ],
+      "traffic": [ { "messages": 91, "over": "90s" } ]
+    }"#);
+    let total_rows: Vec<_> = result
+        .samples
+        .iter()
+        .filter(|s| s.destination.is_none())
+        .collect();
+    let times: Vec<_> = total_rows.iter().map(|s| s.time).collect();
+    assert_eq!(times, vec![0, 60_000, 90_000], "a last sample at the end");
+    let t = &result.summary.totals;
+    let delivered: u64 = total_rows.iter().map(|s| s.counts.delivered).sum();
+    let attempts: u64 = total_rows.iter().map(|s| s.counts.attempts).sum();
+    assert_eq!(delivered, t.delivered);
+    assert_eq!(attempts, t.attempts);
+    let last = total_rows.last().unwrap();
+    assert_eq!(last.ready + last.waiting + last.in_flight, t.queued);
 }
 
 #[test]

@@ -205,3 +205,20 @@ fn the_default_scenario_and_every_shipped_scenario_validate() {
         }
     }
 }
+
+/// Eight patterns that each fit the regex size limit but not together: refused when the
+/// scenario is loaded, with its place, not later when the run compiles them as one set.
+#[test]
+fn rules_too_big_together_are_refused_at_load() {
+    let rule = r#"{ "match": "\\w{100}", "action": "backoff" }"#;
+    let rules = [rule; 8].join(",\n      ");
+    let text = BASE.replace(
+        r#"{ "match": "TSS04", "action": "suspend", "duration": "2h" }"#,
+        &rules,
+    );
+    let e = error_of(&text);
+    assert_eq!(e.path, "flow_control.rules");
+    assert_eq!(e.position, Some((7, 14)));
+    assert!(e.message.contains("size limit"), "{e}");
+    assert!(!e.to_string().contains('\n'), "one line: {e}");
+}

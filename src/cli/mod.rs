@@ -62,6 +62,8 @@ pub enum Failure {
     Input(String),
     /// A failure of mtasim itself or of the system: exit code 1.
     Internal(String),
+    /// Stopped by Ctrl-C (SIGINT): exit code 130, as shells report 128 + SIGINT.
+    Interrupted(String),
 }
 
 impl From<ScenarioError> for Failure {
@@ -91,6 +93,10 @@ pub fn main() -> ExitCode {
         Err(Failure::Internal(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(1)
+        }
+        Err(Failure::Interrupted(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(130)
         }
     }
 }

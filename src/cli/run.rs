@@ -78,10 +78,18 @@ fn interrupted() -> Arc<AtomicBool> {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    // First, so a Ctrl-C at any point before the outputs are committed stops cleanly.
+    let stop = interrupted();
     let mut scenario = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    let limits = RunOptions {
+        max_messages: args.max_messages,
+        max_events: args.max_events,
+        ..RunOptions::default()
+    };
+    sim::check_size(&scenario, &limits).map_err(|e| Failure::Input(e.to_string()))?;
     let target = args
         .out
         .clone()
@@ -98,16 +106,22 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     } else {
         None
     };
-    let stop = interrupted();
+    let polled = stop.clone();
     let options = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
         log,
-        keep_going: Box::new(move || !stop.load(Ordering::Relaxed)),
+        keep_going: Box::new(move || !polled.load(Ordering::Relaxed)),
     };
+    let origin = args.scenario.as_ref().map_or_else(
+        || "<default scenario>".to_string(),
+        |path| path.display().to_string(),
+    );
     let result = sim::simulate(&scenario, options).map_err(|e| match e {
-        SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
-        SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
+        SimError::Invalid(_) => Failure::Input(format!("{origin}: {e}")),
+        SimError::TooLarge(_) => Failure::Input(e.to_string()),
+        SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
+        SimError::Internal(_) => Failure::Internal(e.to_string()),
     })?;
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
@@ -116,6 +130,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Internal(format!("drawing charts: {e}")))?;
         report::write(&result, &charts, folder.path())
             .map_err(|e| Failure::Internal(format!("writing report.html: {e}")))?;
+    }
+    // The engine polls every 65,536 events: a short run may finish after a Ctrl-C.
+    if stop.load(Ordering::SeqCst) {
+        return Err(Failure::Interrupted(
+            "interrupted; no outputs were written or replaced".into(),
+        ));
     }
     let written = folder
         .commit()

@@ -386,6 +386,9 @@ impl FlowControlConfig {
             rule.validate()
                 .map_err(|e| e.within(&format!("rules[{i}]")))?;
         }
+        // Each pattern may fit the regex size limit while all of them together do not.
+        regex::RegexSet::new(self.rules.iter().map(|r| r.pattern.as_str()))
+            .map_err(|e| Invalid::new("rules", regex_error(&e)))?;
         Ok(())
     }
 }
@@ -466,7 +469,7 @@ impl SuspendConfig {
 
 impl RuleConfig {
     fn validate(&self) -> Check {
-        Regex::new(&self.pattern).map_err(|e| Invalid::new("match", format!("bad regex: {e}")))?;
+        Regex::new(&self.pattern).map_err(|e| Invalid::new("match", regex_error(&e)))?;
         if let Trigger::Threshold(rate) = self.trigger {
             window_size("trigger", u32::try_from(rate.count).unwrap_or(u32::MAX))?;
         }
@@ -570,4 +573,20 @@ fn first_bad_leaf(base: &Value, patch: &Value, path: &mut Vec<String>) -> Option
     serde_json::from_value::<FlowControlConfig>(merged)
         .is_err()
         .then(|| path.join("."))
+}
+
+/// A regex error on one line: the parser's message without its multi-line caret drawing
+/// (the error already names the rule's place in the file).
+pub(crate) fn regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(text) => {
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!("bad regex: {}", last.trim().trim_start_matches("error: "))
+        }
+        _ => format!("bad regex: {}", e.to_string().trim_end_matches('.')),
+    }
 }

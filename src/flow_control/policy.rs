@@ -95,7 +95,7 @@ impl Policy {
     pub fn new(config: &FlowControlConfig) -> Result<Policy, Invalid> {
         config.validate()?;
         let matcher = RegexSet::new(config.rules.iter().map(|r| r.pattern.as_str()))
-            .map_err(|e| Invalid::new("rules", format!("bad regex: {e}")))?;
+            .map_err(|e| Invalid::new("rules", super::config::regex_error(&e)))?;
         let rules: Vec<Rule> = config
             .rules
             .iter()

@@ -36,7 +36,7 @@ struct Line<'a> {
 /// Where a log line happened: the destination, the message's domain, and the
 /// destination's flow-control state.
 #[derive(Debug, Clone, Copy)]
-pub struct Place<'a> {
+pub struct Context<'a> {
     pub destination: &'a str,
     pub domain: &'a str,
     pub state: State,
@@ -58,16 +58,16 @@ impl DeliveryLog {
         &mut self,
         now: Millis,
         message: &Message,
-        place: Place,
+        context: Context,
         class: OutcomeClass,
         reply: &str,
     ) {
-        self.write(now, "attempt", message, place, &class.to_string(), reply);
+        self.write(now, "attempt", message, context, &class.to_string(), reply);
     }
 
     /// A due message held back by flow control.
-    pub fn hold(&mut self, now: Millis, message: &Message, place: Place) {
-        self.write(now, "hold", message, place, "held", HOLD_REPLY);
+    pub fn hold(&mut self, now: Millis, message: &Message, context: Context) {
+        self.write(now, "hold", message, context, "held", HOLD_REPLY);
     }
 
     fn write(
@@ -75,7 +75,7 @@ impl DeliveryLog {
         now: Millis,
         kind: &'static str,
         message: &Message,
-        place: Place,
+        context: Context,
         outcome: &str,
         reply: &str,
     ) {
@@ -86,12 +86,12 @@ impl DeliveryLog {
             time_s: seconds(now),
             kind,
             message: message.id,
-            destination: place.destination,
-            domain: place.domain,
+            destination: context.destination,
+            domain: context.domain,
             attempt: message.attempts,
             outcome,
             reply,
-            state: &place.state.to_string(),
+            state: &context.state.to_string(),
         };
         self.written += 1;
         let result = serde_json::to_writer(&mut self.out, &line)

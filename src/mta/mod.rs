@@ -2,6 +2,7 @@
 //! discrete-event model that runs it against the receivers.
 
 pub mod config;
+mod invariants;
 pub mod log;
 pub mod message;
 pub mod model;

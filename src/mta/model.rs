@@ -7,7 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use rand::Rng;
 
 use super::config::MtaConfig;
-use super::log::{DeliveryLog, Place};
+use super::invariants::{Checks, Place};
+use super::log::{Context, DeliveryLog};
 use super::message::{Message, MessageStore, NEVER};
 use super::retry::RetryPolicy;
 use super::world::World;
@@ -112,6 +113,8 @@ pub struct MailModel {
     pub samples: Vec<Sample>,
     pub transitions: Vec<TransitionRecord>,
     pub log: Option<DeliveryLog>,
+    /// Invariants checked as the model runs (debug builds only).
+    checks: Checks,
 }
 
 impl MailModel {
@@ -157,6 +160,7 @@ impl MailModel {
             samples: Vec::new(),
             transitions: Vec::new(),
             log,
+            checks: Checks::default(),
             world,
         };
         model.index_replies();
@@ -250,6 +254,7 @@ impl MailModel {
     fn push_ready(&mut self, d: u32, slot: u32) {
         let destination = &mut self.world.destinations[d as usize];
         destination.ready.push_back(slot);
+        self.checks.moved(slot, Place::Ready, 0);
         destination.unheld += 1;
         self.ready_total += 1;
     }
@@ -278,6 +283,7 @@ impl MailModel {
     /// Takes the next ready message of `d` into a session.
     fn take_ready(&mut self, d: u32) -> Option<u32> {
         let slot = self.pop_ready(d)?;
+        self.checks.moved(slot, Place::Session, 0);
         self.world.destinations[d as usize].in_flight += 1;
         self.in_flight_total += 1;
         Some(slot)
@@ -331,7 +337,7 @@ impl MailModel {
                 log.hold(
                     now,
                     message,
-                    Place {
+                    Context {
                         destination: &destination.name,
                         domain,
                         state,
@@ -367,6 +373,7 @@ impl MailModel {
     fn after_flow_change(&mut self, d: u32, scheduler: &mut Scheduler<Event>) {
         let destination = &mut self.world.destinations[d as usize];
         for transition in destination.flow.drain_transitions() {
+            self.checks.transition(d, &destination.name, transition.at);
             let spent = transition.at - destination.state_since;
             destination.tally.time_in_state[transition.from as usize] += spent;
             destination.state_since = transition.at;
@@ -392,6 +399,8 @@ impl MailModel {
             .take_ready(d)
             .expect("dispatch checked the ready queue");
         let destination = &mut self.world.destinations[d as usize];
+        let (connections, max) = (self.connections, self.mta.max_connections);
+        self.checks.opened(d, destination, connections, max);
         destination.sessions += 1;
         self.connections += 1;
         let receiver = destination.receiver;
@@ -535,6 +544,7 @@ impl MailModel {
         }
         match destination.flow.permit(now, destination.sessions - 1) {
             Permit::Granted => {
+                self.checks.continued(d, destination);
                 self.sessions[s as usize].message = self.take_ready(d).expect("checked above");
                 self.start_transaction(s, scheduler);
             }
@@ -618,6 +628,7 @@ impl MailModel {
             handshake: answer.handshake,
         };
         let verdict = destination.flow.record(now, attempt);
+        self.checks.recorded(d, &destination.name);
         destination.tally.attempts += 1;
         destination.interval.attempts += 1;
         self.total_interval.attempts += 1;
@@ -625,12 +636,12 @@ impl MailModel {
             let message = &self.messages[slot];
             let domain = &self.world.domain_names[message.domain as usize];
             let reply = &self.world.book.get(answer.reply).text;
-            let place = Place {
+            let context = Context {
                 destination: &destination.name,
                 domain,
                 state: destination.flow.state(),
             };
-            log.attempt(now, message, place, answer.class, reply);
+            log.attempt(now, message, context, answer.class, reply);
         }
         match (answer.class, verdict) {
             (OutcomeClass::Delivered, _) => self.deliver(d, slot, now),
@@ -662,7 +673,7 @@ impl MailModel {
             Some(i) => self.latency_detail[i as usize].record(latency),
             None => self.latency_other.record(latency),
         }
-        self.messages.remove(slot);
+        self.remove(slot);
     }
 
     fn bounce(&mut self, d: u32, slot: u32, reason: BounceReason) {
@@ -670,12 +681,18 @@ impl MailModel {
         destination.tally.bounce(reason);
         destination.interval.bounced += 1;
         self.total_interval.bounced += 1;
+        self.remove(slot);
+    }
+
+    /// Forgets a message whose fate is final.
+    fn remove(&mut self, slot: u32) {
+        self.checks.moved(slot, Place::Gone, 0);
         self.messages.remove(slot);
     }
 
     fn expire(&mut self, d: u32, slot: u32) {
         self.world.destinations[d as usize].tally.expired += 1;
-        self.messages.remove(slot);
+        self.remove(slot);
     }
 
     /// A temporary failure: the message waits for its retry, at least as long as flow
@@ -704,6 +721,8 @@ impl MailModel {
             .delay(retry, age, message.previous_delay.into(), &mut self.mta_rng)
             .max(floor);
         message.previous_delay = u32::try_from(delay).unwrap_or(u32::MAX);
+        self.checks
+            .moved(slot, Place::Waiting, now.saturating_add(delay));
         destination.waiting += 1;
         self.waiting_total += 1;
         scheduler.after(delay, Event::Due(slot));
@@ -722,8 +741,19 @@ impl MailModel {
         self.dispatch(d, scheduler);
     }
 
+    /// Samples now and schedules the next sample strictly before the end: the last one is
+    /// taken by [`MailModel::finish`], after every event at the end time, so the time
+    /// series' intervals hold every count of the run (the last may be a partial interval).
     fn on_sample(&mut self, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
+        self.sample(now);
+        let next = now + self.sample_every;
+        if next < self.end {
+            scheduler.at(next, Event::Sample);
+        }
+    }
+
+    fn sample(&mut self, now: Millis) {
         for destination in &mut self.world.destinations {
             let Some(detail) = destination.detail else {
                 continue;
@@ -762,14 +792,11 @@ impl MailModel {
             in_backoff: self.in_state[State::Backoff as usize],
             suspended: self.in_state[State::Suspended as usize],
         });
-        let next = now + self.sample_every;
-        if next <= self.end {
-            scheduler.at(next, Event::Sample);
-        }
     }
 
-    /// Closes the books at the end of the run: time in the current states.
+    /// Closes the books at the end of the run: the last sample, time in the current states.
     pub fn finish(&mut self, now: Millis) {
+        self.sample(now);
         for destination in &mut self.world.destinations {
             let state = destination.flow.state();
             destination.tally.time_in_state[state as usize] += now - destination.state_since;
@@ -788,6 +815,7 @@ impl Model for MailModel {
     type Event = Event;
 
     fn handle(&mut self, event: Event, scheduler: &mut Scheduler<Event>) {
+        self.checks.clock(scheduler.now());
         match event {
             Event::Inject(wave) => self.inject(wave, scheduler),
             Event::Due(slot) => self.on_due(slot, scheduler),

@@ -91,6 +91,10 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
             message,
         }
     };
+    if let Some((message, offset)) = not_an_object(text) {
+        let position = super::locate::position(text, offset);
+        return Err(error(String::new(), message, Some(position)));
+    }
     let scenario: Scenario = if overrides.is_empty() {
         let mut json = serde_json::Deserializer::from_str(text);
         let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
@@ -102,7 +106,8 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
             } else {
                 String::new()
             };
-            error(path, clean(inner), position)
+            let message = with_hint(clean(inner), text, position);
+            error(path, message, position)
         })?;
         json.end()
             .map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
@@ -126,6 +131,53 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
         .validate()
         .map_err(|Invalid { path, message }| error(path, message, None))?;
     Ok(scenario)
+}
+
+/// Refuses, before parsing, text that cannot be a scenario object and would otherwise
+/// get a cryptic parser message: a byte-order mark, no value at all, or a value that is
+/// not an object. Returns the message and the byte offset it concerns.
+fn not_an_object(text: &str) -> Option<(String, usize)> {
+    if text.starts_with('\u{feff}') {
+        return Some((
+            "the file starts with a byte-order mark (BOM); save it as UTF-8 without a BOM".into(),
+            0,
+        ));
+    }
+    let offset = text.len() - text.trim_start().len();
+    match text[offset..].chars().next() {
+        None => Some((
+            "the file is empty or blank: a scenario is a JSON object `{ ... }`".into(),
+            0,
+        )),
+        Some('{') => None,
+        Some(_) => Some((
+            "a scenario is a JSON object `{ ... }`, this is not one".into(),
+            offset,
+        )),
+    }
+}
+
+/// Adds what the parser cannot say: JSON has no NaN or infinities.
+fn with_hint(message: String, text: &str, position: Option<(usize, usize)>) -> String {
+    let Some((line, column)) = position else {
+        return message;
+    };
+    let Some(rest) = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.get(l.char_indices().nth(column.saturating_sub(1))?.0..))
+    else {
+        return message;
+    };
+    let rest = rest.trim_start_matches(['-', '+']);
+    if ["NaN", "Infinity", "inf"]
+        .iter()
+        .any(|t| rest.starts_with(t))
+    {
+        format!("{message}: JSON has no NaN or Infinity, write a finite number")
+    } else {
+        message
+    }
 }
 
 fn serde_path<E>(e: &serde_path_to_error::Error<E>) -> String {
