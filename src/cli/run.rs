@@ -9,7 +9,7 @@ use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
-use crate::sim::{self, RunOptions, RunResult, SimError};
+use crate::sim::{self, RunOptions, RunResult};
 use crate::units::format_duration;
 use crate::{plot, report};
 
@@ -105,10 +105,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         log,
         keep_going: Box::new(move || !stop.load(Ordering::Relaxed)),
     };
-    let result = sim::simulate(&scenario, options).map_err(|e| match e {
-        SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
-        SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
-    })?;
+    let result = sim::simulate(&scenario, options)?;
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
     if !args.no_plots {

@@ -200,9 +200,10 @@ pub fn gapped_line<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The legend box at `position`, over a translucent background.
-pub fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut TimeChart<'a, DB>,
+/// The legend box at `position`, over a translucent background; on any chart, so the
+/// latency chart's log axis gets the same legend as the time panels.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> DrawResult<(), DB> {
     chart
