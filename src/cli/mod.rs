@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::scenario::{self, Override, Scenario, ScenarioError};
+use crate::sim::SimError;
 
 /// Simulate an outbound MTA's dynamic flow control against synthetic receivers.
 #[derive(Debug, Parser)]
@@ -69,6 +70,18 @@ pub enum Failure {
 impl From<ScenarioError> for Failure {
     fn from(e: ScenarioError) -> Self {
         Failure::Input(e.to_string())
+    }
+}
+
+/// A scenario the simulator refuses is the user's to fix; an interrupted or failed run
+/// is not.
+impl From<SimError> for Failure {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
+            SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
+            SimError::Internal(_) => Failure::Internal(e.to_string()),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
-use crate::sim::{self, RunOptions, RunResult, SimError};
+use crate::sim::{self, RunOptions, RunResult};
 use crate::units::format_duration;
 use crate::{plot, report};
 
@@ -117,11 +117,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         || "<default scenario>".to_string(),
         |path| path.display().to_string(),
     );
+    // A scenario refused only while building the world still names its file.
     let result = sim::simulate(&scenario, options).map_err(|e| match e {
         SimError::Invalid(_) => Failure::Input(format!("{origin}: {e}")),
-        SimError::TooLarge(_) => Failure::Input(e.to_string()),
-        SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
-        SimError::Internal(_) => Failure::Internal(e.to_string()),
+        other => Failure::from(other),
     })?;
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;

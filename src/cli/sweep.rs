@@ -108,23 +108,33 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
         .out
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, args.shard));
-    let folder = OutputFolder::create(&target).map_err(|e| cannot("create", &target, e))?;
-    let summary = match args.shard {
+    write_outputs(&target, args.quiet, |dir| match args.shard {
         Some(shard) => {
-            write_shard(&sweep, &sweep.manifest(Some(shard)), &rows, folder.path())
+            write_shard(&sweep, &sweep.manifest(Some(shard)), &rows, dir)
                 .map_err(|e| cannot("write", &target, e))?;
-            format!(
+            Ok(format!(
                 "shard {shard}: {} of {} runs",
                 rows.len(),
                 sweep.run_count()
-            )
+            ))
         }
-        None => finish(&sweep, &rows, folder.path(), args.no_plots)?,
-    };
+        None => finish(&sweep, &rows, dir, args.no_plots),
+    })
+}
+
+/// Lets `write` fill a staging folder that replaces `target` only once it succeeded (so
+/// a failure leaves no half-written outputs), then prints the summary it returns.
+fn write_outputs(
+    target: &Path,
+    quiet: bool,
+    write: impl FnOnce(&Path) -> Result<String, Failure>,
+) -> Result<(), Failure> {
+    let folder = OutputFolder::create(target).map_err(|e| cannot("create", target, e))?;
+    let summary = write(folder.path())?;
     let written = folder
         .commit()
-        .map_err(|e| cannot("move outputs into", &target, e))?;
-    if !args.quiet {
+        .map_err(|e| cannot("move outputs into", target, e))?;
+    if !quiet {
         println!("{summary}\n  outputs: {}", written.display());
     }
     Ok(())
@@ -138,17 +148,7 @@ fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
         Some(path) => read_plan(path)?,
         None => PlanParts::default(),
     };
-    let objective = match (&args.minimize, &args.maximize) {
-        (Some(m), _) => Some(Objective {
-            metric: m.clone(),
-            maximize: false,
-        }),
-        (None, Some(m)) => Some(Objective {
-            metric: m.clone(),
-            maximize: true,
-        }),
-        (None, None) => None,
-    };
+    let objective = Objective::named(args.minimize.as_deref(), args.maximize.as_deref());
     let from_args = PlanParts {
         parameters: args.vary.clone(),
         replications: args.replications,
@@ -185,10 +185,7 @@ fn in_pool(
             .install(work),
         None => work(),
     };
-    result.map_err(|e| match e {
-        SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
-        SimError::Interrupted(_) | SimError::Internal(_) => Failure::Internal(e.to_string()),
-    })
+    Ok(result?)
 }
 
 fn default_folder(sweep: &Sweep, shard: Option<Shard>) -> PathBuf {
@@ -251,15 +248,9 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
         .out
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, None));
-    let folder = OutputFolder::create(&target).map_err(|e| cannot("create", &target, e))?;
-    let summary = finish(&sweep, &rows, folder.path(), args.no_plots)?;
-    let written = folder
-        .commit()
-        .map_err(|e| cannot("move outputs into", &target, e))?;
-    if !args.quiet {
-        println!("{summary}\n  outputs: {}", written.display());
-    }
-    Ok(())
+    write_outputs(&target, args.quiet, |dir| {
+        finish(&sweep, &rows, dir, args.no_plots)
+    })
 }
 
 /// Reads every shard, checks they are the shards of one sweep, each once, and returns

@@ -4,7 +4,10 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, RightAxis, TimeFrame, defined_runs, line, shade, shade_in, time_chart};
+use super::lines::{self, Shading};
+use super::panel::{
+    self, RightAxis, TimeFrame, defined_runs, gapped_line, shade, shade_in, time_chart,
+};
 use super::series::{self, Band, Point, axis_max};
 use super::style::{self, CAPTION_SIZE, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY, rows};
@@ -70,35 +73,6 @@ impl DestinationFigure {
             .collect()
     }
 
-    fn queue<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let p = &self.points;
-        let y_max = axis_max(
-            p.iter().map(|p| p.ready.max(p.waiting).max(p.in_flight)),
-            1.0,
-        );
-        let mut chart = time_chart(area, "queue depth", self.frame, (y_max, "messages"))?;
-        shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.ready)),
-            style::READY,
-            "ready",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.waiting)),
-            style::WAITING,
-            "waiting retry",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.in_flight)),
-            style::IN_FLIGHT,
-            "in flight",
-        )?;
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
-    }
-
     /// Concurrency limit on the left axis, rate limit (per hour) on the right.
     fn limits<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
         let p = &self.points;
@@ -117,14 +91,12 @@ impl DestinationFigure {
             .draw()?;
         shade(&mut chart, &self.trouble(), c_max, |s| s.to_string())?;
         let concurrency = defined_runs(p.iter().map(|p| (p.x, p.concurrency_limit)));
-        for (i, run) in concurrency.into_iter().enumerate() {
-            let drawn = chart.draw_series(LineSeries::new(run, style::line(style::CONCURRENCY)))?;
-            if i == 0 {
-                drawn.label("concurrency limit").legend(|(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], style::line(style::CONCURRENCY))
-                });
-            }
-        }
+        gapped_line(
+            &mut chart,
+            concurrency,
+            style::CONCURRENCY,
+            "concurrency limit",
+        )?;
         let rate = defined_runs(p.iter().map(|p| (p.x, p.rate_limit_per_hour)));
         let rate_label = if rate.is_empty() {
             "rate limit: none"
@@ -141,39 +113,6 @@ impl DestinationFigure {
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], rate_style));
             }
         }
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
-    }
-
-    fn outcomes<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let p = &self.points;
-        let y_max = axis_max(
-            p.iter().map(|p| {
-                p.delivered_per_min
-                    .max(p.deferred_per_min)
-                    .max(p.bounced_per_min)
-            }),
-            1.0,
-        );
-        let mut chart = time_chart(area, "outcomes", self.frame, (y_max, "messages per minute"))?;
-        shade(&mut chart, &self.trouble(), y_max, |s| s.to_string())?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.delivered_per_min)),
-            style::DELIVERED,
-            "delivered",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.deferred_per_min)),
-            style::DEFERRED,
-            "deferred",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.bounced_per_min)),
-            style::BOUNCED,
-            "bounced",
-        )?;
         panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 
@@ -241,14 +180,7 @@ impl DestinationFigure {
                 .label(format!("{label} {threshold}"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], dashed));
         }
-        for (i, run) in runs.into_iter().enumerate() {
-            let drawn = chart.draw_series(LineSeries::new(run, style::line(style::REPUTATION)))?;
-            if i == 0 {
-                drawn.label("reputation").legend(|(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], style::line(style::REPUTATION))
-                });
-            }
-        }
+        gapped_line(&mut chart, runs, style::REPUTATION, "reputation")?;
         panel::legend(&mut chart, SeriesLabelPosition::LowerRight)
     }
 }
@@ -266,10 +198,15 @@ impl Figure for DestinationFigure {
         let (limits, rest) = rest.split_vertically(250);
         let (outcomes, reputation) = rest.split_vertically(290);
         panel::state_strip(&strip, &self.states, self.frame)?;
-        self.queue(&queue)?;
+        let trouble = self.trouble();
+        let shading = Shading {
+            bands: &trouble,
+            label: |s| s.to_string(),
+        };
+        lines::queue_depth(&queue, "queue depth", self.frame, &self.points, shading)?;
         self.limits(&limits)?;
         let (rates, replies) = outcomes.split_horizontally(760);
-        self.outcomes(&rates)?;
+        lines::outcomes(&rates, self.frame, &self.points, shading)?;
         self.replies(&replies)?;
         self.reputation(&reputation)
     }

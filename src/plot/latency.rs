@@ -134,13 +134,7 @@ impl Figure for LatencyFigure {
                 (FAMILY, LABEL_SIZE).into_font(),
             )])?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, LABEL_SIZE))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
+        panel::legend(&mut chart, SeriesLabelPosition::UpperLeft)
     }
 }
 

@@ -7,6 +7,7 @@
 mod destination;
 pub mod font;
 mod latency;
+mod lines;
 mod overview;
 mod panel;
 pub mod series;

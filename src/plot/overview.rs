@@ -5,8 +5,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, TimeFrame, line, shade, time_chart};
-use super::series::{self, Band, Point, axis_max};
+use super::lines::{self, Series, Shading};
+use super::panel::TimeFrame;
+use super::series::{self, Band, Point};
 use super::style::{self, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY, rows};
 use crate::flow_control::State;
@@ -46,97 +47,20 @@ impl Overview {
         }
     }
 
-    fn queue<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let p = &self.points;
-        let y_max = axis_max(
-            p.iter().map(|p| p.ready.max(p.waiting).max(p.in_flight)),
-            1.0,
-        );
-        let mut chart = time_chart(
-            area,
-            "queue depth (all destinations)",
-            self.frame,
-            (y_max, "messages"),
-        )?;
-        shade(&mut chart, &self.bands, y_max, any_destination)?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.ready)),
-            style::READY,
-            "ready",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.waiting)),
-            style::WAITING,
-            "waiting retry",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.in_flight)),
-            style::IN_FLIGHT,
-            "in flight",
-        )?;
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
-    }
-
-    fn outcomes<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let p = &self.points;
-        let y_max = axis_max(
-            p.iter().map(|p| {
-                p.delivered_per_min
-                    .max(p.deferred_per_min)
-                    .max(p.bounced_per_min)
-            }),
-            1.0,
-        );
-        let mut chart = time_chart(area, "outcomes", self.frame, (y_max, "messages per minute"))?;
-        shade(&mut chart, &self.bands, y_max, any_destination)?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.delivered_per_min)),
-            style::DELIVERED,
-            "delivered",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.deferred_per_min)),
-            style::DEFERRED,
-            "deferred",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.bounced_per_min)),
-            style::BOUNCED,
-            "bounced",
-        )?;
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
-    }
-
     fn flow_control<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
     ) -> DrawResult<(), DB> {
-        let p = &self.points;
-        let y_max = axis_max(p.iter().map(|p| p.in_backoff.max(p.suspended)), 1.0);
         let caption = format!(
             "destinations in dynamic flow control (of {})",
             self.destinations
         );
-        let mut chart = time_chart(area, &caption, self.frame, (y_max, "destinations"))?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.in_backoff)),
-            style::BACKOFF,
-            "in backoff",
-        )?;
-        line(
-            &mut chart,
-            p.iter().map(|p| (p.x, p.suspended)),
-            style::SUSPENDED,
-            "suspended",
-        )?;
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+        let series: [Series; 2] = [
+            (|p| p.in_backoff, style::BACKOFF, "in backoff"),
+            (|p| p.suspended, style::SUSPENDED, "suspended"),
+        ];
+        let y = (caption.as_str(), "destinations");
+        lines::lines_panel(area, y, self.frame, &self.points, &series, None)
     }
 }
 
@@ -157,8 +81,13 @@ impl Figure for Overview {
         let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
         let (top, rest) = body.split_vertically(360);
         let (middle, bottom) = rest.split_vertically(300);
-        self.queue(&top)?;
-        self.outcomes(&middle)?;
+        let shading = Shading {
+            bands: &self.bands,
+            label: any_destination,
+        };
+        let caption = "queue depth (all destinations)";
+        lines::queue_depth(&top, caption, self.frame, &self.points, shading)?;
+        lines::outcomes(&middle, self.frame, &self.points, shading)?;
         self.flow_control(&bottom)
     }
 }

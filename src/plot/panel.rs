@@ -182,9 +182,28 @@ pub fn defined_runs(points: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<Vec
     runs
 }
 
-/// The legend box at `position`, over a translucent background.
-pub fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut TimeChart<'a, DB>,
+/// A line broken into `runs` (from [`defined_runs`]), with one legend entry for them all.
+pub fn gapped_line<DB: DrawingBackend>(
+    chart: &mut TimeChart<'_, DB>,
+    runs: Vec<Vec<(f64, f64)>>,
+    color: RGBColor,
+    label: &str,
+) -> DrawResult<(), DB> {
+    for (i, run) in runs.into_iter().enumerate() {
+        let drawn = chart.draw_series(LineSeries::new(run, style::line(color)))?;
+        if i == 0 {
+            drawn
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style::line(color)));
+        }
+    }
+    Ok(())
+}
+
+/// The legend box at `position`, over a translucent background; on any chart, so the
+/// latency chart's log axis gets the same legend as the time panels.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> DrawResult<(), DB> {
     chart

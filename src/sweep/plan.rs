@@ -59,6 +59,24 @@ pub struct Objective {
     pub maximize: bool,
 }
 
+impl Objective {
+    /// The objective a `minimize` or `maximize` metric names, from the command line or the
+    /// plan file alike; `minimize` wins, so callers that must refuse both check first.
+    pub fn named(minimize: Option<&str>, maximize: Option<&str>) -> Option<Objective> {
+        match (minimize, maximize) {
+            (Some(m), _) => Some(Objective {
+                metric: m.into(),
+                maximize: false,
+            }),
+            (None, Some(m)) => Some(Objective {
+                metric: m.into(),
+                maximize: true,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
 impl fmt::Display for Objective {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.maximize {
@@ -502,18 +520,10 @@ impl PlanFile {
                 })
             })
             .collect::<Result<_, String>>()?;
-        let objective = match (&self.minimize, &self.maximize) {
-            (Some(_), Some(_)) => return Err("give minimize or maximize, not both".into()),
-            (Some(m), None) => Some(Objective {
-                metric: m.clone(),
-                maximize: false,
-            }),
-            (None, Some(m)) => Some(Objective {
-                metric: m.clone(),
-                maximize: true,
-            }),
-            (None, None) => None,
-        };
+        if self.minimize.is_some() && self.maximize.is_some() {
+            return Err("give minimize or maximize, not both".into());
+        }
+        let objective = Objective::named(self.minimize.as_deref(), self.maximize.as_deref());
         let constraints = self
             .require
             .iter()

@@ -16,15 +16,18 @@ use crate::output::csv_field;
 /// sweep.csv's header: run identity, the varied paths, the metrics.
 pub fn sweep_header(sweep: &Sweep) -> String {
     let mut columns = vec!["config".to_string(), "replication".into(), "seed".into()];
-    columns.extend(
-        sweep
-            .plan
-            .parameters
-            .iter()
-            .map(|p| csv_field(&p.path).into_owned()),
-    );
+    columns.extend(parameter_columns(sweep));
     columns.extend(sweep.plan.metric_names());
     columns.join(",")
+}
+
+/// The varied paths as column names, in plan order: every CSV names them alike.
+fn parameter_columns(sweep: &Sweep) -> impl Iterator<Item = String> + '_ {
+    sweep
+        .plan
+        .parameters
+        .iter()
+        .map(|p| csv_field(&p.path).into_owned())
 }
 
 /// The configuration's parameter values as CSV fields.
@@ -145,13 +148,7 @@ fn split_csv(line: &str) -> Vec<String> {
 /// mean with its 95% interval.
 pub fn summary_csv(sweep: &Sweep, ranking: &Ranking) -> String {
     let mut header = vec!["config".to_string(), "rank".into(), "feasible".into()];
-    header.extend(
-        sweep
-            .plan
-            .parameters
-            .iter()
-            .map(|p| csv_field(&p.path).into_owned()),
-    );
+    header.extend(parameter_columns(sweep));
     for m in sweep.plan.metric_names() {
         header.extend([
             format!("{m}_mean"),
@@ -191,13 +188,7 @@ pub fn pareto_csv(sweep: &Sweep, ranking: &Ranking) -> String {
         .each_ref()
         .map(|a| names.iter().position(|n| *n == a.metric).expect("checked"));
     let mut header = vec!["config".to_string(), "rank".into()];
-    header.extend(
-        sweep
-            .plan
-            .parameters
-            .iter()
-            .map(|p| csv_field(&p.path).into_owned()),
-    );
+    header.extend(parameter_columns(sweep));
     header.extend(sweep.plan.pareto.iter().map(|a| a.metric.clone()));
     let mut text = header.join(",") + "\n";
     for &config in &ranking.pareto {
