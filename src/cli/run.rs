@@ -9,7 +9,7 @@ use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
-use crate::sim::{self, RunOptions, RunResult};
+use crate::sim::{self, RunOptions, RunResult, SimError};
 use crate::units::format_duration;
 use crate::{plot, report};
 
