@@ -754,14 +754,12 @@ impl MailModel {
     }
 
     fn sample(&mut self, now: Millis) {
-        for destination in &mut self.world.destinations {
-            let Some(detail) = destination.detail else {
-                continue;
-            };
+        for (detail, &d) in self.world.detailed.iter().enumerate() {
+            let destination = &mut self.world.destinations[d as usize];
             let receiver = &self.world.receivers[destination.receiver as usize];
             self.samples.push(Sample {
                 time: now,
-                destination: Some(detail),
+                destination: Some(detail as u32),
                 ready: destination.ready.len() as u64,
                 waiting: destination.waiting,
                 in_flight: destination.in_flight,
