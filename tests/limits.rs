@@ -46,74 +46,55 @@ fn names(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn too_many_messages_are_refused_up_front_unless_the_limit_is_raised() {
+/// Runs a 3,000-message, 3-hour default scenario with `flag` at `refused` (exit 2 with
+/// `error`, nothing created) and then at `allowed` (it runs).
+fn refused_then_allowed(flag: &str, refused: &str, allowed: &str, error: &str) {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let out = out.to_str().unwrap();
     let scenario = default_scenario();
-    let scenario = scenario.to_str().unwrap();
-    let small = ["--set", "traffic.0.messages=3000", "--set", "duration=3h"];
-
-    let refused = mtasim(
-        &[
-            &["run", scenario, "--out", out, "-q"],
-            &small[..],
-            &["--max-messages", "2999"],
-        ]
-        .concat(),
-    );
+    let run = |limit: &str| {
+        mtasim(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--set",
+            "traffic.0.messages=3000",
+            "--set",
+            "duration=3h",
+            flag,
+            limit,
+        ])
+    };
+    let refused = run(refused);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert_eq!(
-        stderr(&refused).trim_end(),
-        "error: the scenario injects 3000 messages, more than the limit of 2999; raise it with --max-messages"
-    );
+    assert_eq!(stderr(&refused).trim_end(), error);
     assert!(names(root.path()).is_empty(), "nothing created");
+    let allowed = run(allowed);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert!(out.join("summary.json").exists());
+}
 
-    let raised = mtasim(
-        &[
-            &["run", scenario, "--out", out, "-q"],
-            &small[..],
-            &["--max-messages", "3000"],
-        ]
-        .concat(),
+#[test]
+fn too_many_messages_are_refused_up_front_unless_the_limit_is_raised() {
+    refused_then_allowed(
+        "--max-messages",
+        "2999",
+        "3000",
+        "error: the scenario injects 3000 messages, more than the limit of 2999; raise it with --max-messages",
     );
-    assert_eq!(raised.status.code(), Some(0), "{}", stderr(&raised));
-    assert!(root.path().join("out/summary.json").exists());
 }
 
 #[test]
 fn too_many_events_are_refused_up_front_with_the_estimate_unless_raised() {
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let out = out.to_str().unwrap();
-    let scenario = default_scenario();
-    let scenario = scenario.to_str().unwrap();
-    let small = ["--set", "traffic.0.messages=3000", "--set", "duration=3h"];
     // 3000 messages x 4 events + 180 samples.
-    let refused = mtasim(
-        &[
-            &["run", scenario, "--out", out, "-q"],
-            &small[..],
-            &["--max-events", "10000"],
-        ]
-        .concat(),
+    refused_then_allowed(
+        "--max-events",
+        "10000",
+        "12180",
+        "error: the scenario needs an estimated 12180 events, more than the limit of 10000; raise it with --max-events",
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert_eq!(
-        stderr(&refused).trim_end(),
-        "error: the scenario needs an estimated 12180 events, more than the limit of 10000; raise it with --max-events"
-    );
-    assert!(names(root.path()).is_empty(), "nothing created");
-    let raised = mtasim(
-        &[
-            &["run", scenario, "--out", out, "-q"],
-            &small[..],
-            &["--max-events", "12180"],
-        ]
-        .concat(),
-    );
-    assert_eq!(raised.status.code(), Some(0), "{}", stderr(&raised));
 }
 
 /// The estimate is within a factor of three of the events the built-in scenario really
