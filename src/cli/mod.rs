@@ -14,7 +14,19 @@ use crate::sim::SimError;
 
 /// Simulate an outbound MTA's dynamic flow control against synthetic receivers.
 #[derive(Debug, Parser)]
-#[command(name = "mtasim", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "mtasim",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+    mtasim run                                   the built-in default scenario -> output/default/\n  \
+    mtasim run scenarios/yahoo-deferrals.json --set duration=12h --log\n  \
+    mtasim sweep scenarios/tuning-backoff.json --vary flow_control.errors.threshold=5,10,20 \\\n      \
+    --replications 3 --minimize p95_latency --require blocks=0\n\n\
+Exit codes: 0 ok, 2 bad input (nothing written), 1 internal failure, 130 interrupted."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
