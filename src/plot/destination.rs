@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::lines::{self, Shading};
 use super::panel::{
-    self, RightAxis, TimeFrame, defined_runs, gapped_line, shade, shade_in, time_chart,
+    self, RightAxis, Scale, TimeFrame, defined_runs, gapped_line, shade, shade_in, time_chart,
 };
 use super::series::{self, Band, Point, axis_max};
 use super::style::{self, CAPTION_SIZE, LABEL_SIZE, TITLE_SIZE};
@@ -81,7 +81,12 @@ impl DestinationFigure {
         let mut chart = panel::builder(area, "flow-control limits", RightAxis::Secondary)
             .build_cartesian_2d(0.0..self.frame.end, 0.0..c_max)?
             .set_secondary_coord(0.0..self.frame.end, 0.0..r_max);
-        panel::mesh(&mut chart, self.frame, "concurrency (connections)")?;
+        panel::mesh(
+            &mut chart,
+            self.frame,
+            "concurrency (connections)",
+            Scale::Counts,
+        )?;
         chart
             .configure_secondary_axes()
             .y_desc("rate limit (messages/hour)")
@@ -160,7 +165,7 @@ impl DestinationFigure {
             area,
             "receiver's reputation score for this sender",
             self.frame,
-            (1.05, "score (0..1)"),
+            (1.05, "score (0..1)", Scale::Continuous),
         )?;
         shade_in(
             &mut chart,

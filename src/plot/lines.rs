@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::DrawResult;
-use super::panel::{self, TimeFrame, line, shade, time_chart};
+use super::panel::{self, Scale, TimeFrame, line, shade, time_chart};
 use super::series::{Band, Point, axis_max};
 use super::style;
 use crate::flow_control::State;
@@ -71,7 +71,13 @@ pub fn lines_panel<DB: DrawingBackend>(
 ) -> DrawResult<(), DB> {
     let highest = |p: &Point| series.iter().map(|(value, ..)| value(p)).reduce(f64::max);
     let y_max = axis_max(points.iter().filter_map(highest), 1.0);
-    let mut chart = time_chart(area, caption, frame, (y_max, y_desc))?;
+    let whole = |p: &Point| series.iter().all(|(value, ..)| value(p).fract() == 0.0);
+    let scale = if points.iter().all(whole) {
+        Scale::Counts
+    } else {
+        Scale::Continuous
+    };
+    let mut chart = time_chart(area, caption, frame, (y_max, y_desc, scale))?;
     if let Some(Shading { bands, label }) = shading {
         shade(&mut chart, bands, y_max, label)?;
     }

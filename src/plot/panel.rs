@@ -68,16 +68,24 @@ pub fn builder<'a, 'b, DB: DrawingBackend>(
     builder
 }
 
+/// What a value axis counts: whole things (connections, destinations) get whole-number
+/// tick labels only, so a limit of 0 or 1 is not labelled 0.1, 0.2, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Continuous,
+    Counts,
+}
+
 /// A panel titled `caption` with time across and `y_desc` from 0 to `y_max` up.
 pub fn time_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     caption: &str,
     frame: TimeFrame,
-    (y_max, y_desc): (f64, &str),
+    (y_max, y_desc, scale): (f64, &str, Scale),
 ) -> DrawResult<TimeChart<'a, DB>, DB> {
     let mut chart =
         builder(area, caption, RightAxis::Blank).build_cartesian_2d(0.0..frame.end, 0.0..y_max)?;
-    mesh(&mut chart, frame, y_desc)?;
+    mesh(&mut chart, frame, y_desc, scale)?;
     Ok(chart)
 }
 
@@ -87,7 +95,12 @@ pub fn mesh<DB: DrawingBackend>(
     chart: &mut TimeChart<'_, DB>,
     frame: TimeFrame,
     y_desc: &str,
+    scale: Scale,
 ) -> DrawResult<(), DB> {
+    let y_labels: &dyn Fn(&f64) -> String = match scale {
+        Scale::Continuous => &axis_number,
+        Scale::Counts => &count_number,
+    };
     chart
         .configure_mesh()
         .x_desc(frame.unit.axis_label())
@@ -97,8 +110,18 @@ pub fn mesh<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .x_label_formatter(&axis_number)
-        .y_label_formatter(&axis_number)
+        .y_label_formatter(y_labels)
         .draw()
+}
+
+/// Tick labels of a count axis: whole numbers only, other ticks left blank.
+pub fn count_number(value: &f64) -> String {
+    let whole = value.round();
+    if (value - whole).abs() < 1e-6 {
+        axis_number(&whole)
+    } else {
+        String::new()
+    }
 }
 
 /// Tick labels without float noise: `1200`, `2.5`, `0.25`.
