@@ -104,10 +104,12 @@ impl World {
             world.add_receiver(receiver, name, &config.domains, config.weight());
         }
         if let Some(generated) = &scenario.generated_receivers {
+            let placeholder = stream(scenario.seed, "receiver:template");
+            let template = Receiver::new(&generated.template, &mut book, timeouts, placeholder)
+                .map_err(|e| e.within("generated_receivers.template"))?;
             for member in generated.members() {
                 let rng = stream(scenario.seed, &format!("receiver:{}", member.name));
-                let receiver = Receiver::new(&generated.template, &mut book, timeouts, rng)
-                    .map_err(|e| e.within("generated_receivers.template"))?;
+                let receiver = template.with_stream(rng);
                 let domains = std::slice::from_ref(&member.domain);
                 world.add_receiver(receiver, member.name, domains, member.weight);
             }

@@ -224,6 +224,19 @@ impl Receiver {
         })
     }
 
+    /// A fresh receiver with the same behaviour as this one (which must not have served
+    /// any traffic yet) but its own random stream: what [`Receiver::new`] would build from
+    /// the same configuration, without resolving it again. Generated populations build one
+    /// receiver from their template and copy it.
+    pub fn with_stream(&self, mut rng: Stream) -> Receiver {
+        let salt = rng.random::<u64>();
+        Receiver {
+            rng,
+            salt,
+            ..self.clone()
+        }
+    }
+
     /// The MTA opens a connection at `now`.
     pub fn connect(&mut self, now: Millis) -> ConnectAnswer {
         if let Some(window) = self.outage(now) {
