@@ -46,12 +46,6 @@ pub enum UnitError {
 pub struct Duration(pub Millis);
 
 impl Duration {
-    pub const ZERO: Duration = Duration(0);
-
-    pub fn from_secs(s: u64) -> Self {
-        Duration(s * SECOND)
-    }
-
     pub fn millis(self) -> Millis {
         self.0
     }
@@ -160,15 +154,6 @@ impl Rate {
     pub fn per_hour(self) -> f64 {
         self.count as f64 * HOUR as f64 / self.period as f64
     }
-
-    /// This rate scaled by `factor`, never below one event per period.
-    pub fn scaled(self, factor: f64) -> Rate {
-        let count = ((self.count as f64) * factor).round().max(1.0) as u64;
-        Rate {
-            count,
-            period: self.period,
-        }
-    }
 }
 
 impl FromStr for Rate {
@@ -254,10 +239,6 @@ impl TokenBucket {
             burst: burst.max(1),
             empty_at: 0,
         }
-    }
-
-    pub fn rate(&self) -> Rate {
-        self.rate
     }
 
     fn scaled(&self, now: Millis) -> u128 {

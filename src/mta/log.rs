@@ -102,11 +102,6 @@ impl DeliveryLog {
         }
     }
 
-    /// Lines written (at most the limit).
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
     /// Flushes, reporting the first error met while logging.
     pub fn finish(mut self) -> io::Result<u64> {
         if let Some(e) = self.error.take() {

@@ -45,11 +45,6 @@ impl OutputFolder {
         &self.staging
     }
 
-    /// The folder the files will end up in.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Replaces the target folder with the staged one.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let previous = self.staging.with_extension("previous");
