@@ -73,14 +73,19 @@ impl Tally {
     }
 
     pub fn defer(&mut self, reply: usize) {
-        self.deferrals += 1;
+        self.add_deferrals(reply, 1);
+    }
+
+    /// Counts `n` deferrals answered with `reply`.
+    fn add_deferrals(&mut self, reply: usize, n: u64) {
+        self.deferrals += n;
         match self
             .deferrals_by_reply
             .iter_mut()
             .find(|(r, _)| *r == reply)
         {
-            Some((_, n)) => *n += 1,
-            None => self.deferrals_by_reply.push((reply, 1)),
+            Some((_, count)) => *count += n,
+            None => self.deferrals_by_reply.push((reply, n)),
         }
     }
 
@@ -94,15 +99,7 @@ impl Tally {
         self.expired += other.expired;
         self.attempts += other.attempts;
         for &(reply, n) in &other.deferrals_by_reply {
-            self.deferrals += n;
-            match self
-                .deferrals_by_reply
-                .iter_mut()
-                .find(|(r, _)| *r == reply)
-            {
-                Some((_, m)) => *m += n,
-                None => self.deferrals_by_reply.push((reply, n)),
-            }
+            self.add_deferrals(reply, n);
         }
         self.dfc_holds += other.dfc_holds;
         self.dfc_held_messages += other.dfc_held_messages;
