@@ -10,7 +10,7 @@ use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult, SimError};
-use crate::units::format_duration;
+use crate::units::Span;
 use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -161,7 +161,7 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         "{} (seed {}): {} simulated in {:.2} s",
         result.scenario.name,
         result.scenario.seed,
-        format_duration(result.stats.simulated),
+        result.stats.simulated,
         result.stats.wall.as_secs_f64()
     );
     println!(
@@ -220,7 +220,7 @@ fn human_seconds(seconds: f64) -> String {
         60_000..3_600_000 => 1_000,
         _ => 60_000,
     };
-    format_duration((ms + unit / 2) / unit * unit)
+    Span::from_millis((ms + unit / 2) / unit * unit).to_string()
 }
 
 fn print_stats(result: &RunResult) {
@@ -233,7 +233,7 @@ fn print_stats(result: &RunResult) {
     );
     println!(
         "  simulated seconds per wall second: {:.0}",
-        stats.simulated as f64 / 1000.0 / wall
+        stats.simulated.as_secs_f64() / wall
     );
     println!(
         "  wall time {:.3} s  peak pending events {}",
