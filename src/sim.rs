@@ -15,9 +15,8 @@ use crate::metrics::{
 use crate::mta::log::DeliveryLog;
 use crate::mta::model::MailModel;
 use crate::mta::world::World;
-use crate::scenario::Scenario;
+use crate::scenario::{CompiledScenario, Scenario};
 use crate::units::{Instant, Span};
-use crate::validate::Invalid;
 
 /// Limits and extras of one run.
 pub struct RunOptions {
@@ -45,9 +44,6 @@ impl Default for RunOptions {
 /// Why a run did not produce results.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// The scenario is valid JSON but cannot be simulated as asked (exit code 2).
-    #[error("{0}")]
-    Invalid(Invalid),
     /// The run would exceed a resource limit (exit code 2).
     #[error("{0}")]
     TooLarge(String),
@@ -96,15 +92,19 @@ pub fn estimate_events(scenario: &Scenario) -> u64 {
         .saturating_add(samples)
 }
 
-/// Runs `scenario` to its end.
-pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResult, SimError> {
+/// Runs a compiled scenario to its end.
+pub fn simulate(
+    compiled: &CompiledScenario,
+    mut options: RunOptions,
+) -> Result<RunResult, SimError> {
+    let scenario = &compiled.scenario;
     check_size(scenario, &options)?;
     let started = std::time::Instant::now();
-    let world = World::build(scenario).map_err(SimError::Invalid)?;
-    let mut model = MailModel::new(scenario, world, options.log.take());
+    let world = World::build(compiled);
+    let mut model = MailModel::new(compiled, world, options.log.take());
     let mut scheduler = Scheduler::new();
     model.start(&mut scheduler);
-    let end = Instant::ZERO + scenario.duration;
+    let end = compiled.end();
     let progress = engine::run(&mut model, &mut scheduler, end, options.keep_going);
     if scheduler.now() < end {
         return Err(SimError::Interrupted(scheduler.now().as_secs_f64()));

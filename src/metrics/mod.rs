@@ -10,38 +10,8 @@ use serde::Serialize;
 pub use histogram::Histogram;
 
 use crate::flow_control::State;
+use crate::replies::BounceReason;
 use crate::units::{Instant, Span};
-
-/// Why a message bounced (failed permanently before expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum BounceReason {
-    /// 550 5.1.1: the recipient does not exist.
-    UserUnknown,
-    /// A 5.7.x policy rejection: the receiver blocks us.
-    Blocked,
-    /// Any other permanent failure.
-    Rejected,
-    /// A flow-control rule with action `bounce` failed the message.
-    FlowControlRule,
-}
-
-impl BounceReason {
-    pub const ALL: [BounceReason; 4] = [
-        BounceReason::UserUnknown,
-        BounceReason::Blocked,
-        BounceReason::Rejected,
-        BounceReason::FlowControlRule,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BounceReason::UserUnknown => "user_unknown",
-            BounceReason::Blocked => "blocked",
-            BounceReason::Rejected => "rejected",
-            BounceReason::FlowControlRule => "flow_control_rule",
-        }
-    }
-}
 
 /// Counters accumulated over a whole run, for one destination or the total.
 #[derive(Debug, Clone, Default)]

@@ -213,6 +213,8 @@ impl Checks {
 
 #[cfg(all(test, debug_assertions))]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn at(ms: u64) -> Instant {
@@ -243,8 +245,9 @@ mod tests {
             &[],
         )
         .unwrap();
-        let mut world = crate::mta::world::World::build(&scenario).unwrap();
-        (world.destinations.remove(0), world.policies[0].clone())
+        let mut world = crate::mta::world::World::build(&scenario);
+        let policy = Arc::clone(world.policies.get(world.destinations[0].policy));
+        (world.destinations.remove(0), policy)
     }
 
     #[test]

@@ -6,18 +6,18 @@ use std::collections::{HashMap, VecDeque};
 
 use rand::Rng;
 
-use super::config::MtaConfig;
+use super::config::Mta;
 use super::invariants::{Checks, Place};
 use super::log::{Context, DeliveryLog};
 use super::message::{Message, MessageStore};
-use super::retry::RetryPolicy;
 use super::world::World;
 use crate::engine::{Model, Scheduler};
 use crate::flow_control::{Attempt, OutcomeClass, Permit, ReplyMatch, State, Verdict};
-use crate::metrics::{BounceReason, Histogram, Interval, Sample, TransitionRecord};
-use crate::receiver::{ConnectAnswer, Greeted, ReplyId, ReplyKind};
+use crate::metrics::{Histogram, Interval, Sample, TransitionRecord};
+use crate::receiver::{ConnectAnswer, Greeted};
+use crate::replies::{BounceReason, ReplyId};
 use crate::rng::{Stream, stream};
-use crate::scenario::{Scenario, TrafficWave};
+use crate::scenario::{CompiledScenario, Wave};
 use crate::units::{Instant, Span};
 
 /// What happens next in the simulated world.
@@ -81,11 +81,10 @@ pub const HOLD_REPLY: &str = "Messages queued (dynamic flow control)";
 
 pub struct MailModel {
     pub world: World,
-    mta: MtaConfig,
-    retry: RetryPolicy,
+    mta: Mta,
     end: Instant,
     sample_every: Span,
-    traffic: Vec<TrafficWave>,
+    traffic: Vec<Wave>,
     /// Per wave: messages injected so far.
     injected_of_wave: Vec<u64>,
     next_id: u32,
@@ -98,8 +97,6 @@ pub struct MailModel {
     connections: u32,
     wants_connection: VecDeque<u32>,
     replies: Vec<ReplyInfo>,
-    internal_reply: ReplyId,
-    greeting_timeout_reply: ReplyId,
     /// Totals over all destinations.
     pub total_interval: Interval,
     pub ready_total: u64,
@@ -118,28 +115,19 @@ pub struct MailModel {
 }
 
 impl MailModel {
-    pub fn new(scenario: &Scenario, world: World, log: Option<DeliveryLog>) -> Self {
-        let mut world = world;
-        let internal_reply = world
-            .book
-            .intern("451 4.3.0 Internal error: temporary local problem, try again later")
-            .expect("a literal reply");
-        let greeting_timeout_reply = world
-            .book
-            .intern("421 4.4.2 timed out waiting for the server greeting")
-            .expect("a literal reply");
+    pub fn new(compiled: &CompiledScenario, world: World, log: Option<DeliveryLog>) -> Self {
         let details = world.detail_names().len();
         let destinations = world.destinations.len() as u64;
+        let seed = compiled.scenario.seed;
         let mut model = MailModel {
-            mta: scenario.mta.clone(),
-            retry: RetryPolicy::new(&scenario.mta.retry),
-            end: Instant::ZERO + scenario.duration,
-            sample_every: scenario.sample_every,
-            traffic: scenario.traffic.clone(),
-            injected_of_wave: vec![0; scenario.traffic.len()],
+            mta: compiled.mta.clone(),
+            end: compiled.end(),
+            sample_every: compiled.scenario.sample_every,
+            traffic: compiled.traffic.clone(),
+            injected_of_wave: vec![0; compiled.traffic.len()],
             next_id: 0,
-            traffic_rng: stream(scenario.seed, "traffic"),
-            mta_rng: stream(scenario.seed, "mta"),
+            traffic_rng: stream(seed, "traffic"),
+            mta_rng: stream(seed, "mta"),
             messages: MessageStore::default(),
             sessions: Vec::new(),
             free_sessions: Vec::new(),
@@ -147,8 +135,6 @@ impl MailModel {
             connections: 0,
             wants_connection: VecDeque::new(),
             replies: Vec::new(),
-            internal_reply,
-            greeting_timeout_reply,
             total_interval: Interval::default(),
             ready_total: 0,
             waiting_total: 0,
@@ -169,33 +155,20 @@ impl MailModel {
 
     /// Schedules the first event of every wave and the first sample.
     pub fn start(&self, scheduler: &mut Scheduler<Event>) {
-        for (wave, spec) in self.traffic.iter().enumerate() {
-            if spec.messages > 0 {
-                scheduler.at(Instant::ZERO + spec.start, Event::Inject(wave as u32));
+        for (index, wave) in self.traffic.iter().enumerate() {
+            if wave.messages > 0 {
+                scheduler.at(wave.start, Event::Inject(index as u32));
             }
         }
         scheduler.at(Instant::ZERO, Event::Sample);
     }
 
-    /// Learns the class and bounce reason of every reply interned so far.
+    /// Learns the class and bounce reason of every reply of the scenario.
     fn index_replies(&mut self) {
-        for (_, reply) in self.world.book.iter().skip(self.replies.len()) {
-            let class = match reply.class() {
-                ReplyKind::Accepted => OutcomeClass::Delivered,
-                ReplyKind::Temporary => OutcomeClass::Tempfail,
-                ReplyKind::Permanent => OutcomeClass::Permfail,
-            };
-            let enhanced = reply.enhanced.as_deref().unwrap_or("");
-            let bounce = if enhanced == "5.1.1" {
-                BounceReason::UserUnknown
-            } else if enhanced.starts_with("5.7.") {
-                BounceReason::Blocked
-            } else {
-                BounceReason::Rejected
-            };
+        for (_, reply) in self.world.book.iter() {
             self.replies.push(ReplyInfo {
-                class,
-                bounce,
+                class: reply.outcome_class(),
+                bounce: reply.bounce_reason(),
                 matched: Vec::new(),
             });
         }
@@ -204,13 +177,17 @@ impl MailModel {
     /// Which flow-control rules match `reply` for destination `d` (regexes run once per
     /// distinct reply and policy).
     fn reply_match(&mut self, d: u32, reply: ReplyId) -> ReplyMatch {
-        let policy = self.world.destinations[d as usize].policy as usize;
+        let policy = self.world.destinations[d as usize].policy;
+        let slot = usize::from(policy.0);
         let info = &mut self.replies[reply.index()];
-        if info.matched.len() <= policy {
-            info.matched.resize(policy + 1, None);
+        if info.matched.len() <= slot {
+            info.matched.resize(slot + 1, None);
         }
-        *info.matched[policy].get_or_insert_with(|| {
-            self.world.policies[policy].classify(&self.world.book.get(reply).text)
+        *info.matched[slot].get_or_insert_with(|| {
+            self.world
+                .policies
+                .get(policy)
+                .classify(&self.world.book.get(reply).text)
         })
     }
 
@@ -218,11 +195,8 @@ impl MailModel {
         let now = scheduler.now();
         let spec = &self.traffic[wave as usize];
         let (total, start, over) = (spec.messages, spec.start, spec.over.as_millis());
-        let due_at = |n: u64| {
-            Instant::ZERO
-                + start
-                + Span::from_millis((over as u128 * n as u128 / total as u128) as u64)
-        };
+        let due_at =
+            |n: u64| start + Span::from_millis((over as u128 * n as u128 / total as u128) as u64);
         let count = &mut self.injected_of_wave[wave as usize];
         let mut batch = 0;
         while *count < total && due_at(*count) <= now {
@@ -266,7 +240,7 @@ impl MailModel {
     /// Expires the messages at the head of `d`'s ready queue that are too old, so the
     /// next one taken is deliverable.
     fn expire_stale_head(&mut self, d: u32, now: Instant) {
-        let max_age = self.mta.retry.max_age;
+        let max_age = self.mta.max_age;
         while let Some(&slot) = self.world.destinations[d as usize].ready.front() {
             if now.saturating_since(self.messages[slot].injected_at) < max_age {
                 return;
@@ -410,15 +384,10 @@ impl MailModel {
         let receiver = destination.receiver;
         let s = self.new_session(d, message);
         let generation = self.sessions[s as usize].generation;
-        let internal = self.mta.internal_errors.probability_at(now);
+        let internal = self.mta.internal_errors.at(now);
         if internal > 0.0 && self.mta_rng.random_bool(internal) {
-            self.fail_handshake(
-                s,
-                OutcomeClass::Internal,
-                self.internal_reply,
-                Span::ZERO,
-                scheduler,
-            );
+            let reply = self.mta.replies.internal_error;
+            self.fail_handshake(s, OutcomeClass::Internal, reply, Span::ZERO, scheduler);
             return;
         }
         match self.world.receivers[receiver as usize].connect(now) {
@@ -428,10 +397,12 @@ impl MailModel {
             ConnectAnswer::Rejected { after, reply } => {
                 self.fail_handshake(s, OutcomeClass::Tempfail, reply, after, scheduler)
             }
-            ConnectAnswer::Refused { after, reply } => {
+            ConnectAnswer::Refused { after } => {
+                let reply = self.mta.replies.connection_refused;
                 self.fail_handshake(s, OutcomeClass::Connect, reply, after, scheduler)
             }
-            ConnectAnswer::TimedOut { after, reply } => {
+            ConnectAnswer::Silent => {
+                let (reply, after) = (self.mta.replies.connect_timeout, self.mta.connect_timeout);
                 self.fail_handshake(s, OutcomeClass::Timeout, reply, after, scheduler)
             }
             ConnectAnswer::Queued { ticket } => {
@@ -448,7 +419,7 @@ impl MailModel {
     fn new_session(&mut self, destination: u32, message: u32) -> u32 {
         let answer = Answer {
             class: OutcomeClass::Delivered,
-            reply: self.internal_reply,
+            reply: self.mta.replies.internal_error,
             handshake: false,
             close: false,
         };
@@ -583,7 +554,7 @@ impl MailModel {
         session.ticket = 0;
         session.answer = Answer {
             class: OutcomeClass::Timeout,
-            reply: self.greeting_timeout_reply,
+            reply: self.mta.replies.greeting_timeout,
             handshake: true,
             close: true,
         };
@@ -595,9 +566,12 @@ impl MailModel {
         let session = self.sessions[s as usize];
         let d = session.destination;
         let receiver = self.world.destinations[d as usize].receiver;
+        let greeting_timeout = self.mta.greeting_timeout;
+        let still_waiting =
+            |connected: Instant, greeting: Instant| greeting < connected + greeting_timeout;
         if session.greeted
             && let Some(Greeted { ticket, at }) =
-                self.world.receivers[receiver as usize].disconnect(now)
+                self.world.receivers[receiver as usize].disconnect(now, still_waiting)
             && let Some(waiting) = self.tickets.remove(&ticket)
         {
             let generation = self.sessions[waiting as usize].generation;
@@ -722,11 +696,12 @@ impl MailModel {
         self.total_interval.deferred += 1;
         let message = &mut self.messages[slot];
         let age = now - message.injected_at;
-        if age >= self.mta.retry.max_age {
+        if age >= self.mta.max_age {
             return self.expire(d, slot);
         }
         let retry = u32::from(message.attempts.saturating_sub(1));
         let delay = self
+            .mta
             .retry
             .delay(
                 retry,
@@ -749,7 +724,7 @@ impl MailModel {
         let d = self.world.domains[domain as usize].destination;
         self.world.destinations[d as usize].waiting -= 1;
         self.waiting_total -= 1;
-        if now - self.messages[slot].injected_at >= self.mta.retry.max_age {
+        if now - self.messages[slot].injected_at >= self.mta.max_age {
             return self.expire(d, slot);
         }
         self.push_ready(d, slot);

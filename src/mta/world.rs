@@ -1,19 +1,18 @@
 //! The world the MTA delivers into, built once from the scenario: receivers, their
 //! domains, the destinations flow control keys on, and how traffic picks among them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rand::Rng;
 
 use crate::flow_control::config::KeyKind;
-use crate::flow_control::{FlowControl, Policy};
+use crate::flow_control::{FlowControl, Policies, PolicyIndex};
 use crate::metrics::{Interval, Tally};
-use crate::receiver::{Receiver, ReplyBook, Timeouts};
+use crate::receiver::Receiver;
+use crate::replies::ReplyBook;
 use crate::rng::{Stream, stream};
-use crate::scenario::Scenario;
+use crate::scenario::CompiledScenario;
 use crate::units::Instant;
-use crate::validate::Invalid;
 
 use super::pick::AliasTable;
 
@@ -42,8 +41,8 @@ pub struct Destination {
     pub sessions: u32,
     /// Messages being attempted in its sessions.
     pub in_flight: u64,
-    /// Index of its flow-control policy in [`World::policies`].
-    pub policy: u16,
+    /// Its flow-control policy in [`World::policies`].
+    pub policy: PolicyIndex,
     /// When a Wake event is pending for it, or [`Instant::NEVER`].
     pub wake_at: Instant,
     /// Waiting in the MTA's queue for a free connection.
@@ -65,8 +64,7 @@ pub struct World {
     pub receiver_domains: Vec<(u32, u32)>,
     pub domains: Vec<Domain>,
     pub domain_names: Vec<String>,
-    /// The base flow-control policy first, then one per override key.
-    pub policies: Vec<Arc<Policy>>,
+    pub policies: Policies,
     pub destinations: Vec<Destination>,
     /// Destinations with their own summary entry and time series, in detail order.
     pub detailed: Vec<u32>,
@@ -76,47 +74,39 @@ pub struct World {
 }
 
 impl World {
-    pub fn build(scenario: &Scenario) -> Result<World, Invalid> {
-        let mut book = ReplyBook::default();
-        let timeouts = Timeouts {
-            connect: scenario.mta.connect_timeout,
-            greeting: scenario.mta.greeting_timeout,
-        };
+    /// Builds the world of a compiled scenario: its receivers, each with its own random
+    /// stream, their domains and the destinations flow control keys on.
+    pub fn build(compiled: &CompiledScenario) -> World {
+        let seed = compiled.scenario.seed;
         let mut world = World {
-            book: ReplyBook::default(),
+            book: compiled.replies.clone(),
             receivers: Vec::new(),
             receiver_names: Vec::new(),
             receiver_domains: Vec::new(),
             domains: Vec::new(),
             domain_names: Vec::new(),
-            policies: Vec::new(),
+            policies: compiled.policies.clone(),
             destinations: Vec::new(),
             detailed: Vec::new(),
             weights: Vec::new(),
             picker: None,
         };
-        for (i, config) in scenario.receivers.iter().enumerate() {
-            let name = config.name.clone().unwrap_or_default();
-            let rng = stream(scenario.seed, &format!("receiver:{name}"));
-            let receiver = Receiver::new(config, &mut book, timeouts, rng)
-                .map_err(|e| e.within(&format!("receivers[{i}]")))?;
-            world.add_receiver(receiver, name, &config.domains, config.weight());
+        for named in &compiled.receivers {
+            let rng = stream(seed, &format!("receiver:{}", named.name));
+            let receiver = Receiver::new(Arc::clone(&named.behaviour), rng);
+            world.add_receiver(receiver, named.name.clone(), &named.domains, named.weight);
         }
-        if let Some(generated) = &scenario.generated_receivers {
-            let placeholder = stream(scenario.seed, "receiver:template");
-            let template = Receiver::new(&generated.template, &mut book, timeouts, placeholder)
-                .map_err(|e| e.within("generated_receivers.template"))?;
-            for member in generated.members() {
-                let rng = stream(scenario.seed, &format!("receiver:{}", member.name));
-                let receiver = template.with_stream(rng);
+        if let Some(population) = &compiled.population {
+            for member in population.members.members() {
+                let rng = stream(seed, &format!("receiver:{}", member.name));
+                let receiver = Receiver::new(Arc::clone(&population.behaviour), rng);
                 let domains = std::slice::from_ref(&member.domain);
                 world.add_receiver(receiver, member.name, domains, member.weight);
             }
         }
-        world.book = book;
         world.picker = Some(AliasTable::new(&world.weights));
-        world.build_destinations(scenario)?;
-        Ok(world)
+        world.build_destinations(compiled);
+        world
     }
 
     fn add_receiver(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
@@ -136,26 +126,12 @@ impl World {
     }
 
     /// One destination per receiver or per domain, each with the flow-control policy of
-    /// its key (overrides resolved once and shared).
-    fn build_destinations(&mut self, scenario: &Scenario) -> Result<(), Invalid> {
-        let config = &scenario.flow_control;
-        self.policies.push(Arc::new(
-            Policy::new(config).map_err(|e| e.within("flow_control"))?,
-        ));
-        let mut policy_of_key: HashMap<String, u16> = HashMap::new();
-        for key in config.overrides.keys() {
-            let merged = config
-                .effective(key)
-                .map_err(|e| e.within("flow_control"))?;
-            let policy = Policy::new(&merged)
-                .map_err(|e| e.within(&format!("flow_control.overrides.{key}")))?;
-            policy_of_key.insert(key.clone(), self.policies.len() as u16);
-            self.policies.push(Arc::new(policy));
-        }
-        let named = scenario.receivers.len();
+    /// its key (compiled once, shared).
+    fn build_destinations(&mut self, compiled: &CompiledScenario) {
+        let named = compiled.receivers.len();
         let mut details = 0u32;
         let mut add = |world: &mut World, name: String, receiver: u32| {
-            let policy = policy_of_key.get(&name).copied().unwrap_or(0);
+            let policy = world.policies.index_of(&name);
             let detailed = (receiver as usize) < named + GENERATED_DETAIL;
             let detail = detailed.then(|| {
                 world.detailed.push(world.destinations.len() as u32);
@@ -165,7 +141,7 @@ impl World {
             world.destinations.push(Destination {
                 name,
                 receiver,
-                flow: FlowControl::new(world.policies[policy as usize].clone(), Instant::ZERO),
+                flow: FlowControl::new(Arc::clone(world.policies.get(policy)), Instant::ZERO),
                 ready: Default::default(),
                 unheld: 0,
                 waiting: 0,
@@ -181,7 +157,7 @@ impl World {
             });
             (world.destinations.len() - 1) as u32
         };
-        match config.key {
+        match compiled.scenario.flow_control.key {
             KeyKind::Receiver => {
                 for r in 0..self.receivers.len() {
                     let d = add(self, self.receiver_names[r].clone(), r as u32);
@@ -198,7 +174,6 @@ impl World {
                 }
             }
         }
-        Ok(())
     }
 
     /// Picks a domain for a new message: a receiver by share, then one of its domains.
