@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::scenario::{self, CompiledScenario, Override, ScenarioError};
-use crate::sim::SimError;
+use crate::sim::{Limit, SimError};
 
 /// Simulate an outbound MTA's dynamic flow control against synthetic receivers.
 #[derive(Debug, Parser)]
@@ -85,12 +85,18 @@ impl From<ScenarioError> for Failure {
     }
 }
 
-/// A scenario the simulator refuses is the user's to fix; an interrupted or failed run
-/// is not.
+/// A run too large is the user's to fix (with the flag that raises the limit); an
+/// interrupted or failed run is not.
 impl From<SimError> for Failure {
     fn from(e: SimError) -> Self {
         match e {
-            SimError::TooLarge(_) => Failure::Input(e.to_string()),
+            SimError::TooLarge { limit, .. } => {
+                let flag = match limit {
+                    Limit::Messages => "--max-messages",
+                    Limit::Events => "--max-events",
+                };
+                Failure::Input(format!("{e}; raise it with {flag}"))
+            }
             SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
             SimError::Internal(_) => Failure::Internal(e.to_string()),
         }

@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
-use crate::mta::log::DeliveryLog;
-use crate::output::{self, OutputFolder};
+use crate::output::{self, DeliveryLog, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult};
 use crate::units::Span;
 use crate::{plot, report};
@@ -90,7 +89,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         max_events: args.max_events,
         ..RunOptions::default()
     };
-    sim::check_size(scenario, &limits).map_err(|e| Failure::Input(e.to_string()))?;
+    sim::check_size(scenario, &limits)?;
     let target = args
         .out
         .clone()
@@ -111,10 +110,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let options = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
-        log,
         keep_going: Box::new(move || !polled.load(Ordering::Relaxed)),
     };
-    let result = sim::simulate(&compiled, options)?;
+    let (result, log) = sim::simulate_with(&compiled, options, log)?;
+    if let Some(log) = log {
+        log.finish()
+            .map_err(|e| Failure::Internal(format!("writing deliveries.jsonl: {e}")))?;
+    }
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
     if !args.no_plots {

@@ -21,13 +21,23 @@ pub enum State {
     Suspended,
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl State {
+    /// Every state, in the order reports list them.
+    pub const ALL: [State; 3] = [State::Normal, State::Backoff, State::Suspended];
+
+    /// The state's name in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
             State::Normal => "normal",
             State::Backoff => "backoff",
             State::Suspended => "suspended",
-        })
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
