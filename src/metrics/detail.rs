@@ -14,7 +14,7 @@ pub struct Detail {
     /// The reported destinations, in destination order.
     reported: Vec<DestinationId>,
     /// Per destination: its position in `reported`, or `reported.len()` for the rest.
-    group: Vec<u32>,
+    group: Box<[u32]>,
 }
 
 impl Detail {
@@ -30,7 +30,10 @@ impl Detail {
         for (i, d) in reported.iter().enumerate() {
             group[d.index()] = i as u32;
         }
-        Detail { reported, group }
+        Detail {
+            reported,
+            group: group.into(),
+        }
     }
 
     /// The reported destinations, in order.
@@ -40,6 +43,7 @@ impl Detail {
 
     /// Where `d` is counted: its own position among the reported, or the one after the
     /// last for every other destination.
+    #[inline]
     pub fn group(&self, d: DestinationId) -> usize {
         self.group[d.index()] as usize
     }
@@ -47,10 +51,5 @@ impl Detail {
     /// Groups: one per reported destination, then the others.
     pub fn groups(&self) -> usize {
         self.reported.len() + 1
-    }
-
-    /// Whether `d` has its own group.
-    pub fn is_reported(&self, d: DestinationId) -> bool {
-        self.group(d) < self.reported.len()
     }
 }

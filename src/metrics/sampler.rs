@@ -39,10 +39,12 @@ impl Sampler {
     }
 
     /// Counts one outcome for `d` (if it is reported) and for the total.
+    #[inline]
     fn count(&mut self, d: DestinationId, field: fn(&mut Interval) -> &mut u64) {
         let total = self.intervals.len() - 1;
-        if self.detail.is_reported(d) {
-            *field(&mut self.intervals[self.detail.group(d)]) += 1;
+        let group = self.detail.group(d);
+        if group < total {
+            *field(&mut self.intervals[group]) += 1;
         }
         *field(&mut self.intervals[total]) += 1;
     }

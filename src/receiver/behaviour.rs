@@ -111,14 +111,17 @@ impl Behaviour {
     }
 
     /// The outage window containing `now`, if any (windows do not overlap).
+    #[inline]
     pub(crate) fn outage(&self, now: Instant) -> Option<&Window> {
         self.outages.iter().find(|w| w.from <= now && now < w.to)
     }
 
+    #[inline]
     pub(crate) fn sample_latency(&self, rng: &mut Stream) -> Span {
         self.latency.sample(rng)
     }
 
+    #[inline]
     pub(crate) fn sample_connect_latency(&self, rng: &mut Stream) -> Span {
         self.connect_latency.sample(rng)
     }

@@ -366,6 +366,11 @@ impl FlowControl {
         self.transitions.drain(..)
     }
 
+    /// Whether there are transitions to drain (most calls have none).
+    pub fn has_transitions(&self) -> bool {
+        !self.transitions.is_empty()
+    }
+
     fn fire_timers(&mut self, at: Instant) {
         match self.state {
             State::Suspended if self.suspended_until <= at => self.end_suspension(at),

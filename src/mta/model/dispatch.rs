@@ -83,15 +83,16 @@ impl<O: Observer> MailModel<O> {
     /// Reports the destination's transitions and re-arms its flow-control timer.
     pub(super) fn after_flow_change(&mut self, d: DestinationId, scheduler: &mut Scheduler<Event>) {
         let destination = self.world.destination_mut(d);
-        self.transitions
-            .extend(destination.flow.drain_transitions());
-        let wakeup = destination.flow.next_wakeup();
-        for transition in self.transitions.drain(..) {
-            self.checks
-                .transition(d, &self.world.destination(d).name, transition.at);
-            self.observer.transition(&self.world, d, &transition);
+        if destination.flow.has_transitions() {
+            self.transitions
+                .extend(destination.flow.drain_transitions());
+            for transition in self.transitions.drain(..) {
+                self.checks
+                    .transition(d, &self.world.destination(d).name, transition.at);
+                self.observer.transition(&self.world, d, &transition);
+            }
         }
-        if let Some(at) = wakeup {
+        if let Some(at) = self.world.destination(d).flow.next_wakeup() {
             self.wake(d, at, scheduler);
         }
     }
