@@ -160,9 +160,7 @@ impl OutcomeClass {
     pub(super) fn bit(self) -> u8 {
         1 << self as u8
     }
-}
 
-impl OutcomeClass {
     /// The class's name, as configuration files and logs write it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -103,3 +103,8 @@ pub use policy::{Policies, Policy, PolicyIndex, ReplyMatch};
 pub use rate::{Rate, TokenBucket};
 pub use time::{Instant, Span};
 pub use validate::Invalid;
+
+/// The README's embedding example, compiled and run as a doctest so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
