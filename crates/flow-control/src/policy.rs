@@ -154,6 +154,7 @@ impl Policy {
                 positive: c.positive_feedback,
                 negative: c.negative_feedback,
                 failed_cohort_limit: c.failed_cohort_limit,
+                rounding: c.rounding,
             },
             dead_backoff: c.dead_backoff,
             max_rate: config.max_rate,
