@@ -228,7 +228,8 @@ class FlowControl:
             self.enter(self.backoff_until, NORMAL, "to_normal_after elapsed")
 
     def permit(self, now, in_flight):
-        """"granted" (a rate token was taken), "at_limit", or a time to ask again."""
+        """Returns "granted" (a rate token was taken), "at_limit", or when to ask again
+        (the rate limit's next token, or the end of a suspension)."""
         self.advance(now)
         if self.state == SUSPENDED:
             return self.suspended_until
@@ -422,7 +423,9 @@ class Mta:
                     message = d.ready.popleft()
                     d.in_flight += 1
                     break
-                if permit == "at_limit" or permit - now > SESSION_IDLE_TIMEOUT:
+                # Wait a little for a rate token; at the limit or suspended, hang up.
+                if (permit == "at_limit" or d.flow.state == SUSPENDED
+                        or permit - now > SESSION_IDLE_TIMEOUT):
                     break
                 yield env.timeout(permit - now)
                 self.events += 1  # resume
