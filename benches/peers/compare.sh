@@ -9,7 +9,8 @@
 # when it is installed (apt-get install hyperfine), else times a loop itself. Wall time is
 # the whole process as a user waits for it: start-up, building the world, the run and
 # writing the outputs (mtasim: summary.json, timeseries.csv, transitions.csv, no charts;
-# the peer: summary.json, timeseries.csv).
+# the peer: summary.json, timeseries.csv). On a shared machine the wall times follow the
+# load (printed first); the CPU times, and so their ratio, much less.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -82,20 +83,25 @@ if command -v hyperfine >/dev/null; then
         --command-name mtasim "$mtasim_cmd" --command-name simpy "$peer_cmd"
 else
     "$PYTHON" - "$RUNS" "$work/times.json" "$mtasim_cmd" "$peer_cmd" <<'EOF'
-import json, shlex, statistics, subprocess, sys, time
+import json, resource, shlex, statistics, subprocess, sys, time
 runs, out, commands = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 results = []
 for name, command in zip(("mtasim", "simpy"), commands):
-    args, times = shlex.split(command), []
+    args, times, user, system = shlex.split(command), [], [], []
     for i in range(runs + 2):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if i >= 2:  # two warm-up runs
             times.append(time.perf_counter() - start)
+            user.append(after.ru_utime - before.ru_utime)
+            system.append(after.ru_stime - before.ru_stime)
     print(f"{name}: mean {statistics.mean(times):.4f} s, min {min(times):.4f} s, "
           f"max {max(times):.4f} s")
     results.append({"command": name, "mean": statistics.mean(times), "min": min(times),
-                    "times": times})
+                    "times": times, "user": statistics.mean(user),
+                    "system": statistics.mean(system)})
 json.dump({"results": results}, open(out, "w"))
 EOF
 fi
@@ -107,6 +113,9 @@ m, p = results["mtasim"], results["simpy"]
 median = lambda r: statistics.median(r["times"])
 print(f"mtasim: mean {m['mean']:.4f} s, median {median(m):.4f} s, min {m['min']:.4f} s")
 print(f"simpy:  mean {p['mean']:.4f} s, median {median(p):.4f} s, min {p['min']:.4f} s")
-print(f"mtasim is {p['mean'] / m['mean']:.0f}x faster (means), "
-      f"{median(p) / median(m):.0f}x (medians), {p['min'] / m['min']:.0f}x (minimums)")
+cpu = lambda r: r["user"] + r["system"]
+print(f"CPU time (user + system, means): mtasim {cpu(m):.4f} s, simpy {cpu(p):.4f} s")
+print(f"mtasim is {p['mean'] / m['mean']:.0f}x faster (wall, means), "
+      f"{median(p) / median(m):.0f}x (wall, medians), {p['min'] / m['min']:.0f}x "
+      f"(wall, minimums), {cpu(p) / cpu(m):.0f}x (CPU time)")
 EOF
