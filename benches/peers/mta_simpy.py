@@ -22,6 +22,7 @@ the comparison can be checked.
 import argparse
 import bisect
 import collections
+import itertools
 import json
 import math
 import os
@@ -145,7 +146,7 @@ class Receiver:
     """A receiving mail system: answers a connect and each transaction after a latency."""
 
     def __init__(self, name, rng, median, sigma, unknown_user_rate=0.0, rate_limit=None,
-                 reputation=None, complaint_rate=0.0, transient_probability=0.0, **_):
+                 reputation=None, complaint_rate=0.0, transient_probability=0.0):
         self.name, self.rng = name, rng
         self.mu, self.sigma = math.log(median), sigma
         self.unknown_user_rate = unknown_user_rate
@@ -286,12 +287,10 @@ class FlowControl:
 
 
 class Message:
-    __slots__ = ("id", "destination", "injected_at", "first_attempt", "attempts",
-                 "unknown_user", "held")
+    __slots__ = ("destination", "injected_at", "attempts", "unknown_user", "held")
 
-    def __init__(self, id, destination, injected_at, unknown_user):
-        self.id, self.destination, self.injected_at = id, destination, injected_at
-        self.first_attempt, self.attempts = None, 0
+    def __init__(self, destination, injected_at, unknown_user):
+        self.destination, self.injected_at, self.attempts = destination, injected_at, 0
         self.unknown_user, self.held = unknown_user, False
 
 
@@ -305,7 +304,8 @@ class Destination:
         self.wants_connection = False
         self.injected = self.delivered = self.bounced = self.expired = 0
         self.attempts = self.deferrals = self.dfc_held_messages = 0
-        self.interval = [0, 0, 0, 0]  # attempts, delivered, deferred, bounced since the last sample
+        # Attempts, delivered, deferred, bounced since the last sample.
+        self.interval = [0, 0, 0, 0]
 
 
 class Mta:
@@ -313,7 +313,7 @@ class Mta:
         self.env = env
         self.destinations = destinations
         total = sum(weights)
-        self.cumulative = list(_accumulate(w / total for w in weights))
+        self.cumulative = list(itertools.accumulate(w / total for w in weights))
         self.traffic_rng = random.Random(f"{seed}:traffic")
         self.retry_rng = random.Random(f"{seed}:mta")
         self.connections = 0
@@ -332,14 +332,14 @@ class Mta:
             if due > env.now:
                 yield env.timeout(due - env.now)
             self.events += 1
-            self.inject(n)
+            self.inject()
 
-    def inject(self, n):
+    def inject(self):
         i = bisect.bisect_right(self.cumulative, self.traffic_rng.random())
         destination = self.destinations[min(i, len(self.destinations) - 1)]
         unknown = self.traffic_rng.random() < destination.receiver.unknown_user_rate
         destination.injected += 1
-        destination.ready.append(Message(n, destination, self.env.now, unknown))
+        destination.ready.append(Message(destination, self.env.now, unknown))
         self.dispatch(destination)
 
     # -- opening sessions -----------------------------------------------------------------
@@ -404,10 +404,7 @@ class Mta:
         self.events += 1  # greeting
         done = 0
         while message is not None:
-            now = env.now
-            if message.first_attempt is None:
-                message.first_attempt = now
-            reply, kind, after = receiver.transaction(now, message)
+            reply, kind, after = receiver.transaction(env.now, message)
             yield env.timeout(after)
             self.events += 1  # the transaction's reply
             self.finish_attempt(d, message, reply, kind)
@@ -455,7 +452,8 @@ class Mta:
         elif kind == "permanent":
             d.bounced += 1
             d.interval[3] += 1
-            self.bounces_by_reason["user_unknown" if reply == USER_UNKNOWN else "blocked"] += 1
+            reason = "user_unknown" if reply == USER_UNKNOWN else "blocked"
+            self.bounces_by_reason[reason] += 1
         else:
             self.defer(d, message, reply, floor)
         self.after_flow_change(d)
@@ -516,20 +514,14 @@ class Mta:
         self.samples.append((now, "", *totals, "", ""))
 
 
-def _accumulate(values):
-    total = 0.0
-    for v in values:
-        total += v
-        yield total
-
-
 def world(receivers, seed):
     """The receivers with their destinations (MX rollup: one per receiver) and shares."""
     named = [("bigmail", BIGMAIL), ("ymail", YMAIL)]
     destinations, weights = [], []
     for name, config in named:
+        behaviour = {k: v for k, v in config.items() if k != "share"}
         rng = random.Random(f"{seed}:receiver:{name}")
-        destinations.append(Destination(name, Receiver(name, rng, **config)))
+        destinations.append(Destination(name, Receiver(name, rng, **behaviour)))
         weights.append(config["share"])
     harmonic = sum(k ** -ZIPF_EXPONENT for k in range(1, receivers + 1))
     for k in range(1, receivers + 1):
