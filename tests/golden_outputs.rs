@@ -49,8 +49,8 @@ fn fingerprint(name: &str, dir: &Path, files: &[&str]) -> Vec<String> {
     files
         .iter()
         .map(|file| {
-            let bytes = std::fs::read(dir.join(file))
-                .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
+            let bytes =
+                std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
             format!("{name} {file} {} {:016x}", bytes.len(), fnv1a(&bytes))
         })
         .collect()
@@ -78,7 +78,8 @@ fn run_sweep_walkthrough(out: &Path) -> Vec<String> {
         "sweep".as_ref(),
         root.join("scenarios/tuning-backoff.json").as_os_str(),
         "--plan".as_ref(),
-        root.join("scenarios/sweeps/tuning-backoff.json").as_os_str(),
+        root.join("scenarios/sweeps/tuning-backoff.json")
+            .as_os_str(),
         "--out".as_ref(),
         dir.as_os_str(),
         "--no-plots".as_ref(),
@@ -113,8 +114,9 @@ fn every_scenario_and_the_sweep_walkthrough_write_the_golden_bytes() {
         eprintln!("wrote {}", golden.display());
         return;
     }
-    let expected = std::fs::read_to_string(&golden)
-        .expect("tests/golden/outputs.txt is missing: MTASIM_BLESS=1 cargo test --test golden_outputs");
+    let expected = std::fs::read_to_string(&golden).expect(
+        "tests/golden/outputs.txt is missing: MTASIM_BLESS=1 cargo test --test golden_outputs",
+    );
     let changed: Vec<String> = actual
         .lines()
         .zip(expected.lines())
