@@ -122,9 +122,11 @@ fn default_only_yahoo_throttles_and_the_campaign_completes() {
     let yahoo = dest(&result, "yahoo");
     assert!(yahoo.backoff_entries >= 2, "{}", yahoo.backoff_entries);
     assert_eq!(yahoo.blocks, 0);
+    // Throttled (below 0.65) while the bursts exceed what Yahoo tolerates after a deferral,
+    // never near the block (0.2).
     let reputation = yahoo.reputation.unwrap();
     assert!(
-        reputation.min > 0.55 && reputation.min < 0.65,
+        reputation.min > 0.5 && reputation.min < 0.6,
         "{reputation:?}"
     );
     assert!(

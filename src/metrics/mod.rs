@@ -21,7 +21,7 @@ pub use tallies::Tallies;
 pub use transitions::TransitionLog;
 
 use crate::flow_control::State;
-use crate::replies::BounceReason;
+use crate::replies::{BounceReason, ReplyId};
 use crate::units::{Instant, Span};
 
 /// One value per flow-control state.
@@ -94,10 +94,11 @@ pub struct Tally {
     pub delivered: u64,
     pub bounces: Bounces,
     pub expired: u64,
+    /// Expired messages by the reply of their last attempt.
+    pub expired_by_reply: ReplyCounts,
     pub attempts: u64,
     pub deferrals: u64,
-    /// (reply index, count), few distinct replies per destination.
-    pub deferrals_by_reply: Vec<(usize, u64)>,
+    pub deferrals_by_reply: ReplyCounts,
     pub dfc_holds: u64,
     pub dfc_held_messages: u64,
     pub backoff_entries: u64,
@@ -115,21 +116,15 @@ impl Tally {
         self.bounces.count(reason, 1);
     }
 
-    pub fn defer(&mut self, reply: usize) {
-        self.add_deferrals(reply, 1);
+    pub fn defer(&mut self, reply: ReplyId) {
+        self.deferrals += 1;
+        self.deferrals_by_reply.add(reply, 1);
     }
 
-    /// Counts `n` deferrals answered with `reply`.
-    fn add_deferrals(&mut self, reply: usize, n: u64) {
-        self.deferrals += n;
-        match self
-            .deferrals_by_reply
-            .iter_mut()
-            .find(|(r, _)| *r == reply)
-        {
-            Some((_, count)) => *count += n,
-            None => self.deferrals_by_reply.push((reply, n)),
-        }
+    /// Counts an expired message whose last attempt was answered `last_reply`.
+    pub fn expire(&mut self, last_reply: ReplyId) {
+        self.expired += 1;
+        self.expired_by_reply.add(last_reply, 1);
     }
 
     /// Adds another tally (destinations into the total or the "other" group).
@@ -140,10 +135,10 @@ impl Tally {
             self.bounces.count(reason, other.bounces.get(reason));
         }
         self.expired += other.expired;
+        self.expired_by_reply.merge(&other.expired_by_reply);
         self.attempts += other.attempts;
-        for &(reply, n) in &other.deferrals_by_reply {
-            self.add_deferrals(reply, n);
-        }
+        self.deferrals += other.deferrals;
+        self.deferrals_by_reply.merge(&other.deferrals_by_reply);
         self.dfc_holds += other.dfc_holds;
         self.dfc_held_messages += other.dfc_held_messages;
         self.backoff_entries += other.backoff_entries;
@@ -154,6 +149,38 @@ impl Tally {
         }
     }
 }
+
+/// Counts by reply; a destination sees few distinct replies, so a short list beats a map.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyCounts(Vec<(ReplyId, u64)>);
+
+impl ReplyCounts {
+    pub fn add(&mut self, reply: ReplyId, n: u64) {
+        match self.0.iter_mut().find(|(r, _)| *r == reply) {
+            Some((_, count)) => *count += n,
+            None => self.0.push((reply, n)),
+        }
+    }
+
+    pub fn merge(&mut self, other: &ReplyCounts) {
+        for &(reply, n) in &other.0 {
+            self.add(reply, n);
+        }
+    }
+
+    /// The counts by reply text, `none` naming [`ReplyId::NONE`].
+    fn named(&self, replies: &[String], none: &str) -> BTreeMap<String, u64> {
+        let mut named = BTreeMap::new();
+        for &(reply, n) in &self.0 {
+            let name = replies.get(reply.index()).map_or(none, String::as_str);
+            *named.entry(name.to_string()).or_default() += n;
+        }
+        named
+    }
+}
+
+/// What summary.json calls the expired messages that were never attempted.
+pub const NEVER_ATTEMPTED: &str = "never attempted";
 
 /// Counts within one sample interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -224,6 +251,9 @@ pub struct DestinationSummary {
     pub bounced: u64,
     pub bounces_by_reason: BTreeMap<String, u64>,
     pub expired: u64,
+    /// Expired messages by the reply of their last attempt (a 4xx block, a greylist, a
+    /// rate limit...), or "never attempted".
+    pub expired_by_reply: BTreeMap<String, u64>,
     pub queued: u64,
     pub attempts: u64,
     pub deferrals: u64,
@@ -270,11 +300,7 @@ impl DestinationSummary {
             .filter(|&&r| tally.bounces.get(r) > 0)
             .map(|&r| (r.name().to_string(), tally.bounces.get(r)))
             .collect();
-        let deferrals_by_reply = tally
-            .deferrals_by_reply
-            .iter()
-            .map(|&(reply, n)| (reply_names[reply].clone(), n))
-            .collect();
+        let deferrals_by_reply = tally.deferrals_by_reply.named(reply_names, NEVER_ATTEMPTED);
         let t = &tally.time_in_state;
         DestinationSummary {
             injected: tally.injected,
@@ -282,6 +308,7 @@ impl DestinationSummary {
             bounced: tally.bounced(),
             bounces_by_reason,
             expired: tally.expired,
+            expired_by_reply: tally.expired_by_reply.named(reply_names, NEVER_ATTEMPTED),
             queued,
             attempts: tally.attempts,
             deferrals: tally.deferrals,

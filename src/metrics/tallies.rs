@@ -140,11 +140,12 @@ impl Observer for Tallies {
     }
 
     fn deferred(&mut self, _: &World, event: MessageEvent, reply: ReplyId) {
-        self.tally(event.destination).defer(reply.index());
+        self.tally(event.destination).defer(reply);
     }
 
     fn expired(&mut self, _: &World, event: MessageEvent) {
-        self.tally(event.destination).expired += 1;
+        self.tally(event.destination)
+            .expire(event.message.last_reply);
     }
 
     fn transition(&mut self, _: &World, d: DestinationId, transition: &Transition) {

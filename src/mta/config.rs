@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryPolicy;
-use crate::replies::{ReplyBook, ReplyId};
+use crate::replies::{ReplyBook, ReplyId, ReplyKind};
 use crate::units::{Instant, Span};
 use crate::validate::{self, Check, Invalid};
 
@@ -24,6 +24,11 @@ pub struct MtaConfig {
     /// How long an open session may wait for the destination's rate limit to allow its
     /// next delivery before it closes (default 5s).
     pub session_idle_timeout: Span,
+    /// What a receiver's "421 Max messages per connection" (recognised by its text) means:
+    /// `reconnect` (default, as KumoMTA and PowerMTA do) closes the session and tries the
+    /// message again on a new one, no error and no retry delay; `tempfail` treats it as any
+    /// 4xx (an error for flow control, a deferral and a retry), as some Postfix set-ups do.
+    pub on_connection_limit_reply: ConnectionLimitReply,
     /// The MTA's own failures (DNS, local resources).
     pub internal_errors: InternalErrors,
     /// Per-message retry schedule after a temporary failure.
@@ -38,10 +43,21 @@ impl Default for MtaConfig {
             greeting_timeout: Span::from_mins(5),
             max_deliveries_per_connection: 100,
             session_idle_timeout: Span::from_secs(5),
+            on_connection_limit_reply: ConnectionLimitReply::Reconnect,
             internal_errors: InternalErrors::default(),
             retry: RetryConfig::default(),
         }
     }
+}
+
+/// The MTA's reaction to a receiver's per-connection message limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionLimitReply {
+    /// Reconnect and go on: not a failure.
+    Reconnect,
+    /// A temporary failure like any other 4xx.
+    Tempfail,
 }
 
 /// The MTA's own failures: a base probability per attempt, and windows where it differs.
@@ -104,14 +120,43 @@ pub struct Mta {
     pub max_deliveries_per_connection: u32,
     pub session_idle_timeout: Span,
     pub internal_errors: InternalErrorRate,
+    /// Per reply (by id): a per-connection message limit the MTA reconnects after.
+    pub reconnects_after: Vec<bool>,
     pub retry: RetryPolicy,
     /// A message older than this expires.
     pub max_age: Span,
     pub replies: MtaReplies,
+    reaction: ConnectionLimitReply,
+}
+
+/// How MTAs recognise a receiver's per-connection message limit: by the text of its 421
+/// ("Max message per connection reached", "too many messages in this session").
+const CONNECTION_LIMIT_TEXT: &str = r"(?i)(max(imum)?\s+(number\s+of\s+)?messages?\s+(per|for\s+this)\s+(connection|session))|(too\s+many\s+messages\s+(in|per)\s+(this\s+)?(connection|session))";
+
+impl Mta {
+    /// Marks the replies the MTA reconnects after (with `reconnect`); every other reply
+    /// is an outcome. Runs the recognising regex once per distinct reply.
+    pub fn learn_replies(&mut self, book: &ReplyBook) {
+        let limit = regex::Regex::new(CONNECTION_LIMIT_TEXT).expect("a valid regex");
+        self.reconnects_after = book
+            .iter()
+            .map(|(_, reply)| {
+                self.reaction == ConnectionLimitReply::Reconnect
+                    && reply.kind() == ReplyKind::Temporary
+                    && limit.is_match(&reply.text)
+            })
+            .collect();
+    }
+
+    /// Whether the MTA reconnects after `reply` instead of counting it as an outcome.
+    pub fn reconnects_after(&self, reply: ReplyId) -> bool {
+        self.reconnects_after[reply.index()]
+    }
 }
 
 impl MtaConfig {
-    /// Checks the section and compiles it, interning the MTA's own replies in `book`.
+    /// Checks the section and compiles it, interning the MTA's own replies in `book`;
+    /// call [`Mta::learn_replies`] once the book holds every reply of the scenario.
     pub fn compile(&self, book: &mut ReplyBook) -> Result<Mta, Invalid> {
         self.validate()?;
         let mut own = |name| book.intern(name).expect("a catalogue name");
@@ -128,6 +173,7 @@ impl MtaConfig {
             greeting_timeout: self.greeting_timeout,
             max_deliveries_per_connection: self.max_deliveries_per_connection,
             session_idle_timeout: self.session_idle_timeout,
+            reconnects_after: Vec::new(),
             internal_errors: InternalErrorRate {
                 probability: self.internal_errors.probability,
                 windows: windows
@@ -137,6 +183,7 @@ impl MtaConfig {
             retry: RetryPolicy::new(&self.retry),
             max_age: self.retry.max_age,
             replies,
+            reaction: self.on_connection_limit_reply,
         })
     }
 }

@@ -13,7 +13,8 @@
 //!   record without an outstanding permit;
 //! - a message is in exactly one place at a time — the ready queue, a session, the retry
 //!   wait — and moves only along the allowed edges (so never in two sessions, nor in a
-//!   session and a queue);
+//!   session and a queue; a session gives its message back to the queue when the receiver
+//!   ends it before the message, "421 Max messages per connection");
 //! - a deferred message is never due, nor attempted, before its deferral time plus the
 //!   delay it was given.
 
@@ -162,6 +163,7 @@ impl Checks {
                 (from, _to),
                 (Gone, Ready)
                     | (Ready, Session)
+                    | (Session, Ready)
                     | (Ready, Gone)
                     | (Session, Gone)
                     | (Session, Waiting)

@@ -2,6 +2,7 @@
 //! number of messages queued, not the number injected.
 
 use super::world::DomainId;
+use crate::replies::ReplyId;
 use crate::units::Instant;
 
 /// Where a queued message lives in the [`MessageStore`]; reused once its fate is final.
@@ -20,9 +21,53 @@ pub struct Message {
     pub first_attempt: Instant,
     /// Its previous retry delay in ms (decorrelated jitter), saturating.
     pub previous_delay: u32,
-    pub attempts: u16,
-    /// Held at least once by dynamic flow control.
-    pub held: bool,
+    /// The reply of its last attempt ([`ReplyId::NONE`] before the first): why it
+    /// expires, if it does.
+    pub last_reply: ReplyId,
+    /// Attempts so far (15 bits, saturating) and, in the top bit, whether dynamic flow
+    /// control ever held it: packed so that a message stays 32 bytes.
+    attempts_and_held: u16,
+}
+
+const HELD: u16 = 1 << 15;
+
+impl Message {
+    /// A message that arrives at `injected_at`, never attempted.
+    pub fn new(id: u32, domain: DomainId, injected_at: Instant) -> Message {
+        Message {
+            id,
+            domain,
+            injected_at,
+            first_attempt: Instant::NEVER,
+            previous_delay: 0,
+            last_reply: ReplyId::NONE,
+            attempts_and_held: 0,
+        }
+    }
+
+    pub fn attempts(&self) -> u16 {
+        self.attempts_and_held & !HELD
+    }
+
+    /// Counts an attempt answered with `reply`.
+    pub fn attempted(&mut self, reply: ReplyId) {
+        if self.attempts() < !HELD {
+            self.attempts_and_held += 1;
+        }
+        self.last_reply = reply;
+    }
+
+    /// Whether dynamic flow control has held it back at least once.
+    pub fn held(&self) -> bool {
+        self.attempts_and_held & HELD != 0
+    }
+
+    /// Marks it held; returns whether this is its first hold.
+    pub fn hold(&mut self) -> bool {
+        let first = !self.held();
+        self.attempts_and_held |= HELD;
+        first
+    }
 }
 
 /// A slab of messages with a free list.
@@ -80,15 +125,7 @@ mod tests {
     use super::*;
 
     fn message(id: u32) -> Message {
-        Message {
-            id,
-            domain: DomainId(0),
-            injected_at: Instant::ZERO,
-            first_attempt: Instant::NEVER,
-            previous_delay: 0,
-            attempts: 0,
-            held: false,
-        }
+        Message::new(id, DomainId(0), Instant::ZERO)
     }
 
     #[test]
@@ -103,5 +140,20 @@ mod tests {
         assert_eq!(store[b].id, 2);
         assert_eq!(store.len(), 2);
         assert_eq!(std::mem::size_of::<Message>(), 32);
+    }
+
+    #[test]
+    fn attempts_and_the_hold_share_a_field_without_mixing() {
+        let mut m = message(1);
+        assert_eq!(
+            (m.attempts(), m.held(), m.last_reply),
+            (0, false, ReplyId::NONE)
+        );
+        assert!(m.hold());
+        assert!(!m.hold());
+        for _ in 0..40_000 {
+            m.attempted(ReplyId::NONE);
+        }
+        assert_eq!((m.attempts(), m.held()), (32_767, true));
     }
 }

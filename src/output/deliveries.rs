@@ -70,7 +70,7 @@ impl DeliveryLog {
             message: message.id,
             destination: &world.destination(d).name,
             domain: &world.domain_names[message.domain.index()],
-            attempt: message.attempts,
+            attempt: message.attempts(),
             outcome: entry.outcome,
             reply: entry.reply,
             state: entry.state,

@@ -23,7 +23,7 @@ pub const DEFAULT_BACKLOG: u32 = 10;
 /// Token bucket burst when `rate_limit.burst` is omitted: a smooth limiter.
 pub const DEFAULT_BURST: u64 = 1;
 /// How fast a sender may come back after a deferral without ignoring it.
-pub const DEFAULT_TOLERATED_RATE: Rate = Rate::new(6, Span::MINUTE);
+pub const DEFAULT_TOLERATED_RATE: Rate = Rate::new(120, Span::MINUTE);
 /// How long after a deferral a new attempt counts as ignoring it.
 pub const DEFAULT_DEFERRAL_MEMORY: Span = Span::from_mins(5);
 /// Greylisting delay when `min_delay` is omitted (Postgrey's default).
@@ -152,8 +152,9 @@ pub struct ReputationConfig {
     /// Default 0.01.
     pub penalty_per_ignored_deferral: f64,
     /// How fast a sender may keep coming after a 4xx without being held to ignore it (a
-    /// token bucket as deep as the rate's count, so `"6/min"` also tolerates a burst of
-    /// six). A sender that backs off below it loses nothing. Default `"6/min"`.
+    /// token bucket as deep as the rate's count, so `"120/min"` also tolerates a burst of
+    /// 120). A sender that backs off below it loses nothing. Default `"120/min"`: two
+    /// attempts a second.
     pub tolerated_rate: Rate,
     /// Lost per complaint. Default 0.05.
     pub penalty_per_complaint: f64,

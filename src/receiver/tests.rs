@@ -297,15 +297,16 @@ fn outages_affect_exactly_their_windows() {
     );
 }
 
-/// One token per hour and 1/16 of the score lost per ignored deferral: the first attempt
-/// is accepted, the next ones are rate limited.
+/// One token per hour, one attempt a minute tolerated after a deferral, and 1/16 of the
+/// score lost per attempt beyond that: the first attempt is accepted, the next ones are
+/// rate limited.
 fn reputation_receiver() -> (Receiver, ReplyBook) {
     receiver(json!({
         "latency": "100ms",
         "rate_limit": { "rate": "1/h" },
         "reputation": {
             "initial": 0.5, "baseline": 0.75, "recovery_per_hour": 0.0,
-            "penalty_per_ignored_deferral": 0.0625,
+            "penalty_per_ignored_deferral": 0.0625, "tolerated_rate": "1/min",
             "throttle_below": 0.5, "block_below": 0.2, "unblock_above": 0.4,
             "block_reply": "microsoft-s3150"
         }
@@ -317,13 +318,29 @@ fn hammering_a_deferring_receiver_gets_blocked() {
     let (mut r, book) = reputation_receiver();
     let answers: Vec<_> = (0..=600).map(|s| attempt(&mut r, at(s * SECOND))).collect();
     assert_eq!(answers[0].kind, ReplyKind::Accepted);
-    assert!(answers[1..6].iter().all(|a| a.kind == ReplyKind::Temporary));
-    // Attempts at 2..=6 s ignore the deferral: 0.5 - 5/16 < 0.2 at 6 s.
-    assert!(answers[6..].iter().all(|a| a.kind == ReplyKind::Permanent));
-    assert_eq!(name(&book, answers[6].reply), Some("microsoft-s3150"));
+    // At 1 s the first deferral; at 2 s the one tolerated attempt of the minute; from 3 s
+    // every attempt ignores the deferral: 0.5 - 5/16 < 0.2 at 7 s.
+    assert!(answers[1..7].iter().all(|a| a.kind == ReplyKind::Temporary));
+    assert!(answers[7..].iter().all(|a| a.kind == ReplyKind::Permanent));
+    assert_eq!(name(&book, answers[7].reply), Some("microsoft-s3150"));
     assert_eq!(r.blocks(), 1);
     assert!(r.blocked());
     assert_eq!(r.reputation_min(), Some(0.0));
+}
+
+#[test]
+fn coming_back_at_the_tolerated_rate_costs_nothing() {
+    let (mut r, _) = reputation_receiver();
+    // Deferred at 1 s, then exactly one attempt a minute: never beyond the tolerated rate.
+    for minute in 0..120 {
+        attempt(&mut r, at(SECOND + minute * MINUTE));
+    }
+    assert_eq!(r.reputation(at(2 * HOUR)), Some(0.5));
+    // Twice a minute: every second attempt ignores the deferral.
+    for half in 0..10 {
+        attempt(&mut r, at(2 * HOUR + half * 30 * SECOND));
+    }
+    assert_eq!(r.reputation(at(3 * HOUR)), Some(0.5 - 5.0 * 0.0625));
 }
 
 #[test]
@@ -339,7 +356,12 @@ fn hammering_after_a_throttle_reply_turns_it_into_a_block() {
         (throttled.kind, name(&book, throttled.reply)),
         (ReplyKind::Temporary, Some("generic-throttle"))
     );
-    let blocked = attempt(&mut r, at(SECOND));
+    // The default tolerated rate (120/min, as deep) lets 120 quick attempts through
+    // unpunished; the 121st ignores the deferral.
+    for ms in 1..=120 {
+        assert_eq!(attempt(&mut r, at(ms)).kind, ReplyKind::Temporary);
+    }
+    let blocked = attempt(&mut r, at(121));
     assert_eq!(
         (blocked.kind, name(&book, blocked.reply)),
         (ReplyKind::Permanent, Some("generic-block"))
@@ -616,7 +638,7 @@ fn validation_names_the_refused_value() {
             "reputation.recovery_per_hour",
         ),
         (
-            json!({ "reputation": { "block_reply": "yahoo-ts01" } }),
+            json!({ "reputation": { "block_reply": "accepted" } }),
             "reputation.block_reply",
         ),
         (
@@ -719,7 +741,7 @@ fn templates_and_populations_are_validated() {
 
 #[test]
 fn construction_refuses_an_invalid_configuration() {
-    let bad = config(json!({ "reputation": { "block_reply": "421 4.7.0 not a block" } }));
+    let bad = config(json!({ "reputation": { "block_reply": "250 2.0.0 not a block" } }));
     let err = Behaviour::compile(&bad, &mut ReplyBook::new()).unwrap_err();
     assert_eq!(err.path, "reputation.block_reply");
 }

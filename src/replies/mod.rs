@@ -90,6 +90,9 @@ impl BounceReason {
 pub struct ReplyId(u16);
 
 impl ReplyId {
+    /// No reply (a message not yet attempted). The book never hands it out.
+    pub const NONE: ReplyId = ReplyId(u16::MAX);
+
     /// Position in the book, for tables indexed by reply.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -241,7 +244,9 @@ impl ReplyBook {
         }
         let id = u16::try_from(self.replies.len())
             .map(ReplyId)
-            .map_err(|_| "too many distinct replies (at most 65536)".to_string())?;
+            .ok()
+            .filter(|id| *id != ReplyId::NONE)
+            .ok_or_else(|| "too many distinct replies (at most 65535)".to_string())?;
         self.by_text.insert(reply.text.clone(), id);
         self.replies.push(reply);
         Ok(id)

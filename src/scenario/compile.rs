@@ -79,7 +79,7 @@ pub fn compile(scenario: &Scenario) -> Result<CompiledScenario, ScenarioError> {
 fn compile_checked(scenario: &Scenario) -> Result<CompiledScenario, Invalid> {
     check_run(scenario)?;
     let mut replies = ReplyBook::new();
-    let mta = scenario
+    let mut mta = scenario
         .mta
         .compile(&mut replies)
         .map_err(|e| e.within("mta"))?;
@@ -94,6 +94,7 @@ fn compile_checked(scenario: &Scenario) -> Result<CompiledScenario, Invalid> {
         .map_err(|e| e.within("generated_receivers"))?;
     check_shares(scenario)?;
     let traffic = compile_traffic(scenario)?;
+    mta.learn_replies(&replies);
     Ok(CompiledScenario {
         scenario: scenario.clone(),
         mta,

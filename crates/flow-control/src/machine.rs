@@ -341,6 +341,14 @@ impl FlowControl {
         self.verdict(attempt.class, fired)
     }
 
+    /// A delivery started with a granted permit that never got an outcome of its own: the
+    /// receiver closed the session before it (say, "421 Max messages per connection"), and
+    /// the MTA reconnects and tries the message again. No feedback, no error.
+    pub fn release(&mut self, now: Instant) {
+        self.advance(now);
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
     /// Fires every timer due at or before `now`, each at its own time.
     pub fn advance(&mut self, now: Instant) {
         while let Some(at) = self.next_wakeup().filter(|&at| at <= now) {

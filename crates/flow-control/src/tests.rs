@@ -234,7 +234,11 @@ fn window_walk_2007(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
     }})));
     ops.chars()
         .map(|op| {
-            let class = if op == '+' { DELIVERED } else { OutcomeClass::Connect };
+            let class = if op == '+' {
+                DELIVERED
+            } else {
+                OutcomeClass::Connect
+            };
             busy(&mut fc, 0);
             fc.record(time(0), attempt(class));
             fc.window()
@@ -261,9 +265,21 @@ fn without_the_half_step_slack_each_failure_takes_one_step() {
 }
 
 #[test]
+fn a_released_permit_is_no_outcome() {
+    let (_, mut fc) = machine(json!({ "errors": { "threshold": 1 } }));
+    assert_eq!(fc.permit(time(0), 4), Permit::Granted);
+    fc.release(time(10));
+    assert_eq!((fc.state(), fc.window()), (State::Normal, 5));
+    // The slot it held is free again: a full window may start once more.
+    assert_eq!(fc.permit(time(10), 4), Permit::Granted);
+}
+
+#[test]
 fn the_window_grows_only_below_in_flight_plus_initial() {
     // One delivery at a time: the window reaches 1 + 5 and stops, however long it lasts.
-    let (_, mut fc) = machine(quiet(json!({ "concurrency": { "positive_feedback": "1" } })));
+    let (_, mut fc) = machine(quiet(
+        json!({ "concurrency": { "positive_feedback": "1" } }),
+    ));
     for t in 0..50 {
         assert_eq!(fc.permit(time(t), 0), Permit::Granted);
         fc.record(time(t), attempt(DELIVERED));

@@ -47,8 +47,7 @@ impl<O: Observer> MailModel<O> {
         for position in len - destination.unheld..len {
             let slot = self.world.destination(d).ready[position];
             let message = &mut self.messages[slot];
-            let first = !message.held;
-            message.held = true;
+            let first = message.hold();
             let event = MessageEvent {
                 at: now,
                 destination: d,

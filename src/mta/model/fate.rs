@@ -51,7 +51,7 @@ impl<O: Observer> MailModel<O> {
         let (d, slot, answer) = (session.destination, session.message, session.answer);
         self.queues.in_flight -= 1;
         self.world.destination_mut(d).in_flight -= 1;
-        self.messages[slot].attempts = self.messages[slot].attempts.saturating_add(1);
+        self.messages[slot].attempted(answer.reply);
         let attempt = Attempt {
             class: answer.class,
             matched: self.reply_match(d, answer.reply),
@@ -134,7 +134,7 @@ impl<O: Observer> MailModel<O> {
         if age >= self.mta.max_age {
             return self.expire(d, slot, now);
         }
-        let retry = u32::from(message.attempts.saturating_sub(1));
+        let retry = u32::from(message.attempts().saturating_sub(1));
         let previous = Span::from_millis(message.previous_delay.into());
         let delay = self
             .mta

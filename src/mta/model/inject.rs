@@ -34,15 +34,9 @@ impl<O: Observer> MailModel<O> {
 
     fn inject_one(&mut self, now: Instant, scheduler: &mut Scheduler<Event>) {
         let domain = self.world.pick_domain(&mut self.traffic_rng);
-        let slot = self.messages.insert(Message {
-            id: self.next_id,
-            domain,
-            injected_at: now,
-            first_attempt: Instant::NEVER,
-            previous_delay: 0,
-            attempts: 0,
-            held: false,
-        });
+        let slot = self
+            .messages
+            .insert(Message::new(self.next_id, domain, now));
         self.next_id = self.next_id.wrapping_add(1);
         let d = self.world.destination_of(domain);
         let event = message_event(&self.messages, d, slot, now);

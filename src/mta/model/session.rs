@@ -7,6 +7,7 @@ use rand::Rng;
 use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{OutcomeClass, Permit};
+use crate::mta::invariants::Place;
 use crate::mta::message::MessageSlot;
 use crate::mta::observe::{Observer, SessionInfo};
 use crate::mta::world::DestinationId;
@@ -210,6 +211,12 @@ impl<O: Observer> MailModel<O> {
     }
 
     pub(super) fn on_transaction_done(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
+        if self
+            .mta
+            .reconnects_after(self.sessions[s as usize].answer.reply)
+        {
+            return self.reconnect(s, scheduler);
+        }
         self.finish_attempt(s, scheduler);
         self.sessions[s as usize].done += 1;
         self.continue_session(s, scheduler);
@@ -240,6 +247,27 @@ impl<O: Observer> MailModel<O> {
                 self.close_session(s, scheduler)
             }
         }
+    }
+
+    /// The receiver ended the session before this message ("421 Max messages per
+    /// connection"): no outcome, the message goes back to the head of the queue and the
+    /// session closes, so the next one carries it.
+    fn reconnect(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
+        let now = scheduler.now();
+        let Session {
+            destination: d,
+            message: slot,
+            ..
+        } = self.sessions[s as usize];
+        let destination = self.world.destination_mut(d);
+        destination.flow.release(now);
+        destination.in_flight -= 1;
+        destination.ready.push_front(slot);
+        self.checks.recorded(d, &self.world.destination(d).name);
+        self.checks.moved(slot, Place::Ready, Instant::ZERO);
+        self.queues.in_flight -= 1;
+        self.queues.ready += 1;
+        self.close_session(s, scheduler);
     }
 
     pub(super) fn on_handshake_failed(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
