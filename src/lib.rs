@@ -19,6 +19,7 @@ pub mod engine;
 pub mod flow_control;
 pub mod metrics;
 pub mod mta;
+pub mod mta_config;
 pub mod output;
 pub mod receiver;
 pub mod rng;
