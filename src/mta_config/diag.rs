@@ -143,9 +143,10 @@ impl Report {
         self.settings += 1;
     }
 
-    /// The import's result, warnings in file and line order.
+    /// The import's result, warnings in file and line order (each once).
     pub fn finish(mut self, scenario: crate::scenario::Scenario) -> super::Imported {
         self.warnings.sort_by(|a, b| a.place.cmp(&b.place));
+        self.warnings.dedup();
         super::Imported {
             scenario,
             warnings: self.warnings,
