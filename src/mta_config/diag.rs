@@ -96,15 +96,6 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// A whole line (1-based) as a place.
-    pub fn line(&self, line: usize) -> Place {
-        Place {
-            file: self.name.to_string(),
-            line,
-            column: 0,
-        }
-    }
-
     pub fn error(&self, offset: usize, message: impl Into<String>) -> ConfigError {
         ConfigError {
             place: self.place(offset),
@@ -167,6 +158,5 @@ mod tests {
         assert_eq!((text.place(3).line, text.place(3).column), (2, 1));
         assert_eq!((text.place(8).line, text.place(8).column), (3, 1));
         assert_eq!(text.place(9).to_string(), "f:4:1");
-        assert_eq!(text.line(2).to_string(), "f:2");
     }
 }

@@ -89,6 +89,9 @@ pub fn header(format: Format, provenance: &Provenance, gaps: &Gaps) -> String {
         ));
         for gap in &gaps.0 {
             doc.comment(format!("  {}: {}", gap.path, gap.why));
+            for note in provenance.sweep.iter().flat_map(|s| s.about(&gap.path)) {
+                doc.comment(format!("    ({note})"));
+            }
         }
     }
     doc.blank();
