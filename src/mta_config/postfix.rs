@@ -181,7 +181,7 @@ fn logical_lines(text: &Text, report: &mut Report) -> Vec<(String, usize)> {
 fn read_main(text: &Text, config: &mut Config, report: &mut Report) -> Result<(), ConfigError> {
     for (line, start) in logical_lines(text, report) {
         let name_len = line
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
             .unwrap_or(line.len());
         let rest = line[name_len..].trim_start();
         if name_len == 0 || !rest.starts_with('=') {
@@ -1040,7 +1040,7 @@ fn transport_groups(scenario: &Scenario, gaps: &mut Gaps) -> Vec<(String, String
         let mut name = stem.clone();
         let mut n = 2;
         while groups.iter().any(|(g, ..)| *g == name) {
-            name = format!("{stem}-{n}");
+            name = format!("{stem}_{n}");
             n += 1;
         }
         groups.push((name, key.clone(), domains));
@@ -1048,15 +1048,15 @@ fn transport_groups(scenario: &Scenario, gaps: &mut Gaps) -> Vec<(String, String
     groups
 }
 
-/// A master.cf service name for a receiver or domain: lower case, `-` for anything else,
+/// A master.cf service name for a receiver or domain: lower case, `_` for anything else,
 /// never one of Postfix's own services.
 fn service_name(text: &str) -> String {
     let name: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
         .collect();
     if RESERVED.contains(&name.as_str()) {
-        name + "-out"
+        name + "_out"
     } else {
         name
     }
