@@ -33,7 +33,12 @@ fn stderr(out: &Output) -> String {
 fn import(format: &str, files: &[String], dir: &Path) -> (Value, String) {
     let mut args = vec!["import-config".to_string()];
     args.extend(files.iter().cloned());
-    args.extend(["--format".into(), format.into(), "--out".into(), "imported.json".into()]);
+    args.extend([
+        "--format".into(),
+        format.into(),
+        "--out".into(),
+        "imported.json".into(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = mtasim(&args, dir);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -58,7 +63,10 @@ fn import(format: &str, files: &[String], dir: &Path) -> (Value, String) {
 #[test]
 fn kumomta_fixture_imports_with_its_values_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let files = [fixture("kumomta/shaping.toml"), fixture("kumomta/queue.toml")];
+    let files = [
+        fixture("kumomta/shaping.toml"),
+        fixture("kumomta/queue.toml"),
+    ];
     let (s, warnings) = import("kumomta", &files, dir.path());
     let fc = &s["flow_control"];
     assert_eq!(s["name"], "imported");
@@ -92,10 +100,16 @@ fn kumomta_fixture_imports_with_its_values_and_runs() {
         json!({"match": "\\[TS?S04\\]", "action": "suspend", "trigger": "immediate", "duration": "2h"})
     );
     // Microsoft: the per-domain limits and the reputation rate limit.
-    assert_eq!(o["microsoft"]["concurrency"], json!({"initial": 8, "max": 8}));
+    assert_eq!(
+        o["microsoft"]["concurrency"],
+        json!({"initial": 8, "max": 8})
+    );
     assert_eq!(o["microsoft"]["max_rate"], "2000/h");
     assert_eq!(o["microsoft"]["rules"][1]["trigger"], "3/30m");
-    assert_eq!(o["microsoft"]["rules"][1]["set"], json!({"max_rate": "300/h"}));
+    assert_eq!(
+        o["microsoft"]["rules"][1]["set"],
+        json!({"max_rate": "300/h"})
+    );
     assert_eq!(o.as_object().unwrap().len(), 3);
     let mta = &s["mta"];
     assert_eq!(mta["max_deliveries_per_connection"], 100);
@@ -189,7 +203,10 @@ fn pmta_fixture_imports_backoff_mode_and_rollups_and_runs() {
         ])
     );
     let o = &fc["overrides"];
-    assert_eq!(o["gmail"], json!({"concurrency": {"initial": 30, "max": 30}}));
+    assert_eq!(
+        o["gmail"],
+        json!({"concurrency": {"initial": 30, "max": 30}})
+    );
     assert_eq!(
         o["microsoft"],
         json!({"concurrency": {"initial": 10, "max": 10}, "max_rate": "2000/h",
@@ -219,11 +236,22 @@ fn refused(format: &str, name: &str, text: &str, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), text).unwrap();
     let out = mtasim(
-        &["import-config", name, "--format", format, "--out", "out.json"],
+        &[
+            "import-config",
+            name,
+            "--format",
+            format,
+            "--out",
+            "out.json",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(expected), "{expected:?} in {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(expected),
+        "{expected:?} in {}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("out.json").exists());
 }
 
@@ -295,24 +323,46 @@ fn syntax_errors_name_file_line_and_column_and_write_nothing() {
 fn bad_arguments_exit_2_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let out = mtasim(
-        &["import-config", "missing.toml", "--format", "kumomta", "--out", "o.json"],
+        &[
+            "import-config",
+            "missing.toml",
+            "--format",
+            "kumomta",
+            "--out",
+            "o.json",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("missing.toml: cannot read"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.toml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
     let out = mtasim(
         &["import-config", "x", "--format", "exim", "--out", "o.json"],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown format \"exim\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown format \"exim\""),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("o.json").exists());
 }
 
 /// Exports `scenario` into a folder and returns the files.
 fn export_folder(scenario: &str, format: &str, dir: &Path) -> Vec<(String, String)> {
     let out = mtasim(
-        &["export-config", scenario, "--format", format, "--out", "exported/"],
+        &[
+            "export-config",
+            scenario,
+            "--format",
+            format,
+            "--out",
+            "exported/",
+        ],
         dir,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -336,24 +386,40 @@ fn exports_of_the_default_scenario_parse_by_each_formats_rules() {
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.json");
     let default = default.to_str().unwrap();
     let kumo = export_folder(default, "kumomta", dir.path());
-    assert_eq!(kumo.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["queue.toml", "shaping.toml"]);
+    assert_eq!(
+        kumo.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["queue.toml", "shaping.toml"]
+    );
     for (name, text) in &kumo {
         let parsed: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!parsed.is_empty());
     }
     let shaping = &kumo[1].1;
     assert!(shaping.contains("connection_limit = 20"), "{shaping}");
-    assert!(shaping.contains("#   flow_control.errors: KumoMTA has no error-count threshold (10 in 1m)"), "{shaping}");
+    assert!(
+        shaping
+            .contains("#   flow_control.errors: KumoMTA has no error-count threshold (10 in 1m)"),
+        "{shaping}"
+    );
     std::fs::remove_dir_all(dir.path().join("exported")).unwrap();
     let postfix = export_folder(default, "postfix", dir.path());
     let main = &postfix.iter().find(|f| f.0 == "main.cf").unwrap().1;
-    for line in main.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in main
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let (name, value) = line.split_once(" = ").unwrap_or_else(|| panic!("{line:?}"));
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
         assert!(!value.trim().is_empty(), "{line}");
     }
     let master = &postfix.iter().find(|f| f.0 == "master.cf").unwrap().1;
-    for line in master.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         assert_eq!(line.split_whitespace().count(), 8, "{line}");
     }
     std::fs::remove_dir_all(dir.path().join("exported")).unwrap();
@@ -374,8 +440,19 @@ fn exports_of_the_default_scenario_parse_by_each_formats_rules() {
 fn export_of_an_import_imports_back_to_the_same_scenario() {
     let dir = tempfile::tempdir().unwrap();
     for (format, files) in [
-        ("kumomta", vec![fixture("kumomta/shaping.toml"), fixture("kumomta/queue.toml")]),
-        ("postfix", ["postfix/main.cf", "postfix/master.cf", "postfix/transport"].map(fixture).to_vec()),
+        (
+            "kumomta",
+            vec![
+                fixture("kumomta/shaping.toml"),
+                fixture("kumomta/queue.toml"),
+            ],
+        ),
+        (
+            "postfix",
+            ["postfix/main.cf", "postfix/master.cf", "postfix/transport"]
+                .map(fixture)
+                .to_vec(),
+        ),
         ("pmta", vec![fixture("pmta/config")]),
     ] {
         let (first, _) = import(format, &files, dir.path());
@@ -397,7 +474,9 @@ fn sweep_export_writes_the_winner_beside_best_json_with_the_sweep_notes() {
     let out = mtasim(
         &[
             "sweep",
-            root.join("scenarios/postfix-defaults.json").to_str().unwrap(),
+            root.join("scenarios/postfix-defaults.json")
+                .to_str()
+                .unwrap(),
             "--vary",
             "flow_control.concurrency.max=5,20",
             "--set",
@@ -418,7 +497,10 @@ fn sweep_export_writes_the_winner_beside_best_json_with_the_sweep_notes() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join("sweep/best.postfix.cf")).unwrap();
     assert!(text.contains("# Chosen by mtasim sweep: minimize p95_latency; 2 configurations x 2 replications, 2 feasible."), "{text}");
-    assert!(text.contains("# swept flow_control.concurrency.max over 5, 20: chose "), "{text}");
+    assert!(
+        text.contains("# swept flow_control.concurrency.max over 5, 20: chose "),
+        "{text}"
+    );
     let again = mtasim(
         &["export-config", "sweep/best.json", "--format", "postfix"],
         dir.path(),

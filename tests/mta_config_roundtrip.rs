@@ -44,7 +44,15 @@ fn seconds(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Durati
 fn rate() -> impl Strategy<Value = Rate> {
     (
         1u64..5000,
-        prop::sample::select(vec![SECOND, MINUTE, HOUR, DAY, 30 * MINUTE, 2 * HOUR, 90 * SECOND]),
+        prop::sample::select(vec![
+            SECOND,
+            MINUTE,
+            HOUR,
+            DAY,
+            30 * MINUTE,
+            2 * HOUR,
+            90 * SECOND,
+        ]),
     )
         .prop_map(|(count, period)| Rate::new(count, period))
 }
@@ -111,28 +119,30 @@ fn kumo_rule() -> impl Strategy<Value = RuleConfig> {
         prop::option::of(1u64..10),
         prop::sample::select(vec![30 * SECOND, 5 * MINUTE, 90 * MINUTE, 2 * HOUR, DAY]),
     )
-        .prop_map(|(pattern, action, concurrency, max_rate, threshold, duration)| {
-            let (action, set) = match action {
-                0 => (Action::Suspend, None),
-                1 => (Action::Bounce, None),
-                _ => (
-                    Action::Set,
-                    Some(SetLimits {
-                        concurrency: concurrency.or(Some(1)),
-                        max_rate,
+        .prop_map(
+            |(pattern, action, concurrency, max_rate, threshold, duration)| {
+                let (action, set) = match action {
+                    0 => (Action::Suspend, None),
+                    1 => (Action::Bounce, None),
+                    _ => (
+                        Action::Set,
+                        Some(SetLimits {
+                            concurrency: concurrency.or(Some(1)),
+                            max_rate,
+                        }),
+                    ),
+                };
+                RuleConfig {
+                    pattern,
+                    action,
+                    trigger: threshold.map_or(Trigger::Immediate, |n| {
+                        Trigger::Threshold(Rate::new(n, duration))
                     }),
-                ),
-            };
-            RuleConfig {
-                pattern,
-                action,
-                trigger: threshold.map_or(Trigger::Immediate, |n| {
-                    Trigger::Threshold(Rate::new(n, duration))
-                }),
-                duration: Duration(duration),
-                set,
-            }
-        })
+                    duration: Duration(duration),
+                    set,
+                }
+            },
+        )
 }
 
 type KumoOverride = (Option<u32>, Option<Rate>, Vec<RuleConfig>);
@@ -151,7 +161,12 @@ fn kumo_scenario() -> impl Strategy<Value = Scenario> {
         prop::option::of(rate()),
         prop::collection::vec(kumo_rule(), 0..4),
         overrides,
-        (1u32..2000, seconds(0..=600), seconds(1..=600), seconds(1..=600)),
+        (
+            1u32..2000,
+            seconds(0..=600),
+            seconds(1..=600),
+            seconds(1..=600),
+        ),
         (seconds(1..=7200), seconds(1..=10 * 86400), 0u64..100),
     )
         .prop_map(|(limit, max_rate, rules, overrides, mta, retry)| {
@@ -159,7 +174,9 @@ fn kumo_scenario() -> impl Strategy<Value = Scenario> {
             let mut fc = bare(KeyKind::Receiver, demand(limit));
             fc.max_rate = max_rate;
             fc.rules = rules;
-            for (receiver, (limit, rate, extra)) in ["gmail", "yahoo", "microsoft"].iter().zip(overrides) {
+            for (receiver, (limit, rate, extra)) in
+                ["gmail", "yahoo", "microsoft"].iter().zip(overrides)
+            {
                 let patch = kumo_patch(&fc, (limit, rate, extra));
                 if !patch.is_null() {
                     fc.overrides.insert(receiver.to_string(), patch);
@@ -192,7 +209,10 @@ fn kumo_scenario() -> impl Strategy<Value = Scenario> {
 fn kumo_patch(base: &FlowControlConfig, (limit, rate, extra): KumoOverride) -> Value {
     let mut patch = serde_json::Map::new();
     if let Some(limit) = limit {
-        patch.insert("concurrency".into(), json!({"initial": limit, "max": limit}));
+        patch.insert(
+            "concurrency".into(),
+            json!({"initial": limit, "max": limit}),
+        );
     }
     if let Some(rate) = rate {
         patch.insert("max_rate".into(), json!(rate));
@@ -201,7 +221,11 @@ fn kumo_patch(base: &FlowControlConfig, (limit, rate, extra): KumoOverride) -> V
         let all: Vec<RuleConfig> = base.rules.iter().cloned().chain(extra).collect();
         patch.insert("rules".into(), json!(all));
     }
-    if patch.is_empty() { Value::Null } else { Value::Object(patch) }
+    if patch.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(patch)
+    }
 }
 
 fn feedback() -> impl Strategy<Value = Feedback> {
@@ -221,7 +245,13 @@ fn postfix_concurrency() -> impl Strategy<Value = (u32, u32, Feedback, Feedback,
 }
 
 /// One generated Postfix transport override: which fields it sets.
-type PostfixOverride = (Option<(u32, u32)>, Option<Feedback>, Option<Feedback>, Option<u32>, Option<u64>);
+type PostfixOverride = (
+    Option<(u32, u32)>,
+    Option<Feedback>,
+    Option<Feedback>,
+    Option<u32>,
+    Option<u64>,
+);
 
 fn postfix_scenario() -> impl Strategy<Value = Scenario> {
     let overrides = prop::collection::vec(
@@ -238,7 +268,13 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
         postfix_concurrency(),
         prop::option::of(1u64..60),
         overrides,
-        (1u32..1000, seconds(1..=600), seconds(1..=600), seconds(0..=60), prop::option::of(1u32..1000)),
+        (
+            1u32..1000,
+            seconds(1..=600),
+            seconds(1..=600),
+            seconds(0..=60),
+            prop::option::of(1u32..1000),
+        ),
         (seconds(1..=3600), 0u64..20_000, seconds(1..=10 * 86400)),
     )
         .prop_map(|(concurrency, base_delay, overrides, mta, retry)| {
@@ -261,7 +297,10 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
             }
             let mut fc = bare(KeyKind::Domain, c);
             fc.max_rate = fc_rate;
-            for (domain, o) in ["gmail.com", "yahoo.com", "outlook.com", "aol.com"].iter().zip(overrides) {
+            for (domain, o) in ["gmail.com", "yahoo.com", "outlook.com", "aol.com"]
+                .iter()
+                .zip(overrides)
+            {
                 let patch = postfix_patch(&fc, o);
                 if !patch.is_null() {
                     fc.overrides.insert(domain.to_string(), patch);
@@ -288,7 +327,10 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
         })
 }
 
-fn postfix_patch(base: &FlowControlConfig, (limits, positive, negative, cohorts, delay): PostfixOverride) -> Value {
+fn postfix_patch(
+    base: &FlowControlConfig,
+    (limits, positive, negative, cohorts, delay): PostfixOverride,
+) -> Value {
     let mut concurrency = serde_json::Map::new();
     let mut patch = serde_json::Map::new();
     match (delay, limits) {
@@ -319,14 +361,36 @@ fn postfix_patch(base: &FlowControlConfig, (limits, positive, negative, cohorts,
     if !concurrency.is_empty() {
         patch.insert("concurrency".into(), Value::Object(concurrency));
     }
-    if patch.is_empty() { Value::Null } else { Value::Object(patch) }
+    if patch.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(patch)
+    }
 }
 
 fn pmta_rule() -> impl Strategy<Value = RuleConfig> {
-    (pattern(), any::<bool>(), prop::sample::select(vec![30 * SECOND, 5 * MINUTE, 90 * MINUTE, 2 * HOUR, 3650 * DAY]))
+    (
+        pattern(),
+        any::<bool>(),
+        prop::sample::select(vec![
+            30 * SECOND,
+            5 * MINUTE,
+            90 * MINUTE,
+            2 * HOUR,
+            3650 * DAY,
+        ]),
+    )
         .prop_map(|(pattern, suspend, duration)| RuleConfig {
-            pattern: if suspend { pattern } else { format!("{pattern}/x") },
-            action: if suspend { Action::Suspend } else { Action::Backoff },
+            pattern: if suspend {
+                pattern
+            } else {
+                format!("{pattern}/x")
+            },
+            action: if suspend {
+                Action::Suspend
+            } else {
+                Action::Backoff
+            },
             trigger: Trigger::Immediate,
             duration: Duration(duration),
             set: None,
@@ -334,16 +398,24 @@ fn pmta_rule() -> impl Strategy<Value = RuleConfig> {
 }
 
 fn pmta_backoff() -> impl Strategy<Value = BackoffConfig> {
-    (1u32..50, prop::option::of(rate()), seconds(0..=7200), prop::option::of(seconds(1..=86400)), any::<bool>())
-        .prop_map(|(concurrency, max_rate, retry_after, to_normal, delivery)| BackoffConfig {
-            concurrency,
-            max_rate,
-            retry_after,
-            to_normal_after: to_normal.unwrap_or(Duration(3650 * DAY)),
-            to_normal_after_delivery: delivery,
-            recovery: Recovery::Snap,
-            ..BackoffConfig::default()
-        })
+    (
+        1u32..50,
+        prop::option::of(rate()),
+        seconds(0..=7200),
+        prop::option::of(seconds(1..=86400)),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(concurrency, max_rate, retry_after, to_normal, delivery)| BackoffConfig {
+                concurrency,
+                max_rate,
+                retry_after,
+                to_normal_after: to_normal.unwrap_or(Duration(3650 * DAY)),
+                to_normal_after_delivery: delivery,
+                recovery: Recovery::Snap,
+                ..BackoffConfig::default()
+            },
+        )
 }
 
 fn pmta_scenario() -> impl Strategy<Value = Scenario> {
@@ -362,8 +434,15 @@ fn pmta_scenario() -> impl Strategy<Value = Scenario> {
         pmta_backoff(),
         prop::collection::vec(pmta_rule(), 0..4),
         overrides,
-        (prop::option::of(1u32..1000), seconds(1..=600), seconds(1..=600)),
-        (prop::collection::vec(seconds(1..=86400), 1..5), seconds(1..=10 * 86400)),
+        (
+            prop::option::of(1u32..1000),
+            seconds(1..=600),
+            seconds(1..=600),
+        ),
+        (
+            prop::collection::vec(seconds(1..=86400), 1..5),
+            seconds(1..=10 * 86400),
+        ),
     )
         .prop_map(|(limit, max_rate, backoff, rules, overrides, mta, retry)| {
             let mut s = default_scenario();
@@ -371,10 +450,15 @@ fn pmta_scenario() -> impl Strategy<Value = Scenario> {
             fc.max_rate = max_rate;
             fc.backoff = backoff;
             fc.rules = rules;
-            for (receiver, (limit, rate, backoff, rules)) in ["gmail", "yahoo", "microsoft"].iter().zip(overrides) {
+            for (receiver, (limit, rate, backoff, rules)) in
+                ["gmail", "yahoo", "microsoft"].iter().zip(overrides)
+            {
                 let mut patch = serde_json::Map::new();
                 if let Some(limit) = limit {
-                    patch.insert("concurrency".into(), json!({"initial": limit, "max": limit}));
+                    patch.insert(
+                        "concurrency".into(),
+                        json!({"initial": limit, "max": limit}),
+                    );
                 }
                 if let Some(rate) = rate {
                     patch.insert("max_rate".into(), json!(rate));
@@ -392,7 +476,8 @@ fn pmta_scenario() -> impl Strategy<Value = Scenario> {
                     patch.insert("rules".into(), json!(rules));
                 }
                 if !patch.is_empty() {
-                    fc.overrides.insert(receiver.to_string(), Value::Object(patch));
+                    fc.overrides
+                        .insert(receiver.to_string(), Value::Object(patch));
                 }
             }
             s.flow_control = fc;

@@ -101,7 +101,9 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
     let mut provenance = Provenance::scenario(args.scenario.display().to_string());
     match SweepOrigin::beside(&args.scenario) {
         Ok(sweep) => provenance.sweep = sweep,
-        Err(e) => eprintln!("warning: the sweep beside the scenario is unreadable, so its notes are left out: {e}"),
+        Err(e) => eprintln!(
+            "warning: the sweep beside the scenario is unreadable, so its notes are left out: {e}"
+        ),
     }
     let exported = mta_config::export(args.format, &scenario, &provenance);
     match &args.out {
@@ -118,7 +120,12 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
             }
             eprintln!(
                 "{} written to {}; {} settings without a {} equivalent are listed at the top",
-                exported.files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                exported
+                    .files
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 dir.display(),
                 exported.unsupported,
                 args.format.title()
@@ -174,7 +181,10 @@ fn read_source(path: &Path) -> Result<Source, Failure> {
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        Failure::Input(format!("{}:{line}: the file is not valid UTF-8", path.display()))
+        Failure::Input(format!(
+            "{}:{line}: the file is not valid UTF-8",
+            path.display()
+        ))
     })?;
     Ok(Source {
         name: path.display().to_string(),
@@ -191,12 +201,16 @@ fn scenario_name(out: &Path) -> Option<String> {
 /// Writes `text` to `path` through a temporary file in the same folder, so a failure
 /// leaves nothing half-written.
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::Internal(format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| Failure::Internal(format!("cannot write {}: {e}", path.display()));
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{file_name}.mtasim-tmp"));
     std::fs::write(&temp, text).map_err(fail)?;
     std::fs::rename(&temp, path).map_err(|e| {

@@ -45,7 +45,11 @@ impl fmt::Display for Warning {
             WarningKind::NotTranslated => "not imported",
             WarningKind::Approximated => "approximated",
         };
-        write!(f, "{}: {}: {what}: {}", self.place, self.directive, self.why)
+        write!(
+            f,
+            "{}: {}: {what}: {}",
+            self.place, self.directive, self.why
+        )
     }
 }
 

@@ -115,7 +115,7 @@ pub fn assemble(
         }
         if commented.contains(name) {
             for line in body.lines() {
-                combined += &format!("# {line}").trim_end().to_string();
+                combined += format!("# {line}").trim_end();
                 combined.push('\n');
             }
         } else {
@@ -128,7 +128,12 @@ pub fn assemble(
     let combined = combined.trim_end().to_string() + "\n";
     let files = sections
         .into_iter()
-        .map(|(name, body)| (name, format!("{header}{body}").trim_end().to_string() + "\n"))
+        .map(|(name, body)| {
+            (
+                name,
+                format!("{header}{body}").trim_end().to_string() + "\n",
+            )
+        })
         .collect();
     Exported {
         files,

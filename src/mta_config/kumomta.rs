@@ -254,7 +254,9 @@ fn read_provider(
                         let value = m.node.str(&what)?.to_ascii_lowercase();
                         match m.name.as_str() {
                             "MXSuffix" | "DomainSuffix" | "HostName" => {
-                                provider.matches.push((m.name.clone(), value, m.place.clone()))
+                                provider
+                                    .matches
+                                    .push((m.name.clone(), value, m.place.clone()))
                             }
                             other => {
                                 return Err(m.node.error(format!(
@@ -332,10 +334,12 @@ fn limit(node: &Node, what: &str) -> Result<u32, ConfigError> {
             )));
         }
     };
-    u32::try_from(n)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| node.error(format!("{what}: the limit must be between 1 and {}", u32::MAX)))
+    u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+        node.error(format!(
+            "{what}: the limit must be between 1 and {}",
+            u32::MAX
+        ))
+    })
 }
 
 fn throttle(node: &Node, what: &str) -> Result<super::units::Throttle, ConfigError> {
@@ -384,7 +388,9 @@ fn read_params(
                 }
                 limits.max_rate = Some(t.rate);
             }
-            "max_deliveries_per_connection" | "idle_timeout" | "connect_timeout"
+            "max_deliveries_per_connection"
+            | "idle_timeout"
+            | "connect_timeout"
             | "banner_timeout" => match mta.as_deref_mut() {
                 Some(mta) => mta_param(mta, &f.name, &f.node, &what)?,
                 None => {
@@ -397,7 +403,11 @@ fn read_params(
                 }
             },
             "max_connection_rate" => {
-                report.skip(f.place.clone(), &what, "mtasim has no connection-rate limit");
+                report.skip(
+                    f.place.clone(),
+                    &what,
+                    "mtasim has no connection-rate limit",
+                );
                 continue;
             }
             "consecutive_connection_failures_before_delay" => {
@@ -590,13 +600,13 @@ fn read_trigger(
                 }
                 Ok(Trigger::Threshold(Rate::new(spec.rate.count, duration)))
             }
-            _ => Err(field
-                .node
-                .error(format!("{what}: expected \"Immediate\" or {{Threshold=\"N/period\"}}"))),
+            _ => Err(field.node.error(format!(
+                "{what}: expected \"Immediate\" or {{Threshold=\"N/period\"}}"
+            ))),
         },
-        _ => Err(field
-            .node
-            .error(format!("{what}: expected \"Immediate\" or {{Threshold=\"N/period\"}}"))),
+        _ => Err(field.node.error(format!(
+            "{what}: expected \"Immediate\" or {{Threshold=\"N/period\"}}"
+        ))),
     }
 }
 
@@ -630,7 +640,9 @@ fn read_action(
                 report.approximate(
                     item.place.clone(),
                     &what,
-                    format!("mtasim has no tenants or campaigns: {s} suspends the whole destination"),
+                    format!(
+                        "mtasim has no tenants or campaigns: {s} suspends the whole destination"
+                    ),
                 );
                 rules.push(plain(Action::Suspend));
             }
@@ -669,8 +681,10 @@ fn read_set_config(
     report: &mut Report,
 ) -> Result<(), ConfigError> {
     let fields = node.table(what)?;
-    let name_field = get(fields, "name").ok_or_else(|| node.error(format!("{what}: missing `name`")))?;
-    let value = get(fields, "value").ok_or_else(|| node.error(format!("{what}: missing `value`")))?;
+    let name_field =
+        get(fields, "name").ok_or_else(|| node.error(format!("{what}: missing `name`")))?;
+    let value =
+        get(fields, "value").ok_or_else(|| node.error(format!("{what}: missing `value`")))?;
     match name_field.node.str(what)? {
         "connection_limit" => set.concurrency = Some(limit(&value.node, what)?),
         "max_message_rate" => set.max_rate = Some(throttle(&value.node, what)?.rate),
@@ -687,12 +701,17 @@ fn read_set_config(
 fn provider_matches(p: &Provider, domains: &[String]) -> bool {
     domains.iter().any(|d| {
         let d = d.to_ascii_lowercase();
-        let mx = KNOWN_MX.iter().find(|(domain, _)| *domain == d).map(|(_, mx)| *mx);
-        p.matches.iter().any(|(kind, value, _)| match kind.as_str() {
-            "DomainSuffix" => d.ends_with(value.as_str()),
-            "MXSuffix" => mx.is_some_and(|mx| mx.ends_with(value.as_str())),
-            _ => mx == Some(value.as_str()),
-        })
+        let mx = KNOWN_MX
+            .iter()
+            .find(|(domain, _)| *domain == d)
+            .map(|(_, mx)| *mx);
+        p.matches
+            .iter()
+            .any(|(kind, value, _)| match kind.as_str() {
+                "DomainSuffix" => d.ends_with(value.as_str()),
+                "MXSuffix" => mx.is_some_and(|mx| mx.ends_with(value.as_str())),
+                _ => mx == Some(value.as_str()),
+            })
     })
 }
 
@@ -710,7 +729,10 @@ fn build(
     };
     let mut mta = kumo_mta(into, shaping);
     let base = read_params(&shaping.default, "default", Some(&mut mta), report)?;
-    let mut config = bare(key, on_demand(base.connection_limit.unwrap_or(CONNECTION_LIMIT)));
+    let mut config = bare(
+        key,
+        on_demand(base.connection_limit.unwrap_or(CONNECTION_LIMIT)),
+    );
     config.max_rate = base.max_rate;
     config.rules = read_rules(&shaping.default.automation, "default", key, report)?;
     let destinations = Destinations::new(into);
@@ -796,8 +818,14 @@ fn gather_providers(
             continue;
         }
         for (limit, what) in [
-            (provider.connection_limit.as_ref().map(|(_, p)| p), "provider_connection_limit"),
-            (provider.message_rate.as_ref().map(|(_, p)| p), "provider_max_message_rate"),
+            (
+                provider.connection_limit.as_ref().map(|(_, p)| p),
+                "provider_connection_limit",
+            ),
+            (
+                provider.message_rate.as_ref().map(|(_, p)| p),
+                "provider_max_message_rate",
+            ),
         ] {
             if let Some(at) = limit {
                 report.took();
@@ -922,7 +950,10 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
                 "",
                 format!("max_message_rate = {}", toml_tree::string(&text)),
             ),
-            None => gaps.add("flow_control.max_rate", "KumoMTA rates have whole-second periods"),
+            None => gaps.add(
+                "flow_control.max_rate",
+                "KumoMTA rates have whole-second periods",
+            ),
         }
     }
     let mta = &scenario.mta;
@@ -930,16 +961,44 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
         p,
         "mta.max_deliveries_per_connection",
         "",
-        format!("max_deliveries_per_connection = {}", mta.max_deliveries_per_connection),
+        format!(
+            "max_deliveries_per_connection = {}",
+            mta.max_deliveries_per_connection
+        ),
     );
     for (path, name, d) in [
-        ("mta.session_idle_timeout", "idle_timeout", mta.session_idle_timeout),
-        ("mta.connect_timeout", "connect_timeout", mta.connect_timeout),
-        ("mta.greeting_timeout", "banner_timeout", mta.greeting_timeout),
+        (
+            "mta.session_idle_timeout",
+            "idle_timeout",
+            mta.session_idle_timeout,
+        ),
+        (
+            "mta.connect_timeout",
+            "connect_timeout",
+            mta.connect_timeout,
+        ),
+        (
+            "mta.greeting_timeout",
+            "banner_timeout",
+            mta.greeting_timeout,
+        ),
     ] {
-        shaping.setting(p, path, "", format!("{name} = {}", toml_tree::string(&d.to_string())));
+        shaping.setting(
+            p,
+            path,
+            "",
+            format!("{name} = {}", toml_tree::string(&d.to_string())),
+        );
     }
-    write_rules(&mut shaping, p, "default", &fc.rules, 0, "flow_control.rules", &mut gaps);
+    write_rules(
+        &mut shaping,
+        p,
+        "default",
+        &fc.rules,
+        0,
+        "flow_control.rules",
+        &mut gaps,
+    );
     for (key, patch) in &fc.overrides {
         write_override(&mut shaping, scenario, p, key, patch, &mut gaps);
     }
@@ -963,7 +1022,9 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
             format!("KumoMTA opens connections on demand up to connection_limit; there is no initial concurrency ({})", c.initial),
         );
     }
-    if c.positive_feedback != Feedback::Constant(1.0) || c.negative_feedback != Feedback::InverseConcurrency {
+    if c.positive_feedback != Feedback::Constant(1.0)
+        || c.negative_feedback != Feedback::InverseConcurrency
+    {
         gaps.add(
             "flow_control.concurrency.positive_feedback",
             format!(
@@ -975,7 +1036,10 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     if c.failed_cohort_limit != 0 {
         gaps.add(
             "flow_control.concurrency.failed_cohort_limit",
-            format!("KumoMTA has no dead-destination detection by failed cohorts ({}, {} off)", c.failed_cohort_limit, c.dead_backoff),
+            format!(
+                "KumoMTA has no dead-destination detection by failed cohorts ({}, {} off)",
+                c.failed_cohort_limit, c.dead_backoff
+            ),
         );
     }
     if fc.errors.threshold != 0 {
@@ -1012,13 +1076,19 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     if r.schedule != Schedule::Exponential || r.factor != 2.0 {
         gaps.add(
             "mta.retry.schedule",
-            format!("KumoMTA's retry doubles from retry_interval ({:?}, factor {})", r.schedule, r.factor),
+            format!(
+                "KumoMTA's retry doubles from retry_interval ({:?}, factor {})",
+                r.schedule, r.factor
+            ),
         );
     }
     if r.jitter != Jitter::None {
         gaps.add(
             "mta.retry.jitter",
-            format!("KumoMTA jitters each retry by at most ±30 s ({:?})", r.jitter),
+            format!(
+                "KumoMTA jitters each retry by at most ±30 s ({:?})",
+                r.jitter
+            ),
         );
     }
     gaps.add(
@@ -1048,7 +1118,9 @@ fn write_rules(
             (Action::Set, Some(set)) => {
                 let mut actions = Vec::new();
                 if let Some(c) = set.concurrency {
-                    actions.push(format!("{{SetConfig={{name=\"connection_limit\", value={c}}}}}"));
+                    actions.push(format!(
+                        "{{SetConfig={{name=\"connection_limit\", value={c}}}}}"
+                    ));
                 }
                 if let Some(rate) = set.max_rate {
                     match kumo_rate(rate) {
@@ -1056,7 +1128,10 @@ fn write_rules(
                             "{{SetConfig={{name=\"max_message_rate\", value={}}}}}",
                             toml_tree::string(&text)
                         )),
-                        None => gaps.add(format!("{at}.set.max_rate"), "KumoMTA rates have whole-second periods"),
+                        None => gaps.add(
+                            format!("{at}.set.max_rate"),
+                            "KumoMTA rates have whole-second periods",
+                        ),
                     }
                 }
                 match actions.as_slice() {
@@ -1070,7 +1145,10 @@ fn write_rules(
                 continue;
             }
             (Action::Ignore, _) | (Action::Set, None) => {
-                gaps.add(&at, "KumoMTA has no error count for a rule to keep a reply out of");
+                gaps.add(
+                    &at,
+                    "KumoMTA has no error count for a rule to keep a reply out of",
+                );
                 continue;
             }
         };
@@ -1093,13 +1171,21 @@ fn write_rules(
             }
         };
         doc.blank();
-        doc.setting(p, &at, "", format!("[[{}.automation]]", toml_tree::string(table)));
+        doc.setting(
+            p,
+            &at,
+            "",
+            format!("[[{}.automation]]", toml_tree::string(table)),
+        );
         doc.line(format!("regex = {}", toml_tree::string(&rule.pattern)));
         doc.line(format!("action = {action}"));
         if let Some(trigger) = trigger {
             doc.line(trigger);
         }
-        doc.line(format!("duration = {}", toml_tree::string(&rule.duration.to_string())));
+        doc.line(format!(
+            "duration = {}",
+            toml_tree::string(&rule.duration.to_string())
+        ));
     }
 }
 
@@ -1135,7 +1221,10 @@ fn write_override(
         KeyKind::Receiver => match destinations.domains_of(key).and_then(|d| d.first()) {
             Some(d) => d.clone(),
             None => {
-                gaps.add(&at, "names no receiver of the scenario, so there is no domain to write it for");
+                gaps.add(
+                    &at,
+                    "names no receiver of the scenario, so there is no domain to write it for",
+                );
                 return;
             }
         },
@@ -1179,7 +1268,10 @@ fn write_override(
                     "",
                     format!("max_message_rate = {}", toml_tree::string(&text)),
                 ),
-                None if value.is_null() => gaps.add(&path, "a domain table cannot lift the default table's max_message_rate"),
+                None if value.is_null() => gaps.add(
+                    &path,
+                    "a domain table cannot lift the default table's max_message_rate",
+                ),
                 None => gaps.add(&path, "KumoMTA rates have whole-second periods"),
             },
             "rules" => rules = Some(&effective.rules),
@@ -1188,7 +1280,15 @@ fn write_override(
     }
     if let Some(rules) = rules {
         if rules.starts_with(&fc.rules) {
-            write_rules(doc, p, &domain, rules, fc.rules.len(), &format!("{at}.rules"), gaps);
+            write_rules(
+                doc,
+                p,
+                &domain,
+                rules,
+                fc.rules.len(),
+                &format!("{at}.rules"),
+                gaps,
+            );
         } else {
             gaps.add(
                 format!("{at}.rules"),
@@ -1219,14 +1319,20 @@ fn queue_file(mta: &MtaConfig, p: &Provenance) -> String {
         p,
         "mta.retry.initial",
         "",
-        format!("retry_interval = {}", toml_tree::string(&r.initial.to_string())),
+        format!(
+            "retry_interval = {}",
+            toml_tree::string(&r.initial.to_string())
+        ),
     );
     if r.max < r.max_age {
         doc.setting(
             p,
             "mta.retry.max",
             "",
-            format!("max_retry_interval = {}", toml_tree::string(&r.max.to_string())),
+            format!(
+                "max_retry_interval = {}",
+                toml_tree::string(&r.max.to_string())
+            ),
         );
     }
     doc.setting(

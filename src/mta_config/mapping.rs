@@ -3,13 +3,13 @@
 
 use serde_json::{Map, Value};
 
+use super::diag::{ConfigError, Place};
+use super::{Format, Source};
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{
     BackoffConfig, ConcurrencyConfig, ErrorsConfig, FlowControlConfig, KeyKind, Recovery,
     SuspendConfig,
 };
-use super::diag::{ConfigError, Place};
-use super::{Format, Source};
 use crate::scenario::Scenario;
 use crate::units::{Duration, SECOND};
 use crate::validate::Invalid;
@@ -201,7 +201,11 @@ mod tests {
         set(&mut patch, "concurrency.max", j!(10));
         set(&mut patch, "concurrency.initial", j!(10));
         set(&mut patch, "max_rate", j!("60/h"));
-        set(&mut patch, "rules", j!([{"match": "x", "action": "suspend"}]));
+        set(
+            &mut patch,
+            "rules",
+            j!([{"match": "x", "action": "suspend"}]),
+        );
         assert_eq!(
             patch,
             j!({"concurrency": {"max": 10, "initial": 10}, "max_rate": "60/h",
@@ -210,16 +214,22 @@ mod tests {
         let paths: Vec<String> = leaves(&patch).into_iter().map(|(p, _)| p).collect();
         assert_eq!(
             paths,
-            ["concurrency.initial", "concurrency.max", "max_rate", "rules"]
+            [
+                "concurrency.initial",
+                "concurrency.max",
+                "max_rate",
+                "rules"
+            ]
         );
     }
 
     #[test]
     fn neutral_backoff_caps_at_the_largest_destination_concurrency() {
         let mut config = bare(KeyKind::Receiver, on_demand(10));
-        config
-            .overrides
-            .insert("gmail".into(), j!({"concurrency": {"initial": 40, "max": 40}}));
+        config.overrides.insert(
+            "gmail".into(),
+            j!({"concurrency": {"initial": 40, "max": 40}}),
+        );
         let backoff = neutral_backoff(&config);
         assert_eq!(backoff.concurrency, 40);
         assert_eq!(backoff.retry_after, Duration(0));

@@ -95,7 +95,11 @@ pub struct Imported {
 /// Reads `sources` (in order: later files merge over earlier ones) into a copy of `into`:
 /// its `flow_control` is rebuilt from the configuration with the MTA's defaults for what
 /// the files leave out; in `mta`, the fields the MTA configures are set the same way.
-pub fn import(format: Format, sources: &[Source], into: &Scenario) -> Result<Imported, ConfigError> {
+pub fn import(
+    format: Format,
+    sources: &[Source],
+    into: &Scenario,
+) -> Result<Imported, ConfigError> {
     match format {
         Format::Kumomta => kumomta::import(sources, into),
         Format::Postfix => postfix::import(sources, into),
@@ -122,6 +126,3 @@ pub fn export(format: Format, scenario: &Scenario, provenance: &Provenance) -> E
         Format::Pmta => pmta::export(scenario, provenance),
     }
 }
-
-#[cfg(test)]
-mod tests;

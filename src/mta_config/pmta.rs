@@ -78,7 +78,11 @@ pub fn import(sources: &[Source], into: &Scenario) -> Result<Imported, ConfigErr
     let mut report = Report::default();
     let mut config = Config::default();
     for source in sources {
-        read_file(&Text::new(&source.name, &source.text), &mut config, &mut report)?;
+        read_file(
+            &Text::new(&source.name, &source.text),
+            &mut config,
+            &mut report,
+        )?;
     }
     let scenario = build(&config, sources, into, &mut report)?;
     Ok(report.finish(scenario))
@@ -107,18 +111,35 @@ fn read_file(text: &Text, config: &mut Config, report: &mut Report) -> Result<()
         }
         let place = text.place(start + indent);
         if let Some(tag) = line.strip_prefix("</") {
-            let name = tag.strip_suffix('>').ok_or_else(|| text.error(start + indent, "syntax error: a closing tag ends with `>`"))?.trim();
+            let name = tag
+                .strip_suffix('>')
+                .ok_or_else(|| {
+                    text.error(start + indent, "syntax error: a closing tag ends with `>`")
+                })?
+                .trim();
             match stack.pop() {
                 Some((open, _, _)) if open == name => {}
                 Some((open, _, at)) => {
-                    return Err(text.error(start + indent, format!("</{name}> closes <{open}> opened at line {}", at.line)));
+                    return Err(text.error(
+                        start + indent,
+                        format!("</{name}> closes <{open}> opened at line {}", at.line),
+                    ));
                 }
-                None => return Err(text.error(start + indent, format!("</{name}> closes no open block"))),
+                None => {
+                    return Err(
+                        text.error(start + indent, format!("</{name}> closes no open block"))
+                    );
+                }
             }
             continue;
         }
         if let Some(tag) = line.strip_prefix('<') {
-            let body = tag.strip_suffix('>').ok_or_else(|| text.error(start + indent + line.len(), "syntax error: a block tag ends with `>`"))?;
+            let body = tag.strip_suffix('>').ok_or_else(|| {
+                text.error(
+                    start + indent + line.len(),
+                    "syntax error: a block tag ends with `>`",
+                )
+            })?;
             let (kind, arg) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
             let (kind, arg) = (kind.trim().to_string(), arg.trim().to_string());
             match kind.as_str() {
@@ -133,11 +154,20 @@ fn read_file(text: &Text, config: &mut Config, report: &mut Report) -> Result<()
             continue;
         }
         let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let directive = Directive { name: name.to_string(), value: value.trim().to_string(), place: place.clone() };
+        let directive = Directive {
+            name: name.to_string(),
+            value: value.trim().to_string(),
+            place: place.clone(),
+        };
         match stack.last().map(|(k, a, _)| (k.as_str(), a.clone())) {
             None if name == "domain-macro" => read_macro(&directive, config, text, start + indent)?,
             None => unrelated.push(format!("{name} (line {})", place.line)),
-            Some(("domain", _)) => config.domains.last_mut().expect("a domain block is open").directives.push(directive),
+            Some(("domain", _)) => config
+                .domains
+                .last_mut()
+                .expect("a domain block is open")
+                .directives
+                .push(directive),
             Some(("smtp-pattern-list", list)) => {
                 let pattern = read_pattern(&directive, text, start + indent, report)?;
                 if let Some(p) = pattern {
@@ -148,29 +178,66 @@ fn read_file(text: &Text, config: &mut Config, report: &mut Report) -> Result<()
         }
     }
     if let Some((kind, _, place)) = stack.pop() {
-        return Err(ConfigError { place, message: format!("<{kind}> is never closed (</{kind}> missing)") });
+        return Err(ConfigError {
+            place,
+            message: format!("<{kind}> is never closed (</{kind}> missing)"),
+        });
     }
     if !unrelated.is_empty() {
-        report.skip(text.place(0), "top level", format!("{} directives are not delivery flow control: {}", unrelated.len(), unrelated.join(", ")));
+        report.skip(
+            text.place(0),
+            "top level",
+            format!(
+                "{} directives are not delivery flow control: {}",
+                unrelated.len(),
+                unrelated.join(", ")
+            ),
+        );
     }
     Ok(())
 }
 
-fn read_macro(d: &Directive, config: &mut Config, text: &Text, offset: usize) -> Result<(), ConfigError> {
-    let (name, list) = d.value.split_once(char::is_whitespace).ok_or_else(|| text.error(offset, "syntax error: domain-macro NAME domain,domain,..."))?;
-    let domains = list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect();
-    config.macros.insert(name.to_string(), (domains, d.place.clone()));
+fn read_macro(
+    d: &Directive,
+    config: &mut Config,
+    text: &Text,
+    offset: usize,
+) -> Result<(), ConfigError> {
+    let (name, list) = d
+        .value
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| text.error(offset, "syntax error: domain-macro NAME domain,domain,..."))?;
+    let domains = list
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    config
+        .macros
+        .insert(name.to_string(), (domains, d.place.clone()));
     Ok(())
 }
 
 /// `reply /regex/ action...` of a pattern list; None for entries mtasim does not read.
-fn read_pattern(d: &Directive, text: &Text, offset: usize, report: &mut Report) -> Result<Option<Pattern>, ConfigError> {
+fn read_pattern(
+    d: &Directive,
+    text: &Text,
+    offset: usize,
+    report: &mut Report,
+) -> Result<Option<Pattern>, ConfigError> {
     if d.name != "reply" {
-        report.skip(d.place.clone(), &d.name, "mtasim's rules match the reply text only");
+        report.skip(
+            d.place.clone(),
+            &d.name,
+            "mtasim's rules match the reply text only",
+        );
         return Ok(None);
     }
     let value = d.value.as_str();
-    let body = value.strip_prefix('/').ok_or_else(|| text.error(offset + 6, "syntax error: expected /regex/ after reply"))?;
+    let body = value
+        .strip_prefix('/')
+        .ok_or_else(|| text.error(offset + 6, "syntax error: expected /regex/ after reply"))?;
     let mut end = None;
     let mut escaped = false;
     for (i, c) in body.char_indices() {
@@ -183,10 +250,22 @@ fn read_pattern(d: &Directive, text: &Text, offset: usize, report: &mut Report) 
             _ => escaped = false,
         }
     }
-    let end = end.ok_or_else(|| text.error(offset + 6 + value.len(), "syntax error: the regex has no closing /"))?;
+    let end = end.ok_or_else(|| {
+        text.error(
+            offset + 6 + value.len(),
+            "syntax error: the regex has no closing /",
+        )
+    })?;
     let regex = body[..end].replace("\\/", "/");
     if let Err(e) = regex::Regex::new(&regex) {
-        return Err(text.error(offset + 7, format!("reply /{}/: {}", &body[..end], crate::flow_control::config::regex_error(&e))));
+        return Err(text.error(
+            offset + 7,
+            format!(
+                "reply /{}/: {}",
+                &body[..end],
+                crate::flow_control::config::regex_error(&e)
+            ),
+        ));
     }
     let actions = body[end + 1..]
         .split_whitespace()
@@ -195,7 +274,11 @@ fn read_pattern(d: &Directive, text: &Text, offset: usize, report: &mut Report) 
             None => (a.to_string(), None),
         })
         .collect();
-    Ok(Some(Pattern { regex, actions, place: d.place.clone() }))
+    Ok(Some(Pattern {
+        regex,
+        actions,
+        place: d.place.clone(),
+    }))
 }
 
 /// One destination's settings as PowerMTA resolves them: `<domain *>` then its own block.
@@ -211,38 +294,73 @@ impl Settings {
 }
 
 fn count(d: &Directive) -> Result<u32, ConfigError> {
-    d.value.parse::<u32>().map_err(|_| ConfigError { place: d.place.clone(), message: format!("{} {}: expected a whole number", d.name, d.value) })
+    d.value.parse::<u32>().map_err(|_| ConfigError {
+        place: d.place.clone(),
+        message: format!("{} {}: expected a whole number", d.name, d.value),
+    })
 }
 
 fn rate(d: &Directive) -> Result<Option<Rate>, ConfigError> {
-    pmta_rate(&d.value).map_err(|e| ConfigError { place: d.place.clone(), message: format!("{}: {e}", d.name) })
+    pmta_rate(&d.value).map_err(|e| ConfigError {
+        place: d.place.clone(),
+        message: format!("{}: {e}", d.name),
+    })
 }
 
 fn interval(d: &Directive, text: &str) -> Result<Millis, ConfigError> {
     if text == "never" {
         return Ok(NEVER);
     }
-    pmta_duration(text).map_err(|e| ConfigError { place: d.place.clone(), message: format!("{}: {e}", d.name) })
+    pmta_duration(text).map_err(|e| ConfigError {
+        place: d.place.clone(),
+        message: format!("{}: {e}", d.name),
+    })
 }
 
 fn boolean(d: &Directive) -> Result<bool, ConfigError> {
     match d.value.as_str() {
         "yes" | "true" => Ok(true),
         "no" | "false" => Ok(false),
-        other => Err(ConfigError { place: d.place.clone(), message: format!("{} {other}: expected yes, no, true or false", d.name) }),
+        other => Err(ConfigError {
+            place: d.place.clone(),
+            message: format!("{} {other}: expected yes, no, true or false", d.name),
+        }),
     }
 }
 
 /// The flow control of one resolved destination.
-fn destination(settings: &Settings, config: &Config, report: &mut Report) -> Result<FlowControlConfig, ConfigError> {
-    let limit = settings.get("max-smtp-out").map(count).transpose()?.unwrap_or(MAX_SMTP_OUT);
+fn destination(
+    settings: &Settings,
+    config: &Config,
+    report: &mut Report,
+) -> Result<FlowControlConfig, ConfigError> {
+    let limit = settings
+        .get("max-smtp-out")
+        .map(count)
+        .transpose()?
+        .unwrap_or(MAX_SMTP_OUT);
     if limit == 0 {
-        let place = settings.get("max-smtp-out").map(|d| d.place.clone()).unwrap_or_default();
-        return Err(ConfigError { place, message: "max-smtp-out 0: mtasim needs at least one connection".into() });
+        let place = settings
+            .get("max-smtp-out")
+            .map(|d| d.place.clone())
+            .unwrap_or_default();
+        return Err(ConfigError {
+            place,
+            message: "max-smtp-out 0: mtasim needs at least one connection".into(),
+        });
     }
     let mut fc = bare(KeyKind::Domain, on_demand(limit));
-    fc.max_rate = settings.get("max-msg-rate").map(rate).transpose()?.flatten();
-    let backoff_concurrency = settings.get("backoff-max-smtp-out").map(count).transpose()?.unwrap_or(BACKOFF_MAX_SMTP_OUT).max(1);
+    fc.max_rate = settings
+        .get("max-msg-rate")
+        .map(rate)
+        .transpose()?
+        .flatten();
+    let backoff_concurrency = settings
+        .get("backoff-max-smtp-out")
+        .map(count)
+        .transpose()?
+        .unwrap_or(BACKOFF_MAX_SMTP_OUT)
+        .max(1);
     let backoff_rate = match settings.get("backoff-max-msg-rate") {
         None => None,
         Some(d) => {
@@ -258,13 +376,25 @@ fn destination(settings: &Settings, config: &Config, report: &mut Report) -> Res
         Some(d) => {
             let first = d.value.split(',').next().unwrap_or_default();
             if d.value.contains(',') {
-                report.approximate(d.place.clone(), "backoff-retry-after", format!("mtasim's backoff has one retry floor: the first interval, {first}"));
+                report.approximate(
+                    d.place.clone(),
+                    "backoff-retry-after",
+                    format!("mtasim's backoff has one retry floor: the first interval, {first}"),
+                );
             }
             interval(d, first)?
         }
     };
-    let to_normal_after = settings.get("backoff-to-normal-after").map(|d| interval(d, &d.value)).transpose()?.unwrap_or(NEVER);
-    let to_normal_after_delivery = settings.get("backoff-to-normal-after-delivery").map(boolean).transpose()?.unwrap_or(false);
+    let to_normal_after = settings
+        .get("backoff-to-normal-after")
+        .map(|d| interval(d, &d.value))
+        .transpose()?
+        .unwrap_or(NEVER);
+    let to_normal_after_delivery = settings
+        .get("backoff-to-normal-after-delivery")
+        .map(boolean)
+        .transpose()?
+        .unwrap_or(false);
     fc.backoff = BackoffConfig {
         concurrency: backoff_concurrency,
         max_rate: backoff_rate,
@@ -274,36 +404,77 @@ fn destination(settings: &Settings, config: &Config, report: &mut Report) -> Res
         recovery: Recovery::Snap,
         ..BackoffConfig::default()
     };
-    let reenable = settings.get("reenable-source-ip-after").map(|d| interval(d, &d.value)).transpose()?.unwrap_or(NEVER);
+    let reenable = settings
+        .get("reenable-source-ip-after")
+        .map(|d| interval(d, &d.value))
+        .transpose()?
+        .unwrap_or(NEVER);
     if let Some(d) = settings.get("smtp-pattern-list") {
-        let patterns = config.lists.get(&d.value).ok_or_else(|| ConfigError { place: d.place.clone(), message: format!("smtp-pattern-list {}: no <smtp-pattern-list {}> is defined", d.value, d.value) })?;
+        let patterns = config.lists.get(&d.value).ok_or_else(|| ConfigError {
+            place: d.place.clone(),
+            message: format!(
+                "smtp-pattern-list {}: no <smtp-pattern-list {}> is defined",
+                d.value, d.value
+            ),
+        })?;
         fc.rules = rules(patterns, to_normal_after, reenable, report)?;
     }
     Ok(fc)
 }
 
-fn rules(patterns: &[Pattern], to_normal_after: Millis, reenable: Millis, report: &mut Report) -> Result<Vec<RuleConfig>, ConfigError> {
+fn rules(
+    patterns: &[Pattern],
+    to_normal_after: Millis,
+    reenable: Millis,
+    report: &mut Report,
+) -> Result<Vec<RuleConfig>, ConfigError> {
     let mut out = Vec::new();
     for p in patterns {
-        let option = |name: &str| p.actions.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.clone());
-        let rule = |action, duration: Millis| RuleConfig { pattern: p.regex.clone(), action, trigger: Trigger::Immediate, duration: Duration(duration.max(1)), set: None };
+        let option = |name: &str| {
+            p.actions
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let rule = |action, duration: Millis| RuleConfig {
+            pattern: p.regex.clone(),
+            action,
+            trigger: Trigger::Immediate,
+            duration: Duration(duration.max(1)),
+            set: None,
+        };
         for (action, value) in &p.actions {
             let at = |v: &str| -> Result<Millis, ConfigError> {
-                if v == "never" { return Ok(NEVER); }
-                pmta_duration(v).map_err(|e| ConfigError { place: p.place.clone(), message: format!("reply /{}/: {e}", p.regex) })
+                if v == "never" {
+                    return Ok(NEVER);
+                }
+                pmta_duration(v).map_err(|e| ConfigError {
+                    place: p.place.clone(),
+                    message: format!("reply /{}/: {e}", p.regex),
+                })
             };
             match (action.as_str(), value.as_deref()) {
                 ("mode", Some("backoff")) => {
-                    let duration = option("backoff-to-normal-after").map(|v| at(&v)).transpose()?.unwrap_or(to_normal_after);
+                    let duration = option("backoff-to-normal-after")
+                        .map(|v| at(&v))
+                        .transpose()?
+                        .unwrap_or(to_normal_after);
                     out.push(rule(Action::Backoff, duration));
                 }
                 ("disable-source-ip", None) => {
                     report.approximate(p.place.clone(), "disable-source-ip", "mtasim has one source IP: disabling it suspends the destination until it is re-enabled");
-                    let duration = option("reenable-after").map(|v| at(&v)).transpose()?.unwrap_or(reenable);
+                    let duration = option("reenable-after")
+                        .map(|v| at(&v))
+                        .transpose()?
+                        .unwrap_or(reenable);
                     out.push(rule(Action::Suspend, duration));
                 }
                 ("backoff-to-normal-after" | "reenable-after", Some(_)) => {}
-                (other, _) => report.skip(p.place.clone(), other, "mtasim's rules back off (mode=backoff) or suspend (disable-source-ip)"),
+                (other, _) => report.skip(
+                    p.place.clone(),
+                    other,
+                    "mtasim's rules back off (mode=backoff) or suspend (disable-source-ip)",
+                ),
             }
         }
     }
@@ -314,12 +485,24 @@ fn rules(patterns: &[Pattern], to_normal_after: Millis, reenable: Millis, report
 /// Which names a block's `<domain NAME>` stands for.
 fn block_domains(block: &DomainBlock, config: &Config) -> Result<Vec<String>, ConfigError> {
     match block.name.strip_prefix('$') {
-        Some(m) => config.macros.get(m).map(|(d, _)| d.clone()).ok_or_else(|| ConfigError { place: block.place.clone(), message: format!("<domain ${m}>: no domain-macro {m} is defined") }),
+        Some(m) => config
+            .macros
+            .get(m)
+            .map(|(d, _)| d.clone())
+            .ok_or_else(|| ConfigError {
+                place: block.place.clone(),
+                message: format!("<domain ${m}>: no domain-macro {m} is defined"),
+            }),
         None => Ok(vec![block.name.to_ascii_lowercase()]),
     }
 }
 
-fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Report) -> Result<Scenario, ConfigError> {
+fn build(
+    config: &Config,
+    sources: &[Source],
+    into: &Scenario,
+    report: &mut Report,
+) -> Result<Scenario, ConfigError> {
     let mut star = Settings::default();
     let mut own: BTreeMap<String, Settings> = BTreeMap::new();
     let mut rollups: Vec<(String, String, Place)> = Vec::new();
@@ -330,7 +513,14 @@ fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Repo
                 rollups.push((n.clone(), q.value.to_ascii_lowercase(), q.place.clone()));
             }
             for d in block.directives.iter().filter(|d| d.name != "queue-to") {
-                report.skip(d.place.clone(), &d.name, format!("the queue is {}'s: a queue-to block's other settings do not apply", q.value));
+                report.skip(
+                    d.place.clone(),
+                    &d.name,
+                    format!(
+                        "the queue is {}'s: a queue-to block's other settings do not apply",
+                        q.value
+                    ),
+                );
             }
             report.took();
             continue;
@@ -339,7 +529,11 @@ fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Repo
             let target = match name.as_str() {
                 "*" => &mut star,
                 wild if wild.contains('*') => {
-                    report.skip(block.place.clone(), &format!("<domain {wild}>"), "mtasim reads the catch-all <domain *> and whole domain names only");
+                    report.skip(
+                        block.place.clone(),
+                        &format!("<domain {wild}>"),
+                        "mtasim reads the catch-all <domain *> and whole domain names only",
+                    );
                     continue;
                 }
                 domain => own.entry(domain.to_string()).or_default(),
@@ -349,7 +543,11 @@ fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Repo
             }
         }
     }
-    let key = if rollups.is_empty() { KeyKind::Domain } else { KeyKind::Receiver };
+    let key = if rollups.is_empty() {
+        KeyKind::Domain
+    } else {
+        KeyKind::Receiver
+    };
     check_directives(&star, true, report);
     let mut base = destination(&star, config, report)?;
     base.key = key;
@@ -359,7 +557,12 @@ fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Repo
     for (domain, settings) in &own {
         check_directives(settings, false, report);
         let Some(dest) = destinations.key_of(key, domain) else {
-            let place = settings.values.values().next().map(|d| d.place.clone()).unwrap_or_default();
+            let place = settings
+                .values
+                .values()
+                .next()
+                .map(|d| d.place.clone())
+                .unwrap_or_default();
             report.skip(place, &format!("<domain {domain}>"), "no receiver of the scenario has this domain; add one (or import --into a scenario that has it)");
             continue;
         };
@@ -383,11 +586,19 @@ fn build(config: &Config, sources: &[Source], into: &Scenario, report: &mut Repo
 
 /// The override of a domain block: the fields its directives set, and the rules when its
 /// pattern list or backoff timer makes them differ.
-fn destination_patch(base: &FlowControlConfig, own: &FlowControlConfig, settings: &Settings) -> Value {
+fn destination_patch(
+    base: &FlowControlConfig,
+    own: &FlowControlConfig,
+    settings: &Settings,
+) -> Value {
     let mut patch = Value::Null;
     let has = |name: &str| settings.get(name).is_some();
     if has("max-smtp-out") {
-        mapping::set(&mut patch, "concurrency.initial", json(own.concurrency.initial));
+        mapping::set(
+            &mut patch,
+            "concurrency.initial",
+            json(own.concurrency.initial),
+        );
         mapping::set(&mut patch, "concurrency.max", json(own.concurrency.max));
     }
     if has("max-msg-rate") {
@@ -395,11 +606,27 @@ fn destination_patch(base: &FlowControlConfig, own: &FlowControlConfig, settings
     }
     let b = &own.backoff;
     for (directive, path, value) in [
-        ("backoff-max-smtp-out", "backoff.concurrency", json(b.concurrency)),
+        (
+            "backoff-max-smtp-out",
+            "backoff.concurrency",
+            json(b.concurrency),
+        ),
         ("backoff-max-msg-rate", "backoff.max_rate", json(b.max_rate)),
-        ("backoff-retry-after", "backoff.retry_after", json(b.retry_after)),
-        ("backoff-to-normal-after", "backoff.to_normal_after", json(b.to_normal_after)),
-        ("backoff-to-normal-after-delivery", "backoff.to_normal_after_delivery", json(b.to_normal_after_delivery)),
+        (
+            "backoff-retry-after",
+            "backoff.retry_after",
+            json(b.retry_after),
+        ),
+        (
+            "backoff-to-normal-after",
+            "backoff.to_normal_after",
+            json(b.to_normal_after),
+        ),
+        (
+            "backoff-to-normal-after-delivery",
+            "backoff.to_normal_after_delivery",
+            json(b.to_normal_after_delivery),
+        ),
     ] {
         if has(directive) {
             mapping::set(&mut patch, path, value);
@@ -415,9 +642,15 @@ fn destination_patch(base: &FlowControlConfig, own: &FlowControlConfig, settings
 fn check_directives(settings: &Settings, star: bool, report: &mut Report) {
     for d in settings.values.values() {
         let why = match d.name.as_str() {
-            "max-smtp-out" | "max-msg-rate" | "backoff-max-smtp-out" | "backoff-max-msg-rate"
-            | "backoff-retry-after" | "backoff-to-normal-after" | "backoff-to-normal-after-delivery"
-            | "smtp-pattern-list" | "reenable-source-ip-after" => {
+            "max-smtp-out"
+            | "max-msg-rate"
+            | "backoff-max-smtp-out"
+            | "backoff-max-msg-rate"
+            | "backoff-retry-after"
+            | "backoff-to-normal-after"
+            | "backoff-to-normal-after-delivery"
+            | "smtp-pattern-list"
+            | "reenable-source-ip-after" => {
                 report.took();
                 continue;
             }
@@ -428,35 +661,65 @@ fn check_directives(settings: &Settings, star: bool, report: &mut Report) {
                 }
                 "mtasim sets this for the whole MTA (the `mta` section); only <domain *>'s value is imported"
             }
-            "max-connect-rate" | "backoff-max-connect-rate" => "mtasim has no connection-rate limit",
-            "retry-recipients-after" => "mtasim's backoff.retry_after is the one per-message floor; PowerMTA's per-recipient floor after a 4xx is not modelled",
-            "smtp-421-means-mx-unavailable" | "max-errors-per-connection" => "mtasim's sessions deliver until their limit or the first failure",
-            "backoff-notify" | "backoff-reroute-to-virtual-mta" | "backoff-upon-all-sources-disabled" => "mtasim has one source and sends no notifications",
-            "connection-idle-timeout" | "smtp-out-rampup-interval" => "mtasim opens and closes sessions by demand and the rate limit",
+            "max-connect-rate" | "backoff-max-connect-rate" => {
+                "mtasim has no connection-rate limit"
+            }
+            "retry-recipients-after" => {
+                "mtasim's backoff.retry_after is the one per-message floor; PowerMTA's per-recipient floor after a 4xx is not modelled"
+            }
+            "smtp-421-means-mx-unavailable" | "max-errors-per-connection" => {
+                "mtasim's sessions deliver until their limit or the first failure"
+            }
+            "backoff-notify"
+            | "backoff-reroute-to-virtual-mta"
+            | "backoff-upon-all-sources-disabled" => {
+                "mtasim has one source and sends no notifications"
+            }
+            "connection-idle-timeout" | "smtp-out-rampup-interval" => {
+                "mtasim opens and closes sessions by demand and the rate limit"
+            }
             _ => "not a delivery flow-control setting mtasim models",
         };
         report.skip(d.place.clone(), &d.name, why);
     }
 }
 
-fn check_rollups(rollups: &[(String, String, Place)], destinations: &Destinations, key: KeyKind, report: &mut Report) {
+fn check_rollups(
+    rollups: &[(String, String, Place)],
+    destinations: &Destinations,
+    key: KeyKind,
+    report: &mut Report,
+) {
     if key != KeyKind::Receiver {
         return;
     }
     for (from, to, place) in rollups {
         match (destinations.receiver_of(from), destinations.receiver_of(to)) {
             (Some(a), Some(b)) if a == b => {}
-            (a, b) => report.approximate(place.clone(), &format!("queue-to {to} ({from})"), format!(
-                "mtasim keys flow control by receiver: {from} is in {}, {to} in {}",
-                a.unwrap_or("no receiver"), b.unwrap_or("no receiver")
-            )),
+            (a, b) => report.approximate(
+                place.clone(),
+                &format!("queue-to {to} ({from})"),
+                format!(
+                    "mtasim keys flow control by receiver: {from} is in {}, {to} in {}",
+                    a.unwrap_or("no receiver"),
+                    b.unwrap_or("no receiver")
+                ),
+            ),
         }
     }
     for (receiver, domains) in destinations.receivers() {
-        let queue = |d: &String| rollups.iter().find(|(f, ..)| f == d).map_or(d.clone(), |(_, t, _)| t.clone());
+        let queue = |d: &String| {
+            rollups
+                .iter()
+                .find(|(f, ..)| f == d)
+                .map_or(d.clone(), |(_, t, _)| t.clone())
+        };
         let first = domains.first().map(queue);
         if domains.iter().any(|d| Some(queue(d)) != first) {
-            let place = rollups.first().map(|(_, _, p)| p.clone()).unwrap_or_default();
+            let place = rollups
+                .first()
+                .map(|(_, _, p)| p.clone())
+                .unwrap_or_default();
             report.approximate(place, &format!("receiver {receiver}"), format!(
                 "PowerMTA keeps separate queues for {} (no queue-to rolls them together); mtasim shares one state per receiver",
                 domains.join(", ")
@@ -467,25 +730,46 @@ fn check_rollups(rollups: &[(String, String, Place)], destinations: &Destination
 
 fn pmta_mta(star: &Settings, into: &Scenario) -> Result<MtaConfig, ConfigError> {
     let time = |name: &str, default: Millis| -> Result<Millis, ConfigError> {
-        star.get(name).map(|d| interval(d, &d.value)).transpose().map(|v| v.unwrap_or(default))
+        star.get(name)
+            .map(|d| interval(d, &d.value))
+            .transpose()
+            .map(|v| v.unwrap_or(default))
     };
     let intervals = match star.get("retry-after") {
         None => vec![Duration(RETRY_AFTER)],
-        Some(d) => d.value.split(',').map(|v| interval(d, v.trim()).map(|ms| Duration(ms.max(1)))).collect::<Result<_, _>>()?,
+        Some(d) => d
+            .value
+            .split(',')
+            .map(|v| interval(d, v.trim()).map(|ms| Duration(ms.max(1))))
+            .collect::<Result<_, _>>()?,
     };
-    let per_connection = star.get("max-msg-per-connection").map(count).transpose()?.unwrap_or(0);
+    let per_connection = star
+        .get("max-msg-per-connection")
+        .map(count)
+        .transpose()?
+        .unwrap_or(0);
     let first = intervals[0];
     let longest = intervals.iter().copied().max().unwrap_or(first);
     let positive = |name: &str, ms: Millis| -> Result<Duration, ConfigError> {
         match ms {
-            0 => Err(ConfigError { place: star.get(name).map(|d| d.place.clone()).unwrap_or_default(), message: format!("{name} 0: must be longer than 0") }),
+            0 => Err(ConfigError {
+                place: star.get(name).map(|d| d.place.clone()).unwrap_or_default(),
+                message: format!("{name} 0: must be longer than 0"),
+            }),
             ms => Ok(Duration(ms)),
         }
     };
     Ok(MtaConfig {
-        max_deliveries_per_connection: if per_connection == 0 { u32::MAX } else { per_connection },
+        max_deliveries_per_connection: if per_connection == 0 {
+            u32::MAX
+        } else {
+            per_connection
+        },
         connect_timeout: positive("connect-timeout", time("connect-timeout", CONNECT_TIMEOUT)?)?,
-        greeting_timeout: positive("smtp-greeting-timeout", time("smtp-greeting-timeout", GREETING_TIMEOUT)?)?,
+        greeting_timeout: positive(
+            "smtp-greeting-timeout",
+            time("smtp-greeting-timeout", GREETING_TIMEOUT)?,
+        )?,
         retry: RetryConfig {
             schedule: Schedule::Intervals,
             initial: first,
@@ -510,15 +794,27 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let mut doc = Doc::default();
     if fc.key == KeyKind::Receiver {
         for (receiver, domains) in destinations.receivers().filter(|(_, d)| d.len() > 1) {
-            doc.comment(format!("receiver {receiver}: one queue for all its domains"));
-            doc.line(format!("domain-macro {receiver} {}", domains[1..].join(",")));
+            doc.comment(format!(
+                "receiver {receiver}: one queue for all its domains"
+            ));
+            doc.line(format!(
+                "domain-macro {receiver} {}",
+                domains[1..].join(",")
+            ));
             doc.line(format!("<domain ${receiver}>"));
             doc.line(format!("    queue-to {}", domains[0]));
             doc.line("</domain>");
             doc.blank();
         }
     }
-    let base_list = write_list(&mut doc, p, "mtasim-default", &fc.rules, "flow_control.rules", &mut gaps);
+    let base_list = write_list(
+        &mut doc,
+        p,
+        "mtasim-default",
+        &fc.rules,
+        "flow_control.rules",
+        &mut gaps,
+    );
     let mut blocks = Doc::default();
     blocks.line("<domain *>");
     write_limits(&mut blocks, p, "flow_control", fc, None, &mut gaps);
@@ -531,18 +827,33 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
         let at = format!("flow_control.overrides.{key}");
         let domain = match fc.key {
             KeyKind::Domain => key.clone(),
-            KeyKind::Receiver => match destinations.domains_of(key).and_then(|d| d.first()) {
-                Some(d) => d.clone(),
-                None => {
-                    gaps.add(&at, "names no receiver of the scenario, so there is no domain to write it for");
-                    continue;
+            KeyKind::Receiver => {
+                match destinations.domains_of(key).and_then(|d| d.first()) {
+                    Some(d) => d.clone(),
+                    None => {
+                        gaps.add(&at, "names no receiver of the scenario, so there is no domain to write it for");
+                        continue;
+                    }
                 }
-            },
+            }
         };
-        let Ok(effective) = fc.effective(key) else { continue };
+        let Ok(effective) = fc.effective(key) else {
+            continue;
+        };
         let touched: Vec<String> = leaves(patch).into_iter().map(|(l, _)| l).collect();
-        let list = format!("mtasim-{}", key.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
-        let own_list = touched.iter().any(|l| l == "rules") && write_list(&mut doc, p, &list, &effective.rules, &format!("{at}.rules"), &mut gaps);
+        let list = format!(
+            "mtasim-{}",
+            key.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        );
+        let own_list = touched.iter().any(|l| l == "rules")
+            && write_list(
+                &mut doc,
+                p,
+                &list,
+                &effective.rules,
+                &format!("{at}.rules"),
+                &mut gaps,
+            );
         blocks.blank();
         blocks.line(format!("<domain {domain}>"));
         write_limits(&mut blocks, p, &at, &effective, Some(&touched), &mut gaps);
@@ -554,22 +865,43 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     doc.blank();
     let text = doc.text() + &blocks.text();
     let unsupported = gaps.0.len();
-    assemble(header(Format::Pmta, provenance, &gaps), vec![("config", text)], &[], unsupported)
+    assemble(
+        header(Format::Pmta, provenance, &gaps),
+        vec![("config", text)],
+        &[],
+        unsupported,
+    )
 }
 
 /// Writes a pattern list; false when no rule of it has a PowerMTA form.
-fn write_list(doc: &mut Doc, p: &Provenance, name: &str, rules: &[RuleConfig], path: &str, gaps: &mut Gaps) -> bool {
+fn write_list(
+    doc: &mut Doc,
+    p: &Provenance,
+    name: &str,
+    rules: &[RuleConfig],
+    path: &str,
+    gaps: &mut Gaps,
+) -> bool {
     let mut lines = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
         let at = format!("{path}.{i}");
         if let Trigger::Threshold(rate) = rule.trigger {
-            gaps.add(&at, format!("PowerMTA patterns act at every match; no {rate} threshold"));
+            gaps.add(
+                &at,
+                format!("PowerMTA patterns act at every match; no {rate} threshold"),
+            );
             continue;
         }
         let regex = rule.pattern.replace('/', "\\/");
         let action = match rule.action {
-            Action::Backoff => format!("mode=backoff backoff-to-normal-after={}", duration_text(rule.duration.0)),
-            Action::Suspend => format!("disable-source-ip reenable-after={}", duration_text(rule.duration.0)),
+            Action::Backoff => format!(
+                "mode=backoff backoff-to-normal-after={}",
+                duration_text(rule.duration.0)
+            ),
+            Action::Suspend => format!(
+                "disable-source-ip reenable-after={}",
+                duration_text(rule.duration.0)
+            ),
             Action::Bounce | Action::Ignore | Action::Set => {
                 gaps.add(&at, format!("PowerMTA patterns switch to backoff or disable the source IP; no {:?} action", rule.action));
                 continue;
@@ -607,47 +939,118 @@ fn rate_text(rate: Option<Rate>) -> Option<String> {
 }
 
 /// The limits of `<domain *>` (touched = None) or of an override (its touched fields).
-fn write_limits(doc: &mut Doc, p: &Provenance, at: &str, fc: &FlowControlConfig, touched: Option<&[String]>, gaps: &mut Gaps) {
-    let wants = |leaf: &str| touched.is_none_or(|t| t.iter().any(|l| l == leaf || l.starts_with(&format!("{leaf}."))));
+fn write_limits(
+    doc: &mut Doc,
+    p: &Provenance,
+    at: &str,
+    fc: &FlowControlConfig,
+    touched: Option<&[String]>,
+    gaps: &mut Gaps,
+) {
+    let wants = |leaf: &str| {
+        touched.is_none_or(|t| {
+            t.iter()
+                .any(|l| l == leaf || l.starts_with(&format!("{leaf}.")))
+        })
+    };
     let c = &fc.concurrency;
     if wants("concurrency.max") || wants("concurrency.initial") {
-        doc.setting(p, &format!("{at}.concurrency.max"), "    ", format!("max-smtp-out {}", c.max));
+        doc.setting(
+            p,
+            &format!("{at}.concurrency.max"),
+            "    ",
+            format!("max-smtp-out {}", c.max),
+        );
     }
     if wants("max_rate") && (touched.is_some() || fc.max_rate.is_some()) {
         match rate_text(fc.max_rate) {
-            Some(r) => doc.setting(p, &format!("{at}.max_rate"), "    ", format!("max-msg-rate {r}")),
-            None => gaps.add(format!("{at}.max_rate"), "PowerMTA rates have whole-second periods"),
+            Some(r) => doc.setting(
+                p,
+                &format!("{at}.max_rate"),
+                "    ",
+                format!("max-msg-rate {r}"),
+            ),
+            None => gaps.add(
+                format!("{at}.max_rate"),
+                "PowerMTA rates have whole-second periods",
+            ),
         }
     }
     let b = &fc.backoff;
     if wants("backoff.concurrency") {
-        doc.setting(p, &format!("{at}.backoff.concurrency"), "    ", format!("backoff-max-smtp-out {}", b.concurrency));
+        doc.setting(
+            p,
+            &format!("{at}.backoff.concurrency"),
+            "    ",
+            format!("backoff-max-smtp-out {}", b.concurrency),
+        );
     }
     if wants("backoff.max_rate") && (touched.is_some() || b.max_rate.is_some()) {
         match b.max_rate {
-            None if touched.is_some() => gaps.add(format!("{at}.backoff.max_rate"), "PowerMTA cannot reset backoff-max-msg-rate to the normal rate in one domain"),
+            None if touched.is_some() => gaps.add(
+                format!("{at}.backoff.max_rate"),
+                "PowerMTA cannot reset backoff-max-msg-rate to the normal rate in one domain",
+            ),
             rate => match rate_text(rate) {
-                Some(r) => doc.setting(p, &format!("{at}.backoff.max_rate"), "    ", format!("backoff-max-msg-rate {r}")),
-                None => gaps.add(format!("{at}.backoff.max_rate"), "PowerMTA rates have whole-second periods"),
+                Some(r) => doc.setting(
+                    p,
+                    &format!("{at}.backoff.max_rate"),
+                    "    ",
+                    format!("backoff-max-msg-rate {r}"),
+                ),
+                None => gaps.add(
+                    format!("{at}.backoff.max_rate"),
+                    "PowerMTA rates have whole-second periods",
+                ),
             },
         }
     }
     for (leaf, name, ms) in [
-        ("backoff.retry_after", "backoff-retry-after", b.retry_after.0),
-        ("backoff.to_normal_after", "backoff-to-normal-after", b.to_normal_after.0),
+        (
+            "backoff.retry_after",
+            "backoff-retry-after",
+            b.retry_after.0,
+        ),
+        (
+            "backoff.to_normal_after",
+            "backoff-to-normal-after",
+            b.to_normal_after.0,
+        ),
     ] {
         if wants(leaf) {
-            doc.setting(p, &format!("{at}.{leaf}"), "    ", format!("{name} {}", duration_text(ms)));
+            doc.setting(
+                p,
+                &format!("{at}.{leaf}"),
+                "    ",
+                format!("{name} {}", duration_text(ms)),
+            );
         }
     }
     if wants("backoff.to_normal_after_delivery") {
-        let yes = if b.to_normal_after_delivery { "yes" } else { "no" };
-        doc.setting(p, &format!("{at}.backoff.to_normal_after_delivery"), "    ", format!("backoff-to-normal-after-delivery {yes}"));
+        let yes = if b.to_normal_after_delivery {
+            "yes"
+        } else {
+            "no"
+        };
+        doc.setting(
+            p,
+            &format!("{at}.backoff.to_normal_after_delivery"),
+            "    ",
+            format!("backoff-to-normal-after-delivery {yes}"),
+        );
     }
     if let Some(touched) = touched {
         for leaf in touched {
-            let known = ["concurrency.max", "concurrency.initial", "max_rate", "rules"].contains(&leaf.as_str())
-                || leaf.starts_with("backoff.") && !leaf.starts_with("backoff.recovery") && !leaf.starts_with("backoff.ramp");
+            let known = [
+                "concurrency.max",
+                "concurrency.initial",
+                "max_rate",
+                "rules",
+            ]
+            .contains(&leaf.as_str())
+                || leaf.starts_with("backoff.")
+                    && !leaf.starts_with("backoff.recovery")
+                    && !leaf.starts_with("backoff.ramp");
             if leaf == "concurrency.initial" && c.initial != c.max || !known {
                 gaps.add(format!("{at}.{leaf}"), "no PowerMTA <domain> equivalent");
             }
@@ -660,7 +1063,12 @@ fn write_mta(doc: &mut Doc, p: &Provenance, mta: &MtaConfig, gaps: &mut Gaps) {
         u32::MAX => 0,
         n => n,
     };
-    doc.setting(p, "mta.max_deliveries_per_connection", "    ", format!("max-msg-per-connection {per_connection}"));
+    doc.setting(
+        p,
+        "mta.max_deliveries_per_connection",
+        "    ",
+        format!("max-msg-per-connection {per_connection}"),
+    );
     let r = &mta.retry;
     let intervals: Option<Vec<Millis>> = match r.schedule {
         Schedule::Intervals => Some(r.intervals.iter().map(|d| d.0).collect()),
@@ -673,8 +1081,16 @@ fn write_mta(doc: &mut Doc, p: &Provenance, mta: &MtaConfig, gaps: &mut Gaps) {
     }
     for (path, name, ms) in [
         ("mta.retry.max_age", "bounce-after", r.max_age.0),
-        ("mta.connect_timeout", "connect-timeout", mta.connect_timeout.0),
-        ("mta.greeting_timeout", "smtp-greeting-timeout", mta.greeting_timeout.0),
+        (
+            "mta.connect_timeout",
+            "connect-timeout",
+            mta.connect_timeout.0,
+        ),
+        (
+            "mta.greeting_timeout",
+            "smtp-greeting-timeout",
+            mta.greeting_timeout.0,
+        ),
     ] {
         match pmta_duration_text(ms) {
             Some(text) => doc.setting(p, path, "    ", format!("{name} {text}")),
@@ -689,7 +1105,11 @@ fn exponential(r: &RetryConfig) -> Vec<Millis> {
     let mut list = Vec::new();
     let mut delay = r.initial.0 as f64;
     while list.len() < 20 {
-        let ms = if delay >= r.max.0 as f64 { r.max.0 } else { delay as Millis };
+        let ms = if delay >= r.max.0 as f64 {
+            r.max.0
+        } else {
+            delay as Millis
+        };
         list.push(ms);
         if ms == r.max.0 {
             break;
@@ -709,18 +1129,42 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
         gaps.add("flow_control.concurrency", format!("PowerMTA has no concurrency feedback or failed-cohort detection ({} / {}, {} cohorts)", c.positive_feedback, c.negative_feedback, c.failed_cohort_limit));
     }
     if fc.errors.threshold != 0 {
-        gaps.add("flow_control.errors", format!("PowerMTA has no error-count threshold ({} in {}); pattern lists switch to backoff", fc.errors.threshold, fc.errors.window));
+        gaps.add(
+            "flow_control.errors",
+            format!(
+                "PowerMTA has no error-count threshold ({} in {}); pattern lists switch to backoff",
+                fc.errors.threshold, fc.errors.window
+            ),
+        );
     }
     if fc.suspend.after_backoffs != 0 {
-        gaps.add("flow_control.suspend", "PowerMTA does not escalate backoffs to suspensions");
+        gaps.add(
+            "flow_control.suspend",
+            "PowerMTA does not escalate backoffs to suspensions",
+        );
     }
     if fc.backoff.recovery == Recovery::Ramp {
-        gaps.add("flow_control.backoff.recovery", "PowerMTA returns to the normal limits at once (no ramp)");
+        gaps.add(
+            "flow_control.backoff.recovery",
+            "PowerMTA returns to the normal limits at once (no ramp)",
+        );
     }
     let r = &scenario.mta.retry;
     if r.jitter != Jitter::None {
-        gaps.add("mta.retry.jitter", format!("PowerMTA does not jitter retries ({:?})", r.jitter));
+        gaps.add(
+            "mta.retry.jitter",
+            format!("PowerMTA does not jitter retries ({:?})", r.jitter),
+        );
     }
-    gaps.add("mta.max_connections", format!("not written: PowerMTA's limits are per queue ({} in mtasim over all destinations)", scenario.mta.max_connections));
-    gaps.add("mta.session_idle_timeout", "PowerMTA's connection-idle-timeout waits for new mail, not for the rate limit");
+    gaps.add(
+        "mta.max_connections",
+        format!(
+            "not written: PowerMTA's limits are per queue ({} in mtasim over all destinations)",
+            scenario.mta.max_connections
+        ),
+    );
+    gaps.add(
+        "mta.session_idle_timeout",
+        "PowerMTA's connection-idle-timeout waits for new mail, not for the rate limit",
+    );
 }

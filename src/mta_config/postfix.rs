@@ -131,7 +131,11 @@ pub fn import(sources: &[Source], into: &Scenario) -> Result<Imported, ConfigErr
     let mut config = Config::default();
     for source in sources {
         let text = Text::new(&source.name, &source.text);
-        let base = source.name.rsplit(['/', '\\']).next().unwrap_or(&source.name);
+        let base = source
+            .name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&source.name);
         if base.ends_with("master.cf") {
             read_master(&text, &mut config, &mut report)?;
         } else if base.ends_with(".cf") {
@@ -324,7 +328,11 @@ impl Params<'_> {
         GLOBALS
             .iter()
             .copied()
-            .chain(PER_TRANSPORT.iter().map(|&(_, global, default)| (global, default)))
+            .chain(
+                PER_TRANSPORT
+                    .iter()
+                    .map(|&(_, global, default)| (global, default)),
+            )
             .find(|(n, _)| *n == name)
             .map(|(_, default)| default)
     }
@@ -357,7 +365,11 @@ impl Params<'_> {
                         Some(end) => {
                             let inner = &rest[1..end];
                             match inner.find(['?', ':']) {
-                                Some(k) => (&inner[..k], Some((&inner[k..k + 1], &inner[k + 1..])), end + 1),
+                                Some(k) => (
+                                    &inner[..k],
+                                    Some((&inner[k..k + 1], &inner[k + 1..])),
+                                    end + 1,
+                                ),
                                 None => (inner, None, end + 1),
                             }
                         }
@@ -410,7 +422,13 @@ struct Transport {
 }
 
 fn number(params: &Params, name: &str, value: &str) -> Result<u32, ConfigError> {
-    value.parse().map_err(|_| error_at(params, name, format!("{name} = {value}: expected a whole number")))
+    value.parse().map_err(|_| {
+        error_at(
+            params,
+            name,
+            format!("{name} = {value}: expected a whole number"),
+        )
+    })
 }
 
 fn time(params: &Params, name: &str, value: &str) -> Result<Millis, ConfigError> {
@@ -433,7 +451,15 @@ fn feedback(
 ) -> Result<Feedback, ConfigError> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
     let place = params.place(name).cloned().unwrap_or_default();
-    let bad = || error_at(params, name, format!("{name} = {value}: expected number, number/number or number/concurrency in 0..1"));
+    let bad = || {
+        error_at(
+            params,
+            name,
+            format!(
+                "{name} = {value}: expected number, number/number or number/concurrency in 0..1"
+            ),
+        )
+    };
     let (numerator, per_concurrency) = match compact.split_once('/') {
         Some((n, "concurrency")) => (n.parse::<f64>().map_err(|_| bad())?, true),
         Some((n, d)) => {
@@ -467,7 +493,11 @@ fn read_transport(
 ) -> Result<Transport, ConfigError> {
     let names = |p: (&str, &str, &str)| -> (String, String, bool) {
         let (value, own) = params.transport(t, p);
-        let name = if own { format!("{t}{}", p.0) } else { p.1.to_string() };
+        let name = if own {
+            format!("{t}{}", p.0)
+        } else {
+            p.1.to_string()
+        };
         (name, value, own)
     };
     let (n, v, own_initial) = names(INITIAL);
@@ -549,7 +579,13 @@ fn build(
     let mut mta = postfix_mta(&params, config, &base_transport, into, report)?;
     let dead_backoff = mta.retry.initial.0;
     let process_limit = mta.max_connections;
-    let base = read_transport(&params, &base_transport, dead_backoff, process_limit, report)?;
+    let base = read_transport(
+        &params,
+        &base_transport,
+        dead_backoff,
+        process_limit,
+        report,
+    )?;
     let mut fc = bare(KeyKind::Domain, base.concurrency.clone());
     fc.max_rate = base.max_rate;
     let destinations = Destinations::new(into);
@@ -569,9 +605,19 @@ fn build(
             continue;
         }
         if !nexthop.is_empty() {
-            report.approximate(place.clone(), domain, format!("Postfix queues by nexthop ({nexthop}); mtasim keys flow control by domain"));
+            report.approximate(
+                place.clone(),
+                domain,
+                format!(
+                    "Postfix queues by nexthop ({nexthop}); mtasim keys flow control by domain"
+                ),
+            );
         }
-        let t = if transport.is_empty() { base_transport.as_str() } else { transport.as_str() };
+        let t = if transport.is_empty() {
+            base_transport.as_str()
+        } else {
+            transport.as_str()
+        };
         if let Some(services) = &config.services
             && !services.contains_key(t)
         {
@@ -612,9 +658,21 @@ fn transport_patch(base: &Transport, own: &Transport) -> Value {
     let fields: [(&str, Value, Value); 5] = [
         ("concurrency.initial", json(b.initial), json(o.initial)),
         ("concurrency.max", json(b.max), json(o.max)),
-        ("concurrency.positive_feedback", json(b.positive_feedback), json(o.positive_feedback)),
-        ("concurrency.negative_feedback", json(b.negative_feedback), json(o.negative_feedback)),
-        ("concurrency.failed_cohort_limit", json(b.failed_cohort_limit), json(o.failed_cohort_limit)),
+        (
+            "concurrency.positive_feedback",
+            json(b.positive_feedback),
+            json(o.positive_feedback),
+        ),
+        (
+            "concurrency.negative_feedback",
+            json(b.negative_feedback),
+            json(o.negative_feedback),
+        ),
+        (
+            "concurrency.failed_cohort_limit",
+            json(b.failed_cohort_limit),
+            json(o.failed_cohort_limit),
+        ),
     ];
     for (i, (path, base_value, value)) in fields.into_iter().enumerate() {
         if own.explicit[i] || base_value != value {
@@ -640,14 +698,32 @@ fn postfix_mta(
     let mut maximal = t("maximal_backoff_time")?;
     let mut lifetime = t("maximal_queue_lifetime")?;
     if minimal == 0 {
-        return Err(error_at(params, "minimal_backoff_time", "minimal_backoff_time must be longer than 0".into()));
+        return Err(error_at(
+            params,
+            "minimal_backoff_time",
+            "minimal_backoff_time must be longer than 0".into(),
+        ));
     }
     if maximal < minimal {
-        report.approximate(params.place("maximal_backoff_time").cloned().unwrap_or_default(), "maximal_backoff_time", "shorter than minimal_backoff_time: mtasim uses minimal_backoff_time for both");
+        report.approximate(
+            params
+                .place("maximal_backoff_time")
+                .cloned()
+                .unwrap_or_default(),
+            "maximal_backoff_time",
+            "shorter than minimal_backoff_time: mtasim uses minimal_backoff_time for both",
+        );
         maximal = minimal;
     }
     if lifetime == 0 {
-        report.approximate(params.place("maximal_queue_lifetime").cloned().unwrap_or_default(), "maximal_queue_lifetime", "0 (one attempt only) becomes 1s in mtasim");
+        report.approximate(
+            params
+                .place("maximal_queue_lifetime")
+                .cloned()
+                .unwrap_or_default(),
+            "maximal_queue_lifetime",
+            "0 (one attempt only) becomes 1s in mtasim",
+        );
         lifetime = SECOND;
     }
     let process_limit = match config
@@ -656,18 +732,39 @@ fn postfix_mta(
         .and_then(|s| s.get(base_transport))
         .and_then(|s| s.maxproc.clone())
     {
-        Some((value, place)) => value.parse::<u32>().ok().filter(|&n| n > 0).ok_or(ConfigError {
-            place,
-            message: format!("maxproc {value:?}: expected a positive number or -"),
-        })?,
-        None => number(params, "default_process_limit", &params.get("default_process_limit"))?,
+        Some((value, place)) => {
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or(ConfigError {
+                    place,
+                    message: format!("maxproc {value:?}: expected a positive number or -"),
+                })?
+        }
+        None => number(
+            params,
+            "default_process_limit",
+            &params.get("default_process_limit"),
+        )?,
     };
-    let reuse = number(params, "smtp_connection_reuse_count_limit", &params.get("smtp_connection_reuse_count_limit"))?;
+    let reuse = number(
+        params,
+        "smtp_connection_reuse_count_limit",
+        &params.get("smtp_connection_reuse_count_limit"),
+    )?;
     let connect = t("smtp_connect_timeout")?;
     let helo = t("smtp_helo_timeout")?;
-    for (name, value) in [("smtp_connect_timeout", connect), ("smtp_helo_timeout", helo)] {
+    for (name, value) in [
+        ("smtp_connect_timeout", connect),
+        ("smtp_helo_timeout", helo),
+    ] {
         if value == 0 {
-            return Err(error_at(params, name, format!("{name} = 0: mtasim needs a positive timeout")));
+            return Err(error_at(
+                params,
+                name,
+                format!("{name} = 0: mtasim needs a positive timeout"),
+            ));
         }
     }
     Ok(MtaConfig {
@@ -717,10 +814,18 @@ fn check_parameters(config: &Config, used: &[String], report: &mut Report) {
                     }
                 }
                 s if s == TRANSPORT_DELAY.0 => {
-                    report.skip(place, name, "mtasim has no rate limit over all the destinations of a transport");
+                    report.skip(
+                        place,
+                        name,
+                        "mtasim has no rate limit over all the destinations of a transport",
+                    );
                 }
                 _ if !transport_known => {
-                    report.skip(place, name, format!("transport {t:?} delivers none of the scenario's destinations"));
+                    report.skip(
+                        place,
+                        name,
+                        format!("transport {t:?} delivers none of the scenario's destinations"),
+                    );
                 }
                 _ => report.took(),
             }
@@ -749,9 +854,16 @@ fn check_parameters(config: &Config, used: &[String], report: &mut Report) {
         && !unrelated.is_empty()
     {
         report.skip(
-            Place { line: first.line, ..first },
+            Place {
+                line: first.line,
+                ..first
+            },
             "main.cf",
-            format!("{} parameters are not delivery flow control: {}", unrelated.len(), unrelated.join(", ")),
+            format!(
+                "{} parameters are not delivery flow control: {}",
+                unrelated.len(),
+                unrelated.join(", ")
+            ),
         );
     }
 }
@@ -772,7 +884,13 @@ fn check_tables(config: &Config, params: &Params, report: &mut Report) {
     let maps = params.get("transport_maps");
     for (base, place) in &config.tables {
         if !config.main.is_empty() && !maps.contains(base.as_str()) {
-            report.approximate(place.clone(), base, format!("transport_maps ({maps:?}) does not name this table; it is read as if it did"));
+            report.approximate(
+                place.clone(),
+                base,
+                format!(
+                    "transport_maps ({maps:?}) does not name this table; it is read as if it did"
+                ),
+            );
         }
     }
 }
@@ -790,24 +908,41 @@ fn check_services(
         for (option, param) in &service.options {
             let place = param.place.clone();
             let what = format!("{name} -o {option}");
-            if per_transport(option).is_some() || GLOBALS.iter().any(|(g, _)| g == option) && !CLIENT_PARAMS.contains(&option.as_str()) {
+            if per_transport(option).is_some()
+                || GLOBALS.iter().any(|(g, _)| g == option)
+                    && !CLIENT_PARAMS.contains(&option.as_str())
+            {
                 report.skip(place, &what, "a queue manager parameter has no effect in a delivery service's -o; set it in main.cf");
             } else if CLIENT_PARAMS.contains(&option.as_str()) && name == base_transport {
-                let ms = postfix_time(&param.value, 's').map_err(|e| ConfigError { place: place.clone(), message: format!("{what}: {e}") });
+                let ms = postfix_time(&param.value, 's').map_err(|e| ConfigError {
+                    place: place.clone(),
+                    message: format!("{what}: {e}"),
+                });
                 match option.as_str() {
                     "smtp_connect_timeout" => mta.connect_timeout = Duration(ms?),
                     "smtp_helo_timeout" => mta.greeting_timeout = Duration(ms?),
                     "smtp_connection_cache_time_limit" => mta.session_idle_timeout = Duration(ms?),
                     _ => {
-                        let n: u32 = param.value.parse().map_err(|_| ConfigError { place: place.clone(), message: format!("{what}: expected a whole number") })?;
+                        let n: u32 = param.value.parse().map_err(|_| ConfigError {
+                            place: place.clone(),
+                            message: format!("{what}: expected a whole number"),
+                        })?;
                         mta.max_deliveries_per_connection = if n == 0 { u32::MAX } else { n };
                     }
                 }
                 report.took();
             } else if CLIENT_PARAMS.contains(&option.as_str()) {
-                report.skip(place, &what, "mtasim's timeouts and connection reuse are MTA-wide, not per transport");
+                report.skip(
+                    place,
+                    &what,
+                    "mtasim's timeouts and connection reuse are MTA-wide, not per transport",
+                );
             } else {
-                report.skip(place, &what, "not a delivery flow-control setting mtasim models");
+                report.skip(
+                    place,
+                    &what,
+                    "not a delivery flow-control setting mtasim models",
+                );
             }
         }
         if name != base_transport && service.maxproc.is_some() {
@@ -821,9 +956,32 @@ fn check_services(
 
 /// Postfix's own services, which an exported transport must not be named after.
 const RESERVED: &[&str] = &[
-    "smtp", "lmtp", "relay", "local", "virtual", "error", "retry", "discard", "bounce",
-    "defer", "trace", "verify", "flush", "proxymap", "proxywrite", "qmgr", "pickup",
-    "cleanup", "rewrite", "showq", "anvil", "scache", "tlsmgr", "postlog", "pipe", "smtpd",
+    "smtp",
+    "lmtp",
+    "relay",
+    "local",
+    "virtual",
+    "error",
+    "retry",
+    "discard",
+    "bounce",
+    "defer",
+    "trace",
+    "verify",
+    "flush",
+    "proxymap",
+    "proxywrite",
+    "qmgr",
+    "pickup",
+    "cleanup",
+    "rewrite",
+    "showq",
+    "anvil",
+    "scache",
+    "tlsmgr",
+    "postlog",
+    "pipe",
+    "smtpd",
 ];
 
 pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
@@ -835,15 +993,31 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     write_transport(&mut main, p, "flow_control", fc, &mut gaps);
     let mta = &scenario.mta;
     let r = &mta.retry;
-    let mut times = vec![("flow_control.concurrency.dead_backoff", "minimal_backoff_time", fc.concurrency.dead_backoff.0)];
+    let mut times = vec![(
+        "flow_control.concurrency.dead_backoff",
+        "minimal_backoff_time",
+        fc.concurrency.dead_backoff.0,
+    )];
     if r.schedule == Schedule::Postfix {
         times.push(("mta.retry.max", "maximal_backoff_time", r.max.0));
     }
     times.extend([
         ("mta.retry.max_age", "maximal_queue_lifetime", r.max_age.0),
-        ("mta.connect_timeout", "smtp_connect_timeout", mta.connect_timeout.0),
-        ("mta.greeting_timeout", "smtp_helo_timeout", mta.greeting_timeout.0),
-        ("mta.session_idle_timeout", "smtp_connection_cache_time_limit", mta.session_idle_timeout.0),
+        (
+            "mta.connect_timeout",
+            "smtp_connect_timeout",
+            mta.connect_timeout.0,
+        ),
+        (
+            "mta.greeting_timeout",
+            "smtp_helo_timeout",
+            mta.greeting_timeout.0,
+        ),
+        (
+            "mta.session_idle_timeout",
+            "smtp_connection_cache_time_limit",
+            mta.session_idle_timeout.0,
+        ),
     ]);
     for (path, name, ms) in times {
         match postfix_time_text(ms) {
@@ -855,9 +1029,22 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
         u32::MAX => 0,
         n => n,
     };
-    main.setting(p, "mta.max_deliveries_per_connection", "", format!("smtp_connection_reuse_count_limit = {reuse}"));
+    main.setting(
+        p,
+        "mta.max_deliveries_per_connection",
+        "",
+        format!("smtp_connection_reuse_count_limit = {reuse}"),
+    );
     let mut master = Doc::default();
-    master.setting(p, "mta.max_connections", "", format!("smtp      unix  -       -       n       -       {:<7} smtp", mta.max_connections));
+    master.setting(
+        p,
+        "mta.max_connections",
+        "",
+        format!(
+            "smtp      unix  -       -       n       -       {:<7} smtp",
+            mta.max_connections
+        ),
+    );
     let mut table = Doc::default();
     let groups = transport_groups(scenario, &mut gaps);
     if !groups.is_empty() {
@@ -866,9 +1053,13 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
         main.line("transport_maps = hash:/etc/postfix/transport");
     }
     for (name, key, domains) in &groups {
-        let Ok(effective) = fc.effective(key) else { continue };
+        let Ok(effective) = fc.effective(key) else {
+            continue;
+        };
         main.blank();
-        master.line(format!("{name:<9} unix  -       -       n       -       -       smtp"));
+        master.line(format!(
+            "{name:<9} unix  -       -       n       -       -       smtp"
+        ));
         if domains.len() > 1 {
             main.comment(format!("transport {name}: {}", domains.join(", ")));
         }
@@ -887,7 +1078,11 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let unsupported = gaps.0.len();
     assemble(
         header(Format::Postfix, provenance, &gaps),
-        vec![("main.cf", main.text()), ("master.cf", master.text()), ("transport", table.text())],
+        vec![
+            ("main.cf", main.text()),
+            ("master.cf", master.text()),
+            ("transport", table.text()),
+        ],
         &[],
         unsupported,
     )
@@ -902,21 +1097,55 @@ fn write_transport(
     gaps: &mut Gaps,
 ) {
     let c = &fc.concurrency;
-    doc.setting(p, &format!("{at}.concurrency.initial"), "", format!("initial_destination_concurrency = {}", c.initial));
-    doc.setting(p, &format!("{at}.concurrency.max"), "", format!("default_destination_concurrency_limit = {}", c.max));
+    doc.setting(
+        p,
+        &format!("{at}.concurrency.initial"),
+        "",
+        format!("initial_destination_concurrency = {}", c.initial),
+    );
+    doc.setting(
+        p,
+        &format!("{at}.concurrency.max"),
+        "",
+        format!("default_destination_concurrency_limit = {}", c.max),
+    );
     for (path, name, f) in [
-        ("concurrency.positive_feedback", "default_destination_concurrency_positive_feedback", c.positive_feedback),
-        ("concurrency.negative_feedback", "default_destination_concurrency_negative_feedback", c.negative_feedback),
+        (
+            "concurrency.positive_feedback",
+            "default_destination_concurrency_positive_feedback",
+            c.positive_feedback,
+        ),
+        (
+            "concurrency.negative_feedback",
+            "default_destination_concurrency_negative_feedback",
+            c.negative_feedback,
+        ),
     ] {
         match feedback_text(f) {
             Some(text) => doc.setting(p, &format!("{at}.{path}"), "", format!("{name} = {text}")),
-            None => gaps.add(format!("{at}.{path}"), "Postfix has 1/sqrt(concurrency) compiled out"),
+            None => gaps.add(
+                format!("{at}.{path}"),
+                "Postfix has 1/sqrt(concurrency) compiled out",
+            ),
         }
     }
-    doc.setting(p, &format!("{at}.concurrency.failed_cohort_limit"), "", format!("default_destination_concurrency_failed_cohort_limit = {}", c.failed_cohort_limit));
+    doc.setting(
+        p,
+        &format!("{at}.concurrency.failed_cohort_limit"),
+        "",
+        format!(
+            "default_destination_concurrency_failed_cohort_limit = {}",
+            c.failed_cohort_limit
+        ),
+    );
     if let Some(rate) = fc.max_rate {
         match rate_delay(rate, c.initial, c.max) {
-            Ok(text) => doc.setting(p, &format!("{at}.max_rate"), "", format!("default_destination_rate_delay = {text}")),
+            Ok(text) => doc.setting(
+                p,
+                &format!("{at}.max_rate"),
+                "",
+                format!("default_destination_rate_delay = {text}"),
+            ),
             Err(why) => gaps.add(format!("{at}.max_rate"), why),
         }
     }
@@ -938,12 +1167,21 @@ fn write_overrides(
     for leaf in touched {
         let path = format!("{at}.{leaf}");
         let line = match leaf.as_str() {
-            "concurrency.initial" if !(rate_touched && effective.max_rate.is_some()) => Some(format!("{t}_initial_destination_concurrency = {}", c.initial)),
-            "concurrency.max" if !(rate_touched && effective.max_rate.is_some()) => Some(format!("{t}_destination_concurrency_limit = {}", c.max)),
+            "concurrency.initial" if !(rate_touched && effective.max_rate.is_some()) => Some(
+                format!("{t}_initial_destination_concurrency = {}", c.initial),
+            ),
+            "concurrency.max" if !(rate_touched && effective.max_rate.is_some()) => {
+                Some(format!("{t}_destination_concurrency_limit = {}", c.max))
+            }
             "concurrency.initial" | "concurrency.max" => None,
-            "concurrency.positive_feedback" => feedback_text(c.positive_feedback).map(|f| format!("{t}_destination_concurrency_positive_feedback = {f}")),
-            "concurrency.negative_feedback" => feedback_text(c.negative_feedback).map(|f| format!("{t}_destination_concurrency_negative_feedback = {f}")),
-            "concurrency.failed_cohort_limit" => Some(format!("{t}_destination_concurrency_failed_cohort_limit = {}", c.failed_cohort_limit)),
+            "concurrency.positive_feedback" => feedback_text(c.positive_feedback)
+                .map(|f| format!("{t}_destination_concurrency_positive_feedback = {f}")),
+            "concurrency.negative_feedback" => feedback_text(c.negative_feedback)
+                .map(|f| format!("{t}_destination_concurrency_negative_feedback = {f}")),
+            "concurrency.failed_cohort_limit" => Some(format!(
+                "{t}_destination_concurrency_failed_cohort_limit = {}",
+                c.failed_cohort_limit
+            )),
             "max_rate" => match effective.max_rate {
                 None if fc.max_rate.is_some() => Some(format!("{t}_destination_rate_delay = 0s")),
                 None => None,
@@ -956,7 +1194,10 @@ fn write_overrides(
                 },
             },
             "concurrency.dead_backoff" => {
-                gaps.add(&path, "Postfix's minimal_backoff_time is the same for every destination");
+                gaps.add(
+                    &path,
+                    "Postfix's minimal_backoff_time is the same for every destination",
+                );
                 continue;
             }
             _ => {
@@ -966,7 +1207,9 @@ fn write_overrides(
         };
         match line {
             Some(line) => doc.setting(p, &path, "", line),
-            None if leaf.contains("feedback") => gaps.add(&path, "Postfix has 1/sqrt(concurrency) compiled out"),
+            None if leaf.contains("feedback") => {
+                gaps.add(&path, "Postfix has 1/sqrt(concurrency) compiled out")
+            }
             None => {}
         }
     }
@@ -989,8 +1232,10 @@ fn rate_delay(rate: Rate, initial: u32, max: u32) -> Result<String, String> {
             "Postfix's rate delay forces concurrency 1, but the concurrency here is {initial}..{max}"
         ));
     }
-    if rate.period % rate.count != 0 {
-        return Err(format!("{rate} is not one delivery per whole number of seconds"));
+    if !rate.period.is_multiple_of(rate.count) {
+        return Err(format!(
+            "{rate} is not one delivery per whole number of seconds"
+        ));
     }
     postfix_time_text(rate.period / rate.count)
         .filter(|_| rate.period / rate.count >= SECOND)
@@ -1003,7 +1248,11 @@ fn feedback_text(f: Feedback) -> Option<String> {
         Feedback::InverseSqrtConcurrency => None,
         Feedback::Constant(c) => {
             let k = (1.0 / c).round();
-            Some(if k > 1.0 && 1.0 / k == c { format!("1/{k}") } else { format!("{c}") })
+            Some(if k > 1.0 && 1.0 / k == c {
+                format!("1/{k}")
+            } else {
+                format!("{c}")
+            })
         }
     }
 }
@@ -1031,7 +1280,10 @@ fn transport_groups(scenario: &Scenario, gaps: &mut Gaps) -> Vec<(String, String
             KeyKind::Receiver => match destinations.domains_of(key) {
                 Some(d) => (key.clone(), d.to_vec()),
                 None => {
-                    gaps.add(format!("flow_control.overrides.{key}"), "names no receiver of the scenario, so there is no domain to route");
+                    gaps.add(
+                        format!("flow_control.overrides.{key}"),
+                        "names no receiver of the scenario, so there is no domain to route",
+                    );
                     continue;
                 }
             },
@@ -1053,7 +1305,13 @@ fn transport_groups(scenario: &Scenario, gaps: &mut Gaps) -> Vec<(String, String
 fn service_name(text: &str) -> String {
     let name: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if RESERVED.contains(&name.as_str()) {
         name + "_out"
@@ -1068,16 +1326,28 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
         gaps.add("flow_control.key", "Postfix keeps one queue per domain: a receiver's domains each get its limits, where mtasim shares them (the settings are written per domain)");
     }
     if fc.errors.threshold != 0 {
-        gaps.add("flow_control.errors", format!("Postfix has no error-count threshold ({} in {})", fc.errors.threshold, fc.errors.window));
+        gaps.add(
+            "flow_control.errors",
+            format!(
+                "Postfix has no error-count threshold ({} in {})",
+                fc.errors.threshold, fc.errors.window
+            ),
+        );
     }
     if fc.backoff != neutral_backoff(fc) {
         gaps.add("flow_control.backoff", "Postfix has no backoff mode: a dead destination comes back at the in-flight count or the initial concurrency");
     }
     if fc.suspend.after_backoffs != 0 {
-        gaps.add("flow_control.suspend", "Postfix does not escalate to suspensions");
+        gaps.add(
+            "flow_control.suspend",
+            "Postfix does not escalate to suspensions",
+        );
     }
     if !fc.rules.is_empty() {
-        gaps.add("flow_control.rules", format!("Postfix has no reply rules ({} rules)", fc.rules.len()));
+        gaps.add(
+            "flow_control.rules",
+            format!("Postfix has no reply rules ({} rules)", fc.rules.len()),
+        );
     }
     let r = &scenario.mta.retry;
     if r.schedule != Schedule::Postfix {
@@ -1087,6 +1357,9 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
         gaps.add("mta.retry.initial", format!("Postfix's minimal_backoff_time is both the retry minimum and the dead-destination backoff; written as the backoff ({}), not {}", fc.concurrency.dead_backoff, r.initial));
     }
     if r.jitter != Jitter::None {
-        gaps.add("mta.retry.jitter", format!("Postfix does not jitter retries ({:?})", r.jitter));
+        gaps.add(
+            "mta.retry.jitter",
+            format!("Postfix does not jitter retries ({:?})", r.jitter),
+        );
     }
 }

@@ -107,9 +107,8 @@ impl SweepOrigin {
         {
             return Ok(None);
         }
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-        };
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
         let manifest: Manifest = serde_json::from_str(&read(&manifest_path)?)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let sweep = Sweep::from_manifest(&manifest)

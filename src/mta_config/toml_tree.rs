@@ -103,7 +103,10 @@ impl Node {
     pub fn str(&self, what: &str) -> Result<&str, ConfigError> {
         match &self.value {
             Kind::Str(s) => Ok(s),
-            _ => Err(self.error(format!("{what}: expected a string, got {}", self.type_name()))),
+            _ => Err(self.error(format!(
+                "{what}: expected a string, got {}",
+                self.type_name()
+            ))),
         }
     }
 
@@ -120,7 +123,10 @@ impl Node {
     pub fn table(&self, what: &str) -> Result<&[Field], ConfigError> {
         match &self.value {
             Kind::Table(t) => Ok(t),
-            _ => Err(self.error(format!("{what}: expected a table, got {}", self.type_name()))),
+            _ => Err(self.error(format!(
+                "{what}: expected a table, got {}",
+                self.type_name()
+            ))),
         }
     }
 

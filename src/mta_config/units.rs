@@ -30,7 +30,10 @@ pub fn kumo_throttle(text: &str) -> Result<Throttle, String> {
     if count == 0 {
         return Err(format!("{text:?}: the limit must be greater than 0"));
     }
-    let digits = period.len() - period.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let digits = period.len()
+        - period
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
     let scale: u64 = if digits == 0 {
         1
     } else {
@@ -69,7 +72,7 @@ fn rate_text(rate: Rate, units: [&str; 4]) -> Option<String> {
     let [d, h, m, s] = units;
     let (size, unit) = [(DAY, d), (HOUR, h), (MINUTE, m), (SECOND, s)]
         .into_iter()
-        .find(|(size, _)| rate.period % size == 0)?;
+        .find(|(size, _)| rate.period.is_multiple_of(*size))?;
     Some(match rate.period / size {
         1 => format!("{}/{unit}", rate.count),
         k => format!("{}/{k}{unit}", rate.count),
@@ -91,10 +94,14 @@ pub fn pmta_rate(text: &str) -> Result<Option<Rate>, String> {
     if text == "unlimited" {
         return Ok(None);
     }
-    let bad = || format!("invalid rate {text:?}: expected unlimited or N/[M]unit, e.g. 600/h, 2/10m");
+    let bad =
+        || format!("invalid rate {text:?}: expected unlimited or N/[M]unit, e.g. 600/h, 2/10m");
     let (count, period) = text.split_once('/').ok_or_else(bad)?;
     let count: u64 = count.parse().map_err(|_| bad())?;
-    let digits = period.len() - period.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let digits = period.len()
+        - period
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
     let scale: u64 = if digits == 0 {
         1
     } else {
@@ -148,7 +155,7 @@ pub fn pmta_duration(text: &str) -> Result<Millis, String> {
 
 /// A duration as PowerMTA writes it ("4d12h", "10m"); None below a second.
 pub fn pmta_duration_text(ms: Millis) -> Option<String> {
-    if ms % SECOND != 0 || ms == 0 {
+    if !ms.is_multiple_of(SECOND) || ms == 0 {
         return (ms == 0).then(|| "0s".to_string());
     }
     let mut text = String::new();
@@ -166,7 +173,9 @@ pub fn pmta_duration_text(ms: Millis) -> Option<String> {
 /// (default `default_unit`).
 pub fn postfix_time(text: &str, default_unit: char) -> Result<Millis, String> {
     let bad = || {
-        format!("invalid time value {text:?}: expected a whole number with an optional unit s, m, h, d or w, e.g. 300s")
+        format!(
+            "invalid time value {text:?}: expected a whole number with an optional unit s, m, h, d or w, e.g. 300s"
+        )
     };
     let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     if digits == 0 {
@@ -192,16 +201,22 @@ pub fn postfix_time(text: &str, default_unit: char) -> Result<Millis, String> {
 /// A duration as Postfix writes it, in its largest exact unit ("300s" is "5m"); None when
 /// it is not a whole number of seconds.
 pub fn postfix_time_text(ms: Millis) -> Option<String> {
-    if ms % SECOND != 0 {
+    if !ms.is_multiple_of(SECOND) {
         return None;
     }
     if ms == 0 {
         return Some("0s".into());
     }
-    [(WEEK, 'w'), (DAY, 'd'), (HOUR, 'h'), (MINUTE, 'm'), (SECOND, 's')]
-        .into_iter()
-        .find(|(size, _)| ms % size == 0)
-        .map(|(size, unit)| format!("{}{unit}", ms / size))
+    [
+        (WEEK, 'w'),
+        (DAY, 'd'),
+        (HOUR, 'h'),
+        (MINUTE, 'm'),
+        (SECOND, 's'),
+    ]
+    .into_iter()
+    .find(|(size, _)| ms.is_multiple_of(*size))
+    .map(|(size, unit)| format!("{}{unit}", ms / size))
 }
 
 /// A KumoMTA duration: a humantime string ("2 hours", "90m") or a number of seconds.
@@ -225,7 +240,6 @@ fn whole_millis(d: std::time::Duration) -> Result<Millis, String> {
         .ok_or_else(|| "duration too long".to_string())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +250,10 @@ mod tests {
         assert_eq!(t.rate, Rate::new(1000, 2 * HOUR));
         assert_eq!((t.max_burst, t.local), (Some(5), true));
         assert_eq!(kumo_throttle("100/s").unwrap().rate, Rate::new(100, SECOND));
-        assert_eq!(kumo_throttle("1/minute").unwrap().rate, Rate::new(1, MINUTE));
+        assert_eq!(
+            kumo_throttle("1/minute").unwrap().rate,
+            Rate::new(1, MINUTE)
+        );
         assert!(kumo_throttle("0/h").is_err());
         assert!(kumo_throttle("5/fortnight").is_err());
         assert!(kumo_throttle("5").is_err());
@@ -256,7 +273,10 @@ mod tests {
     fn pmta_units() {
         assert_eq!(pmta_rate("unlimited").unwrap(), None);
         assert_eq!(pmta_rate("10000/h").unwrap(), Some(Rate::new(10000, HOUR)));
-        assert_eq!(pmta_rate("5/10min").unwrap(), Some(Rate::new(5, 10 * MINUTE)));
+        assert_eq!(
+            pmta_rate("5/10min").unwrap(),
+            Some(Rate::new(5, 10 * MINUTE))
+        );
         assert!(pmta_rate("0/h").is_err());
         assert!(pmta_rate("10/week").is_err());
         assert_eq!(pmta_duration("4d12h").unwrap(), 4 * DAY + 12 * HOUR);
