@@ -13,10 +13,21 @@ use mtasim::flow_control::config::{
 use mtasim::mta::config::{Jitter, RetryConfig, Schedule};
 use mtasim::mta_config::{self, Format, Provenance, Source};
 use mtasim::scenario::{self, Scenario};
-use mtasim::units::{DAY, Duration, HOUR, MINUTE, Rate, SECOND};
+use mtasim::units::{Rate, Span};
+
+const SECOND: u64 = 1_000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+fn per(count: u64, ms: u64) -> Rate {
+    Rate::new(count, Span::from_millis(ms))
+}
 
 fn default_scenario() -> Scenario {
-    scenario::load("<default>", scenario::DEFAULT_SCENARIO, &[]).unwrap()
+    scenario::load("<default>", scenario::DEFAULT_SCENARIO, &[])
+        .unwrap()
+        .scenario
 }
 
 /// Exports `scenario`, imports the files back into it, and returns the result.
@@ -37,8 +48,8 @@ fn round_trip(format: Format, scenario: &Scenario) -> Scenario {
     }
 }
 
-fn seconds(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
-    range.prop_map(|s| Duration(s * SECOND))
+fn seconds(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Span> {
+    range.prop_map(|s| Span::from_millis(s * SECOND))
 }
 
 fn rate() -> impl Strategy<Value = Rate> {
@@ -54,7 +65,7 @@ fn rate() -> impl Strategy<Value = Rate> {
             90 * SECOND,
         ]),
     )
-        .prop_map(|(count, period)| Rate::new(count, period))
+        .prop_map(|(count, period)| per(count, period))
 }
 
 fn pattern() -> impl Strategy<Value = String> {
@@ -102,8 +113,8 @@ fn neutral_backoff(fc: &mut FlowControlConfig) {
     fc.backoff = BackoffConfig {
         concurrency: largest,
         max_rate: None,
-        retry_after: Duration(0),
-        to_normal_after: Duration(SECOND),
+        retry_after: Span::from_millis(0),
+        to_normal_after: Span::from_millis(SECOND),
         to_normal_after_delivery: true,
         recovery: Recovery::Snap,
         ..BackoffConfig::default()
@@ -135,10 +146,9 @@ fn kumo_rule() -> impl Strategy<Value = RuleConfig> {
                 RuleConfig {
                     pattern,
                     action,
-                    trigger: threshold.map_or(Trigger::Immediate, |n| {
-                        Trigger::Threshold(Rate::new(n, duration))
-                    }),
-                    duration: Duration(duration),
+                    trigger: threshold
+                        .map_or(Trigger::Immediate, |n| Trigger::Threshold(per(n, duration))),
+                    duration: Span::from_millis(duration),
                     set,
                 }
             },
@@ -190,18 +200,20 @@ fn kumo_scenario() -> impl Strategy<Value = Scenario> {
             s.mta.connect_timeout = connect;
             s.mta.greeting_timeout = banner;
             let (initial, max_age, share) = retry;
-            let max_age = Duration(max_age.0.max(initial.0));
-            let max = initial.0 + (max_age.0 - initial.0) * share / 100;
+            let max_age = Span::from_millis(max_age.as_millis().max(initial.as_millis()));
+            let max =
+                initial.as_millis() + (max_age.as_millis() - initial.as_millis()) * share / 100;
             s.mta.retry = RetryConfig {
                 schedule: Schedule::Exponential,
                 initial,
                 factor: 2.0,
-                max: Duration(max - max % SECOND),
+                max: Span::from_millis(max - max % SECOND),
                 intervals: Vec::new(),
                 jitter: Jitter::None,
                 max_age,
             };
-            s.mta.retry.max = Duration(s.mta.retry.max.0.max(initial.0));
+            s.mta.retry.max =
+                Span::from_millis(s.mta.retry.max.as_millis().max(initial.as_millis()));
             s
         })
 }
@@ -293,7 +305,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
             if let Some(delay) = base_delay {
                 c.initial = 1;
                 c.max = 1;
-                fc_rate = Some(Rate::new(1, delay * SECOND));
+                fc_rate = Some(per(1, delay * SECOND));
             }
             let mut fc = bare(KeyKind::Domain, c);
             fc.max_rate = fc_rate;
@@ -318,7 +330,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
                 schedule: Schedule::Postfix,
                 initial: dead,
                 factor: 2.0,
-                max: Duration(dead.0 + extra * SECOND),
+                max: Span::from_millis(dead.as_millis() + extra * SECOND),
                 intervals: Vec::new(),
                 jitter: Jitter::None,
                 max_age,
@@ -337,7 +349,7 @@ fn postfix_patch(
         (Some(delay), _) => {
             concurrency.insert("initial".into(), json!(1));
             concurrency.insert("max".into(), json!(1));
-            patch.insert("max_rate".into(), json!(Rate::new(1, delay * SECOND)));
+            patch.insert("max_rate".into(), json!(per(1, delay * SECOND)));
         }
         (None, Some((initial, max))) => {
             concurrency.insert("initial".into(), json!(initial));
@@ -392,7 +404,7 @@ fn pmta_rule() -> impl Strategy<Value = RuleConfig> {
                 Action::Backoff
             },
             trigger: Trigger::Immediate,
-            duration: Duration(duration),
+            duration: Span::from_millis(duration),
             set: None,
         })
 }
@@ -410,7 +422,7 @@ fn pmta_backoff() -> impl Strategy<Value = BackoffConfig> {
                 concurrency,
                 max_rate,
                 retry_after,
-                to_normal_after: to_normal.unwrap_or(Duration(3650 * DAY)),
+                to_normal_after: to_normal.unwrap_or(Span::from_millis(3650 * DAY)),
                 to_normal_after_delivery: delivery,
                 recovery: Recovery::Snap,
                 ..BackoffConfig::default()

@@ -65,7 +65,7 @@ pub fn import(args: &ImportArgs) -> Result<(), Failure> {
         .iter()
         .map(|path| read_source(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let into = load_scenario(args.into.as_ref(), &args.overrides.set)?;
+    let into = load_scenario(args.into.as_ref(), &args.overrides.set)?.scenario;
     let mut imported = mta_config::import(args.format, &sources, &into)
         .map_err(|e| Failure::Input(e.to_string()))?;
     if let Some(name) = scenario_name(&args.out) {
@@ -97,7 +97,7 @@ pub fn import(args: &ImportArgs) -> Result<(), Failure> {
 
 /// `mtasim export-config`.
 pub fn export(args: &ExportArgs) -> Result<(), Failure> {
-    let scenario = scenario::load_file(&args.scenario, &args.overrides.set)?;
+    let scenario = scenario::load_file(&args.scenario, &args.overrides.set)?.scenario;
     let mut provenance = Provenance::scenario(args.scenario.display().to_string());
     match SweepOrigin::beside(&args.scenario) {
         Ok(sweep) => provenance.sweep = sweep,

@@ -14,7 +14,8 @@ use super::diag::{ConfigError, Place, Report, Text};
 use super::emit::{Doc, Gaps, assemble, header};
 use super::mapping::{self, Destinations, bare, json, leaves, neutral_backoff, on_demand};
 use super::toml_tree::{self, Field, Kind, Node, get};
-use super::units::{kumo_duration_seconds, kumo_duration_str, kumo_rate, kumo_throttle};
+use super::units::{DAY, MINUTE, Millis, SECOND};
+use super::units::{kumo_duration_seconds, kumo_duration_str, kumo_rate, kumo_throttle, per};
 use super::{Exported, Format, Imported, Provenance, Source};
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{
@@ -22,7 +23,7 @@ use crate::flow_control::config::{
 };
 use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
 use crate::scenario::Scenario;
-use crate::units::{DAY, Duration, MINUTE, Millis, Rate, SECOND};
+use crate::units::{Rate, Span};
 
 /// KumoMTA's defaults (egress_path.rs, rfc5321 client_types.rs, queue/config.rs).
 const CONNECTION_LIMIT: u32 = 32;
@@ -442,9 +443,9 @@ fn mta_param(mta: &mut MtaConfig, name: &str, node: &Node, what: &str) -> Result
             mta.max_deliveries_per_connection =
                 n.ok_or_else(|| node.error(format!("{what}: expected a positive integer")))?;
         }
-        "idle_timeout" => mta.session_idle_timeout = Duration(duration(node, what)?),
-        "connect_timeout" => mta.connect_timeout = Duration(positive(node, what)?),
-        _ => mta.greeting_timeout = Duration(positive(node, what)?),
+        "idle_timeout" => mta.session_idle_timeout = Span::from_millis(duration(node, what)?),
+        "connect_timeout" => mta.connect_timeout = Span::from_millis(positive(node, what)?),
+        _ => mta.greeting_timeout = Span::from_millis(positive(node, what)?),
     }
     Ok(())
 }
@@ -509,10 +510,9 @@ fn read_rule(
             );
             return Ok(Vec::new());
         }
-        return Err(regex.node.error(format!(
-            "{what}.regex: {}",
-            crate::flow_control::config::regex_error(&e)
-        )));
+        return Err(regex
+            .node
+            .error(format!("{what}.regex: {}", mapping::regex_message(&e))));
     }
     let duration_field = required("duration")?;
     let duration = duration(&duration_field.node, &format!("{what}.duration"))?;
@@ -543,7 +543,7 @@ fn read_rule(
         pattern,
         action: Action::Suspend,
         trigger,
-        duration: Duration(duration),
+        duration: Span::from_millis(duration),
         set: None,
     };
     let actions = required("action")?;
@@ -584,21 +584,21 @@ fn read_trigger(
         Kind::Table(t) => match t.as_slice() {
             [f] if f.name == "Threshold" => {
                 let spec = throttle(&f.node, &what)?;
-                if spec.rate.period != duration {
+                if spec.rate.period.as_millis() != duration {
                     report.approximate(
                         f.place.clone(),
                         &what,
                         format!(
                             "KumoMTA's tsa-daemon counts the {} matches over the rule's duration ({}), not over the threshold's period ({}); imported as {}/{}",
                             spec.rate.count,
-                            Duration(duration),
-                            Duration(spec.rate.period),
+                            Span::from_millis(duration),
+                            spec.rate.period,
                             spec.rate.count,
-                            Duration(duration)
+                            Span::from_millis(duration)
                         ),
                     );
                 }
-                Ok(Trigger::Threshold(Rate::new(spec.rate.count, duration)))
+                Ok(Trigger::Threshold(per(spec.rate.count, duration)))
             }
             _ => Err(field.node.error(format!(
                 "{what}: expected \"Immediate\" or {{Threshold=\"N/period\"}}"
@@ -881,7 +881,7 @@ fn override_patch(base: &FlowControlConfig, parts: &[Contribution]) -> Value {
         mapping::set(&mut patch, "concurrency.max", json(limit));
     }
     let rate = match (rate.or(base.max_rate), provider_rate) {
-        (Some(r), Some(p)) => Some(slower(r, p)),
+        (Some(r), Some(p)) => Rate::slower(Some(r), Some(p)),
         (None, Some(p)) => Some(p),
         (_, None) => rate,
     };
@@ -895,15 +895,6 @@ fn override_patch(base: &FlowControlConfig, parts: &[Contribution]) -> Value {
     patch
 }
 
-/// The slower of two rates (fewer events per unit of time).
-fn slower(a: Rate, b: Rate) -> Rate {
-    if u128::from(a.count) * u128::from(b.period) <= u128::from(b.count) * u128::from(a.period) {
-        a
-    } else {
-        b
-    }
-}
-
 /// The scenario's `mta` with what KumoMTA configures set from the default table (later)
 /// and `[queue.default]`, or KumoMTA's defaults.
 fn kumo_mta(into: &Scenario, shaping: &Shaping) -> MtaConfig {
@@ -911,17 +902,17 @@ fn kumo_mta(into: &Scenario, shaping: &Shaping) -> MtaConfig {
     let initial = shaping.retry_interval.unwrap_or(RETRY_INTERVAL);
     MtaConfig {
         max_deliveries_per_connection: MAX_DELIVERIES_PER_CONNECTION,
-        session_idle_timeout: Duration(IDLE_TIMEOUT),
-        connect_timeout: Duration(CONNECT_TIMEOUT),
-        greeting_timeout: Duration(BANNER_TIMEOUT),
+        session_idle_timeout: Span::from_millis(IDLE_TIMEOUT),
+        connect_timeout: Span::from_millis(CONNECT_TIMEOUT),
+        greeting_timeout: Span::from_millis(BANNER_TIMEOUT),
         retry: RetryConfig {
             schedule: Schedule::Exponential,
-            initial: Duration(initial),
+            initial: Span::from_millis(initial),
             factor: 2.0,
-            max: Duration(shaping.max_retry_interval.unwrap_or(max_age).max(initial)),
+            max: Span::from_millis(shaping.max_retry_interval.unwrap_or(max_age).max(initial)),
             intervals: Vec::new(),
             jitter: Jitter::None,
-            max_age: Duration(max_age),
+            max_age: Span::from_millis(max_age),
         },
         ..into.mta.clone()
     }
@@ -1155,18 +1146,22 @@ fn write_rules(
         let trigger = match rule.trigger {
             Trigger::Immediate => None,
             Trigger::Threshold(rate) => {
-                if rate.period != rule.duration.0 {
+                if rate.period != rule.duration {
                     gaps.add(
                         format!("{at}.trigger"),
                         format!(
                             "written as {{Threshold=\"{}/{}\"}}, but KumoMTA's tsa-daemon counts the matches over the rule's duration ({}), not {}",
-                            rate.count, Duration(rate.period), rule.duration, Duration(rate.period)
+                            rate.count, rate.period, rule.duration, rate.period
                         ),
                     );
                 }
                 Some(format!(
                     "trigger = {{Threshold={}}}",
-                    toml_tree::string(&format!("{}/{}", rate.count, kumo_period(rate.period)))
+                    toml_tree::string(&format!(
+                        "{}/{}",
+                        rate.count,
+                        kumo_period(rate.period.as_millis())
+                    ))
                 ))
             }
         };
@@ -1191,7 +1186,7 @@ fn write_rules(
 
 /// A period for a threshold: whole seconds in KumoMTA's units ("1h", "30m", "90s").
 fn kumo_period(ms: Millis) -> String {
-    kumo_rate(Rate::new(1, ms))
+    kumo_rate(per(1, ms))
         .map(|t| t.trim_start_matches("1/").to_string())
         .map(|t| {
             if t.chars().next().is_some_and(|c| c.is_ascii_digit()) {

@@ -11,8 +11,7 @@ use crate::flow_control::config::{
     SuspendConfig,
 };
 use crate::scenario::Scenario;
-use crate::units::{Duration, SECOND};
-use crate::validate::Invalid;
+use crate::units::Span;
 
 /// Flow control with none of the mechanisms the MTA lacks: no error threshold, no
 /// escalation to suspension, no rules, and (see [`neutral_backoff`]) a backoff that is
@@ -47,8 +46,8 @@ pub fn neutral_backoff(config: &FlowControlConfig) -> BackoffConfig {
     BackoffConfig {
         concurrency: largest,
         max_rate: None,
-        retry_after: Duration(0),
-        to_normal_after: Duration(SECOND),
+        retry_after: Span::from_millis(0),
+        to_normal_after: Span::SECOND,
         to_normal_after_delivery: true,
         recovery: Recovery::Snap,
         ..BackoffConfig::default()
@@ -169,7 +168,7 @@ pub fn description(format: Format, sources: &[Source], into: &Scenario) -> Strin
 /// The imported scenario, checked like any loaded one; a failure is the configuration's
 /// (reported at the first file).
 pub fn validated(scenario: Scenario, sources: &[Source]) -> Result<Scenario, ConfigError> {
-    let invalid = |e: Invalid| ConfigError {
+    let invalid = |e: crate::scenario::ScenarioError| ConfigError {
         place: Place {
             file: sources.first().map(|s| s.name.clone()).unwrap_or_default(),
             line: 1,
@@ -180,9 +179,19 @@ pub fn validated(scenario: Scenario, sources: &[Source]) -> Result<Scenario, Con
             e.path, e.message
         ),
     };
-    scenario.validate().map_err(invalid)?;
-    crate::mta::world::World::build(&scenario).map_err(invalid)?;
+    crate::scenario::compile(&scenario).map_err(invalid)?;
     Ok(scenario)
+}
+
+/// A regex error on one line: the parser's last line (without its caret drawing).
+pub fn regex_message(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    format!("bad regex: {}", last.trim().trim_start_matches("error: "))
 }
 
 /// A value as JSON (for override objects).
@@ -232,7 +241,7 @@ mod tests {
         );
         let backoff = neutral_backoff(&config);
         assert_eq!(backoff.concurrency, 40);
-        assert_eq!(backoff.retry_after, Duration(0));
+        assert_eq!(backoff.retry_after, Span::from_millis(0));
         assert!(backoff.to_normal_after_delivery);
     }
 }

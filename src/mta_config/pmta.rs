@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::diag::{ConfigError, Place, Report, Text};
 use super::emit::{Doc, Gaps, assemble, header};
 use super::mapping::{self, Destinations, bare, json, leaves, on_demand};
+use super::units::{DAY, HOUR, MINUTE, Millis};
 use super::units::{pmta_duration, pmta_duration_text, pmta_rate, pmta_rate_text};
 use super::{Exported, Format, Imported, Provenance, Source};
 use crate::flow_control::config::{
@@ -20,7 +21,7 @@ use crate::flow_control::config::{
 };
 use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
 use crate::scenario::Scenario;
-use crate::units::{DAY, Duration, HOUR, MINUTE, Millis, Rate};
+use crate::units::{Rate, Span};
 
 /// `never` for `backoff-to-normal-after` and `reenable-source-ip-after`: ten years, longer
 /// than any simulation.
@@ -260,11 +261,7 @@ fn read_pattern(
     if let Err(e) = regex::Regex::new(&regex) {
         return Err(text.error(
             offset + 7,
-            format!(
-                "reply /{}/: {}",
-                &body[..end],
-                crate::flow_control::config::regex_error(&e)
-            ),
+            format!("reply /{}/: {}", &body[..end], mapping::regex_message(&e)),
         ));
     }
     let actions = body[end + 1..]
@@ -398,8 +395,8 @@ fn destination(
     fc.backoff = BackoffConfig {
         concurrency: backoff_concurrency,
         max_rate: backoff_rate,
-        retry_after: Duration(retry_after),
-        to_normal_after: Duration(to_normal_after.max(1)),
+        retry_after: Span::from_millis(retry_after),
+        to_normal_after: Span::from_millis(to_normal_after.max(1)),
         to_normal_after_delivery,
         recovery: Recovery::Snap,
         ..BackoffConfig::default()
@@ -440,7 +437,7 @@ fn rules(
             pattern: p.regex.clone(),
             action,
             trigger: Trigger::Immediate,
-            duration: Duration(duration.max(1)),
+            duration: Span::from_millis(duration.max(1)),
             set: None,
         };
         for (action, value) in &p.actions {
@@ -736,11 +733,11 @@ fn pmta_mta(star: &Settings, into: &Scenario) -> Result<MtaConfig, ConfigError> 
             .map(|v| v.unwrap_or(default))
     };
     let intervals = match star.get("retry-after") {
-        None => vec![Duration(RETRY_AFTER)],
+        None => vec![Span::from_millis(RETRY_AFTER)],
         Some(d) => d
             .value
             .split(',')
-            .map(|v| interval(d, v.trim()).map(|ms| Duration(ms.max(1))))
+            .map(|v| interval(d, v.trim()).map(|ms| Span::from_millis(ms.max(1))))
             .collect::<Result<_, _>>()?,
     };
     let per_connection = star
@@ -750,13 +747,13 @@ fn pmta_mta(star: &Settings, into: &Scenario) -> Result<MtaConfig, ConfigError> 
         .unwrap_or(0);
     let first = intervals[0];
     let longest = intervals.iter().copied().max().unwrap_or(first);
-    let positive = |name: &str, ms: Millis| -> Result<Duration, ConfigError> {
+    let positive = |name: &str, ms: Millis| -> Result<Span, ConfigError> {
         match ms {
             0 => Err(ConfigError {
                 place: star.get(name).map(|d| d.place.clone()).unwrap_or_default(),
                 message: format!("{name} 0: must be longer than 0"),
             }),
-            ms => Ok(Duration(ms)),
+            ms => Ok(Span::from_millis(ms)),
         }
     };
     Ok(MtaConfig {
@@ -896,11 +893,11 @@ fn write_list(
         let action = match rule.action {
             Action::Backoff => format!(
                 "mode=backoff backoff-to-normal-after={}",
-                duration_text(rule.duration.0)
+                duration_text(rule.duration.as_millis())
             ),
             Action::Suspend => format!(
                 "disable-source-ip reenable-after={}",
-                duration_text(rule.duration.0)
+                duration_text(rule.duration.as_millis())
             ),
             Action::Bounce | Action::Ignore | Action::Set => {
                 gaps.add(&at, format!("PowerMTA patterns switch to backoff or disable the source IP; no {:?} action", rule.action));
@@ -1009,12 +1006,12 @@ fn write_limits(
         (
             "backoff.retry_after",
             "backoff-retry-after",
-            b.retry_after.0,
+            b.retry_after.as_millis(),
         ),
         (
             "backoff.to_normal_after",
             "backoff-to-normal-after",
-            b.to_normal_after.0,
+            b.to_normal_after.as_millis(),
         ),
     ] {
         if wants(leaf) {
@@ -1071,7 +1068,7 @@ fn write_mta(doc: &mut Doc, p: &Provenance, mta: &MtaConfig, gaps: &mut Gaps) {
     );
     let r = &mta.retry;
     let intervals: Option<Vec<Millis>> = match r.schedule {
-        Schedule::Intervals => Some(r.intervals.iter().map(|d| d.0).collect()),
+        Schedule::Intervals => Some(r.intervals.iter().map(|d| d.as_millis()).collect()),
         Schedule::Exponential => Some(exponential(r)),
         Schedule::Postfix => None,
     };
@@ -1080,16 +1077,16 @@ fn write_mta(doc: &mut Doc, p: &Provenance, mta: &MtaConfig, gaps: &mut Gaps) {
         None => gaps.add("mta.retry.schedule", "PowerMTA's retry-after is a list of intervals; the age-based postfix schedule (or a sub-second interval) has none"),
     }
     for (path, name, ms) in [
-        ("mta.retry.max_age", "bounce-after", r.max_age.0),
+        ("mta.retry.max_age", "bounce-after", r.max_age.as_millis()),
         (
             "mta.connect_timeout",
             "connect-timeout",
-            mta.connect_timeout.0,
+            mta.connect_timeout.as_millis(),
         ),
         (
             "mta.greeting_timeout",
             "smtp-greeting-timeout",
-            mta.greeting_timeout.0,
+            mta.greeting_timeout.as_millis(),
         ),
     ] {
         match pmta_duration_text(ms) {
@@ -1103,15 +1100,15 @@ fn write_mta(doc: &mut Doc, p: &Provenance, mta: &MtaConfig, gaps: &mut Gaps) {
 /// repeats), at most 20.
 fn exponential(r: &RetryConfig) -> Vec<Millis> {
     let mut list = Vec::new();
-    let mut delay = r.initial.0 as f64;
+    let mut delay = r.initial.as_millis() as f64;
     while list.len() < 20 {
-        let ms = if delay >= r.max.0 as f64 {
-            r.max.0
+        let ms = if delay >= r.max.as_millis() as f64 {
+            r.max.as_millis()
         } else {
             delay as Millis
         };
         list.push(ms);
-        if ms == r.max.0 {
+        if ms == r.max.as_millis() {
             break;
         }
         delay *= r.factor;

@@ -15,13 +15,14 @@ use serde_json::Value;
 use super::diag::{ConfigError, Place, Report, Text};
 use super::emit::{Doc, Gaps, assemble, header};
 use super::mapping::{self, Destinations, bare, json, leaves, neutral_backoff};
+use super::units::{Millis, SECOND, per};
 use super::units::{postfix_time, postfix_time_text};
 use super::{Exported, Format, Imported, Provenance, Source};
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{ConcurrencyConfig, FlowControlConfig, KeyKind};
 use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
 use crate::scenario::Scenario;
-use crate::units::{Duration, Millis, Rate, SECOND};
+use crate::units::{Rate, Span};
 
 /// The per-transport queue-manager parameters: suffix after `<transport>`, the global
 /// parameter it defaults to, and Postfix's default (mail_params.h).
@@ -531,7 +532,7 @@ fn read_transport(
                 "forces concurrency 1 as in Postfix; Postfix waits the delay after each delivery ends, mtasim spaces delivery starts by it",
             );
         }
-        (Some(Rate::new(1, delay)), 1, 1)
+        (Some(per(1, delay)), 1, 1)
     } else {
         (None, limit, initial.min(limit))
     };
@@ -542,7 +543,7 @@ fn read_transport(
             positive_feedback: positive,
             negative_feedback: negative,
             failed_cohort_limit: cohorts,
-            dead_backoff: Duration(dead_backoff),
+            dead_backoff: Span::from_millis(dead_backoff),
         },
         max_rate,
         explicit: [
@@ -577,7 +578,7 @@ fn build(
         .unwrap_or(default_transport);
     let mut used: Vec<String> = vec![base_transport.clone()];
     let mut mta = postfix_mta(&params, config, &base_transport, into, report)?;
-    let dead_backoff = mta.retry.initial.0;
+    let dead_backoff = mta.retry.initial.as_millis();
     let process_limit = mta.max_connections;
     let base = read_transport(
         &params,
@@ -769,18 +770,18 @@ fn postfix_mta(
     }
     Ok(MtaConfig {
         max_connections: process_limit,
-        connect_timeout: Duration(connect),
-        greeting_timeout: Duration(helo),
+        connect_timeout: Span::from_millis(connect),
+        greeting_timeout: Span::from_millis(helo),
         max_deliveries_per_connection: if reuse == 0 { u32::MAX } else { reuse },
-        session_idle_timeout: Duration(t("smtp_connection_cache_time_limit")?),
+        session_idle_timeout: Span::from_millis(t("smtp_connection_cache_time_limit")?),
         retry: RetryConfig {
             schedule: Schedule::Postfix,
-            initial: Duration(minimal),
+            initial: Span::from_millis(minimal),
             factor: 2.0,
-            max: Duration(maximal),
+            max: Span::from_millis(maximal),
             intervals: Vec::new(),
             jitter: Jitter::None,
-            max_age: Duration(lifetime),
+            max_age: Span::from_millis(lifetime),
         },
         ..into.mta.clone()
     })
@@ -919,9 +920,11 @@ fn check_services(
                     message: format!("{what}: {e}"),
                 });
                 match option.as_str() {
-                    "smtp_connect_timeout" => mta.connect_timeout = Duration(ms?),
-                    "smtp_helo_timeout" => mta.greeting_timeout = Duration(ms?),
-                    "smtp_connection_cache_time_limit" => mta.session_idle_timeout = Duration(ms?),
+                    "smtp_connect_timeout" => mta.connect_timeout = Span::from_millis(ms?),
+                    "smtp_helo_timeout" => mta.greeting_timeout = Span::from_millis(ms?),
+                    "smtp_connection_cache_time_limit" => {
+                        mta.session_idle_timeout = Span::from_millis(ms?)
+                    }
                     _ => {
                         let n: u32 = param.value.parse().map_err(|_| ConfigError {
                             place: place.clone(),
@@ -996,27 +999,31 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let mut times = vec![(
         "flow_control.concurrency.dead_backoff",
         "minimal_backoff_time",
-        fc.concurrency.dead_backoff.0,
+        fc.concurrency.dead_backoff.as_millis(),
     )];
     if r.schedule == Schedule::Postfix {
-        times.push(("mta.retry.max", "maximal_backoff_time", r.max.0));
+        times.push(("mta.retry.max", "maximal_backoff_time", r.max.as_millis()));
     }
     times.extend([
-        ("mta.retry.max_age", "maximal_queue_lifetime", r.max_age.0),
+        (
+            "mta.retry.max_age",
+            "maximal_queue_lifetime",
+            r.max_age.as_millis(),
+        ),
         (
             "mta.connect_timeout",
             "smtp_connect_timeout",
-            mta.connect_timeout.0,
+            mta.connect_timeout.as_millis(),
         ),
         (
             "mta.greeting_timeout",
             "smtp_helo_timeout",
-            mta.greeting_timeout.0,
+            mta.greeting_timeout.as_millis(),
         ),
         (
             "mta.session_idle_timeout",
             "smtp_connection_cache_time_limit",
-            mta.session_idle_timeout.0,
+            mta.session_idle_timeout.as_millis(),
         ),
     ]);
     for (path, name, ms) in times {
@@ -1232,13 +1239,14 @@ fn rate_delay(rate: Rate, initial: u32, max: u32) -> Result<String, String> {
             "Postfix's rate delay forces concurrency 1, but the concurrency here is {initial}..{max}"
         ));
     }
-    if !rate.period.is_multiple_of(rate.count) {
+    let period = rate.period.as_millis();
+    if !period.is_multiple_of(rate.count) {
         return Err(format!(
             "{rate} is not one delivery per whole number of seconds"
         ));
     }
-    postfix_time_text(rate.period / rate.count)
-        .filter(|_| rate.period / rate.count >= SECOND)
+    postfix_time_text(period / rate.count)
+        .filter(|_| period / rate.count >= SECOND)
         .ok_or_else(|| format!("{rate} is not one delivery per whole number of seconds"))
 }
 

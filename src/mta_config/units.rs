@@ -1,7 +1,19 @@
 //! Durations and rates as each MTA writes them, read into and written from mtasim's
 //! milliseconds and [`Rate`].
 
-use crate::units::{DAY, HOUR, MINUTE, Millis, Rate, SECOND};
+use crate::units::{Rate, Span};
+
+/// Milliseconds, the unit these conversions compute in.
+pub type Millis = u64;
+pub const SECOND: Millis = 1_000;
+pub const MINUTE: Millis = 60 * SECOND;
+pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;
+
+/// `count` per `period` milliseconds.
+pub fn per(count: u64, period: Millis) -> Rate {
+    Rate::new(count, Span::from_millis(period))
+}
 
 const WEEK: Millis = 7 * DAY;
 
@@ -52,7 +64,7 @@ pub fn kumo_throttle(text: &str) -> Result<Throttle, String> {
         return Err(format!("{text:?}: the period must be greater than 0"));
     }
     Ok(Throttle {
-        rate: Rate::new(count, scale.saturating_mul(unit)),
+        rate: per(count, scale.saturating_mul(unit)),
         max_burst,
         local,
     })
@@ -72,8 +84,8 @@ fn rate_text(rate: Rate, units: [&str; 4]) -> Option<String> {
     let [d, h, m, s] = units;
     let (size, unit) = [(DAY, d), (HOUR, h), (MINUTE, m), (SECOND, s)]
         .into_iter()
-        .find(|(size, _)| rate.period.is_multiple_of(*size))?;
-    Some(match rate.period / size {
+        .find(|(size, _)| rate.period.as_millis().is_multiple_of(*size))?;
+    Some(match rate.period.as_millis() / size {
         1 => format!("{}/{unit}", rate.count),
         k => format!("{}/{k}{unit}", rate.count),
     })
@@ -119,7 +131,7 @@ pub fn pmta_rate(text: &str) -> Result<Option<Rate>, String> {
             "rate {text:?}: a zero rate is not supported; write unlimited or a positive rate"
         ));
     }
-    Ok(Some(Rate::new(count, scale * unit)))
+    Ok(Some(per(count, scale * unit)))
 }
 
 /// A PowerMTA time interval: number-unit pairs with `d`, `h`, `m`, `s` and no spaces
@@ -247,13 +259,10 @@ mod tests {
     #[test]
     fn kumo_throttles_read_like_kumomta() {
         let t = kumo_throttle("local:1_000/2hr,max_burst=5").unwrap();
-        assert_eq!(t.rate, Rate::new(1000, 2 * HOUR));
+        assert_eq!(t.rate, per(1000, 2 * HOUR));
         assert_eq!((t.max_burst, t.local), (Some(5), true));
-        assert_eq!(kumo_throttle("100/s").unwrap().rate, Rate::new(100, SECOND));
-        assert_eq!(
-            kumo_throttle("1/minute").unwrap().rate,
-            Rate::new(1, MINUTE)
-        );
+        assert_eq!(kumo_throttle("100/s").unwrap().rate, per(100, SECOND));
+        assert_eq!(kumo_throttle("1/minute").unwrap().rate, per(1, MINUTE));
         assert!(kumo_throttle("0/h").is_err());
         assert!(kumo_throttle("5/fortnight").is_err());
         assert!(kumo_throttle("5").is_err());
@@ -261,22 +270,19 @@ mod tests {
 
     #[test]
     fn rates_are_written_in_the_largest_whole_unit() {
-        assert_eq!(kumo_rate(Rate::new(600, MINUTE)).unwrap(), "600/min");
-        assert_eq!(kumo_rate(Rate::new(2, 2 * HOUR)).unwrap(), "2/2h");
-        assert_eq!(kumo_rate(Rate::new(3, 90 * SECOND)).unwrap(), "3/90s");
-        assert_eq!(kumo_rate(Rate::new(1, 100)), None);
-        assert_eq!(pmta_rate_text(Rate::new(50, HOUR)).unwrap(), "50/h");
-        assert_eq!(pmta_rate_text(Rate::new(5, 10 * MINUTE)).unwrap(), "5/10m");
+        assert_eq!(kumo_rate(per(600, MINUTE)).unwrap(), "600/min");
+        assert_eq!(kumo_rate(per(2, 2 * HOUR)).unwrap(), "2/2h");
+        assert_eq!(kumo_rate(per(3, 90 * SECOND)).unwrap(), "3/90s");
+        assert_eq!(kumo_rate(per(1, 100)), None);
+        assert_eq!(pmta_rate_text(per(50, HOUR)).unwrap(), "50/h");
+        assert_eq!(pmta_rate_text(per(5, 10 * MINUTE)).unwrap(), "5/10m");
     }
 
     #[test]
     fn pmta_units() {
         assert_eq!(pmta_rate("unlimited").unwrap(), None);
-        assert_eq!(pmta_rate("10000/h").unwrap(), Some(Rate::new(10000, HOUR)));
-        assert_eq!(
-            pmta_rate("5/10min").unwrap(),
-            Some(Rate::new(5, 10 * MINUTE))
-        );
+        assert_eq!(pmta_rate("10000/h").unwrap(), Some(per(10000, HOUR)));
+        assert_eq!(pmta_rate("5/10min").unwrap(), Some(per(5, 10 * MINUTE)));
         assert!(pmta_rate("0/h").is_err());
         assert!(pmta_rate("10/week").is_err());
         assert_eq!(pmta_duration("4d12h").unwrap(), 4 * DAY + 12 * HOUR);
