@@ -18,6 +18,7 @@
 pub mod engine;
 pub mod metrics;
 pub mod mta;
+pub mod mta_config;
 pub mod output;
 pub mod receiver;
 pub mod replies;

@@ -1,6 +1,7 @@
 //! The `mtasim` command line: argument definitions and the commands they run.
 //! `main.rs` only calls [`main`].
 
+mod config;
 mod run;
 mod sweep;
 
@@ -52,6 +53,22 @@ enum Command {
     Sweep(Box<sweep::SweepArgs>),
     /// Combine the shard folders of `mtasim sweep --shard` into the whole sweep's outputs.
     SweepMerge(sweep::MergeArgs),
+    /// Turn a real MTA's configuration (KumoMTA, Postfix, PowerMTA) into a scenario.
+    #[command(after_help = "Examples:\n  \
+    mtasim import-config shaping.toml --format kumomta --out scenarios/mine.json\n  \
+    mtasim import-config main.cf master.cf transport --format postfix \\\n      \
+    --into scenarios/yahoo-deferrals.json --out postfix.json\n  \
+    mtasim import-config /etc/pmta/config --format pmta --out pmta.json\n\n\
+What cannot be expressed is printed as a warning with file:line and why.\n\
+Exit codes: 0 ok, 2 bad input (syntax error with file:line:column; nothing written).")]
+    ImportConfig(config::ImportArgs),
+    /// Write a scenario (or a sweep's best.json) as a real MTA's configuration.
+    #[command(after_help = "Examples:\n  \
+    mtasim export-config output/tuning-backoff-sweep/best.json --format kumomta --out shaping.toml\n  \
+    mtasim export-config scenarios/default.json --format postfix --out postfix/\n  \
+    mtasim export-config scenarios/default.json --format pmta\n\n\
+Settings the MTA has no equivalent for are listed in a comment at the top.")]
+    ExportConfig(config::ExportArgs),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -115,6 +132,8 @@ pub fn main() -> ExitCode {
         Some(Command::Replies) => print_replies(),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::SweepMerge(args)) => sweep::merge(&args),
+        Some(Command::ImportConfig(args)) => config::import(&args),
+        Some(Command::ExportConfig(args)) => config::export(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Failure, OverrideArgs, load_scenario};
+use crate::mta_config::Format;
 use crate::output::OutputFolder;
 use crate::sim::SimError;
 use crate::sweep::plan::{
@@ -71,6 +72,10 @@ pub struct SweepArgs {
     /// Write no charts.
     #[arg(long)]
     pub no_plots: bool,
+    /// Also write the winner as a real MTA's configuration beside best.json
+    /// (best.kumomta.toml, best.postfix.cf or best.pmta.config): kumomta, postfix or pmta.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub export: Option<Format>,
     /// Print nothing on success, and no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -119,6 +124,10 @@ fn flag_error(e: PlanError) -> Failure {
     Failure::Input(format!("{flag}: {}", e.problem))
 }
 
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}
+
 /// `mtasim sweep`.
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     let sweep = plan(args)?;
@@ -138,7 +147,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
                 sweep.run_count()
             ))
         }
-        None => finish(&sweep, &rows, dir, args.no_plots),
+        None => finish(&sweep, &rows, dir, args.no_plots, args.export),
     })
 }
 
@@ -226,7 +235,13 @@ fn cannot(what: &str, path: &Path, e: std::io::Error) -> Failure {
 }
 
 /// Writes a whole sweep's files and charts; returns the lines to print.
-fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<String, Failure> {
+fn finish(
+    sweep: &Sweep,
+    rows: &[RunRow],
+    dir: &Path,
+    no_plots: bool,
+    export: Option<Format>,
+) -> Result<String, Failure> {
     let ranking = write_sweep(sweep, rows, dir)
         .map_err(|e| Failure::Internal(format!("writing sweep outputs: {e}")))?;
     if !no_plots {
@@ -256,6 +271,10 @@ fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<
         }
         None => text += "\n  no configuration meets the constraints: no best.json",
     }
+    if let Some(format) = export.filter(|_| ranking.best.is_some()) {
+        let name = super::config::export_best(sweep, &ranking, format, dir)?;
+        text += &format!("; its {} configuration as {name}", format.title());
+    }
     Ok(text)
 }
 
@@ -268,6 +287,6 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, None));
     write_outputs(&target, args.quiet, |dir| {
-        finish(&sweep, &rows, dir, args.no_plots)
+        finish(&sweep, &rows, dir, args.no_plots, None)
     })
 }

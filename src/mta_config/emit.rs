@@ -1,0 +1,143 @@
+//! Writing an exported configuration: `#` comments (all three formats use them), the
+//! header with the origin and the settings that have no equivalent, and the settings
+//! each preceded by where it came from.
+
+use super::{Exported, Format, Provenance};
+
+/// A scenario setting the target MTA cannot say, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The `--set` path of the setting.
+    pub path: String,
+    pub why: String,
+}
+
+/// Collects what does not translate while an exporter walks the scenario.
+#[derive(Debug, Default)]
+pub struct Gaps(pub Vec<Unsupported>);
+
+impl Gaps {
+    pub fn add(&mut self, path: impl Into<String>, why: impl Into<String>) {
+        self.0.push(Unsupported {
+            path: path.into(),
+            why: why.into(),
+        });
+    }
+}
+
+/// One output file being written.
+#[derive(Debug, Default)]
+pub struct Doc {
+    text: String,
+}
+
+impl Doc {
+    pub fn line(&mut self, line: impl AsRef<str>) {
+        self.text.push_str(line.as_ref());
+        self.text.push('\n');
+    }
+
+    pub fn comment(&mut self, text: impl AsRef<str>) {
+        for line in text.as_ref().lines() {
+            self.line(format!("# {line}").trim_end());
+        }
+    }
+
+    pub fn blank(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with("\n\n") {
+            self.text.push('\n');
+        }
+    }
+
+    /// A setting preceded by comments on where it came from (`path`, see
+    /// [`Provenance::origin`]), indented like the setting.
+    pub fn setting(&mut self, provenance: &Provenance, path: &str, indent: &str, line: String) {
+        for note in provenance.origin(path) {
+            self.line(format!("{indent}# {note}"));
+        }
+        self.line(format!("{indent}{line}"));
+    }
+
+    pub fn text(self) -> String {
+        self.text
+    }
+}
+
+/// The header every exported file starts with.
+pub fn header(format: Format, provenance: &Provenance, gaps: &Gaps) -> String {
+    let mut doc = Doc::default();
+    doc.comment(format!(
+        "{} configuration written by mtasim export-config from {}.",
+        format.title(),
+        provenance.source
+    ));
+    if let Some(sweep) = &provenance.sweep {
+        for line in sweep.describe() {
+            doc.comment(line);
+        }
+    }
+    if gaps.0.is_empty() {
+        doc.comment(format!(
+            "Every flow-control setting of the scenario has a {} equivalent.",
+            format.title()
+        ));
+    } else {
+        doc.comment(format!(
+            "{} scenario settings have no {} equivalent and are not written below:",
+            gaps.0.len(),
+            format.title()
+        ));
+        for gap in &gaps.0 {
+            doc.comment(format!("  {}: {}", gap.path, gap.why));
+            for note in provenance.sweep.iter().flat_map(|s| s.about(&gap.path)) {
+                doc.comment(format!("    ({note})"));
+            }
+        }
+    }
+    doc.blank();
+    doc.text()
+}
+
+/// The exported files, each with the header, and their combination into one text: the
+/// sections one after the other, each under a `# ==== name ====` line; `commented` names
+/// the sections that the combined text carries as comments (so that it stays one valid
+/// file of the first section's kind).
+pub fn assemble(
+    header: String,
+    sections: Vec<(&'static str, String)>,
+    commented: &[&str],
+    unsupported: usize,
+) -> Exported {
+    let mut combined = header.clone();
+    for (name, body) in &sections {
+        if sections.len() > 1 {
+            combined += &format!("# ==== {name} ====\n");
+        }
+        if commented.contains(name) {
+            for line in body.lines() {
+                combined += format!("# {line}").trim_end();
+                combined.push('\n');
+            }
+        } else {
+            combined += body;
+        }
+        if !combined.ends_with("\n\n") {
+            combined.push('\n');
+        }
+    }
+    let combined = combined.trim_end().to_string() + "\n";
+    let files = sections
+        .into_iter()
+        .map(|(name, body)| {
+            (
+                name,
+                format!("{header}{body}").trim_end().to_string() + "\n",
+            )
+        })
+        .collect();
+    Exported {
+        files,
+        combined,
+        unsupported,
+    }
+}
