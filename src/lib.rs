@@ -17,6 +17,7 @@
 
 pub mod engine;
 pub mod flow_control;
+pub mod logs;
 pub mod metrics;
 pub mod mta;
 pub mod output;
