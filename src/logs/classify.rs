@@ -253,7 +253,18 @@ fn needs_masking(text: &str) -> bool {
 }
 
 fn is_volatile(token: &str) -> bool {
-    token.len() >= 10 && token.bytes().any(|b| b.is_ascii_digit()) && !is_ipv4(token)
+    token.len() >= 10
+        && token.bytes().any(|b| b.is_ascii_digit())
+        && !is_ipv4(token)
+        && !is_continued_code(token)
+}
+
+/// `421-4.7.28`: a multi-line reply's code and enhanced code.
+fn is_continued_code(token: &str) -> bool {
+    token.len() > 4
+        && token.as_bytes()[3] == b'-'
+        && token[..3].bytes().all(|b| b.is_ascii_digit())
+        && Enhanced::parse(&token[4..]).is_some()
 }
 
 fn is_ipv4(token: &str) -> bool {

@@ -178,13 +178,13 @@ mod tests {
         std::io::Write::write_all(&mut gz, &text).unwrap();
         let gz = gz.finish().unwrap();
         let mut out = Vec::new();
-        decompress(Box::new(&gz[..])).unwrap().read_to_end(&mut out).unwrap();
+        decompress(Box::new(std::io::Cursor::new(gz))).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, text);
         // Two zstd frames back to back.
         let mut zst = ruzstd::encoding::compress_to_vec(&text[..], ruzstd::encoding::CompressionLevel::Fastest);
         zst.extend(ruzstd::encoding::compress_to_vec(&b"tail\n"[..], ruzstd::encoding::CompressionLevel::Fastest));
         let mut out = Vec::new();
-        decompress(Box::new(&zst[..])).unwrap().read_to_end(&mut out).unwrap();
+        decompress(Box::new(std::io::Cursor::new(zst))).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(&out[..text.len()], &text[..]);
         assert_eq!(&out[text.len()..], b"tail\n");
     }
