@@ -542,3 +542,172 @@ fn key_domain_uses_the_recipient_domain() {
     );
     assert_eq!(seen[0].destination, "googlemail.com");
 }
+
+// ---- KumoMTA --------------------------------------------------------------------------
+
+fn kumo_extra(s: &Seen) -> mtasim::logs::KumoExtra {
+    match s.extra {
+        Extra::KumoMta(k) => k,
+        other => panic!("not KumoMTA: {other:?}"),
+    }
+}
+
+const KUMO_ID: &str = "1d98076abbbc11ed940250ebf67f93bd";
+
+fn kumo(kind: &str, fields: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","id":"{KUMO_ID}","sender":"news@sender.example","recipient":"user@gmail.com","queue":"gmail.com","site":"source2->(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com.@smtp_client","size":1047,{fields},"timestamp":1781460519,"created":1781460500,"num_attempts":2,"bounce_classification":"Uncategorized","egress_pool":"pool0","egress_source":"source2","meta":{{"timestamp":1}},"headers":{{}},"nodeid":"557f3ad4-2c8c-11ee-976e-782d7e12e173"}}"#
+    )
+}
+
+#[test]
+fn kumo_delivery() {
+    let line = kumo(
+        "Delivery",
+        r#""response":{"code":250,"enhanced_code":{"class":2,"subject":0,"detail":0},"content":"OK ids=8a5475ccbbc611eda12250ebf67f93bd","command":"."},"peer_address":{"name":"gmail-smtp-in.l.google.com.","addr":"142.251.2.27"}"#,
+    );
+    let s = one(&line);
+    assert_eq!(s.kind, Kind::Delivered);
+    assert_eq!(s.time, "2026-06-14T18:08:39.000Z");
+    assert_eq!((s.domain.as_str(), s.destination.as_str()), ("gmail.com", "gmail"));
+    assert_eq!((s.code, s.enhanced.as_deref(), s.command), (Some(250), Some("2.0.0"), Some(Command::EndOfData)));
+    assert_eq!(s.reply, "250 2.0.0 OK ids=8a5475ccbbc611eda12250ebf67f93bd");
+    assert_eq!(s.relay, "gmail-smtp-in.l.google.com");
+    assert_eq!(s.ip.as_deref(), Some("142.251.2.27"));
+    assert_eq!(s.age, Some(19_000));
+    let (seen, reader) = read_with(&[&line], options(None));
+    let k = kumo_extra(&seen[0]);
+    assert_eq!(k.num_attempts, 2);
+    assert_eq!(reader.text(k.queue), "gmail.com");
+    assert_eq!(reader.text(k.site), "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com");
+    assert_eq!(reader.text(k.egress_source), "source2");
+    assert_eq!(reader.files()[0].format, Format::KumoMta);
+}
+
+#[test]
+fn kumo_transient_failure_and_bounce() {
+    let tf = kumo(
+        "TransientFailure",
+        r#""response":{"code":421,"enhanced_code":{"class":4,"subject":7,"detail":28},"content":"[203.0.113.7] Our system has detected an unusual rate of \"unsolicited\" mail","command":"MAIL FROM:<news@sender.example>\r\n"},"event_time":"2026-06-14T18:08:39.250Z""#,
+    );
+    let s = one(&tf);
+    assert_eq!(s.kind, Kind::Deferred);
+    assert_eq!(s.time, "2026-06-14T18:08:39.250Z", "event_time wins over timestamp");
+    assert_eq!((s.class, s.handshake, s.command), (Some(OutcomeClass::Tempfail), false, Some(Command::MailFrom)));
+    assert_eq!(s.reply, "421 4.7.28 [203.0.113.7] Our system has detected an unusual rate of \"unsolicited\" mail");
+    assert_eq!(s.reply_key, s.reply);
+    let bounce = kumo(
+        "Bounce",
+        r#""response":{"code":550,"enhanced_code":{"class":5,"subject":1,"detail":1},"content":"The email account that you tried to reach does not exist","command":"RCPT TO:<user@gmail.com>\r\n"}"#,
+    );
+    let s = one(&bounce);
+    assert_eq!((s.kind, s.class, s.command), (Kind::Bounced, Some(OutcomeClass::Permfail), Some(Command::RcptTo)));
+    assert_eq!(s.enhanced.as_deref(), Some("5.1.1"));
+}
+
+#[test]
+fn kumo_internal_responses() {
+    let resp = |content: &str, code: u16| {
+        kumo(
+            "TransientFailure",
+            &format!(r#""response":{{"code":{code},"enhanced_code":null,"content":{},"command":null}},"peer_address":null"#, serde_json::to_string(content).unwrap()),
+        )
+    };
+    let cases = [
+        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: failed to connect to 142.251.2.27:25: Connection refused (os error 111)", 400, Kind::Deferred, OutcomeClass::Connect, true, Some(400)),
+        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: timeout after 60s while connecting to 142.251.2.27:25", 400, Kind::Deferred, OutcomeClass::Timeout, true, Some(400)),
+        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: Command rejected Response { code: 421, enhanced_code: Some(EnhancedStatusCode { class: 4, subject: 7, detail: 0 }), content: \"Too many connections\", command: None }", 400, Kind::Deferred, OutcomeClass::Tempfail, true, Some(421)),
+        ("KumoMTA internal: scheduled queue is suspended: Automation rule 421 4.7.0 [TSS04]", 451, Kind::Held, OutcomeClass::Internal, false, Some(451)),
+        ("KumoMTA internal: ready queue throttled", 451, Kind::Held, OutcomeClass::Internal, false, Some(451)),
+        ("KumoMTA internal: error in deliver_message: IO error", 400, Kind::Deferred, OutcomeClass::Internal, false, Some(400)),
+    ];
+    for (content, code, kind, class, handshake, seen_code) in cases {
+        let s = one(&resp(content, code));
+        assert_eq!((s.kind, s.class, s.handshake, s.code), (kind, Some(class), handshake, seen_code), "{content}");
+        assert_eq!(s.destination, "gmail", "{content}");
+    }
+}
+
+#[test]
+fn kumo_reception_recipient_array_and_expiration() {
+    let reception = r#"{"type":"Reception","id":"2d98076abbbc11ed940250ebf67f93bd","sender":"s@sender.example","recipient":["a@yahoo.com","b@yahoo.com"],"queue":"yahoo.com","site":"","size":10,"response":{"code":250,"enhanced_code":null,"content":"","command":null},"timestamp":1781460000,"created":1781460000}"#;
+    let delivery = r#"{"type":"Delivery","id":"2d98076abbbc11ed940250ebf67f93bd","sender":"s@sender.example","recipient":["a@yahoo.com","b@yahoo.com"],"queue":"yahoo.com","site":"egress->(mta5|mta6|mta7).am0.yahoodns.net@smtp_client","size":10,"response":{"code":250,"enhanced_code":null,"content":"ok dirdel","command":"."},"peer_address":{"name":"mta5.am0.yahoodns.net","addr":"67.195.204.72:25"},"timestamp":1781460060,"created":1781460000}"#;
+    let expiration = r#"{"type":"Expiration","id":"3d98076abbbc11ed940250ebf67f93bd","sender":"s@sender.example","recipient":"c@yahoo.com","queue":"yahoo.com","site":"","size":10,"response":{"code":551,"enhanced_code":{"class":5,"subject":4,"detail":7},"content":"Next delivery time would exceed the expiry time","command":null},"timestamp":1781470000,"created":1781460000}"#;
+    let other = r#"{"type":"AdminBounce","id":"4d98076abbbc11ed940250ebf67f93bd","recipient":"d@yahoo.com","timestamp":1781470001}"#;
+    let text = [reception, delivery, expiration, other, "{not json", r#"{"type":"Delivery","recipient":"x@y.example","timestamp":1}"#].join("\n");
+    let (seen, reader) = read_with(&[&text], options(None));
+    let kinds: Vec<(Kind, &str, Option<u32>)> = seen.iter().map(|s| (s.kind, s.recipient.as_str(), s.recipient_key)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::Arrival, "a@yahoo.com", None),
+            (Kind::Delivered, "a@yahoo.com", Some(0)),
+            (Kind::Delivered, "b@yahoo.com", Some(1)),
+            (Kind::Expired, "c@yahoo.com", Some(2)),
+        ]
+    );
+    assert_eq!((seen[0].recipients, seen[0].domain.as_str()), (2, "yahoo.com"));
+    assert_eq!(seen[1].destination, "yahoo");
+    assert_eq!(seen[1].ip.as_deref(), Some("67.195.204.72"));
+    assert_eq!(seen[1].queue, seen[2].queue);
+    assert_eq!((seen[3].class, seen[3].destination.as_str()), (None, "yahoo"));
+    assert_eq!(seen[3].age, Some(10_000_000));
+    let stats = reader.stats();
+    assert_eq!((stats.read, stats.parsed, stats.skipped, stats.malformed), (6, 3, 1, 2));
+    assert_eq!(stats.skipped_by_kind(), [("KumoMTA AdminBounce", 1)]);
+    assert_eq!(stats.malformed_by_reason(), [("not a JSON log record", 1), ("missing message id", 1)]);
+    assert_eq!(reader.in_flight(), 0, "finished recipients end their message");
+}
+
+// ---- PowerMTA -------------------------------------------------------------------------
+
+#[test]
+fn pmta_records_by_header() {
+    let text = concat!(
+        "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId\n",
+        "d,2024-01-02 03:04:05+0000,2024-01-02 03:04:00+0000,news@sender.example,a@gmail.com,,relayed,2.0.0 (success),smtp;250 2.0.0 OK  1704164645 x1si - gsmtp,gmail-smtp-in.l.google.com (142.250.102.27),,smtp,sender.example,smtp,203.0.113.7,142.250.102.27,\"PIPELINING,8BITMIME\",1834,vmta1,job42,env1\n",
+        "t,2024-01-02 03:05:05+0000,2024-01-02 03:04:00+0000,news@sender.example,b@yahoo.com,,delayed,4.7.0 (other or undefined security status),\"smtp;421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred\",mta5.am0.yahoodns.net (67.195.204.72),policy-related,smtp,sender.example,smtp,203.0.113.7,67.195.204.72,\"PIPELINING,8BITMIME\",1834,vmta1,job42,env2\n",
+        "t,2024-01-02 03:05:06+0000,2024-01-02 03:04:00+0000,news@sender.example,c@orange.fr,,delayed,4.7.0 (other or undefined security status),smtp;421 4.7.0 Trop de connexions,smtp-in.orange.fr (193.252.22.65),,smtp,sender.example,smtp,203.0.113.7,193.252.22.65,,1834,vmta1,job42,env3\n",
+        "t,2024-01-02 03:05:07+0000,2024-01-02 03:04:00+0000,news@sender.example,d@bigcorp.example,,delayed,4.4.1 (no answer from host),smtp;421 4.4.1 connect to mx.bigcorp.example: Connection refused,mx.bigcorp.example (192.0.2.9),,smtp,sender.example,smtp,203.0.113.7,192.0.2.9,,1834,vmta1,job42,env4\n",
+        "r,2024-01-02 03:04:00+0000,,news@sender.example,e@x.example\n",
+        "type,rcpt,timeLogged,dsnStatus,dsnDiag,dsnMta,bounceCat,extraColumn\n",
+        "b,nobody@gmail.com,2024-01-02 03:06:00+0000,5.1.1 (bad destination mailbox address),smtp;550 5.1.1 The email account does not exist,gmail-smtp-in.l.google.com (142.250.102.27),bad-mailbox,whatever\n",
+        "b,late@yahoo.com,2024-01-06 03:06:00+0000,4.4.7 (delivery time expired),smtp;421 4.7.0 [TSS04] deferred,mta5.am0.yahoodns.net (67.195.204.72),message-expired,x\n",
+        "d,x@y.example,yesterday,2.0.0,smtp;250 ok,mx.y.example (192.0.2.1),,x\n",
+    );
+    let (seen, reader) = read_with(&[text], options(None));
+    assert_eq!(reader.files()[0].format, Format::Pmta);
+    let got: Vec<(Kind, &str, Option<OutcomeClass>, bool, &str)> = seen
+        .iter()
+        .map(|s| (s.kind, s.recipient.as_str(), s.class, s.handshake, s.destination.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Kind::Delivered, "a@gmail.com", Some(OutcomeClass::Delivered), false, "gmail"),
+            (Kind::Deferred, "b@yahoo.com", Some(OutcomeClass::Tempfail), false, "yahoo"),
+            (Kind::Deferred, "c@orange.fr", Some(OutcomeClass::Tempfail), true, "orange"),
+            (Kind::Deferred, "d@bigcorp.example", Some(OutcomeClass::Connect), true, "bigcorp"),
+            (Kind::Bounced, "nobody@gmail.com", Some(OutcomeClass::Permfail), false, "gmail"),
+            (Kind::Expired, "late@yahoo.com", None, false, "yahoo"),
+        ]
+    );
+    assert_eq!(seen[0].time, "2024-01-02T03:04:05.000Z");
+    assert_eq!(seen[0].age, Some(5000));
+    assert_eq!(seen[0].reply, "250 2.0.0 OK  1704164645 x1si - gsmtp");
+    assert_eq!((seen[1].code, seen[1].enhanced.as_deref()), (Some(421), Some("4.7.0")));
+    assert_eq!(seen[1].ip.as_deref(), Some("67.195.204.72"));
+    assert_eq!(seen[4].enhanced.as_deref(), Some("5.1.1"));
+    match seen[1].extra {
+        Extra::Pmta(p) => {
+            assert_eq!(reader.text(p.vmta), "vmta1");
+            assert_eq!(reader.text(p.bounce_category), "policy-related");
+        }
+        other => panic!("{other:?}"),
+    }
+    let stats = reader.stats();
+    assert_eq!((stats.read, stats.parsed, stats.skipped, stats.malformed), (10, 6, 3, 1));
+    assert_eq!(stats.skipped_by_kind(), [("PowerMTA header row", 2), ("PowerMTA r record", 1)]);
+    assert_eq!(stats.first_malformed[0].line, 10);
+    assert_eq!(reader.in_flight(), 3, "the three deferred recipients are still queued");
+}

@@ -195,9 +195,9 @@ fn internal_class(content: &str) -> (OutcomeClass, bool, Option<u16>) {
     if content.contains("failed to connect to any candidate hosts") {
         if let Some(at) = content.find("Command rejected")
             && let Some(c) = content[at..].find("code: ")
-            && let Some(rc) = classify::reply_code(&content[at + c + 6..])
+            && let Some(code) = content.get(at + c + 6..at + c + 9).and_then(|d| d.parse::<u16>().ok())
         {
-            return (classify::class_of_code(rc.code), true, Some(rc.code));
+            return (classify::class_of_code(code), true, Some(code));
         }
         if let Some(f) = classify::connection_failure(content) {
             return (f.class, f.handshake, None);
