@@ -82,7 +82,7 @@ pub mod destinations;
 mod input;
 mod kumo;
 mod lexed;
-mod pmta;
+pub(crate) mod pmta;
 mod postfix;
 mod reader;
 pub mod symbols;
