@@ -232,7 +232,7 @@ pub fn reply_key<'a>(text: &'a str, scratch: &'a mut String) -> &'a str {
         if !scratch.is_empty() {
             scratch.push(' ');
         }
-        let core = token.trim_matches(|c| "[](){}<>,;\"'".contains(c));
+        let core = token.trim_matches(is_wrapping);
         if is_volatile(core) {
             let start = token.find(core).unwrap_or(0);
             scratch.push_str(&token[..start]);
@@ -247,9 +247,14 @@ pub fn reply_key<'a>(text: &'a str, scratch: &'a mut String) -> &'a str {
 
 fn needs_masking(text: &str) -> bool {
     text.contains("  ")
-        || text.split_ascii_whitespace().any(|token| {
-            is_volatile(token.trim_matches(|c| "[](){}<>,;\"'".contains(c)))
-        })
+        || text
+            .split_ascii_whitespace()
+            .any(|token| is_volatile(token.trim_matches(is_wrapping)))
+}
+
+/// Brackets and punctuation around a token.
+fn is_wrapping(c: char) -> bool {
+    matches!(c, '[' | ']' | '(' | ')' | '{' | '}' | '<' | '>' | ',' | ';' | '"' | '\'')
 }
 
 fn is_volatile(token: &str) -> bool {

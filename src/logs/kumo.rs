@@ -148,11 +148,15 @@ fn time_of(exact: &Option<Cow<str>>, seconds: &Option<serde_json::Number>) -> Op
         return Some(t);
     }
     let n = seconds.as_ref()?;
-    match n.as_i64() {
-        Some(s) => Some(UnixMillis(s.checked_mul(1000)?)),
-        None => n.as_f64().filter(|f| f.is_finite()).map(|f| UnixMillis((f * 1000.0) as i64)),
-    }
+    let f = n.as_f64()?;
+    (0.0..MAX_SECONDS).contains(&f).then(|| match n.as_i64() {
+        Some(s) => UnixMillis(s * 1000),
+        None => UnixMillis((f * 1000.0) as i64),
+    })
 }
+
+/// 10000-01-01T00:00:00Z: later unix times are not log times.
+const MAX_SECONDS: f64 = 253_402_300_800.0;
 
 fn t_len(t: &Option<Cow<str>>) -> usize {
     t.as_ref().map_or(0, |t| t.len())
@@ -268,7 +272,7 @@ pub fn lex(line: &str, scratch: &mut String, rcpts: &mut Vec<Span>) -> Lex {
     lexed.ends_with_recipients = true;
     lexed.sender = opt_span(line, scratch, &record.sender);
     if let Some(created) = time_of(&record.created_time, &record.created) {
-        lexed.age = u64::try_from(time.0 - created.0).ok();
+        lexed.age = time.0.checked_sub(created.0).and_then(|a| u64::try_from(a).ok());
     }
     set_relay(line, scratch, &record, parts.map(|(_, host)| host), &mut lexed);
     if let What::Status(kind) = what {

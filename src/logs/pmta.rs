@@ -195,7 +195,7 @@ pub fn lex(
     rcpts.push(Span::of(text, rcpt));
     lexed.sender = span(field(columns.orig));
     if let Some(q) = parse_time(queued) {
-        lexed.age = u64::try_from(time.0 - q.0).ok();
+        lexed.age = time.0.checked_sub(q.0).and_then(|a| u64::try_from(a).ok());
     }
     let (host, ip) = mta(field(columns.dsn_mta));
     lexed.relay_host = span(host);

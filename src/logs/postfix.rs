@@ -66,8 +66,8 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
     let rest = &rest[host_end + 1..];
     let colon = memchr(b':', rest.as_bytes()).ok_or(Outcome::Skip(Skip::NotPostfix))?;
     let program = &rest[..colon];
-    let name = program.split('[').next().unwrap_or(program);
-    let Some(slash) = name.rfind('/') else {
+    let name = &program[..memchr(b'[', program.as_bytes()).unwrap_or(program.len())];
+    let Some(slash) = memchr::memrchr(b'/', name.as_bytes()) else {
         return skip(Skip::NotPostfix);
     };
     let agent = &name[slash + 1..];
@@ -100,6 +100,14 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
     } else {
         skip(Skip::PostfixOther)
     }
+}
+
+/// Where a `key=value` field ends: at the next `, `.
+fn field_end(s: &str) -> usize {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b',', b)
+        .find(|&i| b.get(i + 1) == Some(&b' '))
+        .unwrap_or(b.len())
 }
 
 fn no_extra() -> LexExtra {
@@ -199,7 +207,7 @@ fn status_line(
 ) -> Lexing<Lexed> {
     let end = memchr(b'>', after.as_bytes()).ok_or(Outcome::Malformed(Malformed::Recipient))?;
     let rcpt = &after[..end];
-    if rcpt.contains(' ') {
+    if memchr(b' ', rcpt.as_bytes()).is_some() {
         return bad(Malformed::Recipient);
     }
     rcpts.push(Span::of(line, rcpt));
@@ -226,7 +234,7 @@ fn status_line(
             rest = &v[e + 1..];
             continue;
         }
-        let vend = memmem::find(value_all.as_bytes(), b", ").unwrap_or(value_all.len());
+        let vend = field_end(value_all);
         let value = &value_all[..vend];
         match key {
             "relay" => relay = Some(value),

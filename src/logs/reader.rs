@@ -335,7 +335,7 @@ impl Tracker {
     }
 
     fn domain_of(&mut self, recipient: &str) -> Sym {
-        let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d);
+        let domain = memchr::memrchr(b'@', recipient.as_bytes()).map_or("", |at| &recipient[at + 1..]);
         let domain = domain.trim_end_matches('.');
         if domain.bytes().any(|b| b.is_ascii_uppercase()) {
             self.scratch.clear();
@@ -491,8 +491,7 @@ impl Tracker {
                 base.kind = kind;
                 base.relay.host = self.symbols.intern(texts.get(r.relay_host));
                 if kind != Kind::Delivered && !r.reply.is_empty() {
-                    let key = reply_key(texts.get(r.reply), &mut self.scratch).to_string();
-                    base.reply = self.symbols.intern(&key);
+                    base.reply = self.symbols.intern(reply_key(texts.get(r.reply), &mut self.scratch));
                 }
                 for span in rcpts {
                     let slot = self.slot(r.message, texts.get(*span));

@@ -62,6 +62,12 @@ impl Symbols {
         &self.texts[sym.index()]
     }
 
+    /// The symbol at position `index` (see [`Sym::index`]).
+    pub fn nth(&self, index: usize) -> Sym {
+        assert!(index < self.texts.len(), "symbol {index} of {}", self.texts.len());
+        Sym(index as u32)
+    }
+
     /// Number of symbols, the empty string included.
     pub fn len(&self) -> usize {
         self.texts.len()

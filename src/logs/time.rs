@@ -126,11 +126,21 @@ pub const MONTHS: [&str; 12] = [
 ];
 
 fn month_of(b: &[u8]) -> Option<u32> {
-    let m = [b[0], b[1], b[2]];
-    MONTHS
-        .iter()
-        .position(|name| name.as_bytes() == m)
-        .map(|i| i as u32 + 1)
+    Some(match [b[0], b[1], b[2]] {
+        [b'J', b'a', b'n'] => 1,
+        [b'F', b'e', b'b'] => 2,
+        [b'M', b'a', b'r'] => 3,
+        [b'A', b'p', b'r'] => 4,
+        [b'M', b'a', b'y'] => 5,
+        [b'J', b'u', b'n'] => 6,
+        [b'J', b'u', b'l'] => 7,
+        [b'A', b'u', b'g'] => 8,
+        [b'S', b'e', b'p'] => 9,
+        [b'O', b'c', b't'] => 10,
+        [b'N', b'o', b'v'] => 11,
+        [b'D', b'e', b'c'] => 12,
+        _ => return None,
+    })
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
