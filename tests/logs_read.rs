@@ -711,3 +711,12 @@ fn pmta_records_by_header() {
     assert_eq!(stats.first_malformed[0].line, 10);
     assert_eq!(reader.in_flight(), 3, "the three deferred recipients are still queued");
 }
+
+#[test]
+fn an_empty_rotated_file_is_no_error() {
+    let line = "Jun 14 10:00:00 mail postfix/smtp[1]: 1A1A1A1A1A: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n";
+    let (seen, reader) = read_with(&["", line, "\n\n"], ReadOptions { year: Some(2026), ..ReadOptions::default() });
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].file, 1);
+    assert_eq!(reader.stats().read, 3);
+}

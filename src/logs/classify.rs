@@ -3,6 +3,7 @@
 //! replies that carry per-message identifiers.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde::Serialize;
@@ -160,8 +161,34 @@ pub struct Failure {
     pub handshake: bool,
 }
 
+/// The phrases failure texts are recognised by, with their searchers built once.
+const PHRASES: [&str; 16] = [
+    "Host or domain name not found",
+    "Name service error",
+    "failed to resolve",
+    "MX lookup",
+    "no MX",
+    "initial server greeting",
+    "initial banner",
+    "greeting",
+    "timed out",
+    "Timed Out",
+    "timeout after",
+    "no answer from host",
+    "Connection refused",
+    "No route to host",
+    "Network is unreachable",
+    "Connection timed out",
+];
+
+static FINDERS: LazyLock<Vec<memmem::Finder<'static>>> =
+    LazyLock::new(|| PHRASES.iter().map(|p| memmem::Finder::new(p.as_bytes())).collect());
+
 fn contains(hay: &str, needle: &str) -> bool {
-    memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
+    match PHRASES.iter().position(|p| *p == needle) {
+        Some(i) => FINDERS[i].find(hay.as_bytes()).is_some(),
+        None => memmem::find(hay.as_bytes(), needle.as_bytes()).is_some(),
+    }
 }
 
 /// DNS failures: the MTA could not find where to deliver. Classed `internal` (the MTA's own
@@ -205,7 +232,7 @@ pub fn connection_failure(text: &str) -> Option<Failure> {
             handshake: true,
         });
     }
-    if contains(text, "lost connection") && greeting {
+    if greeting && text.contains("lost connection") {
         return Some(Failure {
             class: OutcomeClass::Connect,
             handshake: true,

@@ -142,7 +142,8 @@ pub fn lex(
     if text.trim().is_empty() {
         return Lex::Skip(Skip::Empty);
     }
-    if record.get(0).map(|f| f.trim_ascii()) == Some(b"type") {
+    let first = record.get(0).map(|f| f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f).trim_ascii());
+    if first == Some(b"type") {
         let names: Vec<&str> = columns.fields.iter().map(|s| span_text(text, *s)).collect();
         let fields = std::mem::take(&mut columns.fields);
         *columns = PmtaColumns::from_names(names.into_iter());
@@ -219,7 +220,12 @@ pub fn lex(
         lexed.what = What::Status(Kind::Expired);
         return Lex::Record(lexed);
     }
-    let (class, handshake) = match (kind, classify::connection_failure(reply), code) {
+    let failure = if kind == Kind::Delivered {
+        None
+    } else {
+        classify::connection_failure(reply)
+    };
+    let (class, handshake) = match (kind, failure, code) {
         (Kind::Delivered, _, _) => (OutcomeClass::Delivered, false),
         (_, Some(f), _) => (f.class, f.handshake),
         (_, None, Some(c)) => (classify::class_of_code(c.code), esmtp_empty),

@@ -563,7 +563,7 @@ pub struct LogReader {
 
 /// Reads up to 50 non-empty lines (or 64 KiB) for format detection, then hands back a
 /// reader that yields them again.
-fn sniff(mut reader: Box<dyn BufRead>) -> io::Result<(Option<Format>, Box<dyn BufRead>)> {
+fn sniff(mut reader: Box<dyn BufRead>) -> io::Result<(Option<Format>, usize, Box<dyn BufRead>)> {
     let mut head = Vec::new();
     let mut lines = 0;
     while lines < 50 && head.len() < 64 * 1024 {
@@ -576,7 +576,7 @@ fn sniff(mut reader: Box<dyn BufRead>) -> io::Result<(Option<Format>, Box<dyn Bu
         }
     }
     let format = input::detect(&head);
-    Ok((format, Box::new(io::Cursor::new(head).chain(reader))))
+    Ok((format, lines, Box::new(io::Cursor::new(head).chain(reader))))
 }
 
 impl LogReader {
@@ -608,12 +608,17 @@ impl LogReader {
             let (format, reader) = match options.format {
                 Some(f) => (f, reader),
                 None => {
-                    let (f, reader) = sniff(reader).map_err(|source| LogError::Read {
+                    let (f, lines, reader) = sniff(reader).map_err(|source| LogError::Read {
                         file: name.clone(),
                         line: 1,
                         source,
                     })?;
-                    let f = f.ok_or_else(|| LogError::UnknownFormat { file: name.clone() })?;
+                    // An empty file (a fresh rotation) has no format and no records.
+                    let f = match f {
+                        Some(f) => f,
+                        None if lines == 0 => Format::Postfix,
+                        None => return Err(LogError::UnknownFormat { file: name.clone() }),
+                    };
                     (f, reader)
                 }
             };
