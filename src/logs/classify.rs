@@ -33,27 +33,29 @@ impl Serialize for Enhanced {
 impl Enhanced {
     /// Parses `4.7.28` (the whole of `text`).
     pub fn parse(text: &str) -> Option<Enhanced> {
-        let mut parts = text.split('.');
-        let class: u8 = number(parts.next()?)?;
-        let subject: u16 = number(parts.next()?)?;
-        let detail: u16 = number(parts.next()?)?;
-        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) || subject > 999 || detail > 999
-        {
+        let b = text.as_bytes();
+        let (class, rest) = part(b)?;
+        let (subject, rest) = part(rest.strip_prefix(b".")?)?;
+        let (detail, rest) = part(rest.strip_prefix(b".")?)?;
+        if !rest.is_empty() || !matches!(class, 2 | 4 | 5) {
             return None;
         }
         Some(Enhanced {
-            class,
+            class: class as u8,
             subject,
             detail,
         })
     }
 }
 
-fn number<T: std::str::FromStr>(s: &str) -> Option<T> {
-    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// One to three digits at the start of `b`, and the rest.
+fn part(b: &[u8]) -> Option<(u16, &[u8])> {
+    let n = b.iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 || n > 3 {
         return None;
     }
-    s.parse().ok()
+    let v = b[..n].iter().fold(0u16, |v, c| v * 10 + (c - b'0') as u16);
+    Some((v, &b[n..]))
 }
 
 /// The SMTP command a reply answered.
@@ -140,7 +142,7 @@ pub fn reply_code(text: &str) -> Option<ReplyCode> {
     }
     let code = (b[0] - b'0') as u16 * 100 + (b[1] - b'0') as u16 * 10 + (b[2] - b'0') as u16;
     let rest = text.get(4..).unwrap_or("");
-    let word = rest.split(' ').next().unwrap_or("");
+    let word = &rest[..memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len())];
     let enhanced = Enhanced::parse(word).filter(|e| e.class as u16 == code / 100);
     Some(ReplyCode { code, enhanced })
 }

@@ -128,12 +128,13 @@ fn is_delivery_agent(agent: &str) -> bool {
 /// vowel-free base-52 alphabet with a `z` between time and inode.
 fn is_queue_id(id: &str) -> bool {
     let b = id.as_bytes();
-    let short = (6..=16).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c));
-    let long = (12..=24).contains(&b.len())
-        && b.contains(&b'z')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() && !b"AEIOUaeiou".contains(c));
-    short || long
+    if (6..=16).contains(&b.len()) && b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c)) {
+        return true;
+    }
+    (12..=24).contains(&b.len())
+        && memchr(b'z', b).is_some()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'A' | b'E' | b'I' | b'O' | b'U' | b'a' | b'e' | b'i' | b'o' | b'u'))
 }
 
 /// qmgr's `from=<sender>, size=N, nrcpt=N (queue active)` or
@@ -164,17 +165,28 @@ fn leading_number<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 /// Seconds with an optional fraction (`59235`, `2.3`, `0.06`) in milliseconds.
 fn seconds_ms(s: &str) -> Option<u64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || int.len() > 12 {
+    let b = s.as_bytes();
+    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if int_len == 0 || int_len > 12 {
         return None;
     }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+    let mut ms = 0u64;
+    for &c in &b[..int_len] {
+        ms = ms * 10 + (c - b'0') as u64;
+    }
+    ms *= 1000;
+    match b.get(int_len) {
+        None => return Some(ms),
+        Some(b'.') => {}
+        Some(_) => return None,
+    }
+    let frac = &b[int_len + 1..];
+    if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut ms: u64 = int.parse::<u64>().ok()? * 1000;
     let mut scale = 100;
-    for b in frac.bytes().take(3) {
-        ms += (b - b'0') as u64 * scale;
+    for &c in frac.iter().take(3) {
+        ms += (c - b'0') as u64 * scale;
         scale /= 10;
     }
     Some(ms)
@@ -182,11 +194,17 @@ fn seconds_ms(s: &str) -> Option<u64> {
 
 fn delays(s: &str) -> Option<[u32; 4]> {
     let mut out = [0u32; 4];
-    let mut parts = s.split('/');
-    for slot in &mut out {
-        *slot = seconds_ms(parts.next()?)?.min(u32::MAX as u64) as u32;
+    let mut rest = s;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let end = if i == 3 {
+            rest.len()
+        } else {
+            memchr(b'/', rest.as_bytes())?
+        };
+        *slot = seconds_ms(&rest[..end])?.min(u32::MAX as u64) as u32;
+        rest = rest.get(end + 1..).unwrap_or("");
     }
-    parts.next().is_none().then_some(out)
+    Some(out)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -253,7 +271,7 @@ fn status_line(
         rest = &value_all[vend..];
     };
     let relay = relay.ok_or(Outcome::Malformed(Malformed::Relay))?;
-    let word_end = status.find(' ').unwrap_or(status.len());
+    let word_end = memchr(b' ', status.as_bytes()).unwrap_or(status.len());
     let status_kind = match &status[..word_end] {
         "sent" => Status::Sent,
         "deferred" => Status::Deferred,
@@ -263,7 +281,7 @@ fn status_line(
         _ => return bad(Malformed::UnknownStatus),
     };
     let tail = &status[word_end..];
-    let reason = match (tail.find('('), tail.rfind(')')) {
+    let reason = match (memchr(b'(', tail.as_bytes()), memchr::memrchr(b')', tail.as_bytes())) {
         (Some(open), Some(close)) if close > open => &tail[open + 1..close],
         _ => tail.trim(),
     };
@@ -279,8 +297,10 @@ fn set_relay(line: &str, relay: &str, lexed: &mut Lexed) -> Lexing<()> {
     if relay.is_empty() {
         return bad(Malformed::Relay);
     }
-    if let Some(open) = relay.find('[') {
-        let close = relay.rfind(']').filter(|&c| c > open).ok_or(Outcome::Malformed(Malformed::Relay))?;
+    if let Some(open) = memchr(b'[', relay.as_bytes()) {
+        let close = memchr::memrchr(b']', relay.as_bytes())
+            .filter(|&c| c > open)
+            .ok_or(Outcome::Malformed(Malformed::Relay))?;
         lexed.relay_host = Span::of(line, &relay[..open]);
         lexed.relay_ip = relay[open + 1..close].parse::<IpAddr>().ok();
     }
