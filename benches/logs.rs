@@ -31,7 +31,9 @@ fn log(format: Format, messages: u32) -> &'static [u8] {
     let mut out = Vec::new();
     {
         let mut writer: Box<dyn EventLog + '_> = match format {
-            Format::Postfix => Box::new(PostfixWriter::new(&mut out, START, PostfixStyle::default())),
+            Format::Postfix => {
+                Box::new(PostfixWriter::new(&mut out, START, PostfixStyle::default()))
+            }
             Format::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
             Format::Pmta => Box::new(PmtaWriter::new(&mut out, START).expect("memory")),
         };
@@ -59,7 +61,11 @@ fn read(log: &'static [u8]) -> u64 {
 fn readers(c: &mut Criterion) {
     let mut group = c.benchmark_group("read_log");
     group.sample_size(10);
-    for (name, format) in [("postfix", Format::Postfix), ("kumomta", Format::KumoMta), ("pmta", Format::Pmta)] {
+    for (name, format) in [
+        ("postfix", Format::Postfix),
+        ("kumomta", Format::KumoMta),
+        ("pmta", Format::Pmta),
+    ] {
         let log = log(format, 40_000);
         let lines = log.iter().filter(|&&b| b == b'\n').count() as u64;
         group.throughput(Throughput::Elements(lines));
@@ -72,7 +78,10 @@ fn writers(c: &mut Criterion) {
     let mut group = c.benchmark_group("write_log");
     group.sample_size(10);
     let synthetic = Synthetic::standard(10_000, 1);
-    let lines = log(Format::Postfix, 10_000).iter().filter(|&&b| b == b'\n').count() as u64;
+    let lines = log(Format::Postfix, 10_000)
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64;
     group.throughput(Throughput::Elements(lines));
     group.bench_function("postfix", |b| {
         let mut out = Vec::with_capacity(8 << 20);

@@ -27,7 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn write(path: &str, messages: u32) -> Result<(), Box<dyn std::error::Error>> {
     let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     // 2026-06-14T00:00:00Z
-    let mut writer = PostfixWriter::new(out, UnixMillis(1_781_395_200_000), PostfixStyle::default());
+    let mut writer =
+        PostfixWriter::new(out, UnixMillis(1_781_395_200_000), PostfixStyle::default());
     let mut synthetic = Synthetic::standard(messages, 1);
     synthetic.span = 20 * 3_600_000;
     let mut result = Ok(());
@@ -87,9 +88,15 @@ fn count(paths: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         .filter(|(d, _)| !d.is_empty())
         .collect();
     rows.sort_by_key(|(d, _)| *d);
-    println!("{:<20} {:>10} {:>10} {:>10} {:>10}", "domain", "delivered", "deferred", "bounced", "expired");
+    println!(
+        "{:<20} {:>10} {:>10} {:>10} {:>10}",
+        "domain", "delivered", "deferred", "bounced", "expired"
+    );
     for (domain, c) in rows {
-        println!("{domain:<20} {:>10} {:>10} {:>10} {:>10}", c.delivered, c.deferred, c.bounced, c.expired);
+        println!(
+            "{domain:<20} {:>10} {:>10} {:>10} {:>10}",
+            c.delivered, c.deferred, c.bounced, c.expired
+        );
     }
     println!(
         "lines read {}, parsed {}, skipped {}, malformed {}; {:.3} s, {:.2} M lines/s",

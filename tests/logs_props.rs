@@ -7,8 +7,11 @@ use mtasim::logs::{Format, LogReader, ReadOptions};
 
 /// Reads `bytes` to the end (or the first error), returning the outcome count.
 fn drain(bytes: Vec<u8>, format: Option<Format>) -> usize {
-    let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
-        vec![("prop".to_string(), Box::new(std::io::Cursor::new(bytes)), None)];
+    let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> = vec![(
+        "prop".to_string(),
+        Box::new(std::io::Cursor::new(bytes)),
+        None,
+    )];
     let options = ReadOptions {
         format,
         year: Some(2026),
@@ -52,19 +55,36 @@ const PMTA: &[&str] = &[
 
 /// A realistic line, cut, with bytes spliced in.
 fn garbled(corpus: &'static [&'static str]) -> impl Strategy<Value = String> {
-    (0..corpus.len(), any::<usize>(), any::<usize>(), "\\PC{0,6}").prop_map(move |(i, cut, at, insert)| {
-        let line = corpus[i];
-        let boundary = |n: usize| (0..=n.min(line.len())).rev().find(|&k| line.is_char_boundary(k)).unwrap_or(0);
-        let cut = boundary(cut % (line.len() + 1));
-        let kept = &line[..cut.max(line.len() / 2)];
-        let at = (0..=at % (kept.len() + 1)).rev().find(|&k| kept.is_char_boundary(k)).unwrap_or(0);
-        format!("{}{}{}", &kept[..at], insert, &kept[at..])
-    })
+    (0..corpus.len(), any::<usize>(), any::<usize>(), "\\PC{0,6}").prop_map(
+        move |(i, cut, at, insert)| {
+            let line = corpus[i];
+            let boundary = |n: usize| {
+                (0..=n.min(line.len()))
+                    .rev()
+                    .find(|&k| line.is_char_boundary(k))
+                    .unwrap_or(0)
+            };
+            let cut = boundary(cut % (line.len() + 1));
+            let kept = &line[..cut.max(line.len() / 2)];
+            let at = (0..=at % (kept.len() + 1))
+                .rev()
+                .find(|&k| kept.is_char_boundary(k))
+                .unwrap_or(0);
+            format!("{}{}{}", &kept[..at], insert, &kept[at..])
+        },
+    )
 }
 
 fn lines(corpus: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop_oneof![garbled(corpus), Just(String::new()), (0..corpus.len()).prop_map(move |i| corpus[i].to_string())], 1..12)
-        .prop_map(|ls| ls.join("\n").into_bytes())
+    prop::collection::vec(
+        prop_oneof![
+            garbled(corpus),
+            Just(String::new()),
+            (0..corpus.len()).prop_map(move |i| corpus[i].to_string())
+        ],
+        1..12,
+    )
+    .prop_map(|ls| ls.join("\n").into_bytes())
 }
 
 proptest! {

@@ -48,7 +48,8 @@ fn read_with(files: &[&str], options: ReadOptions) -> (Vec<Seen>, LogReader) {
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let reader: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+            let reader: Box<dyn std::io::BufRead> =
+                Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
             (format!("log{i}"), reader, None)
         })
         .collect();
@@ -114,9 +115,15 @@ fn postfix_sent_to_gmail() {
     assert_eq!(s.kind, Kind::Delivered);
     assert_eq!(s.time, "2026-06-14T18:08:39.000Z");
     assert_eq!(s.recipient, "alice@Gmail.com");
-    assert_eq!((s.domain.as_str(), s.destination.as_str()), ("gmail.com", "gmail"));
+    assert_eq!(
+        (s.domain.as_str(), s.destination.as_str()),
+        ("gmail.com", "gmail")
+    );
     assert_eq!((s.code, s.enhanced.as_deref()), (Some(250), Some("2.0.0")));
-    assert_eq!((s.class, s.handshake), (Some(OutcomeClass::Delivered), false));
+    assert_eq!(
+        (s.class, s.handshake),
+        (Some(OutcomeClass::Delivered), false)
+    );
     assert_eq!(s.reply, "250 2.0.0 OK  1781460519 a1si123.45 - gsmtp");
     assert_eq!(s.reply_key, "", "delivered outcomes carry no reply key");
     assert_eq!(s.relay, "gmail-smtp-in.l.google.com");
@@ -135,7 +142,10 @@ fn postfix_deferred_by_yahoo_in_reply_to_mail_from() {
     assert_eq!(s.destination, "yahoo");
     assert_eq!(s.command, Some(Command::MailFrom));
     assert_eq!((s.code, s.enhanced.as_deref()), (Some(421), Some("4.7.0")));
-    assert_eq!((s.class, s.handshake), (Some(OutcomeClass::Tempfail), false));
+    assert_eq!(
+        (s.class, s.handshake),
+        (Some(OutcomeClass::Tempfail), false)
+    );
     let reply = "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes";
     assert_eq!(s.reply, reply);
     assert_eq!(s.reply_key, reply);
@@ -163,7 +173,10 @@ fn postfix_service_name_long_queue_id_orig_to_and_conn_use() {
         "Jun  4 02:03:04 mail postfix/polite/smtp[9]: 4gdgQw15ZZz1Bc: to=<d@hotmail.com>, orig_to=<alias@corp.example>, relay=hotmail-com.olc.protection.outlook.com[52.101.8.44]:25, conn_use=3, delay=0.42, delays=0.01/0/0/0.41, dsn=2.0.0, status=sent (250 2.6.0 <id@corp.example> [InternalId=1] Queued mail for delivery)",
     );
     assert_eq!(s.time, "2026-06-04T02:03:04.000Z");
-    assert_eq!((s.kind, s.destination.as_str()), (Kind::Delivered, "microsoft"));
+    assert_eq!(
+        (s.kind, s.destination.as_str()),
+        (Kind::Delivered, "microsoft")
+    );
     assert_eq!(postfix_extra(&s), (Some([10, 0, 0, 410]), 3));
 }
 
@@ -185,7 +198,10 @@ fn postfix_greeting_reject() {
     );
     assert_eq!((s.class, s.handshake), (Some(OutcomeClass::Tempfail), true));
     assert_eq!(s.command, Some(Command::Greeting));
-    assert_eq!(s.reply, "421 4.7.0 Trop de connexions, veuillez reessayer plus tard");
+    assert_eq!(
+        s.reply,
+        "421 4.7.0 Trop de connexions, veuillez reessayer plus tard"
+    );
     assert_eq!(s.destination, "orange");
 }
 
@@ -196,10 +212,19 @@ fn postfix_connect_refused_and_timed_out() {
         "Jun 14 18:09:39 mail postfix/smtp[13]: 1B2C3D4E60: to=<h@bigcorp.example>, relay=none, delay=30, delays=0.1/0/30/0, dsn=4.4.1, status=deferred (connect to mx.bigcorp.example[192.0.2.9]:25: Connection timed out)\n",
     ));
     assert_eq!(seen.len(), 2);
-    assert_eq!((seen[0].class, seen[0].handshake), (Some(OutcomeClass::Connect), true));
-    assert_eq!((seen[1].class, seen[1].handshake), (Some(OutcomeClass::Timeout), true));
+    assert_eq!(
+        (seen[0].class, seen[0].handshake),
+        (Some(OutcomeClass::Connect), true)
+    );
+    assert_eq!(
+        (seen[1].class, seen[1].handshake),
+        (Some(OutcomeClass::Timeout), true)
+    );
     for s in &seen {
-        assert_eq!((s.relay.as_str(), s.destination.as_str()), ("mx.bigcorp.example", "bigcorp"));
+        assert_eq!(
+            (s.relay.as_str(), s.destination.as_str()),
+            ("mx.bigcorp.example", "bigcorp")
+        );
         assert_eq!(s.ip.as_deref(), Some("192.0.2.9"));
         assert_eq!((s.code, s.enhanced.as_deref()), (None, Some("4.4.1")));
     }
@@ -212,7 +237,10 @@ fn postfix_dns_failure_takes_the_learned_destination() {
         "Jun 14 18:10:00 mail postfix/smtp[12]: 1B2C3D4E61: to=<j@ymail.com>, relay=none, delay=2, delays=0.1/0/1.9/0, dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=ymail.com type=MX: Host not found, try again)\n",
         "Jun 14 18:10:01 mail postfix/smtp[12]: 1B2C3D4E62: to=<k@nowhere.example>, relay=none, delay=2, delays=0.1/0/1.9/0, dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=nowhere.example type=MX: Host not found, try again)\n",
     ));
-    assert_eq!((seen[1].class, seen[1].handshake), (Some(OutcomeClass::Internal), false));
+    assert_eq!(
+        (seen[1].class, seen[1].handshake),
+        (Some(OutcomeClass::Internal), false)
+    );
     assert_eq!(seen[1].destination, "yahoo");
     assert_eq!(seen[1].relay, "");
     assert_eq!(seen[2].destination, "nowhere.example");
@@ -226,7 +254,10 @@ fn postfix_delivery_temporarily_suspended_is_held() {
     assert_eq!(s.kind, Kind::Held);
     assert_eq!((s.class, s.handshake), (Some(OutcomeClass::Connect), true));
     assert_eq!(s.destination, "bigcorp");
-    assert_eq!(s.reply, "connect to mx.bigcorp.example[192.0.2.9]:25: Connection refused");
+    assert_eq!(
+        s.reply,
+        "connect to mx.bigcorp.example[192.0.2.9]:25: Connection refused"
+    );
 }
 
 #[test]
@@ -235,7 +266,10 @@ fn postfix_bounce_user_unknown() {
         "Jun 14 18:08:39 mail postfix/smtp[12]: 1B2C3D4E5F: to=<nobody@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=0.9, delays=0.1/0/0.4/0.4, dsn=5.1.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.1.1 The email account that you tried to reach does not exist. - gsmtp (in reply to RCPT TO command))",
     );
     assert_eq!(s.kind, Kind::Bounced);
-    assert_eq!((s.class, s.command), (Some(OutcomeClass::Permfail), Some(Command::RcptTo)));
+    assert_eq!(
+        (s.class, s.command),
+        (Some(OutcomeClass::Permfail), Some(Command::RcptTo))
+    );
     assert_eq!((s.code, s.enhanced.as_deref()), (Some(550), Some("5.1.1")));
 }
 
@@ -257,14 +291,25 @@ fn postfix_message_life_arrival_retry_expiry_removal() {
     let kinds: Vec<Kind> = seen.iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
-        [Kind::Arrival, Kind::Deferred, Kind::Deferred, Kind::Delivered, Kind::Expired, Kind::Removed, Kind::Arrival]
+        [
+            Kind::Arrival,
+            Kind::Deferred,
+            Kind::Deferred,
+            Kind::Delivered,
+            Kind::Expired,
+            Kind::Removed,
+            Kind::Arrival
+        ]
     );
     assert_eq!(seen[0].recipients, 2);
     assert_eq!(seen[0].recipient_key, None);
     assert!(seen[..6].iter().all(|s| s.queue == 0));
     // b@ is the only recipient left open when the message expires.
     assert_eq!(seen[4].recipient_key, seen[2].recipient_key);
-    assert_eq!((seen[4].domain.as_str(), seen[4].destination.as_str()), ("bigcorp.example", "bigcorp"));
+    assert_eq!(
+        (seen[4].domain.as_str(), seen[4].destination.as_str()),
+        ("bigcorp.example", "bigcorp")
+    );
     assert_eq!(seen[4].class, None);
     assert_eq!(seen[3].recipient_key, seen[1].recipient_key);
     // The queue ID is reused after removal: a new message.
@@ -282,17 +327,27 @@ fn postfix_other_delivery_agents() {
         "Jun 14 18:00:05 mail postfix/smtp[25]: 5A5A5A5A5F: to=<v@example.net>, relay=none, delay=0, delays=0/0/0/0, dsn=4.3.0, status=deferred (unknown mail transport error)\n",
     ));
     assert_eq!(seen.len(), 6);
-    let got: Vec<(Kind, Option<OutcomeClass>, &str)> =
-        seen.iter().map(|s| (s.kind, s.class, s.destination.as_str())).collect();
+    let got: Vec<(Kind, Option<OutcomeClass>, &str)> = seen
+        .iter()
+        .map(|s| (s.kind, s.class, s.destination.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
-            (Kind::Delivered, Some(OutcomeClass::Delivered), "example.org"),
+            (
+                Kind::Delivered,
+                Some(OutcomeClass::Delivered),
+                "example.org"
+            ),
             (Kind::Bounced, Some(OutcomeClass::Permfail), "example.org"),
             (Kind::Delivered, Some(OutcomeClass::Delivered), "example"),
             // No relay host: the destination learned for example.org from the lmtp line.
             (Kind::Deferred, Some(OutcomeClass::Tempfail), "example"),
-            (Kind::Delivered, Some(OutcomeClass::Delivered), "spam.example"),
+            (
+                Kind::Delivered,
+                Some(OutcomeClass::Delivered),
+                "spam.example"
+            ),
             (Kind::Deferred, Some(OutcomeClass::Internal), "example.net"),
         ]
     );
@@ -308,7 +363,8 @@ fn postfix_lost_connection_and_session_timeouts() {
         "Jun 14 18:00:02 mail postfix/smtp[20]: 6A6A6A6A6C: to=<c@corp.example>, relay=mx.corp.example[192.0.2.3]:25, delay=300, delays=0/0/0.1/300, dsn=4.4.2, status=deferred (conversation with mx.corp.example[192.0.2.3] timed out while receiving the initial server greeting)\n",
         "Jun 14 18:00:03 mail postfix/smtp[20]: 6A6A6A6A6D: to=<d@corp.example>, relay=mx.corp.example[192.0.2.3]:25, delay=600, delays=0/0/0.1/600, dsn=4.4.2, status=deferred (conversation with mx.corp.example[192.0.2.3] timed out while sending end of data -- message may be sent more than once)\n",
     ));
-    let got: Vec<(Option<OutcomeClass>, bool)> = seen.iter().map(|s| (s.class, s.handshake)).collect();
+    let got: Vec<(Option<OutcomeClass>, bool)> =
+        seen.iter().map(|s| (s.class, s.handshake)).collect();
     assert_eq!(
         got,
         [
@@ -340,7 +396,10 @@ fn postfix_skipped_lines_are_counted_by_kind() {
     );
     assert_eq!(seen.len(), 1);
     let stats = reader.stats();
-    assert_eq!((stats.read, stats.parsed, stats.skipped, stats.malformed), (11, 1, 10, 0));
+    assert_eq!(
+        (stats.read, stats.parsed, stats.skipped, stats.malformed),
+        (11, 1, 10, 0)
+    );
     assert_eq!(
         stats.skipped_by_kind(),
         [
@@ -382,7 +441,10 @@ fn postfix_malformed_lines_are_counted_with_their_place() {
         ]
     );
     let first = &stats.first_malformed[0];
-    assert_eq!((first.file.as_str(), first.line, first.reason), ("log0", 2, "missing status="));
+    assert_eq!(
+        (first.file.as_str(), first.line, first.reason),
+        ("log0", 2, "missing status=")
+    );
 }
 
 // ---- time origins, merging, files -----------------------------------------------------
@@ -405,7 +467,10 @@ fn classic_time_uses_year_and_offset_and_spans_new_year() {
     assert_eq!(seen[1].time, "2025-12-31T23:01:00.000Z");
     let origin = reader.files()[0].origin;
     assert_eq!((origin.year, origin.utc_offset_minutes), (Some(2025), 60));
-    assert_eq!(reader.stats().first_time, Some(UnixMillis(1_767_221_940_000)));
+    assert_eq!(
+        reader.stats().first_time,
+        Some(UnixMillis(1_767_221_940_000))
+    );
 }
 
 #[test]
@@ -419,11 +484,18 @@ fn several_files_merge_in_time_order_stable_by_file() {
         "Jun 14 10:00:02 mail postfix/smtp[1]: 1A1A1A1A1D: to=<d@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n",
     );
     let (seen, _) = read_with(&[a, b], options(None));
-    let order: Vec<(&str, u16, u64)> =
-        seen.iter().map(|s| (s.recipient.as_str(), s.file, s.line)).collect();
+    let order: Vec<(&str, u16, u64)> = seen
+        .iter()
+        .map(|s| (s.recipient.as_str(), s.file, s.line))
+        .collect();
     assert_eq!(
         order,
-        [("a@x.example", 0, 1), ("c@x.example", 1, 1), ("b@x.example", 0, 2), ("d@x.example", 1, 2)]
+        [
+            ("a@x.example", 0, 1),
+            ("c@x.example", 1, 1),
+            ("b@x.example", 0, 2),
+            ("d@x.example", 1, 2)
+        ]
     );
 }
 
@@ -433,13 +505,19 @@ fn rotated_state_carries_across_files() {
     let newer = "Jun 14 10:05:00 mail postfix/smtp[1]: 1A1A1A1A1A: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=300, delays=299/0/0/1, dsn=2.0.0, status=sent (250 ok)\n";
     let older = "Jun 14 10:00:00 mail postfix/qmgr[1]: 1A1A1A1A1A: from=<s@y.example>, size=5, nrcpt=1 (queue active)\n";
     let (seen, _) = read_with(&[newer, older], options(None));
-    assert_eq!(seen.iter().map(|s| s.kind).collect::<Vec<_>>(), [Kind::Arrival, Kind::Delivered]);
+    assert_eq!(
+        seen.iter().map(|s| s.kind).collect::<Vec<_>>(),
+        [Kind::Arrival, Kind::Delivered]
+    );
     assert_eq!(seen[0].queue, seen[1].queue);
 }
 
 fn write_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
     path
 }
 
@@ -454,7 +532,10 @@ fn gzip_and_zstd_files_are_read_transparently() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(line(1).as_bytes()).unwrap();
     let gz = write_file(dir.path(), "maillog.2.gz", &gz.finish().unwrap());
-    let zst = ruzstd::encoding::compress_to_vec(line(2).as_bytes(), ruzstd::encoding::CompressionLevel::Fastest);
+    let zst = ruzstd::encoding::compress_to_vec(
+        line(2).as_bytes(),
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
     let zst = write_file(dir.path(), "maillog.1", &zst);
     let plain = write_file(dir.path(), "maillog", line(3).as_bytes());
     let mut reader = LogReader::open(&[plain, zst, gz], options(None)).unwrap();
@@ -462,7 +543,14 @@ fn gzip_and_zstd_files_are_read_transparently() {
     while let Some(o) = reader.next_outcome().unwrap() {
         lines.push((o.file, reader.record().unwrap().recipient.to_string()));
     }
-    assert_eq!(lines, [(2, "a1@x.example".into()), (1, "a2@x.example".into()), (0, "a3@x.example".into())]);
+    assert_eq!(
+        lines,
+        [
+            (2, "a1@x.example".into()),
+            (1, "a2@x.example".into()),
+            (0, "a3@x.example".into())
+        ]
+    );
     assert!(reader.files().iter().all(|f| f.format == Format::Postfix));
 }
 
@@ -475,7 +563,12 @@ fn year_defaults_to_the_files_modification_time() {
         b"Dec 31 23:59:00 mail postfix/smtp[1]: 1A1A1A1A1A: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n",
     );
     let january = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_312_000); // 2026-01-02
-    std::fs::File::options().write(true).open(&path).unwrap().set_modified(january).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(january)
+        .unwrap();
     let mut reader = LogReader::open(&[&path], ReadOptions::default()).unwrap();
     let o = reader.next_outcome().unwrap().unwrap();
     assert_eq!(o.time.to_string(), "2025-12-31T23:59:00.000Z");
@@ -488,12 +581,20 @@ fn year_defaults_to_the_files_modification_time() {
 fn bad_input_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.log");
-    let e = LogReader::open(&[&missing], ReadOptions::default()).err().unwrap();
+    let e = LogReader::open(&[&missing], ReadOptions::default())
+        .err()
+        .unwrap();
     assert!(matches!(e, LogError::Open { .. }));
-    assert!(e.to_string().starts_with(&format!("cannot read {}: ", missing.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("cannot read {}: ", missing.display())),
+        "{e}"
+    );
 
     let junk = write_file(dir.path(), "junk.txt", b"hello\nworld\n");
-    let e = LogReader::open(&[&junk], ReadOptions::default()).err().unwrap();
+    let e = LogReader::open(&[&junk], ReadOptions::default())
+        .err()
+        .unwrap();
     assert_eq!(
         e.to_string(),
         format!(
@@ -516,7 +617,8 @@ fn bad_input_is_one_clear_error() {
 
     let truncated = {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&b"Jun 14 18:00:00 mail postfix/smtpd[30]: connect from x\n".repeat(5000)).unwrap();
+        gz.write_all(&b"Jun 14 18:00:00 mail postfix/smtpd[30]: connect from x\n".repeat(5000))
+            .unwrap();
         let bytes = gz.finish().unwrap();
         write_file(dir.path(), "cut.gz", &bytes[..bytes.len() / 2])
     };
@@ -528,13 +630,19 @@ fn bad_input_is_one_clear_error() {
         .err()
         .unwrap();
     assert!(matches!(e, LogError::Read { .. }), "{e}");
-    assert!(e.to_string().starts_with(&format!("{}:", truncated.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:", truncated.display())),
+        "{e}"
+    );
 }
 
 #[test]
 fn key_domain_uses_the_recipient_domain() {
     let (seen, _) = read_with(
-        &["Jun 14 18:08:39 mail postfix/smtp[1283]: 39D9336AFA81: to=<alice@googlemail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.05/0.01/0.5/0.64, dsn=2.0.0, status=sent (250 ok)"],
+        &[
+            "Jun 14 18:08:39 mail postfix/smtp[1283]: 39D9336AFA81: to=<alice@googlemail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.05/0.01/0.5/0.64, dsn=2.0.0, status=sent (250 ok)",
+        ],
         ReadOptions {
             key: KeyKind::Domain,
             ..options(None)
@@ -569,8 +677,14 @@ fn kumo_delivery() {
     let s = one(&line);
     assert_eq!(s.kind, Kind::Delivered);
     assert_eq!(s.time, "2026-06-14T18:08:39.000Z");
-    assert_eq!((s.domain.as_str(), s.destination.as_str()), ("gmail.com", "gmail"));
-    assert_eq!((s.code, s.enhanced.as_deref(), s.command), (Some(250), Some("2.0.0"), Some(Command::EndOfData)));
+    assert_eq!(
+        (s.domain.as_str(), s.destination.as_str()),
+        ("gmail.com", "gmail")
+    );
+    assert_eq!(
+        (s.code, s.enhanced.as_deref(), s.command),
+        (Some(250), Some("2.0.0"), Some(Command::EndOfData))
+    );
     assert_eq!(s.reply, "250 2.0.0 OK ids=8a5475ccbbc611eda12250ebf67f93bd");
     assert_eq!(s.relay, "gmail-smtp-in.l.google.com");
     assert_eq!(s.ip.as_deref(), Some("142.251.2.27"));
@@ -579,7 +693,10 @@ fn kumo_delivery() {
     let k = kumo_extra(&seen[0]);
     assert_eq!(k.num_attempts, 2);
     assert_eq!(reader.text(k.queue), "gmail.com");
-    assert_eq!(reader.text(k.site), "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com");
+    assert_eq!(
+        reader.text(k.site),
+        "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com"
+    );
     assert_eq!(reader.text(k.egress_source), "source2");
     assert_eq!(reader.files()[0].format, Format::KumoMta);
 }
@@ -592,16 +709,32 @@ fn kumo_transient_failure_and_bounce() {
     );
     let s = one(&tf);
     assert_eq!(s.kind, Kind::Deferred);
-    assert_eq!(s.time, "2026-06-14T18:08:39.250Z", "event_time wins over timestamp");
-    assert_eq!((s.class, s.handshake, s.command), (Some(OutcomeClass::Tempfail), false, Some(Command::MailFrom)));
-    assert_eq!(s.reply, "421 4.7.28 [203.0.113.7] Our system has detected an unusual rate of \"unsolicited\" mail");
+    assert_eq!(
+        s.time, "2026-06-14T18:08:39.250Z",
+        "event_time wins over timestamp"
+    );
+    assert_eq!(
+        (s.class, s.handshake, s.command),
+        (Some(OutcomeClass::Tempfail), false, Some(Command::MailFrom))
+    );
+    assert_eq!(
+        s.reply,
+        "421 4.7.28 [203.0.113.7] Our system has detected an unusual rate of \"unsolicited\" mail"
+    );
     assert_eq!(s.reply_key, s.reply);
     let bounce = kumo(
         "Bounce",
         r#""response":{"code":550,"enhanced_code":{"class":5,"subject":1,"detail":1},"content":"The email account that you tried to reach does not exist","command":"RCPT TO:<user@gmail.com>\r\n"}"#,
     );
     let s = one(&bounce);
-    assert_eq!((s.kind, s.class, s.command), (Kind::Bounced, Some(OutcomeClass::Permfail), Some(Command::RcptTo)));
+    assert_eq!(
+        (s.kind, s.class, s.command),
+        (
+            Kind::Bounced,
+            Some(OutcomeClass::Permfail),
+            Some(Command::RcptTo)
+        )
+    );
     assert_eq!(s.enhanced.as_deref(), Some("5.1.1"));
 }
 
@@ -610,20 +743,69 @@ fn kumo_internal_responses() {
     let resp = |content: &str, code: u16| {
         kumo(
             "TransientFailure",
-            &format!(r#""response":{{"code":{code},"enhanced_code":null,"content":{},"command":null}},"peer_address":null"#, serde_json::to_string(content).unwrap()),
+            &format!(
+                r#""response":{{"code":{code},"enhanced_code":null,"content":{},"command":null}},"peer_address":null"#,
+                serde_json::to_string(content).unwrap()
+            ),
         )
     };
     let cases = [
-        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: failed to connect to 142.251.2.27:25: Connection refused (os error 111)", 400, Kind::Deferred, OutcomeClass::Connect, true, Some(400)),
-        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: timeout after 60s while connecting to 142.251.2.27:25", 400, Kind::Deferred, OutcomeClass::Timeout, true, Some(400)),
-        ("KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: Command rejected Response { code: 421, enhanced_code: Some(EnhancedStatusCode { class: 4, subject: 7, detail: 0 }), content: \"Too many connections\", command: None }", 400, Kind::Deferred, OutcomeClass::Tempfail, true, Some(421)),
-        ("KumoMTA internal: scheduled queue is suspended: Automation rule 421 4.7.0 [TSS04]", 451, Kind::Held, OutcomeClass::Internal, false, Some(451)),
-        ("KumoMTA internal: ready queue throttled", 451, Kind::Held, OutcomeClass::Internal, false, Some(451)),
-        ("KumoMTA internal: error in deliver_message: IO error", 400, Kind::Deferred, OutcomeClass::Internal, false, Some(400)),
+        (
+            "KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: failed to connect to 142.251.2.27:25: Connection refused (os error 111)",
+            400,
+            Kind::Deferred,
+            OutcomeClass::Connect,
+            true,
+            Some(400),
+        ),
+        (
+            "KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: timeout after 60s while connecting to 142.251.2.27:25",
+            400,
+            Kind::Deferred,
+            OutcomeClass::Timeout,
+            true,
+            Some(400),
+        ),
+        (
+            "KumoMTA internal: failed to connect to any candidate hosts: connect to 142.251.2.27:25 and read initial banner: Command rejected Response { code: 421, enhanced_code: Some(EnhancedStatusCode { class: 4, subject: 7, detail: 0 }), content: \"Too many connections\", command: None }",
+            400,
+            Kind::Deferred,
+            OutcomeClass::Tempfail,
+            true,
+            Some(421),
+        ),
+        (
+            "KumoMTA internal: scheduled queue is suspended: Automation rule 421 4.7.0 [TSS04]",
+            451,
+            Kind::Held,
+            OutcomeClass::Internal,
+            false,
+            Some(451),
+        ),
+        (
+            "KumoMTA internal: ready queue throttled",
+            451,
+            Kind::Held,
+            OutcomeClass::Internal,
+            false,
+            Some(451),
+        ),
+        (
+            "KumoMTA internal: error in deliver_message: IO error",
+            400,
+            Kind::Deferred,
+            OutcomeClass::Internal,
+            false,
+            Some(400),
+        ),
     ];
     for (content, code, kind, class, handshake, seen_code) in cases {
         let s = one(&resp(content, code));
-        assert_eq!((s.kind, s.class, s.handshake, s.code), (kind, Some(class), handshake, seen_code), "{content}");
+        assert_eq!(
+            (s.kind, s.class, s.handshake, s.code),
+            (kind, Some(class), handshake, seen_code),
+            "{content}"
+        );
         assert_eq!(s.destination, "gmail", "{content}");
     }
 }
@@ -634,9 +816,20 @@ fn kumo_reception_recipient_array_and_expiration() {
     let delivery = r#"{"type":"Delivery","id":"2d98076abbbc11ed940250ebf67f93bd","sender":"s@sender.example","recipient":["a@yahoo.com","b@yahoo.com"],"queue":"yahoo.com","site":"egress->(mta5|mta6|mta7).am0.yahoodns.net@smtp_client","size":10,"response":{"code":250,"enhanced_code":null,"content":"ok dirdel","command":"."},"peer_address":{"name":"mta5.am0.yahoodns.net","addr":"67.195.204.72:25"},"timestamp":1781460060,"created":1781460000}"#;
     let expiration = r#"{"type":"Expiration","id":"3d98076abbbc11ed940250ebf67f93bd","sender":"s@sender.example","recipient":"c@yahoo.com","queue":"yahoo.com","site":"","size":10,"response":{"code":551,"enhanced_code":{"class":5,"subject":4,"detail":7},"content":"Next delivery time would exceed the expiry time","command":null},"timestamp":1781470000,"created":1781460000}"#;
     let other = r#"{"type":"AdminBounce","id":"4d98076abbbc11ed940250ebf67f93bd","recipient":"d@yahoo.com","timestamp":1781470001}"#;
-    let text = [reception, delivery, expiration, other, "{not json", r#"{"type":"Delivery","recipient":"x@y.example","timestamp":1}"#].join("\n");
+    let text = [
+        reception,
+        delivery,
+        expiration,
+        other,
+        "{not json",
+        r#"{"type":"Delivery","recipient":"x@y.example","timestamp":1}"#,
+    ]
+    .join("\n");
     let (seen, reader) = read_with(&[&text], options(None));
-    let kinds: Vec<(Kind, &str, Option<u32>)> = seen.iter().map(|s| (s.kind, s.recipient.as_str(), s.recipient_key)).collect();
+    let kinds: Vec<(Kind, &str, Option<u32>)> = seen
+        .iter()
+        .map(|s| (s.kind, s.recipient.as_str(), s.recipient_key))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -646,17 +839,33 @@ fn kumo_reception_recipient_array_and_expiration() {
             (Kind::Expired, "c@yahoo.com", Some(2)),
         ]
     );
-    assert_eq!((seen[0].recipients, seen[0].domain.as_str()), (2, "yahoo.com"));
+    assert_eq!(
+        (seen[0].recipients, seen[0].domain.as_str()),
+        (2, "yahoo.com")
+    );
     assert_eq!(seen[1].destination, "yahoo");
     assert_eq!(seen[1].ip.as_deref(), Some("67.195.204.72"));
     assert_eq!(seen[1].queue, seen[2].queue);
-    assert_eq!((seen[3].class, seen[3].destination.as_str()), (None, "yahoo"));
+    assert_eq!(
+        (seen[3].class, seen[3].destination.as_str()),
+        (None, "yahoo")
+    );
     assert_eq!(seen[3].age, Some(10_000_000));
     let stats = reader.stats();
-    assert_eq!((stats.read, stats.parsed, stats.skipped, stats.malformed), (6, 3, 1, 2));
+    assert_eq!(
+        (stats.read, stats.parsed, stats.skipped, stats.malformed),
+        (6, 3, 1, 2)
+    );
     assert_eq!(stats.skipped_by_kind(), [("KumoMTA AdminBounce", 1)]);
-    assert_eq!(stats.malformed_by_reason(), [("not a JSON log record", 1), ("missing message id", 1)]);
-    assert_eq!(reader.in_flight(), 0, "finished recipients end their message");
+    assert_eq!(
+        stats.malformed_by_reason(),
+        [("not a JSON log record", 1), ("missing message id", 1)]
+    );
+    assert_eq!(
+        reader.in_flight(),
+        0,
+        "finished recipients end their message"
+    );
 }
 
 // ---- PowerMTA -------------------------------------------------------------------------
@@ -679,23 +888,64 @@ fn pmta_records_by_header() {
     assert_eq!(reader.files()[0].format, Format::Pmta);
     let got: Vec<(Kind, &str, Option<OutcomeClass>, bool, &str)> = seen
         .iter()
-        .map(|s| (s.kind, s.recipient.as_str(), s.class, s.handshake, s.destination.as_str()))
+        .map(|s| {
+            (
+                s.kind,
+                s.recipient.as_str(),
+                s.class,
+                s.handshake,
+                s.destination.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            (Kind::Delivered, "a@gmail.com", Some(OutcomeClass::Delivered), false, "gmail"),
-            (Kind::Deferred, "b@yahoo.com", Some(OutcomeClass::Tempfail), false, "yahoo"),
-            (Kind::Deferred, "c@orange.fr", Some(OutcomeClass::Tempfail), true, "orange"),
-            (Kind::Deferred, "d@bigcorp.example", Some(OutcomeClass::Connect), true, "bigcorp"),
-            (Kind::Bounced, "nobody@gmail.com", Some(OutcomeClass::Permfail), false, "gmail"),
+            (
+                Kind::Delivered,
+                "a@gmail.com",
+                Some(OutcomeClass::Delivered),
+                false,
+                "gmail"
+            ),
+            (
+                Kind::Deferred,
+                "b@yahoo.com",
+                Some(OutcomeClass::Tempfail),
+                false,
+                "yahoo"
+            ),
+            (
+                Kind::Deferred,
+                "c@orange.fr",
+                Some(OutcomeClass::Tempfail),
+                true,
+                "orange"
+            ),
+            (
+                Kind::Deferred,
+                "d@bigcorp.example",
+                Some(OutcomeClass::Connect),
+                true,
+                "bigcorp"
+            ),
+            (
+                Kind::Bounced,
+                "nobody@gmail.com",
+                Some(OutcomeClass::Permfail),
+                false,
+                "gmail"
+            ),
             (Kind::Expired, "late@yahoo.com", None, false, "yahoo"),
         ]
     );
     assert_eq!(seen[0].time, "2024-01-02T03:04:05.000Z");
     assert_eq!(seen[0].age, Some(5000));
     assert_eq!(seen[0].reply, "250 2.0.0 OK  1704164645 x1si - gsmtp");
-    assert_eq!((seen[1].code, seen[1].enhanced.as_deref()), (Some(421), Some("4.7.0")));
+    assert_eq!(
+        (seen[1].code, seen[1].enhanced.as_deref()),
+        (Some(421), Some("4.7.0"))
+    );
     assert_eq!(seen[1].ip.as_deref(), Some("67.195.204.72"));
     assert_eq!(seen[4].enhanced.as_deref(), Some("5.1.1"));
     match seen[1].extra {
@@ -706,16 +956,32 @@ fn pmta_records_by_header() {
         other => panic!("{other:?}"),
     }
     let stats = reader.stats();
-    assert_eq!((stats.read, stats.parsed, stats.skipped, stats.malformed), (10, 6, 3, 1));
-    assert_eq!(stats.skipped_by_kind(), [("PowerMTA header row", 2), ("PowerMTA r record", 1)]);
+    assert_eq!(
+        (stats.read, stats.parsed, stats.skipped, stats.malformed),
+        (10, 6, 3, 1)
+    );
+    assert_eq!(
+        stats.skipped_by_kind(),
+        [("PowerMTA header row", 2), ("PowerMTA r record", 1)]
+    );
     assert_eq!(stats.first_malformed[0].line, 10);
-    assert_eq!(reader.in_flight(), 3, "the three deferred recipients are still queued");
+    assert_eq!(
+        reader.in_flight(),
+        3,
+        "the three deferred recipients are still queued"
+    );
 }
 
 #[test]
 fn an_empty_rotated_file_is_no_error() {
     let line = "Jun 14 10:00:00 mail postfix/smtp[1]: 1A1A1A1A1A: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n";
-    let (seen, reader) = read_with(&["", line, "\n\n"], ReadOptions { year: Some(2026), ..ReadOptions::default() });
+    let (seen, reader) = read_with(
+        &["", line, "\n\n"],
+        ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        },
+    );
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].file, 1);
     assert_eq!(reader.stats().read, 3);

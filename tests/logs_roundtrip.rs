@@ -56,9 +56,15 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
             if format != Format::Pmta {
                 expected.push(Expected {
                     kind: Kind::Arrival,
-                    recipient: if format == Format::KumoMta { a.recipient.to_string() } else { String::new() },
+                    recipient: if format == Format::KumoMta {
+                        a.recipient.to_string()
+                    } else {
+                        String::new()
+                    },
                     destination: match format {
-                        Format::KumoMta if attempted.contains(domain(a.recipient)) => dest(a.recipient),
+                        Format::KumoMta if attempted.contains(domain(a.recipient)) => {
+                            dest(a.recipient)
+                        }
                         Format::KumoMta => domain(a.recipient).to_string(),
                         _ => String::new(),
                     },
@@ -82,11 +88,18 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                 Written::Bounced => Kind::Bounced,
                 Written::Held => Kind::Held,
             };
-            let mta_side = matches!(a.class, OutcomeClass::Connect | OutcomeClass::Timeout | OutcomeClass::Internal);
+            let mta_side = matches!(
+                a.class,
+                OutcomeClass::Connect | OutcomeClass::Timeout | OutcomeClass::Internal
+            );
             let code = match (format, a.outcome) {
                 (_, Written::Held) => None,
                 (Format::KumoMta, _) if mta_side || a.handshake => {
-                    if a.handshake && !mta_side { code_of(a.reply) } else { Some(400) }
+                    if a.handshake && !mta_side {
+                        code_of(a.reply)
+                    } else {
+                        Some(400)
+                    }
                 }
                 (Format::Pmta, _) if a.class == OutcomeClass::Connect => Some(421),
                 (_, _) if mta_side => None,
@@ -107,7 +120,11 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
             writer.expiry(e).unwrap();
             expected.push(Expected {
                 kind: Kind::Expired,
-                recipient: if format == Format::Postfix { String::new() } else { e.recipient.to_string() },
+                recipient: if format == Format::Postfix {
+                    String::new()
+                } else {
+                    e.recipient.to_string()
+                },
                 destination: dest(e.recipient),
                 class: None,
                 handshake: false,
@@ -155,7 +172,14 @@ struct Got {
 fn read(format: Format, log: Vec<u8>) -> (Vec<Got>, LogReader) {
     let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
         vec![("log".to_string(), Box::new(std::io::Cursor::new(log)), None)];
-    let mut reader = LogReader::from_readers(inputs, ReadOptions { year: Some(2026), ..ReadOptions::default() }).unwrap();
+    let mut reader = LogReader::from_readers(
+        inputs,
+        ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
     assert_eq!(reader.files()[0].format, format);
     let mut got = Vec::new();
     while let Some(o) = reader.next_outcome().unwrap() {
@@ -206,7 +230,13 @@ fn check(format: Format, style: PostfixStyle) {
                 assert!(g.abs_diff(e) <= 1000 && t >= g, "{at}: age {g}");
             }
             (Some(g), Some(e), Format::Postfix) => {
-                let tolerance = if e < 1000 { 6 } else if e < 10_000 { 51 } else { 501 };
+                let tolerance = if e < 1000 {
+                    6
+                } else if e < 10_000 {
+                    51
+                } else {
+                    501
+                };
                 assert!(g.abs_diff(e) <= tolerance, "{at}: age {g}");
             }
             (g, e, _) => assert_eq!(g.is_some(), e.is_some(), "{at}: age {g:?}"),
@@ -217,7 +247,10 @@ fn check(format: Format, style: PostfixStyle) {
         m
     });
     for k in ["Delivered", "Deferred", "Bounced", "Expired"] {
-        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "{format:?} exercises {k}: {kinds:?}");
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) > 0,
+            "{format:?} exercises {k}: {kinds:?}"
+        );
     }
 }
 

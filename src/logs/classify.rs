@@ -183,8 +183,12 @@ const PHRASES: [&str; 16] = [
     "Connection timed out",
 ];
 
-static FINDERS: LazyLock<Vec<memmem::Finder<'static>>> =
-    LazyLock::new(|| PHRASES.iter().map(|p| memmem::Finder::new(p.as_bytes())).collect());
+static FINDERS: LazyLock<Vec<memmem::Finder<'static>>> = LazyLock::new(|| {
+    PHRASES
+        .iter()
+        .map(|p| memmem::Finder::new(p.as_bytes()))
+        .collect()
+});
 
 fn contains(hay: &str, needle: &str) -> bool {
     match PHRASES.iter().position(|p| *p == needle) {
@@ -283,7 +287,10 @@ fn needs_masking(text: &str) -> bool {
 
 /// Brackets and punctuation around a token.
 fn is_wrapping(c: char) -> bool {
-    matches!(c, '[' | ']' | '(' | ')' | '{' | '}' | '<' | '>' | ',' | ';' | '"' | '\'')
+    matches!(
+        c,
+        '[' | ']' | '(' | ')' | '{' | '}' | '<' | '>' | ',' | ';' | '"' | '\''
+    )
 }
 
 fn is_volatile(token: &str) -> bool {
@@ -323,7 +330,13 @@ mod tests {
         assert_eq!(r.enhanced.unwrap().to_string(), "4.7.28");
         let r = reply_code("421 Max message per connection reached").unwrap();
         assert_eq!((r.code, r.enhanced), (421, None));
-        assert_eq!(reply_code("250"), Some(ReplyCode { code: 250, enhanced: None }));
+        assert_eq!(
+            reply_code("250"),
+            Some(ReplyCode {
+                code: 250,
+                enhanced: None
+            })
+        );
         // An enhanced code of another class than the reply's is not taken.
         assert_eq!(reply_code("550 4.7.1 odd").unwrap().enhanced, None);
         assert_eq!(reply_code("delivered to mailbox"), None);
@@ -356,31 +369,46 @@ mod tests {
             c(OutcomeClass::Timeout, true)
         );
         assert_eq!(
-            f("conversation with mx.example[192.0.2.1] timed out while receiving the initial server greeting"),
+            f(
+                "conversation with mx.example[192.0.2.1] timed out while receiving the initial server greeting"
+            ),
             c(OutcomeClass::Timeout, true)
         );
         assert_eq!(
-            f("lost connection with mx.example[192.0.2.1] while receiving the initial server greeting"),
+            f(
+                "lost connection with mx.example[192.0.2.1] while receiving the initial server greeting"
+            ),
             c(OutcomeClass::Connect, true)
         );
         assert_eq!(
-            f("Host or domain name not found. Name service error for name=x.example type=MX: Host not found, try again"),
+            f(
+                "Host or domain name not found. Name service error for name=x.example type=MX: Host not found, try again"
+            ),
             c(OutcomeClass::Internal, false)
         );
-        assert_eq!(f("421 4.7.0 [TSS04] Messages from 203.0.113.7 deferred"), None);
+        assert_eq!(
+            f("421 4.7.0 [TSS04] Messages from 203.0.113.7 deferred"),
+            None
+        );
     }
 
     #[test]
     fn reply_keys_mask_identifiers_only() {
         let mut s = String::new();
         assert_eq!(
-            reply_key("250 2.0.0 OK  1678069691 a1-20020a05620a0e81si1234567qkq.123 - gsmtp", &mut s),
+            reply_key(
+                "250 2.0.0 OK  1678069691 a1-20020a05620a0e81si1234567qkq.123 - gsmtp",
+                &mut s
+            ),
             "250 2.0.0 OK * * - gsmtp"
         );
         let tss = "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes";
         assert_eq!(reply_key(tss, &mut s), tss);
         assert_eq!(
-            reply_key("451 4.7.650 rate limited (S775) [BN1NAM02FT012.eop-nam02.prod.protection.outlook.com 2024-01-12T10:11:12.345Z]", &mut s),
+            reply_key(
+                "451 4.7.650 rate limited (S775) [BN1NAM02FT012.eop-nam02.prod.protection.outlook.com 2024-01-12T10:11:12.345Z]",
+                &mut s
+            ),
             "451 4.7.650 rate limited (S775) [* *]"
         );
     }

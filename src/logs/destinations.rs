@@ -26,29 +26,62 @@ pub struct Provider {
 /// `shaping.toml` provider blocks (google, yahoo, outlook/office365, apple, mimecast,
 /// barracuda, kpn, gmx/web.de) and the providers' published MX hosts.
 const BUILTIN: &[(&str, &str, &[&str])] = &[
-    ("gmail", "gmail-smtp-in.l.google.com", &["google.com", "googlemail.com"]),
+    (
+        "gmail",
+        "gmail-smtp-in.l.google.com",
+        &["google.com", "googlemail.com"],
+    ),
     ("yahoo", "mta5.am0.yahoodns.net", &["yahoodns.net"]),
     (
         "microsoft",
         "hotmail-com.olc.protection.outlook.com",
-        &["protection.outlook.com", "outlook.com", "hotmail.com", "mx.microsoft"],
+        &[
+            "protection.outlook.com",
+            "outlook.com",
+            "hotmail.com",
+            "mx.microsoft",
+        ],
     ),
-    ("apple", "mx01.mail.icloud.com", &["icloud.com", "mail.me.com"]),
+    (
+        "apple",
+        "mx01.mail.icloud.com",
+        &["icloud.com", "mail.me.com"],
+    ),
     ("comcast", "mx1a1.comcast.net", &["comcast.net"]),
-    ("att", "ff-ip4-mx-vip1.prodigy.net", &["prodigy.net", "att.net"]),
-    ("gmx", "mx00.emig.gmx.net", &["gmx.net", "gmx.com", "gmx.de"]),
+    (
+        "att",
+        "ff-ip4-mx-vip1.prodigy.net",
+        &["prodigy.net", "att.net"],
+    ),
+    (
+        "gmx",
+        "mx00.emig.gmx.net",
+        &["gmx.net", "gmx.com", "gmx.de"],
+    ),
     ("web.de", "mx-ha03.web.de", &["web.de"]),
     ("orange", "smtp-in.orange.fr", &["orange.fr", "wanadoo.fr"]),
     ("mail.ru", "mxs.mail.ru", &["mail.ru"]),
     ("yandex", "mx.yandex.net", &["yandex.net", "yandex.ru"]),
-    ("zoho", "mx.zoho.com", &["zoho.com", "zoho.eu", "zohomail.com"]),
-    ("proofpoint", "mx0a-00000001.pphosted.com", &["pphosted.com", "ppe-hosted.com"]),
+    (
+        "zoho",
+        "mx.zoho.com",
+        &["zoho.com", "zoho.eu", "zohomail.com"],
+    ),
+    (
+        "proofpoint",
+        "mx0a-00000001.pphosted.com",
+        &["pphosted.com", "ppe-hosted.com"],
+    ),
     (
         "mimecast",
         "eu-smtp-inbound-1.mimecast.com",
         &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
     ),
-    ("barracuda", "d12345a.ess.barracudanetworks.com", &["barracudanetworks.com"]),
+    (
+        "barracuda",
+        "d12345a.ess.barracudanetworks.com",
+        &["barracudanetworks.com"],
+    ),
     ("kpn", "mx.kpnmail.nl", &["kpnmail.nl"]),
 ];
 
@@ -87,7 +120,10 @@ impl Default for Providers {
 }
 
 fn normalise_suffix(s: &str) -> String {
-    s.trim().trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase()
+    s.trim()
+        .trim_start_matches('.')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 impl Providers {
@@ -127,7 +163,9 @@ impl Providers {
             match self.entries.iter_mut().find(|p| p.name == name) {
                 Some(p) => p.suffixes.extend(suffixes),
                 None => self.entries.push(Provider {
-                    mx: suffixes.first().map_or_else(String::new, |s| format!("mx.{s}")),
+                    mx: suffixes
+                        .first()
+                        .map_or_else(String::new, |s| format!("mx.{s}")),
                     name,
                     suffixes,
                 }),
@@ -330,15 +368,25 @@ mod tests {
     #[test]
     fn user_file_extends_and_overrides() {
         let p = Providers::builtin()
-            .with_json("p.json", r#"{"bigcorp": [".bigcorp-mx.net"], "gmail": ["gsuite.example"]}"#)
+            .with_json(
+                "p.json",
+                r#"{"bigcorp": [".bigcorp-mx.net"], "gmail": ["gsuite.example"]}"#,
+            )
             .unwrap();
         assert_eq!(p.provider_of("in1.bigcorp-mx.net").unwrap().name, "bigcorp");
         assert_eq!(p.provider_of("mx.gsuite.example").unwrap().name, "gmail");
         assert_eq!(p.named("bigcorp").unwrap().mx, "mx.bigcorp-mx.net");
-        let e = Providers::builtin().with_json("p.json", "{\"x\": 3}").unwrap_err();
+        let e = Providers::builtin()
+            .with_json("p.json", "{\"x\": 3}")
+            .unwrap_err();
         assert!(e.to_string().starts_with("provider file p.json:1:"), "{e}");
-        let e = Providers::builtin().with_json("p.json", r#"{"x": ["."]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "provider file p.json: provider \"x\" has an empty suffix");
+        let e = Providers::builtin()
+            .with_json("p.json", r#"{"x": ["."]}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "provider file p.json: provider \"x\" has an empty suffix"
+        );
     }
 
     #[test]
@@ -359,7 +407,10 @@ mod tests {
             let host = relay_host(&p, name, domain);
             assert_eq!(dest(&host), name, "{host}");
         }
-        assert_eq!(relay_host(&p, "bigmail", "bigmail.example"), "mx.bigmail.example");
+        assert_eq!(
+            relay_host(&p, "bigmail", "bigmail.example"),
+            "mx.bigmail.example"
+        );
         assert_eq!(relay_ip("gmail"), relay_ip("gmail"));
         assert_ne!(relay_ip("gmail"), relay_ip("yahoo"));
     }

@@ -56,7 +56,10 @@ pub struct Opened {
 pub fn open(path: &Path) -> io::Result<Opened> {
     if path.as_os_str() == "-" {
         return Ok(Opened {
-            reader: decompress(Box::new(BufReader::with_capacity(BUFFER, io::stdin().lock())))?,
+            reader: decompress(Box::new(BufReader::with_capacity(
+                BUFFER,
+                io::stdin().lock(),
+            )))?,
             modified: None,
         });
     }
@@ -162,8 +165,14 @@ mod tests {
             detect(b"2026-06-14T18:08:39.620674-03:00 mx postfix/qmgr[1]: x"),
             Some(Format::Postfix)
         );
-        assert_eq!(detect(br#"{"type":"Delivery","id":"x"}"#), Some(Format::KumoMta));
-        assert_eq!(detect(b"type,timeLogged,timeQueued,orig,rcpt\n"), Some(Format::Pmta));
+        assert_eq!(
+            detect(br#"{"type":"Delivery","id":"x"}"#),
+            Some(Format::KumoMta)
+        );
+        assert_eq!(
+            detect(b"type,timeLogged,timeQueued,orig,rcpt\n"),
+            Some(Format::Pmta)
+        );
         assert_eq!(
             detect(b"d,2024-01-02 03:04:05+0000,2024-01-02 03:04:00+0000,a@b,c@d\n"),
             Some(Format::Pmta)
@@ -178,13 +187,25 @@ mod tests {
         std::io::Write::write_all(&mut gz, &text).unwrap();
         let gz = gz.finish().unwrap();
         let mut out = Vec::new();
-        decompress(Box::new(std::io::Cursor::new(gz))).unwrap().read_to_end(&mut out).unwrap();
+        decompress(Box::new(std::io::Cursor::new(gz)))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, text);
         // Two zstd frames back to back.
-        let mut zst = ruzstd::encoding::compress_to_vec(&text[..], ruzstd::encoding::CompressionLevel::Fastest);
-        zst.extend(ruzstd::encoding::compress_to_vec(&b"tail\n"[..], ruzstd::encoding::CompressionLevel::Fastest));
+        let mut zst = ruzstd::encoding::compress_to_vec(
+            &text[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        zst.extend(ruzstd::encoding::compress_to_vec(
+            &b"tail\n"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
         let mut out = Vec::new();
-        decompress(Box::new(std::io::Cursor::new(zst))).unwrap().read_to_end(&mut out).unwrap();
+        decompress(Box::new(std::io::Cursor::new(zst)))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(&out[..text.len()], &text[..]);
         assert_eq!(&out[text.len()..], b"tail\n");
     }

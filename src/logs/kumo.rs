@@ -115,6 +115,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
+/// A borrowed text is spanned in the line, an unescaped copy in the scratch buffer.
+#[allow(clippy::ptr_arg)] // whether the text was borrowed is the point
 fn span(line: &str, scratch: &mut String, text: &Cow<str>) -> Span {
     match text {
         Cow::Borrowed(s) => Span::of(line, s),
@@ -123,7 +125,8 @@ fn span(line: &str, scratch: &mut String, text: &Cow<str>) -> Span {
 }
 
 fn opt_span(line: &str, scratch: &mut String, text: &Option<Cow<str>>) -> Span {
-    text.as_ref().map_or(Span::EMPTY, |t| span(line, scratch, t))
+    text.as_ref()
+        .map_or(Span::EMPTY, |t| span(line, scratch, t))
 }
 
 fn skip_of(kind: &str) -> Skip {
@@ -199,7 +202,9 @@ fn internal_class(content: &str) -> (OutcomeClass, bool, Option<u16>) {
     if content.contains("failed to connect to any candidate hosts") {
         if let Some(at) = content.find("Command rejected")
             && let Some(c) = content[at..].find("code: ")
-            && let Some(code) = content.get(at + c + 6..at + c + 9).and_then(|d| d.parse::<u16>().ok())
+            && let Some(code) = content
+                .get(at + c + 6..at + c + 9)
+                .and_then(|d| d.parse::<u16>().ok())
         {
             return (classify::class_of_code(code), true, Some(code));
         }
@@ -272,9 +277,18 @@ pub fn lex(line: &str, scratch: &mut String, rcpts: &mut Vec<Span>) -> Lex {
     lexed.ends_with_recipients = true;
     lexed.sender = opt_span(line, scratch, &record.sender);
     if let Some(created) = time_of(&record.created_time, &record.created) {
-        lexed.age = time.0.checked_sub(created.0).and_then(|a| u64::try_from(a).ok());
+        lexed.age = time
+            .0
+            .checked_sub(created.0)
+            .and_then(|a| u64::try_from(a).ok());
     }
-    set_relay(line, scratch, &record, parts.map(|(_, host)| host), &mut lexed);
+    set_relay(
+        line,
+        scratch,
+        &record,
+        parts.map(|(_, host)| host),
+        &mut lexed,
+    );
     if let What::Status(kind) = what {
         set_response(line, scratch, record.response.as_ref(), kind, &mut lexed);
     }
@@ -329,7 +343,9 @@ fn set_response(
         });
     lexed.code = code;
     lexed.enhanced = enhanced;
-    lexed.command = response.and_then(|r| r.command.as_deref()).map(Command::parse);
+    lexed.command = response
+        .and_then(|r| r.command.as_deref())
+        .map(Command::parse);
     let start = scratch.len();
     if let Some(code) = code {
         let _ = write!(scratch, "{code} ");
@@ -342,7 +358,11 @@ fn set_response(
     let (class, handshake, inner_code) = match kind {
         Kind::Delivered => (OutcomeClass::Delivered, false, None),
         _ if text.starts_with(INTERNAL) => internal_class(text),
-        _ => (code.map_or(OutcomeClass::Tempfail, classify::class_of_code), false, None),
+        _ => (
+            code.map_or(OutcomeClass::Tempfail, classify::class_of_code),
+            false,
+            None,
+        ),
     };
     if kind == Kind::Deferred && text.starts_with(INTERNAL) && is_hold(text) {
         lexed.what = What::Status(Kind::Held);
@@ -362,7 +382,10 @@ mod tests {
     fn sites() {
         assert_eq!(
             site_parts("source2->(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com.@smtp_client"),
-            Some(("(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com", "gmail-smtp-in.l.google.com"))
+            Some((
+                "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com",
+                "gmail-smtp-in.l.google.com"
+            ))
         );
         assert_eq!(
             site_parts("unspecified->mx.bigmail.example@smtp_client"),

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHasher;
 
+use super::Kind;
 use super::classify::{self, Enhanced};
 use super::lexed::{Lex, LexExtra, Lexed, Malformed, Skip, Span, What};
 use super::time::parse_datetime;
-use super::Kind;
 use crate::flow_control::OutcomeClass;
 
 /// The default `acct-file` field order, used until a header row is seen.
@@ -142,7 +142,9 @@ pub fn lex(
     if text.trim().is_empty() {
         return Lex::Skip(Skip::Empty);
     }
-    let first = record.get(0).map(|f| f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f).trim_ascii());
+    let first = record
+        .get(0)
+        .map(|f| f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f).trim_ascii());
     if first == Some(b"type") {
         let names: Vec<&str> = columns.fields.iter().map(|s| span_text(text, *s)).collect();
         let fields = std::mem::take(&mut columns.fields);
@@ -152,7 +154,9 @@ pub fn lex(
     }
     let columns = &*columns;
     let field = |i: Option<usize>| -> &str {
-        i.and_then(|i| columns.fields.get(i)).map_or("", |s| span_text(text, *s)).trim()
+        i.and_then(|i| columns.fields.get(i))
+            .map_or("", |s| span_text(text, *s))
+            .trim()
     };
     if columns.kind.is_none() {
         return Lex::Malformed(Malformed::CsvRecordType);
@@ -174,14 +178,25 @@ pub fn lex(
     let queued = field(columns.time_queued);
     let mut h1 = FxHasher::default();
     let mut h2 = FxHasher::with_seed(0x51_7cc1_b727);
-    for part in [queued, field(columns.orig), field(columns.job_id), field(columns.env_id)] {
+    for part in [
+        queued,
+        field(columns.orig),
+        field(columns.job_id),
+        field(columns.env_id),
+    ] {
         h1.write(part.as_bytes());
         h1.write_u8(0);
         h2.write(part.as_bytes());
         h2.write_u8(0xff);
     }
     let message = ((h1.finish() as u128) << 64) | h2.finish() as u128;
-    let span = |s: &str| if s.is_empty() { Span::EMPTY } else { Span::of(text, s) };
+    let span = |s: &str| {
+        if s.is_empty() {
+            Span::EMPTY
+        } else {
+            Span::of(text, s)
+        }
+    };
     let mut lexed = Lexed::new(
         time,
         What::Status(kind),
@@ -215,7 +230,8 @@ pub fn lex(
     lexed.enhanced = code.and_then(|c| c.enhanced).or(status_code);
     let esmtp_empty = columns.esmtp.is_some() && field(columns.esmtp).is_empty();
     let expired = kind == Kind::Bounced
-        && (field(columns.bounce_cat) == "message-expired" || status_code.is_some_and(|e| e.class == 4));
+        && (field(columns.bounce_cat) == "message-expired"
+            || status_code.is_some_and(|e| e.class == 4));
     if expired {
         lexed.what = What::Status(Kind::Expired);
         return Lex::Record(lexed);

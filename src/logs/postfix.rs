@@ -61,7 +61,9 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
         None => return skip(Skip::NotPostfix),
     };
     let rest = &line[used..];
-    let rest = rest.strip_prefix(' ').ok_or(Outcome::Skip(Skip::NotPostfix))?;
+    let rest = rest
+        .strip_prefix(' ')
+        .ok_or(Outcome::Skip(Skip::NotPostfix))?;
     let host_end = memchr(b' ', rest.as_bytes()).ok_or(Outcome::Skip(Skip::NotPostfix))?;
     let rest = &rest[host_end + 1..];
     let colon = memchr(b':', rest.as_bytes()).ok_or(Outcome::Skip(Skip::NotPostfix))?;
@@ -71,7 +73,9 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
         return skip(Skip::NotPostfix);
     };
     let agent = &name[slash + 1..];
-    let message = rest[colon + 1..].strip_prefix(' ').unwrap_or(&rest[colon + 1..]);
+    let message = rest[colon + 1..]
+        .strip_prefix(' ')
+        .unwrap_or(&rest[colon + 1..]);
     let Some(qid_end) = memchr(b':', message.as_bytes()) else {
         return skip(Skip::PostfixOther);
     };
@@ -128,13 +132,21 @@ fn is_delivery_agent(agent: &str) -> bool {
 /// vowel-free base-52 alphabet with a `z` between time and inode.
 fn is_queue_id(id: &str) -> bool {
     let b = id.as_bytes();
-    if (6..=16).contains(&b.len()) && b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c)) {
+    if (6..=16).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+    {
         return true;
     }
     (12..=24).contains(&b.len())
         && memchr(b'z', b).is_some()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, b'A' | b'E' | b'I' | b'O' | b'U' | b'a' | b'e' | b'i' | b'o' | b'u'))
+        && b.iter().all(|c| {
+            c.is_ascii_alphanumeric()
+                && !matches!(
+                    c,
+                    b'A' | b'E' | b'I' | b'O' | b'U' | b'a' | b'e' | b'i' | b'o' | b'u'
+                )
+        })
 }
 
 /// qmgr's `from=<sender>, size=N, nrcpt=N (queue active)` or
@@ -153,7 +165,12 @@ fn qmgr_from(line: &str, body: &str, time: UnixMillis, message: u128) -> Lexing<
         return skip(Skip::PostfixOther);
     };
     let nrcpt: u32 = leading_number(&fields[n + 6..]).ok_or(Outcome::Malformed(Malformed::Size))?;
-    let mut lexed = Lexed::new(time, What::Arrival { recipients: nrcpt }, message, no_extra());
+    let mut lexed = Lexed::new(
+        time,
+        What::Arrival { recipients: nrcpt },
+        message,
+        no_extra(),
+    );
     lexed.sender = sender;
     Ok(lexed)
 }
@@ -238,7 +255,9 @@ fn status_line(
     let mut relay = None;
     let mut dsn = None;
     let status = loop {
-        rest = rest.strip_prefix(", ").ok_or(Outcome::Malformed(Malformed::Status))?;
+        rest = rest
+            .strip_prefix(", ")
+            .ok_or(Outcome::Malformed(Malformed::Status))?;
         let eq = memchr(b'=', rest.as_bytes()).ok_or(Outcome::Malformed(Malformed::Status))?;
         let key = &rest[..eq];
         let value_all = &rest[eq + 1..];
@@ -246,7 +265,9 @@ fn status_line(
             break value_all;
         }
         if key == "orig_to" {
-            let v = value_all.strip_prefix('<').ok_or(Outcome::Malformed(Malformed::Recipient))?;
+            let v = value_all
+                .strip_prefix('<')
+                .ok_or(Outcome::Malformed(Malformed::Recipient))?;
             let e = memchr(b'>', v.as_bytes()).ok_or(Outcome::Malformed(Malformed::Recipient))?;
             lexed.orig_to = Span::of(line, &v[..e]);
             rest = &v[e + 1..];
@@ -257,7 +278,9 @@ fn status_line(
         match key {
             "relay" => relay = Some(value),
             "conn_use" => {
-                extra.conn_use = value.parse().map_err(|_| Outcome::Malformed(Malformed::Status))?
+                extra.conn_use = value
+                    .parse()
+                    .map_err(|_| Outcome::Malformed(Malformed::Status))?
             }
             "delay" => {
                 lexed.age = Some(seconds_ms(value).ok_or(Outcome::Malformed(Malformed::Delay))?)
@@ -281,7 +304,10 @@ fn status_line(
         _ => return bad(Malformed::UnknownStatus),
     };
     let tail = &status[word_end..];
-    let reason = match (memchr(b'(', tail.as_bytes()), memchr::memrchr(b')', tail.as_bytes())) {
+    let reason = match (
+        memchr(b'(', tail.as_bytes()),
+        memchr::memrchr(b')', tail.as_bytes()),
+    ) {
         (Some(open), Some(close)) if close > open => &tail[open + 1..close],
         _ => tail.trim(),
     };
@@ -387,7 +413,12 @@ const INTERNAL: &[&str] = &[
     "Server configuration error",
 ];
 
-fn classify_reason(text: &str, status: Status, code: Option<u16>, by_reply: bool) -> (OutcomeClass, bool) {
+fn classify_reason(
+    text: &str,
+    status: Status,
+    code: Option<u16>,
+    by_reply: bool,
+) -> (OutcomeClass, bool) {
     if status == Status::Sent {
         return (OutcomeClass::Delivered, false);
     }
@@ -437,7 +468,10 @@ mod tests {
         assert_eq!(seconds_ms("0.0456"), Some(45));
         assert_eq!(seconds_ms("x"), None);
         assert_eq!(seconds_ms(".5"), None);
-        assert_eq!(delays("59232/0.06/2.3/0.13"), Some([59_232_000, 60, 2300, 130]));
+        assert_eq!(
+            delays("59232/0.06/2.3/0.13"),
+            Some([59_232_000, 60, 2300, 130])
+        );
         assert_eq!(delays("1/2/3"), None);
     }
 
@@ -450,7 +484,11 @@ mod tests {
             Lex::Skip(Skip::NotPostfix)
         );
         assert_eq!(
-            lex("Jun 14 18:08:39 mx postfix/smtpd[12]: connect from x[1.2.3.4]", &mut clock, &mut r),
+            lex(
+                "Jun 14 18:08:39 mx postfix/smtpd[12]: connect from x[1.2.3.4]",
+                &mut clock,
+                &mut r
+            ),
             Lex::Skip(Skip::PostfixOther)
         );
         assert_eq!(lex("   ", &mut clock, &mut r), Lex::Skip(Skip::Empty));

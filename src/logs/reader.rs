@@ -18,8 +18,7 @@ use super::pmta::PmtaColumns;
 use super::symbols::{Sym, Symbols};
 use super::time::{TimeOrigin, UnixMillis, YearClock, YearSource};
 use super::{
-    Extra, KumoExtra, Kind, Outcome, PmtaExtra, QueueKey, RecipientKey, Relay, kumo, pmta,
-    postfix,
+    Extra, Kind, KumoExtra, Outcome, PmtaExtra, QueueKey, RecipientKey, Relay, kumo, pmta, postfix,
 };
 use crate::flow_control::config::KeyKind;
 
@@ -178,7 +177,13 @@ pub struct RecordText<'a> {
 
 enum Input {
     Lines(Box<dyn BufRead>),
-    Csv(Box<csv::Reader<Box<dyn BufRead>>>, csv::ByteRecord, PmtaColumns),
+    Csv(Box<CsvInput>),
+}
+
+struct CsvInput {
+    reader: csv::Reader<Box<dyn BufRead>>,
+    record: csv::ByteRecord,
+    columns: PmtaColumns,
 }
 
 struct Source {
@@ -217,9 +222,12 @@ impl Source {
                     Format::Postfix => postfix::lex(&self.line, &mut self.clock, &mut self.rcpts),
                     _ => kumo::lex(&self.line, &mut self.scratch, &mut self.rcpts),
                 },
-                Input::Csv(_, record, columns) => {
-                    pmta::lex(record, columns, &mut self.line, &mut self.rcpts)
-                }
+                Input::Csv(csv) => pmta::lex(
+                    &csv.record,
+                    &mut csv.columns,
+                    &mut self.line,
+                    &mut self.rcpts,
+                ),
             };
             match lexed {
                 Lex::Record(r) => {
@@ -260,10 +268,15 @@ impl Source {
                 };
                 Ok(true)
             }
-            Input::Csv(reader, record, _) => {
+            Input::Csv(csv) => {
+                let CsvInput { reader, record, .. } = &mut **csv;
                 let more = reader.read_byte_record(record).map_err(|e| {
                     let line = e.position().map_or(self.line_no + 1, |p| p.line());
-                    error(io::Error::new(io::ErrorKind::InvalidData, e), &self.name, line)
+                    error(
+                        io::Error::new(io::ErrorKind::InvalidData, e),
+                        &self.name,
+                        line,
+                    )
                 })?;
                 if more {
                     self.line_no = record.position().map_or(self.line_no + 1, |p| p.line());
@@ -335,7 +348,8 @@ impl Tracker {
     }
 
     fn domain_of(&mut self, recipient: &str) -> Sym {
-        let domain = memchr::memrchr(b'@', recipient.as_bytes()).map_or("", |at| &recipient[at + 1..]);
+        let domain =
+            memchr::memrchr(b'@', recipient.as_bytes()).map_or("", |at| &recipient[at + 1..]);
         let domain = domain.trim_end_matches('.');
         if domain.bytes().any(|b| b.is_ascii_uppercase()) {
             self.scratch.clear();
@@ -483,7 +497,9 @@ impl Tracker {
                         base.domain = self.slots[slot as usize].domain;
                     }
                 }
-                base.destination = self.resolver.destination(&mut self.symbols, base.domain, Sym::NONE);
+                base.destination =
+                    self.resolver
+                        .destination(&mut self.symbols, base.domain, Sym::NONE);
                 out.push_back(base);
             }
             What::Status(kind) => {
@@ -491,13 +507,16 @@ impl Tracker {
                 base.kind = kind;
                 base.relay.host = self.symbols.intern(texts.get(r.relay_host));
                 if kind != Kind::Delivered && !r.reply.is_empty() {
-                    base.reply = self.symbols.intern(reply_key(texts.get(r.reply), &mut self.scratch));
+                    base.reply = self
+                        .symbols
+                        .intern(reply_key(texts.get(r.reply), &mut self.scratch));
                 }
                 for span in rcpts {
                     let slot = self.slot(r.message, texts.get(*span));
                     let domain = self.slots[slot as usize].domain;
                     let destination =
-                        self.resolver.destination(&mut self.symbols, domain, base.relay.host);
+                        self.resolver
+                            .destination(&mut self.symbols, domain, base.relay.host);
                     self.slots[slot as usize].destination = destination;
                     out.push_back(Outcome {
                         recipient: Some(self.slots[slot as usize].key),
@@ -509,7 +528,9 @@ impl Tracker {
                         self.close(r.message, slot);
                     }
                 }
-                if r.ends_with_recipients && self.messages.get(&r.message).is_some_and(|m| m.open == 0) {
+                if r.ends_with_recipients
+                    && self.messages.get(&r.message).is_some_and(|m| m.open == 0)
+                {
                     self.forget(r.message);
                 }
             }
@@ -627,16 +648,14 @@ impl LogReader {
                 None => (UnixMillis::from_system(SystemTime::now()), YearSource::Now),
             };
             let input = match format {
-                Format::Pmta => Input::Csv(
-                    Box::new(
-                        csv::ReaderBuilder::new()
-                            .has_headers(false)
-                            .flexible(true)
-                            .from_reader(reader),
-                    ),
-                    csv::ByteRecord::new(),
-                    PmtaColumns::default(),
-                ),
+                Format::Pmta => Input::Csv(Box::new(CsvInput {
+                    reader: csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(true)
+                        .from_reader(reader),
+                    record: csv::ByteRecord::new(),
+                    columns: PmtaColumns::default(),
+                })),
                 _ => Input::Lines(reader),
             };
             sources.push(Source {
@@ -709,7 +728,10 @@ impl LogReader {
             let Some((_, i)) = next else {
                 return self.end();
             };
-            let (line, record) = self.sources[i].pending.take().expect("picked a pending record");
+            let (line, record) = self.sources[i]
+                .pending
+                .take()
+                .expect("picked a pending record");
             self.current = Some(i);
             self.current_record = Some(record);
             self.returned = 0;
@@ -718,7 +740,10 @@ impl LogReader {
                 file: i as u16,
                 line,
             };
-            if self.tracker.apply(&record, source.texts(), &source.rcpts, at, &mut self.out) {
+            if self
+                .tracker
+                .apply(&record, source.texts(), &source.rcpts, at, &mut self.out)
+            {
                 self.stats.parsed += 1;
             } else {
                 self.stats.skip(Skip::QmgrRetry);
@@ -737,9 +762,16 @@ impl LogReader {
             .stats
             .first_malformed
             .first()
-            .map_or_else(String::new, |m| format!("; first malformed: {}:{}: {}", m.file, m.line, m.reason));
+            .map_or_else(String::new, |m| {
+                format!("; first malformed: {}:{}: {}", m.file, m.line, m.reason)
+            });
         Err(LogError::NoRecords {
-            files: self.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+            files: self
+                .files
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             read: self.stats.read,
             skipped: self.stats.skipped,
             malformed: self.stats.malformed,

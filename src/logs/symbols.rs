@@ -64,7 +64,11 @@ impl Symbols {
 
     /// The symbol at position `index` (see [`Sym::index`]).
     pub fn nth(&self, index: usize) -> Sym {
-        assert!(index < self.texts.len(), "symbol {index} of {}", self.texts.len());
+        assert!(
+            index < self.texts.len(),
+            "symbol {index} of {}",
+            self.texts.len()
+        );
         Sym(index as u32)
     }
 

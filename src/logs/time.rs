@@ -67,8 +67,8 @@ impl UnixMillis {
     /// The instant of a UTC calendar time.
     pub fn from_civil(c: Civil) -> UnixMillis {
         let days = days_from_civil(c.year, c.month, c.day);
-        let ms = ((c.hour as i64 * 60 + c.minute as i64) * 60 + c.second as i64) * 1000
-            + c.milli as i64;
+        let ms =
+            ((c.hour as i64 * 60 + c.minute as i64) * 60 + c.second as i64) * 1000 + c.milli as i64;
         UnixMillis(days * MS_PER_DAY + ms)
     }
 
@@ -205,7 +205,10 @@ fn fraction(b: &[u8]) -> (u32, usize) {
     }
     let mut milli = 0;
     for i in 0..3 {
-        milli = milli * 10 + b.get(1 + i).filter(|_| i < n).map_or(0, |c| (c - b'0') as u32);
+        milli = milli * 10
+            + b.get(1 + i)
+                .filter(|_| i < n)
+                .map_or(0, |c| (c - b'0') as u32);
     }
     (milli, 1 + n)
 }
@@ -242,7 +245,11 @@ pub fn parse_datetime(b: &[u8]) -> Option<(UnixMillis, usize)> {
     }
     let year = digits(&b[0..4])? as i64;
     let (month, day) = (digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, m, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (h, m, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     if !(1..=12).contains(&month)
         || day == 0
         || day > days_in_month(year, month)
@@ -367,7 +374,9 @@ impl YearClock {
             return None;
         }
         let midnight = days_from_civil(year, stamp.month, stamp.day) * MS_PER_DAY;
-        Some(UnixMillis(midnight + stamp.ms_of_day as i64 - self.offset_ms))
+        Some(UnixMillis(
+            midnight + stamp.ms_of_day as i64 - self.offset_ms,
+        ))
     }
 
     /// What this clock used, for the report.
@@ -410,9 +419,15 @@ mod tests {
     #[test]
     fn datetimes() {
         let (t, n) = parse_datetime(b"2026-06-14T18:08:39.620674-03:00 host").unwrap();
-        assert_eq!((t.to_string().as_str(), n), ("2026-06-14T21:08:39.620Z", 32));
+        assert_eq!(
+            (t.to_string().as_str(), n),
+            ("2026-06-14T21:08:39.620Z", 32)
+        );
         let (t, n) = parse_datetime(b"2024-01-02 03:04:05+0000,").unwrap();
-        assert_eq!((t.to_string().as_str(), n), ("2024-01-02T03:04:05.000Z", 24));
+        assert_eq!(
+            (t.to_string().as_str(), n),
+            ("2024-01-02T03:04:05.000Z", 24)
+        );
         let (t, _) = parse_datetime(b"2024-01-02T03:04:05Z").unwrap();
         assert_eq!(t.0, 1_704_164_645_000);
         assert!(parse_datetime(b"2023-02-29T00:00:00Z").is_none());

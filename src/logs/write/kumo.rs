@@ -6,7 +6,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Arrival, Attempt, Expiry, Written, domain_of, is_greeting, mix, push_datetime, push_padded};
+use super::{
+    Arrival, Attempt, Expiry, Written, domain_of, is_greeting, mix, push_datetime, push_padded,
+};
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::classify::{Command, Enhanced, reply_code};
@@ -120,7 +122,12 @@ impl<W: Write> KumoWriter<W> {
 
     fn id(&mut self, message: u32) {
         self.texts.id.clear();
-        let _ = write!(self.texts.id, "{:016x}{:016x}", mix(message as u64), message as u64 | 0x1d98 << 48);
+        let _ = write!(
+            self.texts.id,
+            "{:016x}{:016x}",
+            mix(message as u64),
+            message as u64 | 0x1d98 << 48
+        );
     }
 
     fn site(&mut self, host: &str) {
@@ -180,7 +187,12 @@ impl<W: Write> KumoWriter<W> {
         self.texts.addr.clear();
         let _ = write!(self.texts.addr, "{}", a.relay.ip);
         self.texts.session.clear();
-        let _ = write!(self.texts.session, "{:08x}-0000-4000-8000-{:012x}", a.session, mix(a.session as u64) & 0xffff_ffff_ffff);
+        let _ = write!(
+            self.texts.session,
+            "{:08x}-0000-4000-8000-{:012x}",
+            a.session,
+            mix(a.session as u64) & 0xffff_ffff_ffff
+        );
         let (code, enhanced, connected) = self.response(a);
         let t = &self.texts;
         let held = a.outcome == Written::Held;
@@ -194,7 +206,11 @@ impl<W: Write> KumoWriter<W> {
             sender: a.sender,
             recipient: a.recipient,
             queue: domain_of(a.recipient),
-            site: if held { domain_of(a.recipient) } else { &t.site },
+            site: if held {
+                domain_of(a.recipient)
+            } else {
+                &t.site
+            },
             size: a.size,
             response: Response {
                 code,
@@ -236,40 +252,80 @@ impl<W: Write> KumoWriter<W> {
         t.content.clear();
         t.command.clear();
         let parsed = reply_code(a.reply);
-        let failed_connect = "KumoMTA internal: failed to connect to any candidate hosts: connect to ";
+        let failed_connect =
+            "KumoMTA internal: failed to connect to any candidate hosts: connect to ";
         match (a.outcome, a.class, a.handshake) {
             (Written::Held, _, _) => {
-                let _ = write!(t.content, "KumoMTA internal: scheduled queue is suspended: {}", a.reply);
-                (451, Some(Enhanced { class: 4, subject: 4, detail: 4 }), false)
+                let _ = write!(
+                    t.content,
+                    "KumoMTA internal: scheduled queue is suspended: {}",
+                    a.reply
+                );
+                (
+                    451,
+                    Some(Enhanced {
+                        class: 4,
+                        subject: 4,
+                        detail: 4,
+                    }),
+                    false,
+                )
             }
             (_, OutcomeClass::Connect, _) => {
-                let _ = write!(t.content, "{failed_connect}{}:25 and read initial banner: failed to connect to {}:25: Connection refused (os error 111)", t.addr, t.addr);
+                let _ = write!(
+                    t.content,
+                    "{failed_connect}{}:25 and read initial banner: failed to connect to {}:25: Connection refused (os error 111)",
+                    t.addr, t.addr
+                );
                 (400, None, false)
             }
             (_, OutcomeClass::Timeout, true) if is_greeting(a) => {
-                let _ = write!(t.content, "{failed_connect}{}:25 and read initial banner: Timed Out waiting 60s for response to cmd=None", t.addr);
+                let _ = write!(
+                    t.content,
+                    "{failed_connect}{}:25 and read initial banner: Timed Out waiting 60s for response to cmd=None",
+                    t.addr
+                );
                 (400, None, false)
             }
             (_, OutcomeClass::Timeout, true) => {
-                let _ = write!(t.content, "{failed_connect}{}:25 and read initial banner: timeout after 60s while connecting to {}:25", t.addr, t.addr);
+                let _ = write!(
+                    t.content,
+                    "{failed_connect}{}:25 and read initial banner: timeout after 60s while connecting to {}:25",
+                    t.addr, t.addr
+                );
                 (400, None, false)
             }
             (_, OutcomeClass::Timeout, false) => {
-                let _ = write!(t.content, "KumoMTA internal: failed to send message to {} {}:25: Timed Out waiting 60s for response to cmd=.", a.relay.host, t.addr);
+                let _ = write!(
+                    t.content,
+                    "KumoMTA internal: failed to send message to {} {}:25: Timed Out waiting 60s for response to cmd=.",
+                    a.relay.host, t.addr
+                );
                 (400, None, true)
             }
             (_, OutcomeClass::Internal, _) => {
-                let _ = write!(t.content, "KumoMTA internal: error in deliver_message: {}", a.reply);
+                let _ = write!(
+                    t.content,
+                    "KumoMTA internal: error in deliver_message: {}",
+                    a.reply
+                );
                 (400, None, false)
             }
             (_, _, true) => {
                 let code = parsed.map_or(421, |p| p.code);
-                let _ = write!(t.content, "{failed_connect}{}:25 and read initial banner: Command rejected Response {{ code: {code}, enhanced_code: None, content: {:?}, command: None }}", t.addr, strip_code(a.reply));
+                let _ = write!(
+                    t.content,
+                    "{failed_connect}{}:25 and read initial banner: Command rejected Response {{ code: {code}, enhanced_code: None, content: {:?}, command: None }}",
+                    t.addr,
+                    strip_code(a.reply)
+                );
                 (400, None, false)
             }
             _ => {
                 t.content.push_str(strip_code(a.reply));
-                let command = a.command.unwrap_or_else(|| Command::typical_for(parsed.and_then(|p| p.enhanced)));
+                let command = a
+                    .command
+                    .unwrap_or_else(|| Command::typical_for(parsed.and_then(|p| p.enhanced)));
                 match command {
                     Command::EndOfData => t.command.push('.'),
                     Command::MailFrom => {
@@ -287,7 +343,11 @@ impl<W: Write> KumoWriter<W> {
                     Written::Bounced => 550,
                     _ => 451,
                 };
-                (parsed.map_or(default, |p| p.code), parsed.and_then(|p| p.enhanced), true)
+                (
+                    parsed.map_or(default, |p| p.code),
+                    parsed.and_then(|p| p.enhanced),
+                    true,
+                )
             }
         }
     }

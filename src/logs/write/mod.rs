@@ -189,34 +189,19 @@ fn dsn_of(a: &Attempt) -> super::classify::Enhanced {
         }
         (OutcomeClass::Timeout, _) => default(4, 4, 2),
         (OutcomeClass::Internal, _) => default(4, 4, 3),
-        _ => reply_code(a.reply).and_then(|r| r.enhanced).unwrap_or(match a.outcome {
-            Written::Delivered => default(2, 0, 0),
-            Written::Bounced => default(5, 0, 0),
-            Written::Deferred | Written::Held => default(4, 0, 0),
-        }),
+        _ => reply_code(a.reply)
+            .and_then(|r| r.enhanced)
+            .unwrap_or(match a.outcome {
+                Written::Delivered => default(2, 0, 0),
+                Written::Bounced => default(5, 0, 0),
+                Written::Deferred | Written::Held => default(4, 0, 0),
+            }),
     }
 }
 
 /// A timeout waiting for the greeting rather than for the TCP connection.
 fn is_greeting(a: &Attempt) -> bool {
     a.class == OutcomeClass::Timeout && a.reply.contains("greeting")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn helpers() {
-        let mut b = Vec::new();
-        push_padded(&mut b, 7, 3);
-        push_num(&mut b, 42);
-        push_offset(&mut b, -330, true);
-        push_offset(&mut b, 60, false);
-        assert_eq!(String::from_utf8(b).unwrap(), "00742-05:30+0100");
-        assert_ne!(mix(1), mix(2));
-        assert_eq!(domain_of("a@b.example"), "b.example");
-    }
 }
 
 /// The events every writer takes, for an observer that does not care which format.
@@ -281,5 +266,22 @@ impl<W: io::Write> EventLog for PmtaWriter<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.flush_output()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        let mut b = Vec::new();
+        push_padded(&mut b, 7, 3);
+        push_num(&mut b, 42);
+        push_offset(&mut b, -330, true);
+        push_offset(&mut b, 60, false);
+        assert_eq!(String::from_utf8(b).unwrap(), "00742-05:30+0100");
+        assert_ne!(mix(1), mix(2));
+        assert_eq!(domain_of("a@b.example"), "b.example");
     }
 }

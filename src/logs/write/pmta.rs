@@ -4,7 +4,10 @@
 
 use std::io::{self, Write};
 
-use super::{Attempt, Expiry, Written, domain_of, dsn_of, is_greeting, push_datetime, push_enhanced, push_num};
+use super::{
+    Attempt, Expiry, Written, domain_of, dsn_of, is_greeting, push_datetime, push_enhanced,
+    push_num,
+};
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::classify::{Enhanced, reply_code};
@@ -110,32 +113,68 @@ impl<W: Write> PmtaWriter<W> {
         self.mta(host, a.relay.ip);
         match (a.class, a.handshake) {
             (OutcomeClass::Connect, _) => {
-                let _ = write!(self.diag, "smtp;421 4.4.1 connect to {host}[{}]:25: Connection refused", a.relay.ip);
+                let _ = write!(
+                    self.diag,
+                    "smtp;421 4.4.1 connect to {host}[{}]:25: Connection refused",
+                    a.relay.ip
+                );
             }
             (OutcomeClass::Timeout, true) if is_greeting(a) => {
-                let _ = write!(self.diag, "smtp;421 4.4.2 conversation with {host}[{}] timed out while receiving the initial server greeting", a.relay.ip);
+                let _ = write!(
+                    self.diag,
+                    "smtp;421 4.4.2 conversation with {host}[{}] timed out while receiving the initial server greeting",
+                    a.relay.ip
+                );
             }
             (OutcomeClass::Timeout, true) => {
-                let _ = write!(self.diag, "smtp;421 4.4.1 connect to {host}[{}]:25: Connection timed out", a.relay.ip);
+                let _ = write!(
+                    self.diag,
+                    "smtp;421 4.4.1 connect to {host}[{}]:25: Connection timed out",
+                    a.relay.ip
+                );
             }
             (OutcomeClass::Timeout, false) => {
-                let _ = write!(self.diag, "smtp;421 4.4.2 conversation with {host}[{}] timed out while sending end of data", a.relay.ip);
+                let _ = write!(
+                    self.diag,
+                    "smtp;421 4.4.2 conversation with {host}[{}] timed out while sending end of data",
+                    a.relay.ip
+                );
             }
             (OutcomeClass::Internal, _) => {
-                let _ = write!(self.diag, "dns;Host or domain name not found. Name service error for name={} type=MX", domain_of(a.recipient));
+                let _ = write!(
+                    self.diag,
+                    "dns;Host or domain name not found. Name service error for name={} type=MX",
+                    domain_of(a.recipient)
+                );
             }
             _ => {
                 self.diag.extend_from_slice(b"smtp;");
                 self.diag.extend_from_slice(a.reply.as_bytes());
             }
         }
-        let esmtp = if a.handshake || matches!(a.class, OutcomeClass::Connect | OutcomeClass::Internal) {
-            ""
+        let esmtp =
+            if a.handshake || matches!(a.class, OutcomeClass::Connect | OutcomeClass::Internal) {
+                ""
+            } else {
+                ESMTP
+            };
+        let category = if kind == "b" {
+            bounce_category(dsn)
         } else {
-            ESMTP
+            ""
         };
-        let category = if kind == "b" { bounce_category(dsn) } else { "" };
-        self.record(kind, a.time, a.arrived, a.sender, a.recipient, action, category, esmtp, a.size, a.message)
+        self.record(
+            kind,
+            a.time,
+            a.arrived,
+            a.sender,
+            a.recipient,
+            action,
+            category,
+            esmtp,
+            a.size,
+            a.message,
+        )
     }
 
     /// A `b` record of category `message-expired`.
@@ -150,10 +189,22 @@ impl<W: Write> PmtaWriter<W> {
         self.diag.extend_from_slice(e.last_reply.as_bytes());
         if reply_code(e.last_reply).is_none() {
             self.diag.clear();
-            self.diag.extend_from_slice(b"smtp;421 4.4.7 delivery time expired");
+            self.diag
+                .extend_from_slice(b"smtp;421 4.4.7 delivery time expired");
         }
         self.mta(e.relay.host, e.relay.ip);
-        self.record("b", e.time, e.arrived, e.sender, e.recipient, "failed", "message-expired", "", e.size, e.message)
+        self.record(
+            "b",
+            e.time,
+            e.arrived,
+            e.sender,
+            e.recipient,
+            "failed",
+            "message-expired",
+            "",
+            e.size,
+            e.message,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

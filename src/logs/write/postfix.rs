@@ -120,14 +120,18 @@ impl<W: Write> PostfixWriter<W> {
     fn header(&mut self, time: Millis, program: &str, pid: u32, message: u32, arrived: Millis) {
         self.line.clear();
         let offset = self.style.utc_offset_minutes;
-        let local = self.start.plus(time as i64 + offset as i64 * 60_000).civil();
+        let local = self
+            .start
+            .plus(time as i64 + offset as i64 * 60_000)
+            .civil();
         if self.style.rfc3339 {
             push_datetime(&mut self.line, &local, b'T');
             self.line.push(b'.');
             push_padded(&mut self.line, local.milli as u64 * 1000, 6);
             push_offset(&mut self.line, offset, true);
         } else {
-            self.line.extend_from_slice(MONTHS[local.month as usize - 1].as_bytes());
+            self.line
+                .extend_from_slice(MONTHS[local.month as usize - 1].as_bytes());
             self.line.push(b' ');
             if local.day < 10 {
                 self.line.push(b' ');
@@ -160,7 +164,14 @@ impl<W: Write> PostfixWriter<W> {
         self.out.write_all(&self.line)
     }
 
-    fn queue_active(&mut self, time: Millis, message: u32, arrived: Millis, sender: &str, size: u32) -> io::Result<()> {
+    fn queue_active(
+        &mut self,
+        time: Millis,
+        message: u32,
+        arrived: Millis,
+        sender: &str,
+        size: u32,
+    ) -> io::Result<()> {
         self.header(time, "qmgr", QMGR, message, arrived);
         self.push("from=<");
         self.push(sender);
@@ -195,7 +206,13 @@ impl<W: Write> PostfixWriter<W> {
     /// notification of a bounce.
     pub fn attempt(&mut self, a: &Attempt) -> io::Result<()> {
         if a.attempt != 1 || a.outcome == Written::Held {
-            self.queue_active(a.started.min(a.time), a.message, a.arrived, a.sender, a.size)?;
+            self.queue_active(
+                a.started.min(a.time),
+                a.message,
+                a.arrived,
+                a.sender,
+                a.size,
+            )?;
         }
         let (program, pid) = match a.outcome {
             Written::Held => ("error", ERROR),
@@ -276,7 +293,9 @@ impl<W: Write> PostfixWriter<W> {
             (_, OutcomeClass::Timeout, false) => {
                 self.push("conversation with ");
                 self.push_host(a);
-                self.push(" timed out while sending end of data -- message may be sent more than once");
+                self.push(
+                    " timed out while sending end of data -- message may be sent more than once",
+                );
             }
             (_, OutcomeClass::Internal, _) => {
                 self.push("Host or domain name not found. Name service error for name=");
@@ -296,7 +315,9 @@ impl<W: Write> PostfixWriter<W> {
                 self.push(a.reply);
                 self.push(" (in reply to ");
                 let command = a.command.unwrap_or_else(|| {
-                    Command::typical_for(crate::logs::classify::reply_code(a.reply).and_then(|r| r.enhanced))
+                    Command::typical_for(
+                        crate::logs::classify::reply_code(a.reply).and_then(|r| r.enhanced),
+                    )
                 });
                 self.push(command.postfix_name());
                 self.push(" command)");
@@ -345,7 +366,12 @@ impl<W: Write> PostfixWriter<W> {
 fn delays(a: &Attempt) -> [u64; 4] {
     let before = a.started.saturating_sub(a.arrived);
     match a.connected {
-        Some(c) => [before, 0, c.saturating_sub(a.started), a.time.saturating_sub(c)],
+        Some(c) => [
+            before,
+            0,
+            c.saturating_sub(a.started),
+            a.time.saturating_sub(c),
+        ],
         None if a.handshake || a.outcome == Written::Held => {
             [before, 0, a.time.saturating_sub(a.started), 0]
         }
@@ -384,7 +410,11 @@ mod tests {
         push_queue_id(&mut b, 7, 1234);
         let id = String::from_utf8(b).unwrap();
         assert_eq!(id.len(), 11);
-        assert!(id.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)), "{id}");
+        assert!(
+            id.bytes()
+                .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)),
+            "{id}"
+        );
         assert!(id.ends_with("100007"));
     }
 }

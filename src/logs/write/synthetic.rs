@@ -52,7 +52,14 @@ pub enum Event<'a> {
     Removal(Removal),
 }
 
-fn destination(name: &str, domain: &str, weight: f64, defer: f64, reply: &str, bounce: f64) -> Destination {
+fn destination(
+    name: &str,
+    domain: &str,
+    weight: f64,
+    defer: f64,
+    reply: &str,
+    bounce: f64,
+) -> Destination {
     Destination {
         name: name.to_string(),
         domain: domain.to_string(),
@@ -69,7 +76,14 @@ impl Synthetic {
     /// Six destinations: Gmail rate limiting, Yahoo TSS04, Microsoft reputation, Orange
     /// greeting rejects, a corporate MX that refuses connections, a healthy small domain.
     pub fn standard(messages: u32, seed: u64) -> Synthetic {
-        let mut orange = destination("orange", "orange.fr", 0.1, 0.05, "421 4.7.0 Service refuse, veuillez reessayer plus tard", 0.01);
+        let mut orange = destination(
+            "orange",
+            "orange.fr",
+            0.1,
+            0.05,
+            "421 4.7.0 Service refuse, veuillez reessayer plus tard",
+            0.01,
+        );
         orange.greeting_reject = 0.1;
         let mut bigcorp = destination("bigcorp", "bigcorp.example", 0.05, 0.0, "", 0.0);
         bigcorp.refuse = 0.5;
@@ -79,9 +93,30 @@ impl Synthetic {
             span: 6 * 60 * MINUTE,
             max_attempts: 5,
             destinations: vec![
-                destination("gmail", "gmail.com", 0.35, 0.15, "421-4.7.28 [203.0.113.7] Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp", 0.02),
-                destination("yahoo", "yahoo.com", 0.2, 0.25, "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", 0.02),
-                destination("microsoft", "outlook.com", 0.2, 0.1, "451 4.7.650 The mail server [203.0.113.7] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://aka.ms/postmaster (S775)", 0.03),
+                destination(
+                    "gmail",
+                    "gmail.com",
+                    0.35,
+                    0.15,
+                    "421-4.7.28 [203.0.113.7] Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp",
+                    0.02,
+                ),
+                destination(
+                    "yahoo",
+                    "yahoo.com",
+                    0.2,
+                    0.25,
+                    "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+                    0.02,
+                ),
+                destination(
+                    "microsoft",
+                    "outlook.com",
+                    0.2,
+                    0.1,
+                    "451 4.7.650 The mail server [203.0.113.7] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://aka.ms/postmaster (S775)",
+                    0.03,
+                ),
                 orange,
                 bigcorp,
                 destination("bigmail", "bigmail.example", 0.1, 0.0, "", 0.01),
@@ -146,15 +181,40 @@ impl Synthetic {
                     messages[m as usize].2 = attempt;
                     let draw: f64 = rng.random();
                     let (outcome, class, handshake, reply) = if draw < dest.refuse {
-                        (Written::Deferred, OutcomeClass::Connect, true, "connect failed")
+                        (
+                            Written::Deferred,
+                            OutcomeClass::Connect,
+                            true,
+                            "connect failed",
+                        )
                     } else if draw < dest.refuse + dest.greeting_reject {
-                        (Written::Deferred, OutcomeClass::Tempfail, true, "421 4.7.0 Trop de connexions, veuillez reessayer plus tard")
+                        (
+                            Written::Deferred,
+                            OutcomeClass::Tempfail,
+                            true,
+                            "421 4.7.0 Trop de connexions, veuillez reessayer plus tard",
+                        )
                     } else if draw < dest.refuse + dest.greeting_reject + dest.defer {
-                        (Written::Deferred, OutcomeClass::Tempfail, false, dest.defer_reply.as_str())
+                        (
+                            Written::Deferred,
+                            OutcomeClass::Tempfail,
+                            false,
+                            dest.defer_reply.as_str(),
+                        )
                     } else if draw < dest.refuse + dest.greeting_reject + dest.defer + dest.bounce {
-                        (Written::Bounced, OutcomeClass::Permfail, false, "550 5.1.1 Recipient address rejected: User unknown")
+                        (
+                            Written::Bounced,
+                            OutcomeClass::Permfail,
+                            false,
+                            "550 5.1.1 Recipient address rejected: User unknown",
+                        )
                     } else {
-                        (Written::Delivered, OutcomeClass::Delivered, false, "250 2.0.0 OK: queued")
+                        (
+                            Written::Delivered,
+                            OutcomeClass::Delivered,
+                            false,
+                            "250 2.0.0 OK: queued",
+                        )
                     };
                     let session = &mut sessions[d as usize];
                     let reuse = !handshake && session.1 > 0 && session.1 < 20;
