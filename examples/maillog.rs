@@ -30,7 +30,7 @@ fn write(path: &str, messages: u32) -> Result<(), Box<dyn std::error::Error>> {
     let mut writer =
         PostfixWriter::new(out, UnixMillis(1_781_395_200_000), PostfixStyle::default());
     let mut synthetic = Synthetic::standard(messages, 1);
-    synthetic.span = 20 * 3_600_000;
+    synthetic.span = mtasim::units::Span::from_hours(20);
     let mut result = Ok(());
     synthetic.run(&Providers::builtin(), |event| {
         let r = match event {

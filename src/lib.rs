@@ -16,18 +16,22 @@
 //! ```
 
 pub mod engine;
-pub mod flow_control;
 pub mod logs;
 pub mod metrics;
 pub mod mta;
 pub mod output;
 pub mod receiver;
+pub mod replies;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod sweep;
 pub mod units;
 pub mod validate;
+
+/// The per-destination flow-control state machine, a crate of its own so that a real MTA
+/// can embed it.
+pub use mta_flow_control as flow_control;
 
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -71,7 +71,7 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                     class: None,
                     handshake: false,
                     code: None,
-                    time: a.time as i64,
+                    time: a.time.as_millis() as i64,
                     age: (format == Format::KumoMta).then_some(0),
                 });
             }
@@ -112,8 +112,8 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                 class: (a.outcome != Written::Held).then_some(a.class),
                 handshake: a.handshake,
                 code,
-                time: a.time as i64,
-                age: Some(a.time - a.arrived),
+                time: a.time.as_millis() as i64,
+                age: Some((a.time - a.arrived).as_millis()),
             });
         }
         Event::Expiry(e) => {
@@ -133,8 +133,8 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                     Format::KumoMta => Some(551),
                     Format::Pmta => code_of(e.last_reply).or(Some(421)),
                 },
-                time: e.time as i64,
-                age: (format != Format::Postfix).then_some(e.time - e.arrived),
+                time: e.time.as_millis() as i64,
+                age: (format != Format::Postfix).then_some((e.time - e.arrived).as_millis()),
             });
         }
         Event::Removal(r) => {
@@ -147,7 +147,7 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                     class: None,
                     handshake: false,
                     code: None,
-                    time: r.time as i64,
+                    time: r.time.as_millis() as i64,
                     age: None,
                 });
             }

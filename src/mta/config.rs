@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::units::{Duration, HOUR, MINUTE, SECOND};
+use super::retry::RetryPolicy;
+use crate::replies::{ReplyBook, ReplyId};
+use crate::units::{Instant, Span};
 use crate::validate::{self, Check, Invalid};
 
 /// The sending MTA.
@@ -14,14 +16,14 @@ pub struct MtaConfig {
     /// Simultaneous outbound connections over all destinations (default 200).
     pub max_connections: u32,
     /// How long a connection attempt may take before it fails as a timeout (default 30s).
-    pub connect_timeout: Duration,
+    pub connect_timeout: Span,
     /// How long a connected session may wait for the receiver's greeting (default 5m).
-    pub greeting_timeout: Duration,
+    pub greeting_timeout: Span,
     /// Messages delivered over one connection before it is closed (default 100).
     pub max_deliveries_per_connection: u32,
     /// How long an open session may wait for the destination's rate limit to allow its
     /// next delivery before it closes (default 5s).
-    pub session_idle_timeout: Duration,
+    pub session_idle_timeout: Span,
     /// The MTA's own failures (DNS, local resources).
     pub internal_errors: InternalErrors,
     /// Per-message retry schedule after a temporary failure.
@@ -32,10 +34,10 @@ impl Default for MtaConfig {
     fn default() -> Self {
         MtaConfig {
             max_connections: 200,
-            connect_timeout: Duration(30 * SECOND),
-            greeting_timeout: Duration(5 * MINUTE),
+            connect_timeout: Span::from_secs(30),
+            greeting_timeout: Span::from_mins(5),
             max_deliveries_per_connection: 100,
-            session_idle_timeout: Duration(5 * SECOND),
+            session_idle_timeout: Span::from_secs(5),
             internal_errors: InternalErrors::default(),
             retry: RetryConfig::default(),
         }
@@ -56,19 +58,86 @@ pub struct InternalErrors {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorWindow {
-    pub from: Duration,
-    pub to: Duration,
+    pub from: Span,
+    pub to: Span,
     pub probability: f64,
 }
 
-impl InternalErrors {
-    /// The probability in force at `now` (milliseconds).
-    pub fn probability_at(&self, now: u64) -> f64 {
+/// The MTA's own failure rate over time, compiled: windows in simulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InternalErrorRate {
+    probability: f64,
+    /// (from, to, probability), in file order; the last matching window wins.
+    windows: Vec<(Instant, Instant, f64)>,
+}
+
+impl InternalErrorRate {
+    /// The probability in force at `now`.
+    pub fn at(&self, now: Instant) -> f64 {
         self.windows
             .iter()
             .rev()
-            .find(|w| (w.from.0..w.to.0).contains(&now))
-            .map_or(self.probability, |w| w.probability)
+            .find(|(from, to, _)| (*from..*to).contains(&now))
+            .map_or(self.probability, |w| w.2)
+    }
+}
+
+/// What the MTA logs for failures that are its own, not a receiver's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtaReplies {
+    /// An internal error before any connection (DNS, local resources).
+    pub internal_error: ReplyId,
+    /// The TCP connection was refused.
+    pub connection_refused: ReplyId,
+    /// No answer within `connect_timeout`.
+    pub connect_timeout: ReplyId,
+    /// Connected, but no greeting within `greeting_timeout`.
+    pub greeting_timeout: ReplyId,
+}
+
+/// The `mta` section compiled: what the MTA model runs on.
+#[derive(Debug, Clone)]
+pub struct Mta {
+    pub max_connections: u32,
+    pub connect_timeout: Span,
+    pub greeting_timeout: Span,
+    pub max_deliveries_per_connection: u32,
+    pub session_idle_timeout: Span,
+    pub internal_errors: InternalErrorRate,
+    pub retry: RetryPolicy,
+    /// A message older than this expires.
+    pub max_age: Span,
+    pub replies: MtaReplies,
+}
+
+impl MtaConfig {
+    /// Checks the section and compiles it, interning the MTA's own replies in `book`.
+    pub fn compile(&self, book: &mut ReplyBook) -> Result<Mta, Invalid> {
+        self.validate()?;
+        let mut own = |name| book.intern(name).expect("a catalogue name");
+        let replies = MtaReplies {
+            internal_error: own("mta-internal-error"),
+            connection_refused: own("connection-refused"),
+            connect_timeout: own("connection-timeout"),
+            greeting_timeout: own("greeting-timeout"),
+        };
+        let windows = self.internal_errors.windows.iter();
+        Ok(Mta {
+            max_connections: self.max_connections,
+            connect_timeout: self.connect_timeout,
+            greeting_timeout: self.greeting_timeout,
+            max_deliveries_per_connection: self.max_deliveries_per_connection,
+            session_idle_timeout: self.session_idle_timeout,
+            internal_errors: InternalErrorRate {
+                probability: self.internal_errors.probability,
+                windows: windows
+                    .map(|w| (Instant::ZERO + w.from, Instant::ZERO + w.to, w.probability))
+                    .collect(),
+            },
+            retry: RetryPolicy::new(&self.retry),
+            max_age: self.retry.max_age,
+            replies,
+        })
     }
 }
 
@@ -105,45 +174,49 @@ pub struct RetryConfig {
     /// `exponential` (default), `intervals` or `postfix`.
     pub schedule: Schedule,
     /// First delay, and the minimum for `postfix` and `decorrelated` (default 10m).
-    pub initial: Duration,
+    pub initial: Span,
     /// Growth per retry for `exponential` (default 2.0).
     pub factor: f64,
     /// Longest delay (default 4h).
-    pub max: Duration,
+    pub max: Span,
     /// Delays for `intervals`, the last repeating.
-    pub intervals: Vec<Duration>,
+    pub intervals: Vec<Span>,
     /// `none`, `full` (default), `equal` or `decorrelated`.
     pub jitter: Jitter,
     /// A message older than this expires and bounces with reason `expired` (default 5d).
-    pub max_age: Duration,
+    pub max_age: Span,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             schedule: Schedule::Exponential,
-            initial: Duration(10 * MINUTE),
+            initial: Span::from_mins(10),
             factor: 2.0,
-            max: Duration(4 * HOUR),
+            max: Span::from_hours(4),
             intervals: Vec::new(),
             jitter: Jitter::Full,
-            max_age: Duration(5 * 24 * HOUR),
+            max_age: Span::from_hours(120),
         }
     }
 }
 
 impl MtaConfig {
     /// Refuses values that cannot describe a working MTA.
-    pub fn validate(&self) -> Check {
+    fn validate(&self) -> Check {
         validate::positive(
             "max_connections",
             self.max_connections.into(),
             "max_connections",
         )?;
-        validate::positive("connect_timeout", self.connect_timeout.0, "connect_timeout")?;
+        validate::positive(
+            "connect_timeout",
+            self.connect_timeout.as_millis(),
+            "connect_timeout",
+        )?;
         validate::positive(
             "greeting_timeout",
-            self.greeting_timeout.0,
+            self.greeting_timeout.as_millis(),
             "greeting_timeout",
         )?;
         validate::positive(
@@ -174,8 +247,8 @@ impl InternalErrors {
 
 impl RetryConfig {
     fn validate(&self) -> Check {
-        validate::positive("initial", self.initial.0, "initial")?;
-        validate::positive("max_age", self.max_age.0, "max_age")?;
+        validate::positive("initial", self.initial.as_millis(), "initial")?;
+        validate::positive("max_age", self.max_age.as_millis(), "max_age")?;
         if self.max < self.initial {
             return Err(Invalid::new("max", "must be at least `initial`"));
         }
@@ -192,7 +265,7 @@ impl RetryConfig {
                     "the `intervals` schedule needs at least one interval",
                 ));
             }
-            if let Some(i) = self.intervals.iter().position(|d| d.0 == 0) {
+            if let Some(i) = self.intervals.iter().position(|d| d.is_zero()) {
                 return Err(Invalid::new(
                     format!("intervals[{i}]"),
                     "must be greater than zero",
@@ -209,18 +282,27 @@ mod tests {
 
     #[test]
     fn window_probability_applies_inside_its_span_only() {
-        let errors = InternalErrors {
-            probability: 0.01,
-            windows: vec![ErrorWindow {
-                from: Duration(2 * HOUR),
-                to: Duration(3 * HOUR),
-                probability: 0.5,
-            }],
+        let config = MtaConfig {
+            internal_errors: InternalErrors {
+                probability: 0.01,
+                windows: vec![ErrorWindow {
+                    from: Span::from_hours(2),
+                    to: Span::from_hours(3),
+                    probability: 0.5,
+                }],
+            },
+            ..MtaConfig::default()
         };
-        assert_eq!(errors.probability_at(2 * HOUR - 1), 0.01);
-        assert_eq!(errors.probability_at(2 * HOUR), 0.5);
-        assert_eq!(errors.probability_at(3 * HOUR - 1), 0.5);
-        assert_eq!(errors.probability_at(3 * HOUR), 0.01);
+        let errors = config
+            .compile(&mut ReplyBook::new())
+            .unwrap()
+            .internal_errors;
+        let at = |ms| errors.at(Instant::from_millis(ms));
+        let hour = Span::HOUR.as_millis();
+        assert_eq!(at(2 * hour - 1), 0.01);
+        assert_eq!(at(2 * hour), 0.5);
+        assert_eq!(at(3 * hour - 1), 0.5);
+        assert_eq!(at(3 * hour), 0.01);
     }
 
     #[test]
@@ -236,15 +318,15 @@ mod tests {
         assert_eq!(mta.validate().unwrap_err().path, "retry.intervals");
         mta.retry = RetryConfig::default();
         mta.internal_errors.windows.push(ErrorWindow {
-            from: Duration(5),
-            to: Duration(5),
+            from: Span::from_millis(5),
+            to: Span::from_millis(5),
             probability: 0.1,
         });
         assert_eq!(
             mta.validate().unwrap_err().path,
             "internal_errors.windows[0].to"
         );
-        mta.internal_errors.windows[0].to = Duration(6);
+        mta.internal_errors.windows[0].to = Span::from_millis(6);
         mta.internal_errors.windows[0].probability = 1.5;
         assert_eq!(
             mta.validate().unwrap_err().path,

@@ -11,22 +11,21 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::latency::Latency;
-use super::replies::{ReplyKind, check_reply};
-use crate::units::{Duration, MINUTE, Millis, Rate};
+use crate::units::{Rate, Span};
 use crate::validate::{Check, Invalid, join_path, positive, probability};
 
 /// Transaction latency when `latency` is omitted.
-pub const DEFAULT_LATENCY: Millis = 300;
+pub const DEFAULT_LATENCY: Span = Span::from_millis(300);
 /// Connection latency (TCP handshake to 220 greeting) when `connect_latency` is omitted.
-pub const DEFAULT_CONNECT_LATENCY: Millis = 100;
+pub const DEFAULT_CONNECT_LATENCY: Span = Span::from_millis(100);
 /// Places in a `queue` connection limit's backlog when `backlog` is omitted.
 pub const DEFAULT_BACKLOG: u32 = 10;
 /// Token bucket burst when `rate_limit.burst` is omitted: a smooth limiter.
 pub const DEFAULT_BURST: u64 = 1;
 /// How long after a deferral a new attempt counts as ignoring it.
-pub const DEFAULT_DEFERRAL_MEMORY: Millis = 5 * MINUTE;
+pub const DEFAULT_DEFERRAL_MEMORY: Span = Span::from_mins(5);
 /// Greylisting delay when `min_delay` is omitted (Postgrey's default).
-pub const DEFAULT_GREYLIST_DELAY: Millis = 5 * MINUTE;
+pub const DEFAULT_GREYLIST_DELAY: Span = Span::from_mins(5);
 /// Names generated receivers take: `gen-000001`, with domain `gen-000001.example`.
 pub const GENERATED_PREFIX: &str = "gen-";
 /// Largest `generated_receivers.count`.
@@ -160,7 +159,7 @@ pub struct ReputationConfig {
     /// A block lasts until the score is above this. Default 0.4.
     pub unblock_above: f64,
     /// How long a 4xx is remembered: attempts within it are ignored deferrals. Default "5m".
-    pub deferral_memory: Duration,
+    pub deferral_memory: Span,
     /// The 4xx answer to a throttled transaction. Default "generic-throttle".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle_reply: Option<String>,
@@ -181,7 +180,7 @@ impl Default for ReputationConfig {
             throttle_below: 0.5,
             block_below: 0.2,
             unblock_above: 0.4,
-            deferral_memory: Duration(DEFAULT_DEFERRAL_MEMORY),
+            deferral_memory: DEFAULT_DEFERRAL_MEMORY,
             throttle_reply: None,
             block_reply: None,
         }
@@ -194,14 +193,14 @@ impl Default for ReputationConfig {
 pub struct Greylisting {
     /// Attempts earlier than this after the message's first are deferred. Default "5m".
     #[serde(default = "default_greylist_delay")]
-    pub min_delay: Duration,
+    pub min_delay: Span,
     /// The 4xx answer. Default "greylist".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
 }
 
-fn default_greylist_delay() -> Duration {
-    Duration(DEFAULT_GREYLIST_DELAY)
+fn default_greylist_delay() -> Span {
+    DEFAULT_GREYLIST_DELAY
 }
 
 /// How a receiver is unavailable during an outage.
@@ -220,8 +219,8 @@ pub enum OutageMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
-    pub from: Duration,
-    pub to: Duration,
+    pub from: Span,
+    pub to: Span,
     pub mode: OutageMode,
     /// The 4xx answer for `tempfail`. Default "generic-451".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,26 +275,21 @@ fn weight(path: &str, w: f64) -> Check {
     })
 }
 
-/// Checks an optional reply at `path`: it must resolve, and be of class `want`.
-fn optional_reply(path: &str, spec: &Option<String>, want: ReplyKind, what: &str) -> Check {
-    spec.as_deref()
-        .map_or(Ok(()), |spec| check_reply(path, spec, want, what))
-}
-
 impl ReceiverConfig {
-    /// Checks an entry of `receivers`; paths are relative to the entry.
-    pub fn validate(&self) -> Check {
+    /// Checks an entry of `receivers` for its name, domains and share (its behaviour is
+    /// checked when it is compiled, [`super::Behaviour::compile`]); paths are relative to
+    /// the entry.
+    pub fn validate_identity(&self) -> Check {
         let name = self.name.as_deref().unwrap_or("");
         ensure(!name.trim().is_empty(), "name", || {
             "a receiver needs a non-empty name".into()
         })?;
         self.validate_domains()?;
-        self.share.map_or(Ok(()), |s| weight("share", s))?;
-        self.validate_behaviour()
+        self.share.map_or(Ok(()), |s| weight("share", s))
     }
 
-    /// Checks a `generated_receivers.template`: behaviour only, no identity.
-    pub fn validate_template(&self) -> Check {
+    /// Checks that a `generated_receivers.template` has no identity of its own.
+    pub(crate) fn validate_anonymous(&self) -> Check {
         let absent = |present: bool, field: &str| {
             ensure(!present, field, || {
                 format!("a template must not have `{field}`: generated receivers get their own")
@@ -303,8 +297,7 @@ impl ReceiverConfig {
         };
         absent(self.name.is_some(), "name")?;
         absent(!self.domains.is_empty(), "domains")?;
-        absent(self.share.is_some(), "share")?;
-        self.validate_behaviour()
+        absent(self.share.is_some(), "share")
     }
 
     /// The relative weight of messages addressed to this receiver.
@@ -350,11 +343,6 @@ impl ReceiverConfig {
             self.reputation.as_ref(),
             ReputationConfig::validate,
         )?;
-        within(
-            "greylisting",
-            self.greylisting.as_ref(),
-            Greylisting::validate,
-        )?;
         self.validate_outages()?;
         within(
             "transient_errors",
@@ -395,12 +383,6 @@ impl ConnectionLimit {
             self.backlog.is_none() || self.over_limit == OverLimit::Queue,
             "backlog",
             || "backlog only applies with over_limit \"queue\"".into(),
-        )?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a connection limit reply",
         )
     }
 
@@ -413,15 +395,13 @@ impl ConnectionLimit {
 impl RateLimit {
     fn validate(&self) -> Check {
         // Rates parsed from text are positive; this guards ones built in code.
-        positive("rate", self.rate.count.min(self.rate.period), "the rate")?;
+        positive(
+            "rate",
+            self.rate.count.min(self.rate.period.as_millis()),
+            "the rate",
+        )?;
         self.burst
-            .map_or(Ok(()), |b| positive("burst", b, "the burst"))?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a rate limit reply",
-        )
+            .map_or(Ok(()), |b| positive("burst", b, "the burst"))
     }
 }
 
@@ -451,19 +431,7 @@ impl ReputationConfig {
         for (path, value) in rates {
             weight(path, value)?;
         }
-        self.validate_thresholds()?;
-        optional_reply(
-            "throttle_reply",
-            &self.throttle_reply,
-            ReplyKind::Temporary,
-            "a throttle reply",
-        )?;
-        optional_reply(
-            "block_reply",
-            &self.block_reply,
-            ReplyKind::Permanent,
-            "a block reply",
-        )
+        self.validate_thresholds()
     }
 
     /// block_below <= throttle_below, block_below < unblock_above < baseline: otherwise a
@@ -488,17 +456,6 @@ impl ReputationConfig {
     }
 }
 
-impl Greylisting {
-    fn validate(&self) -> Check {
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a greylisting reply",
-        )
-    }
-}
-
 impl Outage {
     fn validate(&self) -> Check {
         ensure(self.from < self.to, "to", || {
@@ -511,12 +468,6 @@ impl Outage {
             self.reply.is_none() || self.mode == OutageMode::Tempfail,
             "reply",
             || "reply only applies to mode \"tempfail\"".into(),
-        )?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "an outage reply",
         )
     }
 
@@ -527,18 +478,13 @@ impl Outage {
 
 impl TransientErrors {
     fn validate(&self) -> Check {
-        probability("probability", self.probability)?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a transient error reply",
-        )
+        probability("probability", self.probability)
     }
 }
 
 impl GeneratedReceivers {
-    /// Checks the section; paths are relative to `generated_receivers`.
+    /// Checks the section but the template's behaviour (checked when it is compiled);
+    /// paths are relative to `generated_receivers`.
     pub fn validate(&self) -> Check {
         positive("count", self.count.into(), "the count")?;
         ensure(self.count <= MAX_GENERATED, "count", || {
@@ -550,7 +496,7 @@ impl GeneratedReceivers {
         weight("share", self.share)?;
         weight("zipf_exponent", self.zipf_exponent)?;
         self.template
-            .validate_template()
+            .validate_anonymous()
             .map_err(|e| e.within("template"))
     }
 }

@@ -14,7 +14,7 @@ use crate::metrics::DestinationSummary;
 use crate::plot::series::short_duration;
 use crate::plot::{self, Chart, MAX_DESTINATION_CHARTS, style};
 use crate::sim::RunResult;
-use crate::units::format_duration;
+use crate::units::Instant;
 
 /// The transitions list shows at most this many rows; transitions.csv has them all.
 pub const MAX_TRANSITIONS: usize = 300;
@@ -89,8 +89,8 @@ fn header(out: &mut String, result: &RunResult) {
         escape(&scenario.name),
         escape(&scenario.description),
         scenario.seed,
-        format_duration(scenario.duration.0),
-        format_duration(scenario.sample_every.0),
+        scenario.duration,
+        scenario.sample_every,
         result.summary.totals.injected,
         result.stats.wall.as_secs_f64()
     );
@@ -317,7 +317,7 @@ fn transitions(out: &mut String, result: &RunResult) {
         &["time", "destination", "from", "to", "reason"],
         all.iter().take(MAX_TRANSITIONS).map(|t| {
             vec![
-                Cell::number(format_duration(t.time)),
+                Cell::number((t.time - Instant::ZERO).to_string()),
                 Cell::text(&t.destination),
                 state(t.from),
                 state(t.to),

@@ -1,5 +1,6 @@
-//! Reading a scenario: bytes, JSON, overrides, types, then meaning — each failure reported
-//! once, with the JSON path and line:column it concerns.
+//! Reading a scenario: bytes, JSON, overrides, types ([`parse`]), then meaning
+//! ([`super::compile`]; [`load`] does both) — each failure reported once, with the JSON
+//! path and line:column it concerns.
 
 use std::fmt;
 use std::path::Path;
@@ -7,47 +8,72 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::locate::{locate, steps};
-use super::{Override, Scenario};
-use crate::validate::Invalid;
+use super::{CompiledScenario, Override, Scenario, compile};
 
 /// Scenario files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The origin of an error in applying an override (rather than in a file).
+pub const OVERRIDE_ORIGIN: &str = "override";
+
 /// Why a scenario was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
-    /// The file name, or `<default>` for the built-in scenario.
+    /// The file name, `<default>` for the built-in scenario, or [`OVERRIDE_ORIGIN`].
     pub origin: String,
     /// 1-based line and column, when the problem is inside the text.
     pub position: Option<(usize, usize)>,
     /// JSON path of the offending value (empty for syntax errors).
     pub path: String,
     pub message: String,
-    /// The `--set` override that supplied the offending value, if one did.
+    /// The override that supplied the offending value, if one did.
     pub set_by: Option<String>,
+}
+
+impl ScenarioError {
+    /// The error, naming overrides as `overrides` (the command line says `--set`).
+    pub fn describe(&self, overrides: &str) -> String {
+        let mut text = if self.origin == OVERRIDE_ORIGIN {
+            overrides.to_string()
+        } else {
+            self.origin.clone()
+        };
+        if let Some((line, column)) = self.position {
+            text += &format!(":{line}:{column}");
+        }
+        if !self.path.is_empty() {
+            text += &format!(": {}", self.path);
+        }
+        text += &format!(": {}", self.message);
+        if let Some(set) = &self.set_by {
+            text += &format!(" (value from {overrides} {set})");
+        }
+        text
+    }
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.origin)?;
-        if let Some((line, column)) = self.position {
-            write!(f, ":{line}:{column}")?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)?;
-        if let Some(set) = &self.set_by {
-            write!(f, " (value from --set {set})")?;
-        }
-        Ok(())
+        f.write_str(&self.describe(OVERRIDE_ORIGIN))
     }
 }
 
 impl std::error::Error for ScenarioError {}
 
-/// Reads and loads a scenario file.
-pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+/// Reads, parses and compiles a scenario file.
+pub fn load_file(path: &Path, overrides: &[Override]) -> Result<CompiledScenario, ScenarioError> {
+    let (origin, text) = read(path)?;
+    load(&origin, &text, overrides)
+}
+
+/// Reads and parses a scenario file, without compiling it.
+pub fn parse_file(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let (origin, text) = read(path)?;
+    parse(&origin, &text, overrides)
+}
+
+/// The file's name for messages, and its text.
+fn read(path: &Path) -> Result<(String, String), ScenarioError> {
     let origin = path.display().to_string();
     let fail = |message: String| ScenarioError {
         origin: origin.clone(),
@@ -73,29 +99,54 @@ pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, Scenar
             ..fail("the file is not valid UTF-8".into())
         }
     })?;
-    load(&origin, &text, overrides)
+    Ok((origin, text))
 }
 
-/// Loads a scenario from JSON text, applying `overrides` in order.
-pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+/// Parses and compiles a scenario from JSON text, applying `overrides` in order; an
+/// error of meaning is located in `text` like a syntax error.
+pub fn load(
+    origin: &str,
+    text: &str,
+    overrides: &[Override],
+) -> Result<CompiledScenario, ScenarioError> {
+    let scenario = parse(origin, text, overrides)?;
+    compile(&scenario).map_err(|e| located(origin, text, overrides, e.path, e.message, None))
+}
+
+/// An error at `path` of the scenario read from `text`: where it is in the text, and which
+/// override supplied the value, if one did.
+fn located(
+    origin: &str,
+    text: &str,
+    overrides: &[Override],
+    path: String,
+    message: String,
+    position: Option<(usize, usize)>,
+) -> ScenarioError {
+    let set_by = overrides
+        .iter()
+        .rev()
+        .find(|o| !path.is_empty() && o.covers(&path));
+    ScenarioError {
+        origin: origin.to_string(),
+        position: position.or_else(|| Some(locate(text, &steps(&path)))),
+        set_by: set_by.map(ToString::to_string),
+        path,
+        message,
+    }
+}
+
+/// Parses a scenario from JSON text into its types, applying `overrides` in order; what
+/// the values mean is checked by [`compile`].
+pub fn parse(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let error = |path: String, message: String, position: Option<(usize, usize)>| {
-        let set_by = overrides
-            .iter()
-            .rev()
-            .find(|o| !path.is_empty() && o.covers(&path));
-        ScenarioError {
-            origin: origin.to_string(),
-            position: position.or_else(|| Some(locate(text, &steps(&path)))),
-            set_by: set_by.map(ToString::to_string),
-            path,
-            message,
-        }
+        located(origin, text, overrides, path, message, position)
     };
     if let Some((message, offset)) = not_an_object(text) {
         let position = super::locate::position(text, offset);
         return Err(error(String::new(), message, Some(position)));
     }
-    let scenario: Scenario = if overrides.is_empty() {
+    Ok(if overrides.is_empty() {
         let mut json = serde_json::Deserializer::from_str(text);
         let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let inner = e.inner();
@@ -117,7 +168,7 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
             .map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
         for o in overrides {
             o.apply(&mut value).map_err(|message| ScenarioError {
-                origin: "--set".into(),
+                origin: OVERRIDE_ORIGIN.into(),
                 position: None,
                 path: o.path.clone(),
                 message,
@@ -126,11 +177,7 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
         }
         serde_path_to_error::deserialize(value)
             .map_err(|e| error(serde_path(&e), clean(e.inner()), None))?
-    };
-    scenario
-        .validate()
-        .map_err(|Invalid { path, message }| error(path, message, None))?;
-    Ok(scenario)
+    })
 }
 
 /// Refuses, before parsing, text that cannot be a scenario object and would otherwise

@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Sweep;
+use super::metrics::Metric;
 use super::plan::value_text;
 use super::rank::Ranking;
 use crate::plot::font::{self, FAMILY};
@@ -70,16 +71,6 @@ fn short(value: f64) -> String {
     }
 }
 
-/// The column of `metric` in the plan's metric order.
-fn column(sweep: &Sweep, metric: &str) -> usize {
-    sweep
-        .plan
-        .metric_names()
-        .iter()
-        .position(|n| n == metric)
-        .expect("the plan checked its metric names")
-}
-
 /// A category axis: `n` equal slots over 0..n, labelled at their centres `i + 0.5`.
 struct Categories(usize);
 
@@ -136,7 +127,7 @@ fn heatmap<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let objective = &sweep.plan.objective;
-    let m = column(sweep, &objective.metric);
+    let m = sweep.plan.column(objective.metric);
     let (xs, ys) = (value_labels(sweep, 0), value_labels(sweep, 1));
     let oriented = |v: f64| if objective.maximize { -v } else { v };
     let feasible: Vec<f64> = ranking
@@ -212,17 +203,17 @@ fn heatmap<DB: DrawingBackend>(
 
 /// The metrics a one-parameter chart shows: the objective, the constrained metrics and
 /// the Pareto axes, at most four.
-fn line_metrics(sweep: &Sweep) -> Vec<String> {
+fn line_metrics(sweep: &Sweep) -> Vec<Metric> {
     let plan = &sweep.plan;
-    let mut metrics = vec![plan.objective.metric.clone()];
+    let mut metrics = vec![plan.objective.metric];
     let others = plan
         .constraints
         .iter()
-        .map(|c| &c.metric)
-        .chain(plan.pareto.iter().map(|a| &a.metric));
+        .map(|c| c.metric)
+        .chain(plan.pareto.iter().map(|a| a.metric));
     for metric in others {
-        if !metrics.contains(metric) && metrics.len() < 4 {
-            metrics.push(metric.clone());
+        if !metrics.contains(&metric) && metrics.len() < 4 {
+            metrics.push(metric);
         }
     }
     metrics
@@ -234,7 +225,7 @@ fn lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     sweep: &Sweep,
     ranking: &Ranking,
-    metrics: &[String],
+    metrics: &[Metric],
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let root = root
@@ -249,7 +240,7 @@ fn lines<DB: DrawingBackend>(
     let labels = value_labels(sweep, 0);
     let panels = root.split_evenly((metrics.len(), 1));
     for (panel, metric) in panels.iter().zip(metrics) {
-        let m = column(sweep, metric);
+        let m = sweep.plan.column(*metric);
         // x position of each configuration, with its estimate, in parameter order.
         let mut points: Vec<(f64, f64, f64, f64)> = ranking
             .verdicts
@@ -271,7 +262,7 @@ fn lines<DB: DrawingBackend>(
             .plan
             .constraints
             .iter()
-            .filter(|c| &c.metric == metric)
+            .filter(|c| c.metric == *metric)
             .map(|c| c.value)
             .collect();
         let (lo, hi) = span(
@@ -289,7 +280,7 @@ fn lines<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .x_desc(&sweep.plan.parameters[0].path)
-            .y_desc(metric)
+            .y_desc(metric.name())
             .x_label_formatter(&|x| category_label(&labels, *x))
             .y_label_formatter(&|y| short(*y))
             .label_style((FAMILY, 13))
@@ -361,7 +352,7 @@ fn pareto<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let [ax, ay] = &sweep.plan.pareto;
-    let (mx, my) = (column(sweep, &ax.metric), column(sweep, &ay.metric));
+    let (mx, my) = (sweep.plan.column(ax.metric), sweep.plan.column(ay.metric));
     let at = |config: usize| {
         let e = &ranking.verdicts[config].estimates;
         (e[mx].mean, e[my].mean)
@@ -384,8 +375,8 @@ fn pareto<DB: DrawingBackend>(
         .map_err(text)?;
     chart
         .configure_mesh()
-        .x_desc(&ax.metric)
-        .y_desc(&ay.metric)
+        .x_desc(ax.metric.name())
+        .y_desc(ay.metric.name())
         .x_label_formatter(&|x| short(*x))
         .y_label_formatter(&|y| short(*y))
         .label_style((FAMILY, 14))

@@ -7,12 +7,12 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{
-    Arrival, Attempt, Expiry, Written, domain_of, is_greeting, mix, push_datetime, push_padded,
+    Arrival, Attempt, Expiry, Millis, Written, domain_of, is_greeting, mix, push_datetime,
+    push_padded,
 };
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::classify::{Command, Enhanced, reply_code};
-use crate::units::Millis;
 
 #[derive(Serialize)]
 struct Code {
@@ -138,8 +138,8 @@ impl<W: Write> KumoWriter<W> {
     /// A `Reception` record.
     pub fn arrival(&mut self, a: &Arrival) -> io::Result<()> {
         self.id(a.message);
-        let timestamp = self.rfc3339(a.time, false);
-        self.rfc3339(a.time, true);
+        let timestamp = self.rfc3339(a.time.as_millis(), false);
+        self.rfc3339(a.time.as_millis(), true);
         let t = &self.texts;
         let record = Record {
             kind: "Reception",
@@ -181,8 +181,8 @@ impl<W: Write> KumoWriter<W> {
     /// A `Delivery`, `TransientFailure` or `Bounce` record.
     pub fn attempt(&mut self, a: &Attempt) -> io::Result<()> {
         self.id(a.message);
-        let timestamp = self.rfc3339(a.time, false);
-        let created = self.rfc3339(a.arrived, true);
+        let timestamp = self.rfc3339(a.time.as_millis(), false);
+        let created = self.rfc3339(a.arrived.as_millis(), true);
         self.site(a.relay.host);
         self.texts.addr.clear();
         let _ = write!(self.texts.addr, "{}", a.relay.ip);
@@ -355,8 +355,8 @@ impl<W: Write> KumoWriter<W> {
     /// An `Expiration` record.
     pub fn expiry(&mut self, e: &Expiry) -> io::Result<()> {
         self.id(e.message);
-        let timestamp = self.rfc3339(e.time, false);
-        let created = self.rfc3339(e.arrived, true);
+        let timestamp = self.rfc3339(e.time.as_millis(), false);
+        let created = self.rfc3339(e.arrived.as_millis(), true);
         let t = &self.texts;
         let record = Record {
             kind: "Expiration",

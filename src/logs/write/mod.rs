@@ -26,13 +26,16 @@ pub use postfix::{PostfixStyle, PostfixWriter};
 
 use super::classify::Command;
 use crate::flow_control::OutcomeClass;
-use crate::units::Millis;
+use crate::units::Instant;
+
+/// Milliseconds of simulated time, inside the writers.
+type Millis = u64;
 
 /// A message entered the queue.
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival<'a> {
     /// Simulated time.
-    pub time: Millis,
+    pub time: Instant,
     pub message: u32,
     pub sender: &'a str,
     pub recipient: &'a str,
@@ -60,13 +63,13 @@ pub struct RelayHost<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
     /// When the outcome was known (simulated time).
-    pub time: Millis,
+    pub time: Instant,
     pub message: u32,
     pub sender: &'a str,
     pub recipient: &'a str,
     pub size: u32,
     /// When the message arrived.
-    pub arrived: Millis,
+    pub arrived: Instant,
     /// 1 for the first attempt (for a hold: the attempts made so far).
     pub attempt: u32,
     pub outcome: Written,
@@ -83,20 +86,20 @@ pub struct Attempt<'a> {
     /// Deliveries over this connection, this one included (1: a new connection).
     pub conn_use: u32,
     /// When the delivery agent took the message.
-    pub started: Millis,
+    pub started: Instant,
     /// When the greeting arrived on a new connection (`None`: reused or failed before).
-    pub connected: Option<Millis>,
+    pub connected: Option<Instant>,
 }
 
 /// A message gave up on: it was queued too long.
 #[derive(Debug, Clone, Copy)]
 pub struct Expiry<'a> {
-    pub time: Millis,
+    pub time: Instant,
     pub message: u32,
     pub sender: &'a str,
     pub recipient: &'a str,
     pub size: u32,
-    pub arrived: Millis,
+    pub arrived: Instant,
     pub attempts: u32,
     pub relay: RelayHost<'a>,
     /// The last deferral's reply.
@@ -106,10 +109,10 @@ pub struct Expiry<'a> {
 /// A message left the queue (delivered, bounced or expired).
 #[derive(Debug, Clone, Copy)]
 pub struct Removal {
-    pub time: Millis,
+    pub time: Instant,
     pub message: u32,
     /// When the message arrived (Postfix queue IDs are made from it).
-    pub arrived: Millis,
+    pub arrived: Instant,
 }
 
 /// A recipient's domain.

@@ -5,14 +5,13 @@
 use std::io::{self, Write};
 
 use super::{
-    Attempt, Expiry, Written, domain_of, dsn_of, is_greeting, push_datetime, push_enhanced,
+    Attempt, Expiry, Millis, Written, domain_of, dsn_of, is_greeting, push_datetime, push_enhanced,
     push_num,
 };
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::classify::{Enhanced, reply_code};
 use crate::logs::pmta::DEFAULT_FIELDS;
-use crate::units::Millis;
 
 /// Writes a PowerMTA `acct.csv`.
 pub struct PmtaWriter<W: Write> {
@@ -165,8 +164,8 @@ impl<W: Write> PmtaWriter<W> {
         };
         self.record(
             kind,
-            a.time,
-            a.arrived,
+            a.time.as_millis(),
+            a.arrived.as_millis(),
             a.sender,
             a.recipient,
             action,
@@ -195,8 +194,8 @@ impl<W: Write> PmtaWriter<W> {
         self.mta(e.relay.host, e.relay.ip);
         self.record(
             "b",
-            e.time,
-            e.arrived,
+            e.time.as_millis(),
+            e.arrived.as_millis(),
             e.sender,
             e.recipient,
             "failed",

@@ -5,14 +5,14 @@
 use std::io::{self, Write};
 
 use super::{
-    Arrival, Attempt, Expiry, Removal, Written, domain_of, dsn_of, is_greeting, mix, push_datetime,
-    push_enhanced, push_num, push_offset, push_padded,
+    Arrival, Attempt, Expiry, Millis, Removal, Written, domain_of, dsn_of, is_greeting, mix,
+    push_datetime, push_enhanced, push_num, push_offset, push_padded,
 };
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::classify::Command;
 use crate::logs::time::MONTHS;
-use crate::units::Millis;
+use crate::units::Instant;
 
 /// How the syslog lines look.
 #[derive(Debug, Clone)]
@@ -183,12 +183,24 @@ impl<W: Write> PostfixWriter<W> {
 
     /// pickup, cleanup and qmgr lines of a new message.
     pub fn arrival(&mut self, a: &Arrival) -> io::Result<()> {
-        self.header(a.time, "pickup", PICKUP, a.message, a.time);
+        self.header(
+            a.time.as_millis(),
+            "pickup",
+            PICKUP,
+            a.message,
+            a.time.as_millis(),
+        );
         self.push("uid=1000 from=<");
         self.push(a.sender);
         self.push(">");
         self.emit()?;
-        self.header(a.time, "cleanup", CLEANUP, a.message, a.time);
+        self.header(
+            a.time.as_millis(),
+            "cleanup",
+            CLEANUP,
+            a.message,
+            a.time.as_millis(),
+        );
         self.push("message-id=<");
         push_num(&mut self.line, a.message as u64);
         self.push(".");
@@ -199,7 +211,13 @@ impl<W: Write> PostfixWriter<W> {
         self.style.hostname = host;
         self.push(">");
         self.emit()?;
-        self.queue_active(a.time, a.message, a.time, a.sender, a.size)
+        self.queue_active(
+            a.time.as_millis(),
+            a.message,
+            a.time.as_millis(),
+            a.sender,
+            a.size,
+        )
     }
 
     /// One attempt's status line (after qmgr's `queue active` for a retry), and the bounce
@@ -207,9 +225,9 @@ impl<W: Write> PostfixWriter<W> {
     pub fn attempt(&mut self, a: &Attempt) -> io::Result<()> {
         if a.attempt != 1 || a.outcome == Written::Held {
             self.queue_active(
-                a.started.min(a.time),
+                a.started.as_millis().min(a.time.as_millis()),
                 a.message,
-                a.arrived,
+                a.arrived.as_millis(),
                 a.sender,
                 a.size,
             )?;
@@ -218,7 +236,13 @@ impl<W: Write> PostfixWriter<W> {
             Written::Held => ("error", ERROR),
             _ => ("smtp", 3000 + a.session % 4_000_000),
         };
-        self.header(a.time, program, pid, a.message, a.arrived);
+        self.header(
+            a.time.as_millis(),
+            program,
+            pid,
+            a.message,
+            a.arrived.as_millis(),
+        );
         self.push("to=<");
         self.push(a.recipient);
         self.push(">, relay=");
@@ -236,7 +260,10 @@ impl<W: Write> PostfixWriter<W> {
             push_num(&mut self.line, a.conn_use as u64);
         }
         self.push(", delay=");
-        push_seconds(&mut self.line, a.time.saturating_sub(a.arrived));
+        push_seconds(
+            &mut self.line,
+            a.time.as_millis().saturating_sub(a.arrived.as_millis()),
+        );
         self.push(", delays=");
         let [qa, qb, qc, qd] = delays(a);
         for (i, part) in [qa, qb, qc, qd].into_iter().enumerate() {
@@ -256,7 +283,7 @@ impl<W: Write> PostfixWriter<W> {
         self.push(")");
         self.emit()?;
         if a.outcome == Written::Bounced {
-            self.notification(a.time, a.message, a.arrived)?;
+            self.notification(a.time.as_millis(), a.message, a.arrived.as_millis())?;
         }
         Ok(())
     }
@@ -334,17 +361,29 @@ impl<W: Write> PostfixWriter<W> {
 
     /// qmgr's `status=expired, returned to sender` and the bounce notification.
     pub fn expiry(&mut self, e: &Expiry) -> io::Result<()> {
-        self.header(e.time, "qmgr", QMGR, e.message, e.arrived);
+        self.header(
+            e.time.as_millis(),
+            "qmgr",
+            QMGR,
+            e.message,
+            e.arrived.as_millis(),
+        );
         self.push("from=<");
         self.push(e.sender);
         self.push(">, status=expired, returned to sender");
         self.emit()?;
-        self.notification(e.time, e.message, e.arrived)
+        self.notification(e.time.as_millis(), e.message, e.arrived.as_millis())
     }
 
     /// qmgr's `removed`.
     pub fn removal(&mut self, r: &Removal) -> io::Result<()> {
-        self.header(r.time, "qmgr", QMGR, r.message, r.arrived);
+        self.header(
+            r.time.as_millis(),
+            "qmgr",
+            QMGR,
+            r.message,
+            r.arrived.as_millis(),
+        );
         self.push("removed");
         self.emit()
     }
@@ -364,18 +403,26 @@ impl<W: Write> PostfixWriter<W> {
 /// `delays=a/b/c/d`: before the active queue, in qmgr (none here), connection setup,
 /// transmission.
 fn delays(a: &Attempt) -> [u64; 4] {
-    let before = a.started.saturating_sub(a.arrived);
-    match a.connected {
+    let before = a.started.as_millis().saturating_sub(a.arrived.as_millis());
+    match a.connected.map(Instant::as_millis) {
         Some(c) => [
             before,
             0,
-            c.saturating_sub(a.started),
-            a.time.saturating_sub(c),
+            c.saturating_sub(a.started.as_millis()),
+            a.time.as_millis().saturating_sub(c),
         ],
-        None if a.handshake || a.outcome == Written::Held => {
-            [before, 0, a.time.saturating_sub(a.started), 0]
-        }
-        None => [before, 0, 0, a.time.saturating_sub(a.started)],
+        None if a.handshake || a.outcome == Written::Held => [
+            before,
+            0,
+            a.time.as_millis().saturating_sub(a.started.as_millis()),
+            0,
+        ],
+        None => [
+            before,
+            0,
+            0,
+            a.time.as_millis().saturating_sub(a.started.as_millis()),
+        ],
     }
 }
 

@@ -11,7 +11,11 @@ use super::{Arrival, Attempt, Expiry, RelayHost, Removal, Written};
 use crate::flow_control::OutcomeClass;
 use crate::logs::destinations::{Providers, relay_host, relay_ip};
 use crate::rng::stream;
-use crate::units::{MINUTE, Millis, SECOND};
+use crate::units::{Instant, Span};
+
+type Millis = u64;
+const SECOND: Millis = 1_000;
+const MINUTE: Millis = 60 * SECOND;
 
 /// One destination of the synthetic traffic.
 #[derive(Debug, Clone)]
@@ -37,7 +41,7 @@ pub struct Synthetic {
     pub messages: u32,
     pub seed: u64,
     /// Arrivals are spread evenly over this span.
-    pub span: Millis,
+    pub span: Span,
     /// Attempts per message before it expires.
     pub max_attempts: u32,
     pub destinations: Vec<Destination>,
@@ -90,7 +94,7 @@ impl Synthetic {
         Synthetic {
             messages,
             seed,
-            span: 6 * 60 * MINUTE,
+            span: Span::from_hours(6),
             max_attempts: 5,
             destinations: vec![
                 destination(
@@ -136,7 +140,7 @@ impl Synthetic {
         let mut messages: Vec<(u32, Millis, u32)> = Vec::with_capacity(self.messages as usize);
         let mut queue = BinaryHeap::new();
         for m in 0..self.messages {
-            let at = self.span * m as u64 / self.messages.max(1) as u64;
+            let at = self.span.as_millis() * m as u64 / self.messages.max(1) as u64;
             let mut pick = rng.random::<f64>() * total;
             let dest = self
                 .destinations
@@ -168,7 +172,7 @@ impl Synthetic {
             match step {
                 0 => {
                     f(&Event::Arrival(Arrival {
-                        time,
+                        time: Instant::from_millis(time),
                         message: m,
                         sender,
                         recipient: &recipient,
@@ -226,12 +230,12 @@ impl Synthetic {
                     let connect = if reuse { 0 } else { 300 + m as u64 % 700 };
                     let done = time + connect + 200 + m as u64 % 900;
                     f(&Event::Attempt(Attempt {
-                        time: done,
+                        time: Instant::from_millis(done),
                         message: m,
                         sender,
                         recipient: &recipient,
                         size: 1000 + m % 5000,
-                        arrived,
+                        arrived: Instant::from_millis(arrived),
                         attempt,
                         outcome,
                         class,
@@ -241,8 +245,9 @@ impl Synthetic {
                         relay,
                         session: session.0,
                         conn_use: session.1.max(1),
-                        started: time,
-                        connected: (!reuse && !handshake).then_some(time + connect),
+                        started: Instant::from_millis(time),
+                        connected: (!reuse && !handshake)
+                            .then_some(Instant::from_millis(time + connect)),
                     }));
                     match outcome {
                         Written::Deferred if attempt >= self.max_attempts => {
@@ -258,12 +263,12 @@ impl Synthetic {
                 }
                 2 => {
                     f(&Event::Attempt(Attempt {
-                        time,
+                        time: Instant::from_millis(time),
                         message: m,
                         sender,
                         recipient: &recipient,
                         size: 1000 + m % 5000,
-                        arrived,
+                        arrived: Instant::from_millis(arrived),
                         attempt: attempts,
                         outcome: Written::Held,
                         class: OutcomeClass::Internal,
@@ -273,19 +278,19 @@ impl Synthetic {
                         relay,
                         session: 0,
                         conn_use: 1,
-                        started: time,
+                        started: Instant::from_millis(time),
                         connected: None,
                     }));
                     queue.push(Reverse((time + 2 * MINUTE, 1, m)));
                 }
                 3 => {
                     f(&Event::Expiry(Expiry {
-                        time,
+                        time: Instant::from_millis(time),
                         message: m,
                         sender,
                         recipient: &recipient,
                         size: 1000 + m % 5000,
-                        arrived,
+                        arrived: Instant::from_millis(arrived),
                         attempts,
                         relay,
                         last_reply: &dest.defer_reply,
@@ -293,9 +298,9 @@ impl Synthetic {
                     queue.push(Reverse((time + 1, 4, m)));
                 }
                 _ => f(&Event::Removal(Removal {
-                    time,
+                    time: Instant::from_millis(time),
                     message: m,
-                    arrived,
+                    arrived: Instant::from_millis(arrived),
                 })),
             }
         }
