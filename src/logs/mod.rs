@@ -58,7 +58,8 @@
 //! | `conversation with X timed out while ...` later in the session | timeout | no |
 //! | DNS failures (`Host or domain name not found`, `Name service error`), Postfix `unknown mail transport error` and local configuration errors, any other `KumoMTA internal:` response | internal | no |
 //! | local delivery agents (`local`, `virtual`, `pipe`, ...) without a reply code | by status | no |
-//! | held (`delivery temporarily suspended: X`) | the class of X | no |
+//! | held: Postfix `delivery temporarily suspended: X` | the class of X | no |
+//! | held: KumoMTA `KumoMTA internal: ... suspended` / `throttled` | internal | no |
 //!
 //! Held outcomes are not attempts: count attempts by kind (delivered, deferred, bounced).
 //! Arrivals, removals and expiries have no class.
@@ -76,6 +77,25 @@
 //! `relay=` (or the host in a `connect to`/`host X` reason), KumoMTA's `site` (its MX rollup
 //! name with `<source>->` and `@smtp_client` stripped) or `peer_address.name`, PowerMTA's
 //! `dsnMta`. With `key: domain` the destination is the recipient domain.
+//!
+//! ```
+//! use mtasim::logs::{Kind, LogReader, ReadOptions};
+//!
+//! let maillog = "Jun 14 18:08:39 mx postfix/smtp[1283]: F024DAA029B: to=<bob@aol.com>, \
+//!     relay=mx-aol.mail.gm0.yahoodns.net[98.136.96.92]:25, delay=59235, \
+//!     delays=59232/0.06/2.3/0.13, dsn=4.7.0, status=deferred (host \
+//!     mx-aol.mail.gm0.yahoodns.net[98.136.96.92] said: 421 4.7.0 [TSS04] Messages from \
+//!     203.0.113.7 temporarily deferred (in reply to MAIL FROM command))\n";
+//! let input: Box<dyn std::io::BufRead> = Box::new(maillog.as_bytes());
+//! let options = ReadOptions { year: Some(2026), ..ReadOptions::default() };
+//! let mut reader = LogReader::from_readers(vec![("maillog".into(), input, None)], options).unwrap();
+//! let o = reader.next_outcome().unwrap().unwrap();
+//! assert_eq!(o.kind, Kind::Deferred);
+//! assert_eq!(reader.text(o.destination), "yahoo");
+//! assert_eq!(o.time.to_string(), "2026-06-14T18:08:39.000Z");
+//! assert_eq!(reader.record().unwrap().reply, "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred");
+//! assert!(reader.next_outcome().unwrap().is_none());
+//! ```
 
 pub mod classify;
 pub mod destinations;
