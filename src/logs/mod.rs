@@ -1,6 +1,6 @@
 //! Real MTA delivery logs: read Postfix `maillog`, KumoMTA JSON log records and PowerMTA
 //! accounting CSV into one normalised stream of [`Outcome`]s, and write those formats from
-//! simulated events ([`write`]).
+//! simulated events ([`write`](mod@write)).
 //!
 //! # Reading
 //! [`LogReader::open`] takes several files (rotated logs, `.gz` and `.zst` decompressed
