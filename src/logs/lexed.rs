@@ -181,7 +181,8 @@ pub enum Skip {
     PostfixOther,
     /// A delivery agent's line without a recipient status (`lost connection ...`).
     DeliveryAgentOther,
-    /// qmgr's `(queue active)` for a queue ID already in flight: a retry, not an arrival.
+    /// An arrival line for a message already in flight: Postfix qmgr's `(queue active)`
+    /// of a retry, or a repeated KumoMTA `Reception`.
     QmgrRetry,
     /// Address verification probes (`status=deliverable|undeliverable`).
     AddressVerification,
@@ -235,7 +236,7 @@ impl Skip {
             Skip::NotPostfix => "not a Postfix line",
             Skip::PostfixOther => "other Postfix line",
             Skip::DeliveryAgentOther => "delivery agent line without a recipient status",
-            Skip::QmgrRetry => "qmgr queue active again (retry)",
+            Skip::QmgrRetry => "arrival of a message already queued (qmgr retry)",
             Skip::AddressVerification => "address verification",
             Skip::KumoAdminBounce => "KumoMTA AdminBounce",
             Skip::KumoOob => "KumoMTA OOB",
