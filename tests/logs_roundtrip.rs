@@ -208,7 +208,11 @@ fn check(format: Format, style: PostfixStyle) {
     // Memory follows what is in flight and what is distinct, not the log: every message
     // ended, and the symbols are the few domains, hosts, destinations and reply keys.
     assert_eq!(reader.in_flight(), 0, "{format:?}");
-    assert!(reader.symbols().len() < 40, "{format:?}: {} symbols", reader.symbols().len());
+    assert!(
+        reader.symbols().len() < 40,
+        "{format:?}: {} symbols",
+        reader.symbols().len()
+    );
     assert_eq!(got.len(), expected.len(), "{}", &text[..2000]);
     // Second-resolution formats: classic syslog and PowerMTA.
     let coarse = format == Format::Pmta || (format == Format::Postfix && !style.rfc3339);
