@@ -16,6 +16,7 @@
 //! ```
 
 pub mod engine;
+pub mod logs;
 pub mod metrics;
 pub mod mta;
 pub mod mta_config;

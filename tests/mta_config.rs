@@ -75,7 +75,7 @@ fn kumomta_fixture_imports_with_its_values_and_runs() {
         fc["concurrency"],
         json!({"initial": 10, "max": 10, "positive_feedback": "1",
                "negative_feedback": "1/concurrency", "failed_cohort_limit": 0,
-               "dead_backoff": "5m"})
+               "dead_backoff": "5m", "rounding": "half"})
     );
     assert_eq!(fc["max_rate"], "100/s");
     assert_eq!(fc["errors"]["threshold"], 0);
@@ -139,7 +139,7 @@ fn postfix_fixture_imports_per_transport_settings_and_runs() {
     assert_eq!(
         fc["concurrency"],
         json!({"initial": 4, "max": 20, "positive_feedback": "1/concurrency",
-               "negative_feedback": "0.25", "failed_cohort_limit": 5, "dead_backoff": "5m"})
+               "negative_feedback": "0.25", "failed_cohort_limit": 5, "dead_backoff": "5m", "rounding": "half"})
     );
     assert_eq!(fc.get("max_rate"), None);
     assert_eq!(fc["rules"], json!([]));

@@ -5,11 +5,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use mtasim::flow_control::Feedback;
 use mtasim::flow_control::config::{
     Action, BackoffConfig, ConcurrencyConfig, FlowControlConfig, KeyKind, Recovery, RuleConfig,
     SetLimits, Trigger,
 };
+use mtasim::flow_control::{Feedback, Rounding};
 use mtasim::mta::config::{Jitter, RetryConfig, Schedule};
 use mtasim::mta_config::{self, Format, Provenance, Source};
 use mtasim::scenario::{self, Scenario};
@@ -300,6 +300,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
                 negative_feedback: negative,
                 failed_cohort_limit: cohorts,
                 dead_backoff: dead,
+                rounding: Rounding::Half,
             };
             let mut fc_rate = None;
             if let Some(delay) = base_delay {

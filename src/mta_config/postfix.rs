@@ -19,7 +19,7 @@ use super::units::{Millis, SECOND, per};
 use super::units::{postfix_time, postfix_time_text};
 use super::{Exported, Format, Imported, Provenance, Source};
 use crate::flow_control::Feedback;
-use crate::flow_control::config::{ConcurrencyConfig, FlowControlConfig, KeyKind};
+use crate::flow_control::config::{ConcurrencyConfig, FlowControlConfig, KeyKind, Rounding};
 use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
 use crate::scenario::Scenario;
 use crate::units::{Rate, Span};
@@ -544,6 +544,7 @@ fn read_transport(
             negative_feedback: negative,
             failed_cohort_limit: cohorts,
             dead_backoff: Span::from_millis(dead_backoff),
+            rounding: Rounding::Half,
         },
         max_rate,
         explicit: [

@@ -51,10 +51,7 @@ impl SweepOrigin {
     pub fn new(sweep: &Sweep, ranking: &Ranking) -> Option<SweepOrigin> {
         let best = ranking.best?;
         let plan = &sweep.plan;
-        let metric = plan
-            .metric_names()
-            .iter()
-            .position(|m| *m == plan.objective.metric)?;
+        let metric = plan.column(plan.objective.metric);
         let estimate = ranking.verdicts[best].estimates[metric];
         let overlaps = |e: &Estimate| e.low <= estimate.high && estimate.low <= e.high;
         let close: Vec<usize> = (0..ranking.verdicts.len())
@@ -85,7 +82,7 @@ impl SweepOrigin {
             .collect();
         Some(SweepOrigin {
             objective: plan.objective.to_string(),
-            metric: plan.objective.metric.clone(),
+            metric: plan.objective.metric.name(),
             constraints: plan.constraints.iter().map(|c| c.to_string()).collect(),
             configurations: sweep.configurations.len(),
             replications: plan.replications,
