@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, RightAxis};
+use super::panel::{self, PanelTrace, Pen, RightAxis, line};
 use super::series::short_duration;
 use super::style::{self, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY};
@@ -86,11 +86,15 @@ impl Figure for LatencyFigure {
         (1200, 520)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
         let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
         if self.curve.is_empty() {
-            return panel::note(&body, "no message was delivered");
+            panel::note(&body, "no message was delivered")?;
+            return Ok(Vec::new());
         }
         let (low, high) = self.range();
         let caption = format!(
@@ -116,25 +120,29 @@ impl Figure for LatencyFigure {
             .x_label_formatter(&|s| short_duration(*s))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(
-                self.curve.iter().copied(),
-                style::line(style::DELIVERED),
-            ))?
-            .label("delivered within")
-            .legend(|(x, y)| {
-                PathElement::new([(x, y), (x + 16, y)], style::line(style::DELIVERED))
-            });
+        let mut trace = PanelTrace::new(&caption, &chart);
+        let pen = Pen::solid(style::DELIVERED);
+        line(
+            &mut chart,
+            &mut trace,
+            vec![self.curve.clone()],
+            pen,
+            "delivered within",
+        )?;
         for &(name, at) in &self.marks {
-            let mark = style::line(style::BOUNCED);
-            chart.draw_series(DashedLineSeries::new([(at, 0.0), (at, 1.02)], 5, 5, mark))?;
+            let mark = vec![(at, 0.0), (at, 1.02)];
+            let pen = Pen::dashed(style::BOUNCED, 5, 5);
+            trace
+                .lines
+                .push((name.to_string(), panel::stroke(&chart, vec![mark], pen)?));
             chart.draw_series([Text::new(
                 format!("{name} {}", short_duration(at)),
                 (at * 1.05, 0.08 + marker_height(name)),
                 (FAMILY, LABEL_SIZE).into_font(),
             )])?;
         }
-        panel::legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        panel::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        Ok(vec![trace])
     }
 }
 
