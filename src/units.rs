@@ -104,6 +104,38 @@ pub fn format_duration(ms: Millis) -> String {
     parts.join(" ")
 }
 
+/// A duration for people to read, rounded to its two largest units: `3h 59m`, `1d 2h`,
+/// `14m 5s`; under a minute `42s`, under ten seconds `4.2s`, under a second `250ms`.
+/// [`format_duration`] is the exact form that scenario files read back.
+pub fn human_duration(ms: Millis) -> String {
+    let precision = match ms {
+        0..SECOND => 1,
+        SECOND..10_000 => 100,
+        10_000..MINUTE => SECOND,
+        MINUTE..HOUR => SECOND,
+        HOUR..DAY => MINUTE,
+        _ => HOUR,
+    };
+    let rounded = (ms + precision / 2) / precision * precision;
+    if precision == 100 && rounded < 10_000 && rounded % SECOND != 0 {
+        return format!("{:.1}s", rounded as f64 / 1000.0);
+    }
+    // Rounding up may reach the next unit (59.6s is 1m, 23h 59m 40s is 1d): exact parts
+    // of what it became are still at most two.
+    format_duration(rounded)
+}
+
+/// [`human_duration`] of seconds as metrics hold them: `–` when undefined, a minus sign
+/// before a negative value (the low end of a confidence interval can be).
+pub fn human_seconds(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "–".into();
+    }
+    let ms = (seconds.abs() * 1000.0).round() as Millis;
+    let sign = if seconds < 0.0 && ms > 0 { "−" } else { "" };
+    format!("{sign}{}", human_duration(ms))
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&format_duration(self.0))
@@ -339,6 +371,25 @@ mod tests {
             assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
         }
         assert_eq!(format_duration(90 * MINUTE), "1h 30m");
+    }
+
+    #[test]
+    fn human_durations_keep_two_units_rounded() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(250), "250ms");
+        assert_eq!(human_duration(1_672), "1.7s");
+        assert_eq!(human_duration(4_000), "4s");
+        assert_eq!(human_duration(9_960), "10s");
+        assert_eq!(human_duration(42_400), "42s");
+        assert_eq!(human_duration(59_600), "1m");
+        assert_eq!(human_duration(14 * MINUTE + 5_400), "14m 5s");
+        assert_eq!(human_duration(14_352_384), "3h 59m");
+        assert_eq!(human_duration(4 * HOUR + 29_999), "4h");
+        assert_eq!(human_duration(DAY - 20_000), "1d");
+        assert_eq!(human_duration(DAY + 2 * HOUR + 29 * MINUTE), "1d 2h");
+        assert_eq!(human_seconds(14_237.3227), "3h 57m");
+        assert_eq!(human_seconds(-50.2), "−50s");
+        assert_eq!(human_seconds(f64::NAN), "–");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult, SimError};
-use crate::units::format_duration;
+use crate::units::{format_duration, human_seconds};
 use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -210,17 +210,6 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         }
     }
     println!("  outputs: {}", folder.display());
-}
-
-/// A duration for people: milliseconds under a minute, seconds under an hour, else minutes.
-fn human_seconds(seconds: f64) -> String {
-    let ms = (seconds * 1000.0).round() as u64;
-    let unit = match ms {
-        0..60_000 => 1,
-        60_000..3_600_000 => 1_000,
-        _ => 60_000,
-    };
-    format_duration((ms + unit / 2) / unit * unit)
 }
 
 fn print_stats(result: &RunResult) {

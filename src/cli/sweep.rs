@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Failure, OverrideArgs, load_scenario};
 use crate::output::OutputFolder;
 use crate::sim::SimError;
+use crate::sweep::metrics::metric_text;
 use crate::sweep::plan::{
     Axis, Constraint, Objective, Parameter, PlanFile, PlanParts, SweepPlan, parse_pareto,
 };
@@ -227,13 +228,14 @@ fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<
                 .position(|n| *n == sweep.plan.objective.metric)
                 .expect("checked");
             let e = ranking.verdicts[best].estimates[m];
+            let metric = &sweep.plan.objective.metric;
+            let value = |v: f64| metric_text(metric, v, |v| round9(v).to_string());
             text += &format!(
-                "\n  best: {} -> {} = {} (95% CI {} .. {}), written as best.json",
+                "\n  best: {} -> {metric} = {} (95% CI {} – {}), written as best.json",
                 sweep.describe(best),
-                sweep.plan.objective.metric,
-                round9(e.mean),
-                round9(e.low),
-                round9(e.high)
+                value(e.mean),
+                value(e.low),
+                value(e.high)
             );
         }
         None => text += "\n  no configuration meets the constraints: no best.json",

@@ -6,11 +6,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::panel::{self, PanelTrace, Pen, RightAxis, line};
-use super::series::short_duration;
 use super::style::{self, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY};
 use crate::metrics::{Histogram, seconds};
 use crate::sim::RunResult;
+use crate::units::human_seconds;
 
 /// Latency ticks people think in (seconds): 10ms, 100ms, 1s, 10s, 1m, 10m, 1h, 6h, 1d...
 const NICE_TICKS: [f64; 14] = [
@@ -117,7 +117,7 @@ impl Figure for LatencyFigure {
             .axis_desc_style((FAMILY, LABEL_SIZE))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
-            .x_label_formatter(&|s| short_duration(*s))
+            .x_label_formatter(&|s| human_seconds(*s))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
             .draw()?;
         let mut trace = PanelTrace::new(&caption, &chart);
@@ -136,7 +136,7 @@ impl Figure for LatencyFigure {
                 .lines
                 .push((name.to_string(), panel::stroke(&chart, vec![mark], pen)?));
             chart.draw_series([Text::new(
-                format!("{name} {}", short_duration(at)),
+                format!("{name} {}", human_seconds(at)),
                 (at * 1.05, 0.08 + marker_height(name)),
                 (FAMILY, LABEL_SIZE).into_font(),
             )])?;

@@ -11,10 +11,9 @@ use std::path::Path;
 use html::{Cell, escape, table};
 
 use crate::metrics::DestinationSummary;
-use crate::plot::series::short_duration;
 use crate::plot::{self, Chart, MAX_DESTINATION_CHARTS, style};
 use crate::sim::RunResult;
-use crate::units::format_duration;
+use crate::units::{format_duration, human_seconds};
 
 /// The transitions list shows at most this many rows; transitions.csv has them all.
 pub const MAX_TRANSITIONS: usize = 300;
@@ -182,7 +181,7 @@ fn diagnosis(result: &RunResult) -> String {
 fn summary_row(name: &str, d: &DestinationSummary) -> Vec<Cell> {
     let time = |s: f64| {
         Cell::number(if s > 0.0 {
-            short_duration(s)
+            human_seconds(s)
         } else {
             "0".into()
         })
@@ -197,7 +196,7 @@ fn summary_row(name: &str, d: &DestinationSummary) -> Vec<Cell> {
     }
     let latency = |s: f64| {
         Cell::number(if d.delivered > 0 {
-            short_duration(s)
+            human_seconds(s)
         } else {
             "–".into()
         })

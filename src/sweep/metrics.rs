@@ -3,7 +3,7 @@
 
 use crate::metrics::BounceReason;
 use crate::sim::RunResult;
-use crate::units::{Millis, format_duration};
+use crate::units::{Millis, format_duration, human_seconds};
 
 use super::values::round9;
 
@@ -31,6 +31,24 @@ pub const FIXED_METRICS: [&str; 20] = [
     "backoff_entries",
     "dfc_holds",
 ];
+
+/// Whether `metric` is a time (seconds in the files, `3h 59m` where people read it): the
+/// one place that knows which metrics are.
+pub fn is_duration(metric: &str) -> bool {
+    matches!(
+        metric,
+        "p50_latency" | "p95_latency" | "p99_latency" | "backoff_time" | "suspended_time"
+    )
+}
+
+/// A value of `metric` for people: a time in human units, anything else by `number`.
+pub fn metric_text(metric: &str, value: f64, number: fn(f64) -> String) -> String {
+    if is_duration(metric) {
+        human_seconds(value)
+    } else {
+        number(value)
+    }
+}
 
 /// `delivered_within_<deadline>`, with the deadline written without spaces (`1h30m`).
 pub fn deadline_metric(deadline: Millis) -> String {
