@@ -117,7 +117,7 @@ pub fn human_duration(ms: Millis) -> String {
         _ => HOUR,
     };
     let rounded = (ms + precision / 2) / precision * precision;
-    if precision == 100 && rounded < 10_000 && rounded % SECOND != 0 {
+    if precision == 100 && rounded < 10_000 && !rounded.is_multiple_of(SECOND) {
         return format!("{:.1}s", rounded as f64 / 1000.0);
     }
     // Rounding up may reach the next unit (59.6s is 1m, 23h 59m 40s is 1d): exact parts
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(human_duration(4 * HOUR + 29_999), "4h");
         assert_eq!(human_duration(DAY - 20_000), "1d");
         assert_eq!(human_duration(DAY + 2 * HOUR + 29 * MINUTE), "1d 2h");
-        assert_eq!(human_seconds(14_237.3227), "3h 57m");
+        assert_eq!(human_seconds(14_237.322_7), "3h 57m");
         assert_eq!(human_seconds(-50.2), "−50s");
         assert_eq!(human_seconds(f64::NAN), "–");
     }
