@@ -1,18 +1,17 @@
-//! Criterion benchmarks: the event queue alone (hold model), the flow-control state machine,
-//! and whole scenarios on the scale ladder. `cargo bench`; `cargo test` runs each once.
+//! Criterion benchmarks: the event queue alone (hold model) and whole scenarios on the
+//! scale ladder (the state machine has its own, in crates/flow-control). `cargo bench`;
+//! `cargo test` runs each once.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::Rng;
 
 use mtasim::engine::{self, Model, Scheduler};
-use mtasim::flow_control::config::FlowControlConfig;
-use mtasim::flow_control::{Attempt, FlowControl, OutcomeClass, Policy, ReplyMatch};
 use mtasim::rng::{Stream, stream};
 use mtasim::scenario;
 use mtasim::sim::{self, RunOptions};
+use mtasim::units::{Instant, Span};
 
 /// The classic hold model: each event schedules one more at a random later time, so the
 /// number of pending events stays constant.
@@ -28,7 +27,7 @@ impl Model for Hold {
         if self.remaining > 0 {
             self.remaining -= 1;
             let delay = self.rng.random_range(1..=2_000_000);
-            scheduler.after(delay, event);
+            scheduler.after(Span::from_millis(delay), event);
         }
     }
 }
@@ -49,7 +48,10 @@ fn event_queue(c: &mut Criterion) {
                         let mut rng = stream(1, "hold");
                         let mut scheduler = Scheduler::new();
                         for i in 0..pending {
-                            scheduler.at(rng.random_range(0..2_000_000), i as u32);
+                            scheduler.at(
+                                Instant::from_millis(rng.random_range(0..2_000_000)),
+                                i as u32,
+                            );
                         }
                         (
                             Hold {
@@ -60,56 +62,18 @@ fn event_queue(c: &mut Criterion) {
                         )
                     },
                     |(mut model, mut scheduler)| {
-                        black_box(engine::run(&mut model, &mut scheduler, u64::MAX, || true));
+                        black_box(engine::run(
+                            &mut model,
+                            &mut scheduler,
+                            Instant::NEVER,
+                            || true,
+                        ));
                     },
                     BatchSize::LargeInput,
                 );
             },
         );
     }
-    group.finish();
-}
-
-fn policy() -> Arc<Policy> {
-    let config: FlowControlConfig = serde_json::from_str(
-        r#"{ "max_rate": "600/min",
-             "errors": { "window": "1m", "threshold": 10 },
-             "rules": [ { "match": "\\[TSS04\\]", "action": "suspend", "duration": "2h" },
-                        { "match": "4\\.7\\.28", "action": "backoff", "trigger": "2/1h", "duration": "30m" } ] }"#,
-    )
-    .expect("a valid flow-control section");
-    Arc::new(Policy::new(&config).expect("a valid policy"))
-}
-
-fn flow_control(c: &mut Criterion) {
-    let mut group = c.benchmark_group("flow_control");
-    group.throughput(Throughput::Elements(1));
-    let policy = policy();
-    let delivered = Attempt {
-        class: OutcomeClass::Delivered,
-        matched: ReplyMatch::NONE,
-        handshake: false,
-    };
-    group.bench_function("record_outcome", |b| {
-        let mut flow = FlowControl::new(policy.clone(), 0);
-        let mut now = 0;
-        b.iter(|| {
-            now += 100;
-            black_box(flow.record(now, black_box(delivered)))
-        });
-    });
-    group.bench_function("permit_check", |b| {
-        let mut flow = FlowControl::new(policy.clone(), 0);
-        let mut now = 0;
-        b.iter(|| {
-            now += 100;
-            black_box(flow.permit(now, black_box(3)))
-        });
-    });
-    group.bench_function("classify_reply_once", |b| {
-        let reply = "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred";
-        b.iter(|| black_box(policy.classify(black_box(reply))));
-    });
     group.finish();
 }
 
@@ -154,5 +118,5 @@ fn scenarios(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, event_queue, flow_control, scenarios);
+criterion_group!(benches, event_queue, scenarios);
 criterion_main!(benches);

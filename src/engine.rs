@@ -7,11 +7,11 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::units::Millis;
+use crate::units::{Instant, Span};
 
 /// One pending event. Ordered so that the max-heap pops the earliest, then the oldest.
 struct Entry<E> {
-    time: Millis,
+    time: Instant,
     seq: u64,
     event: E,
 }
@@ -38,7 +38,7 @@ impl<E> Ord for Entry<E> {
 
 /// The clock and the pending events. Models schedule through it.
 pub struct Scheduler<E> {
-    now: Millis,
+    now: Instant,
     next_seq: u64,
     queue: BinaryHeap<Entry<E>>,
 }
@@ -52,19 +52,19 @@ impl<E> Default for Scheduler<E> {
 impl<E> Scheduler<E> {
     pub fn new() -> Self {
         Scheduler {
-            now: 0,
+            now: Instant::ZERO,
             next_seq: 0,
             queue: BinaryHeap::new(),
         }
     }
 
     /// The current simulated time.
-    pub fn now(&self) -> Millis {
+    pub fn now(&self) -> Instant {
         self.now
     }
 
     /// Schedules `event` at absolute time `at`; a time in the past runs now.
-    pub fn at(&mut self, at: Millis, event: E) {
+    pub fn at(&mut self, at: Instant, event: E) {
         let time = at.max(self.now);
         self.queue.push(Entry {
             time,
@@ -75,7 +75,7 @@ impl<E> Scheduler<E> {
     }
 
     /// Schedules `event` after `delay`.
-    pub fn after(&mut self, delay: Millis, event: E) {
+    pub fn after(&mut self, delay: Span, event: E) {
         self.at(self.now.saturating_add(delay), event);
     }
 
@@ -85,12 +85,12 @@ impl<E> Scheduler<E> {
     }
 
     /// Time of the next event, if any.
-    pub fn peek_time(&self) -> Option<Millis> {
+    pub fn peek_time(&self) -> Option<Instant> {
         self.queue.peek().map(|entry| entry.time)
     }
 
     /// Removes the next event if it is due at or before `until`, advancing the clock to it.
-    pub fn pop_until(&mut self, until: Millis) -> Option<E> {
+    pub fn pop_until(&mut self, until: Instant) -> Option<E> {
         if self.queue.peek()?.time > until {
             return None;
         }
@@ -122,7 +122,7 @@ pub struct Progress {
 pub fn run<M: Model>(
     model: &mut M,
     scheduler: &mut Scheduler<M::Event>,
-    until: Millis,
+    until: Instant,
     mut keep_going: impl FnMut() -> bool,
 ) -> Progress {
     const POLL_EVERY: u64 = 1 << 16;
@@ -146,17 +146,21 @@ pub fn run<M: Model>(
 mod tests {
     use super::*;
 
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
     /// Records (time, label) of every event; label 0 schedules two more.
-    struct Recorder(Vec<(Millis, u32)>);
+    struct Recorder(Vec<(u64, u32)>);
 
     impl Model for Recorder {
         type Event = u32;
 
         fn handle(&mut self, event: u32, scheduler: &mut Scheduler<u32>) {
-            self.0.push((scheduler.now(), event));
+            self.0.push((scheduler.now().as_millis(), event));
             if event == 0 {
-                scheduler.after(5, 10);
-                scheduler.after(0, 11);
+                scheduler.after(Span::from_millis(5), 10);
+                scheduler.after(Span::ZERO, 11);
             }
         }
     }
@@ -165,10 +169,10 @@ mod tests {
     fn events_run_in_time_order_with_fifo_ties() {
         let mut scheduler = Scheduler::new();
         for (time, label) in [(30, 1), (10, 2), (30, 3), (10, 4), (20, 5), (10, 6)] {
-            scheduler.at(time, label);
+            scheduler.at(at(time), label);
         }
         let mut model = Recorder(Vec::new());
-        let progress = run(&mut model, &mut scheduler, 100, || true);
+        let progress = run(&mut model, &mut scheduler, at(100), || true);
         assert_eq!(
             progress,
             Progress {
@@ -180,38 +184,38 @@ mod tests {
             model.0,
             vec![(10, 2), (10, 4), (10, 6), (20, 5), (30, 1), (30, 3)]
         );
-        assert_eq!(scheduler.now(), 100);
+        assert_eq!(scheduler.now(), at(100));
     }
 
     #[test]
     fn events_scheduled_now_run_after_those_already_due_now() {
         let mut scheduler = Scheduler::new();
-        scheduler.at(7, 0);
-        scheduler.at(7, 1);
+        scheduler.at(at(7), 0);
+        scheduler.at(at(7), 1);
         let mut model = Recorder(Vec::new());
-        run(&mut model, &mut scheduler, 100, || true);
+        run(&mut model, &mut scheduler, at(100), || true);
         assert_eq!(model.0, vec![(7, 0), (7, 1), (7, 11), (12, 10)]);
     }
 
     #[test]
     fn run_stops_at_until_and_keeps_later_events() {
         let mut scheduler = Scheduler::new();
-        scheduler.at(50, 1);
-        scheduler.at(51, 2);
+        scheduler.at(at(50), 1);
+        scheduler.at(at(51), 2);
         let mut model = Recorder(Vec::new());
-        run(&mut model, &mut scheduler, 50, || true);
+        run(&mut model, &mut scheduler, at(50), || true);
         assert_eq!(model.0, vec![(50, 1)]);
         assert_eq!(scheduler.pending(), 1);
-        assert_eq!(scheduler.peek_time(), Some(51));
+        assert_eq!(scheduler.peek_time(), Some(at(51)));
     }
 
     #[test]
     fn past_times_run_now() {
         let mut scheduler = Scheduler::new();
-        scheduler.at(10, 1);
+        scheduler.at(at(10), 1);
         let mut model = Recorder(Vec::new());
-        run(&mut model, &mut scheduler, 10, || true);
-        scheduler.at(3, 2);
-        assert_eq!(scheduler.peek_time(), Some(10));
+        run(&mut model, &mut scheduler, at(10), || true);
+        scheduler.at(at(3), 2);
+        assert_eq!(scheduler.peek_time(), Some(at(10)));
     }
 }

@@ -16,7 +16,6 @@
 //! ```
 
 pub mod engine;
-pub mod flow_control;
 pub mod metrics;
 pub mod mta;
 pub mod output;
@@ -27,6 +26,10 @@ pub mod sim;
 pub mod sweep;
 pub mod units;
 pub mod validate;
+
+/// The per-destination flow-control state machine, a crate of its own so that a real MTA
+/// can embed it.
+pub use mta_flow_control as flow_control;
 
 #[cfg(feature = "cli")]
 pub mod cli;

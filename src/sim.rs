@@ -5,7 +5,7 @@
 //! [`RunResult`] that the outputs, plots, report and sweeps read.
 
 use std::collections::BTreeMap;
-use std::time::{Duration as WallDuration, Instant};
+use std::time::Duration as WallDuration;
 
 use crate::engine::{self, Scheduler};
 use crate::metrics::{
@@ -16,7 +16,7 @@ use crate::mta::log::DeliveryLog;
 use crate::mta::model::MailModel;
 use crate::mta::world::World;
 use crate::scenario::Scenario;
-use crate::units::Millis;
+use crate::units::{Instant, Span};
 use crate::validate::Invalid;
 
 /// Limits and extras of one run.
@@ -64,7 +64,7 @@ pub enum SimError {
 pub struct RunStats {
     pub events: u64,
     pub wall: WallDuration,
-    pub simulated: Millis,
+    pub simulated: Span,
     pub peak_pending_events: usize,
 }
 
@@ -89,7 +89,7 @@ const EVENTS_PER_MESSAGE: u64 = 4;
 
 /// Estimates the events a scenario will need, to refuse runs beyond the limits.
 pub fn estimate_events(scenario: &Scenario) -> u64 {
-    let samples = scenario.duration.0 / scenario.sample_every.0.max(1);
+    let samples = scenario.duration.as_millis() / scenario.sample_every.as_millis().max(1);
     scenario
         .total_messages()
         .saturating_mul(EVENTS_PER_MESSAGE)
@@ -99,15 +99,15 @@ pub fn estimate_events(scenario: &Scenario) -> u64 {
 /// Runs `scenario` to its end.
 pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResult, SimError> {
     check_size(scenario, &options)?;
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let world = World::build(scenario).map_err(SimError::Invalid)?;
     let mut model = MailModel::new(scenario, world, options.log.take());
     let mut scheduler = Scheduler::new();
     model.start(&mut scheduler);
-    let end = scenario.duration.0;
+    let end = Instant::ZERO + scenario.duration;
     let progress = engine::run(&mut model, &mut scheduler, end, options.keep_going);
     if scheduler.now() < end {
-        return Err(SimError::Interrupted(scheduler.now() as f64 / 1000.0));
+        return Err(SimError::Interrupted(scheduler.now().as_secs_f64()));
     }
     model.finish(end);
     let log_lines = match model.log.take() {
@@ -121,7 +121,7 @@ pub fn simulate(scenario: &Scenario, mut options: RunOptions) -> Result<RunResul
     let stats = RunStats {
         events: progress.events,
         wall: started.elapsed(),
-        simulated: end,
+        simulated: scenario.duration,
         peak_pending_events: progress.peak_pending,
     };
     Ok(RunResult {
@@ -157,7 +157,7 @@ pub fn check_size(scenario: &Scenario, options: &RunOptions) -> Result<(), SimEr
 }
 
 /// Builds summary.json's numbers and checks that every message is accounted for.
-fn summarise(scenario: &Scenario, model: &MailModel, end: Millis) -> Result<Summary, SimError> {
+fn summarise(scenario: &Scenario, model: &MailModel, end: Instant) -> Result<Summary, SimError> {
     let world = &model.world;
     let reply_name: Vec<String> = world
         .book
@@ -217,7 +217,7 @@ fn summarise(scenario: &Scenario, model: &MailModel, end: Millis) -> Result<Summ
     Ok(Summary {
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        duration_s: end as f64 / 1000.0,
+        duration_s: (end - Instant::ZERO).as_secs_f64(),
         totals,
         destinations,
         other_destinations,

@@ -35,7 +35,7 @@ fn transitions_of(result: &RunResult, name: &str) -> Vec<(f64, State, State)> {
         .transitions
         .iter()
         .filter(|t| t.destination == name)
-        .map(|t| (t.time as f64 / 3_600_000.0, t.from, t.to))
+        .map(|t| (t.time.as_millis() as f64 / 3_600_000.0, t.from, t.to))
         .collect()
 }
 
@@ -101,7 +101,9 @@ fn time_series_shows_the_state_and_the_backoff_limits() {
         result
             .samples
             .iter()
-            .find(|s| s.destination == Some(broken) && s.time as f64 >= hours * 3_600_000.0)
+            .find(|s| {
+                s.destination == Some(broken) && s.time.as_millis() as f64 >= hours * 3_600_000.0
+            })
             .unwrap()
     };
     assert_eq!(at(0.5).state, Some(State::Normal));
@@ -109,7 +111,8 @@ fn time_series_shows_the_state_and_the_backoff_limits() {
         .samples
         .iter()
         .filter(|s| {
-            s.destination == Some(broken) && (1.1..4.0).contains(&(s.time as f64 / 3_600_000.0))
+            s.destination == Some(broken)
+                && (1.1..4.0).contains(&(s.time.as_millis() as f64 / 3_600_000.0))
         })
         .collect();
     assert!(in_outage.iter().all(|s| s.state != Some(State::Normal)));

@@ -634,8 +634,8 @@ fn check(value: &Value, result: &RunResult) {
         .iter()
         .filter(|s| s.destination.is_none())
         .collect();
-    assert_eq!(totals.first().map(|s| s.time), Some(0));
-    assert_eq!(totals.last().map(|s| s.time), Some(end));
+    assert_eq!(totals.first().map(|s| s.time.as_millis()), Some(0));
+    assert_eq!(totals.last().map(|s| s.time.as_millis()), Some(end));
     assert!(result.samples.windows(2).all(|w| w[0].time <= w[1].time));
     let last = totals.last().unwrap();
     assert_eq!(last.ready + last.waiting + last.in_flight, t.queued);
@@ -653,21 +653,33 @@ fn check(value: &Value, result: &RunResult) {
                 assert!(
                     s.in_flight <= max_concurrency,
                     "{name} in flight at {}",
-                    s.time
+                    s.time.as_millis()
                 );
                 assert!(s.concurrency_limit.unwrap() as u64 <= max_concurrency);
-                let depths = by_time.entry(s.time).or_default();
+                let depths = by_time.entry(s.time.as_millis()).or_default();
                 depths[0] += s.ready;
                 depths[1] += s.waiting;
                 depths[2] += s.in_flight;
             }
             None => {
-                assert!(s.in_flight <= max_connections, "in flight at {}", s.time);
+                assert!(
+                    s.in_flight <= max_connections,
+                    "in flight at {}",
+                    s.time.as_millis()
+                );
                 assert!(s.in_backoff + s.suspended <= destinations);
-                let parts = by_time.get(&s.time).copied().unwrap_or_default();
+                let parts = by_time
+                    .get(&s.time.as_millis())
+                    .copied()
+                    .unwrap_or_default();
                 let whole = [s.ready, s.waiting, s.in_flight];
                 if summary.other_destinations.is_none() {
-                    assert_eq!(parts, whole, "destination rows add up to `*` at {}", s.time);
+                    assert_eq!(
+                        parts,
+                        whole,
+                        "destination rows add up to `*` at {}",
+                        s.time.as_millis()
+                    );
                 } else {
                     assert!(parts.iter().zip(whole).all(|(p, w)| *p <= w));
                 }
@@ -682,7 +694,7 @@ fn check(value: &Value, result: &RunResult) {
             .windows(2)
             .all(|w| w[0].time <= w[1].time)
     );
-    assert!(result.transitions.iter().all(|t| t.time <= end));
+    assert!(result.transitions.iter().all(|t| t.time.as_millis() <= end));
     for (name, d) in &summary.destinations {
         let mine = result.transitions.iter().filter(|t| &t.destination == name);
         let into = |state: &str| mine.clone().filter(|t| t.to.to_string() == state).count() as u64;

@@ -172,7 +172,7 @@ fn the_report_escapes_text_and_caps_the_transitions_list() {
     let mut result = small_run(&["description=Tom & <b>Jerry</b>"]);
     let extra = report::MAX_TRANSITIONS + 25;
     let template = TransitionRecord {
-        time: 1_000,
+        time: mtasim::units::Instant::from_millis(1_000),
         destination: "<evil>".into(),
         from: mtasim::flow_control::State::Normal,
         to: mtasim::flow_control::State::Backoff,

@@ -109,7 +109,7 @@ fn time_series_count_the_final_partial_interval() {
         .iter()
         .filter(|s| s.destination.is_none())
         .collect();
-    let times: Vec<_> = total_rows.iter().map(|s| s.time).collect();
+    let times: Vec<_> = total_rows.iter().map(|s| s.time.as_millis()).collect();
     assert_eq!(times, vec![0, 60_000, 90_000], "a last sample at the end");
     let t = &result.summary.totals;
     let delivered: u64 = total_rows.iter().map(|s| s.counts.delivered).sum();
@@ -188,7 +188,7 @@ fn the_connection_cap_holds_over_all_destinations() {
             sample.in_flight <= 3,
             "{} in flight at {}",
             sample.in_flight,
-            sample.time
+            sample.time.as_millis()
         );
     }
     // Three sessions delivering one message a second each, connect latency 100 ms.

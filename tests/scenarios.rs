@@ -8,7 +8,9 @@ use mtasim::flow_control::State;
 use mtasim::metrics::DestinationSummary;
 use mtasim::scenario::{self, Override};
 use mtasim::sim::{RunResult, simulate};
-use mtasim::units::{HOUR, MINUTE, Millis};
+/// u64econds per minute and hour: the samples' times are compared in milliseconds.
+const MINUTE: u64 = 60_000;
+const HOUR: u64 = 60 * MINUTE;
 
 fn run(name: &str, sets: &[&str]) -> RunResult {
     let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
@@ -37,11 +39,13 @@ fn engaged(result: &RunResult) -> BTreeSet<String> {
 }
 
 /// Destinations entering backoff from normal, with the time of their first such entry.
-fn first_backoff(result: &RunResult) -> BTreeMap<String, Millis> {
+fn first_backoff(result: &RunResult) -> BTreeMap<String, u64> {
     let mut first = BTreeMap::new();
     for t in &result.transitions {
         if t.from == State::Normal && t.to == State::Backoff {
-            first.entry(t.destination.clone()).or_insert(t.time);
+            first
+                .entry(t.destination.clone())
+                .or_insert(t.time.as_millis());
         }
     }
     first
@@ -189,8 +193,13 @@ fn mta_internal_errors_put_every_destination_in_backoff_at_once_then_recover() {
     let peak = series(&result, None).map(|s| s.in_backoff).max().unwrap();
     assert!(peak >= 12, "peak {peak}");
     // All back to normal after the burst, and the queue drains.
-    for s in series(&result, None).filter(|s| s.time >= 5 * HOUR) {
-        assert_eq!((s.in_backoff, s.suspended), (0, 0), "at {}", s.time);
+    for s in series(&result, None).filter(|s| s.time.as_millis() >= 5 * HOUR) {
+        assert_eq!(
+            (s.in_backoff, s.suspended),
+            (0, 0),
+            "at {}",
+            s.time.as_millis()
+        );
     }
     let t = &result.summary.totals;
     assert_eq!(t.queued + t.expired, 0);
@@ -258,7 +267,7 @@ fn yahoo_deferrals_suspend_two_hours_on_tss04() {
         .unwrap();
     assert_eq!(end.to, State::Backoff);
     // 2h after the last TSS04 (an attempt in flight may answer a moment later).
-    let lasted = end.time - t[start].time;
+    let lasted = (end.time - t[start].time).as_millis();
     assert!((2 * HOUR..2 * HOUR + MINUTE).contains(&lasted), "{lasted}");
     let yahoo = dest(&result, "yahoo");
     for code in ["[TS01]", "[TS02]", "[TSS04]"] {
@@ -322,9 +331,9 @@ fn greylisted_messages_are_delivered_on_their_first_retry() {
 #[test]
 fn outage_builds_a_queue_that_drains_after_recovery() {
     let result = run("outage-recovery", &[]);
-    let queue_at = |t: Millis| {
+    let queue_at = |t: u64| {
         series(&result, Some("bigcorp"))
-            .find(|s| s.time == t)
+            .find(|s| s.time.as_millis() == t)
             .map(|s| s.ready + s.waiting + s.in_flight)
             .unwrap()
     };
@@ -336,15 +345,12 @@ fn outage_builds_a_queue_that_drains_after_recovery() {
     let bigcorp = dest(&result, "bigcorp");
     assert!(settled(bigcorp));
     assert!(bigcorp.suspensions > 0 && bigcorp.dfc_holds > 0);
-    assert!(
-        result
-            .transitions
-            .iter()
-            .all(|t| t.destination == "bigcorp" && t.time >= 2 * HOUR && t.time < 8 * HOUR)
-    );
+    assert!(result.transitions.iter().all(|t| t.destination == "bigcorp"
+        && t.time.as_millis() >= 2 * HOUR
+        && t.time.as_millis() < 8 * HOUR));
     // Deliveries resume after 6h.
     let after: u64 = series(&result, Some("bigcorp"))
-        .filter(|s| s.time > 6 * HOUR && s.time <= 7 * HOUR)
+        .filter(|s| s.time.as_millis() > 6 * HOUR && s.time.as_millis() <= 7 * HOUR)
         .map(|s| s.counts.delivered)
         .sum();
     assert!(after > 1000, "{after}");
@@ -356,7 +362,7 @@ fn retry_waves_without_jitter_peak_higher_than_with_full_jitter() {
         let result = run("retry-waves", &[&format!("mta.retry.jitter={jitter}")]);
         assert_eq!(result.summary.totals.queued, 0);
         series(&result, None)
-            .filter(|s| s.time > 45 * MINUTE)
+            .filter(|s| s.time.as_millis() > 45 * MINUTE)
             .map(|s| s.counts.attempts)
             .max()
             .unwrap()
@@ -367,7 +373,7 @@ fn retry_waves_without_jitter_peak_higher_than_with_full_jitter() {
     // Without jitter the waves are exactly at 10, 30 and 70 minutes after the burst.
     let result = run("retry-waves", &[]);
     let quiet: u64 = series(&result, None)
-        .filter(|s| (50 * MINUTE..70 * MINUTE).contains(&s.time))
+        .filter(|s| (50 * MINUTE..70 * MINUTE).contains(&s.time.as_millis()))
         .map(|s| s.counts.attempts)
         .sum();
     assert_eq!(quiet, 0);
@@ -385,7 +391,7 @@ fn postfix_defaults_saw_around_the_connection_limit() {
         .sum();
     assert!(too_many > 1000, "{too_many}");
     let mut windows: Vec<u32> = series(&result, Some("corp-mx"))
-        .filter(|s| s.time > 5 * MINUTE && s.time <= HOUR)
+        .filter(|s| s.time.as_millis() > 5 * MINUTE && s.time.as_millis() <= HOUR)
         .filter_map(|s| s.concurrency_limit)
         .collect();
     windows.sort();

@@ -10,7 +10,7 @@ use crate::metrics::Summary;
 use crate::mta::log::DeliveryLog;
 use crate::output::{self, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult, SimError};
-use crate::units::{format_duration, human_seconds};
+use crate::units::human_seconds;
 use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -161,7 +161,7 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         "{} (seed {}): {} simulated in {:.2} s",
         result.scenario.name,
         result.scenario.seed,
-        format_duration(result.stats.simulated),
+        result.stats.simulated,
         result.stats.wall.as_secs_f64()
     );
     println!(
@@ -222,7 +222,7 @@ fn print_stats(result: &RunResult) {
     );
     println!(
         "  simulated seconds per wall second: {:.0}",
-        stats.simulated as f64 / 1000.0 / wall
+        stats.simulated.as_secs_f64() / wall
     );
     println!(
         "  wall time {:.3} s  peak pending events {}",

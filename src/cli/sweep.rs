@@ -14,7 +14,7 @@ use crate::sweep::rank::RunRow;
 use crate::sweep::report::{read_sweep_csv, write_shard, write_sweep};
 use crate::sweep::values::round9;
 use crate::sweep::{Manifest, Shard, Sweep, exec, plots};
-use crate::units::Duration;
+use crate::units::Span;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SweepArgs {
@@ -51,7 +51,7 @@ pub struct SweepArgs {
     pub require: Vec<Constraint>,
     /// Deadline for a delivered_within_<deadline> metric. Repeatable [default: 1h and 4h].
     #[arg(long, value_name = "DURATION")]
-    pub deadline: Vec<Duration>,
+    pub deadline: Vec<Span>,
     /// The two metrics of the Pareto front, minimised unless written max:METRIC
     /// [default: the objective and attempts_per_delivered].
     #[arg(long, value_name = "A,B", value_parser = parse_pareto)]
@@ -157,7 +157,7 @@ fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
         seed: args.seed,
         objective,
         constraints: args.require.clone(),
-        deadlines: (!args.deadline.is_empty()).then(|| args.deadline.iter().map(|d| d.0).collect()),
+        deadlines: (!args.deadline.is_empty()).then(|| args.deadline.clone()),
         pareto: args.pareto.clone(),
     };
     let plan = SweepPlan::resolve(from_args.or(from_file), base.seed).map_err(Failure::Input)?;

@@ -1,7 +1,8 @@
 //! A fixed-size log-linear histogram of delivery latencies: flat memory whatever the number
 //! of messages, percentiles within 1.6% (64 buckets per doubling), exact maximum.
+//! Buckets are computed on whole milliseconds.
 
-use crate::units::Millis;
+use crate::units::Span;
 
 const SUB_BITS: u32 = 6;
 const SUB: u64 = 1 << SUB_BITS;
@@ -12,7 +13,7 @@ const BUCKETS: usize = (SUB + (48 - SUB_BITS as u64) * SUB) as usize;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
-    max: Millis,
+    max: u64,
 }
 
 impl Default for Histogram {
@@ -21,7 +22,7 @@ impl Default for Histogram {
     }
 }
 
-fn bucket_of(value: Millis) -> usize {
+fn bucket_of(value: u64) -> usize {
     let value = value.min((1 << 48) - 1);
     if value < SUB {
         return value as usize;
@@ -32,7 +33,7 @@ fn bucket_of(value: Millis) -> usize {
 }
 
 /// The smallest value and the width of bucket `index`.
-fn bucket_range(index: usize) -> (Millis, Millis) {
+fn bucket_range(index: usize) -> (u64, u64) {
     let index = index as u64;
     if index < SUB {
         return (index, 1);
@@ -52,7 +53,8 @@ impl Histogram {
         }
     }
 
-    pub fn record(&mut self, value: Millis) {
+    pub fn record(&mut self, value: Span) {
+        let value = value.as_millis();
         self.counts[bucket_of(value)] += 1;
         self.total += 1;
         self.max = self.max.max(value);
@@ -62,13 +64,17 @@ impl Histogram {
         self.total
     }
 
-    pub fn max(&self) -> Millis {
-        self.max
+    pub fn max(&self) -> Span {
+        Span::from_millis(self.max)
     }
 
     /// The value below which a share `q` of the recorded values fall (the middle of its
     /// bucket, never above the maximum); 0 when empty.
-    pub fn quantile(&self, q: f64) -> Millis {
+    pub fn quantile(&self, q: f64) -> Span {
+        Span::from_millis(self.quantile_ms(q))
+    }
+
+    fn quantile_ms(&self, q: f64) -> u64 {
         if self.total == 0 {
             return 0;
         }
@@ -86,7 +92,8 @@ impl Histogram {
 
     /// How many recorded values are at most `limit` (exact at bucket edges, otherwise
     /// counting the whole bucket that holds `limit`).
-    pub fn count_at_most(&self, limit: Millis) -> u64 {
+    pub fn count_at_most(&self, limit: Span) -> u64 {
+        let limit = limit.as_millis();
         if limit >= self.max {
             return self.total;
         }
@@ -123,45 +130,48 @@ mod tests {
     fn small_values_are_exact() {
         let mut h = Histogram::new();
         for v in 1..=50 {
-            h.record(v);
+            h.record(Span::from_millis(v));
         }
-        assert_eq!(h.quantile(0.5), 25);
-        assert_eq!(h.quantile(0.9), 45);
-        assert_eq!(h.quantile(1.0), 50);
-        assert_eq!(h.max(), 50);
+        assert_eq!(h.quantile(0.5).as_millis(), 25);
+        assert_eq!(h.quantile(0.9).as_millis(), 45);
+        assert_eq!(h.quantile(1.0).as_millis(), 50);
+        assert_eq!(h.max().as_millis(), 50);
     }
 
     #[test]
     fn large_values_are_within_two_percent() {
         let mut h = Histogram::new();
         for v in 1..=100_000u64 {
-            h.record(v * 1000);
+            h.record(Span::from_millis(v * 1000));
         }
         for q in [0.5, 0.9, 0.99] {
             let exact = q * 100_000_000.0;
-            let got = h.quantile(q) as f64;
+            let got = h.quantile(q).as_millis() as f64;
             assert!((got / exact - 1.0).abs() < 0.016, "q{q}: {got} vs {exact}");
         }
-        assert_eq!(h.max(), 100_000_000);
-        assert_eq!(h.quantile(1.0), 100_000_000);
+        assert_eq!(h.max().as_millis(), 100_000_000);
+        assert_eq!(h.quantile(1.0).as_millis(), 100_000_000);
     }
 
     #[test]
     fn empty_and_merged() {
         let mut a = Histogram::new();
-        assert_eq!(a.quantile(0.5), 0);
+        assert_eq!(a.quantile(0.5).as_millis(), 0);
         let mut b = Histogram::new();
-        a.record(10);
-        b.record(30);
-        b.record(40);
+        a.record(Span::from_millis(10));
+        b.record(Span::from_millis(30));
+        b.record(Span::from_millis(40));
         a.merge(&b);
-        assert_eq!((a.count(), a.max(), a.quantile(0.5)), (3, 40, 30));
+        assert_eq!(
+            (a.count(), a.max().as_millis(), a.quantile(0.5).as_millis()),
+            (3, 40, 30)
+        );
         assert_eq!(
             (
-                a.count_at_most(9),
-                a.count_at_most(10),
-                a.count_at_most(39),
-                a.count_at_most(40)
+                a.count_at_most(Span::from_millis(9)),
+                a.count_at_most(Span::from_millis(10)),
+                a.count_at_most(Span::from_millis(39)),
+                a.count_at_most(Span::from_millis(40))
             ),
             (0, 1, 2, 3)
         );

@@ -10,7 +10,7 @@ use serde::Serialize;
 pub use histogram::Histogram;
 
 use crate::flow_control::State;
-use crate::units::{Millis, SECOND};
+use crate::units::{Instant, Span};
 
 /// Why a message bounced (failed permanently before expiry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,8 +59,8 @@ pub struct Tally {
     pub backoff_entries: u64,
     pub suspensions: u64,
     pub blocks: u64,
-    /// Milliseconds in normal, backoff, suspended.
-    pub time_in_state: [Millis; 3],
+    /// Time in normal, backoff, suspended.
+    pub time_in_state: [Span; 3],
 }
 
 impl Tally {
@@ -124,7 +124,7 @@ pub struct Interval {
 /// One row of the time series: a destination (or the total) at one sample time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub time: Millis,
+    pub time: Instant,
     /// Index into [`crate::sim::RunResult::destinations`]; `None` for the total row.
     pub destination: Option<u32>,
     pub ready: u64,
@@ -146,7 +146,7 @@ pub struct Sample {
 /// One flow-control state change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransitionRecord {
-    pub time: Millis,
+    pub time: Instant,
     pub destination: String,
     pub from: State,
     pub to: State,
@@ -218,11 +218,6 @@ pub struct Reputation {
     pub last: f64,
 }
 
-/// Milliseconds as seconds, for reports.
-pub fn seconds(ms: Millis) -> f64 {
-    ms as f64 / SECOND as f64
-}
-
 impl DestinationSummary {
     /// Summarises a tally; `queued` is counted from the queues, not derived, so the
     /// conservation check compares two independent numbers.
@@ -237,7 +232,7 @@ impl DestinationSummary {
             .iter()
             .map(|&(reply, n)| (reply_names[reply].clone(), n))
             .collect();
-        let [normal, backoff, suspended] = tally.time_in_state.map(seconds);
+        let [normal, backoff, suspended] = tally.time_in_state.map(Span::as_secs_f64);
         DestinationSummary {
             injected: tally.injected,
             delivered: tally.delivered,
@@ -259,10 +254,10 @@ impl DestinationSummary {
                 suspended,
             },
             latency_s: Latency {
-                p50: seconds(latency.quantile(0.5)),
-                p90: seconds(latency.quantile(0.9)),
-                p99: seconds(latency.quantile(0.99)),
-                max: seconds(latency.max()),
+                p50: latency.quantile(0.5).as_secs_f64(),
+                p90: latency.quantile(0.9).as_secs_f64(),
+                p99: latency.quantile(0.99).as_secs_f64(),
+                max: latency.max().as_secs_f64(),
             },
             reputation: None,
         }

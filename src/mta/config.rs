@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::units::{Duration, HOUR, MINUTE, SECOND};
+use crate::units::{Instant, Span};
 use crate::validate::{self, Check, Invalid};
 
 /// The sending MTA.
@@ -14,14 +14,14 @@ pub struct MtaConfig {
     /// Simultaneous outbound connections over all destinations (default 200).
     pub max_connections: u32,
     /// How long a connection attempt may take before it fails as a timeout (default 30s).
-    pub connect_timeout: Duration,
+    pub connect_timeout: Span,
     /// How long a connected session may wait for the receiver's greeting (default 5m).
-    pub greeting_timeout: Duration,
+    pub greeting_timeout: Span,
     /// Messages delivered over one connection before it is closed (default 100).
     pub max_deliveries_per_connection: u32,
     /// How long an open session may wait for the destination's rate limit to allow its
     /// next delivery before it closes (default 5s).
-    pub session_idle_timeout: Duration,
+    pub session_idle_timeout: Span,
     /// The MTA's own failures (DNS, local resources).
     pub internal_errors: InternalErrors,
     /// Per-message retry schedule after a temporary failure.
@@ -32,10 +32,10 @@ impl Default for MtaConfig {
     fn default() -> Self {
         MtaConfig {
             max_connections: 200,
-            connect_timeout: Duration(30 * SECOND),
-            greeting_timeout: Duration(5 * MINUTE),
+            connect_timeout: Span::from_secs(30),
+            greeting_timeout: Span::from_mins(5),
             max_deliveries_per_connection: 100,
-            session_idle_timeout: Duration(5 * SECOND),
+            session_idle_timeout: Span::from_secs(5),
             internal_errors: InternalErrors::default(),
             retry: RetryConfig::default(),
         }
@@ -56,18 +56,19 @@ pub struct InternalErrors {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorWindow {
-    pub from: Duration,
-    pub to: Duration,
+    pub from: Span,
+    pub to: Span,
     pub probability: f64,
 }
 
 impl InternalErrors {
-    /// The probability in force at `now` (milliseconds).
-    pub fn probability_at(&self, now: u64) -> f64 {
+    /// The probability in force at `now` (windows count from the start of the run).
+    pub fn probability_at(&self, now: Instant) -> f64 {
+        let since_start = now - Instant::ZERO;
         self.windows
             .iter()
             .rev()
-            .find(|w| (w.from.0..w.to.0).contains(&now))
+            .find(|w| (w.from..w.to).contains(&since_start))
             .map_or(self.probability, |w| w.probability)
     }
 }
@@ -105,29 +106,29 @@ pub struct RetryConfig {
     /// `exponential` (default), `intervals` or `postfix`.
     pub schedule: Schedule,
     /// First delay, and the minimum for `postfix` and `decorrelated` (default 10m).
-    pub initial: Duration,
+    pub initial: Span,
     /// Growth per retry for `exponential` (default 2.0).
     pub factor: f64,
     /// Longest delay (default 4h).
-    pub max: Duration,
+    pub max: Span,
     /// Delays for `intervals`, the last repeating.
-    pub intervals: Vec<Duration>,
+    pub intervals: Vec<Span>,
     /// `none`, `full` (default), `equal` or `decorrelated`.
     pub jitter: Jitter,
     /// A message older than this expires and bounces with reason `expired` (default 5d).
-    pub max_age: Duration,
+    pub max_age: Span,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             schedule: Schedule::Exponential,
-            initial: Duration(10 * MINUTE),
+            initial: Span::from_mins(10),
             factor: 2.0,
-            max: Duration(4 * HOUR),
+            max: Span::from_hours(4),
             intervals: Vec::new(),
             jitter: Jitter::Full,
-            max_age: Duration(5 * 24 * HOUR),
+            max_age: Span::from_hours(120),
         }
     }
 }
@@ -140,10 +141,14 @@ impl MtaConfig {
             self.max_connections.into(),
             "max_connections",
         )?;
-        validate::positive("connect_timeout", self.connect_timeout.0, "connect_timeout")?;
+        validate::positive(
+            "connect_timeout",
+            self.connect_timeout.as_millis(),
+            "connect_timeout",
+        )?;
         validate::positive(
             "greeting_timeout",
-            self.greeting_timeout.0,
+            self.greeting_timeout.as_millis(),
             "greeting_timeout",
         )?;
         validate::positive(
@@ -174,8 +179,8 @@ impl InternalErrors {
 
 impl RetryConfig {
     fn validate(&self) -> Check {
-        validate::positive("initial", self.initial.0, "initial")?;
-        validate::positive("max_age", self.max_age.0, "max_age")?;
+        validate::positive("initial", self.initial.as_millis(), "initial")?;
+        validate::positive("max_age", self.max_age.as_millis(), "max_age")?;
         if self.max < self.initial {
             return Err(Invalid::new("max", "must be at least `initial`"));
         }
@@ -192,7 +197,7 @@ impl RetryConfig {
                     "the `intervals` schedule needs at least one interval",
                 ));
             }
-            if let Some(i) = self.intervals.iter().position(|d| d.0 == 0) {
+            if let Some(i) = self.intervals.iter().position(|d| d.is_zero()) {
                 return Err(Invalid::new(
                     format!("intervals[{i}]"),
                     "must be greater than zero",
@@ -212,15 +217,27 @@ mod tests {
         let errors = InternalErrors {
             probability: 0.01,
             windows: vec![ErrorWindow {
-                from: Duration(2 * HOUR),
-                to: Duration(3 * HOUR),
+                from: Span::from_hours(2),
+                to: Span::from_hours(3),
                 probability: 0.5,
             }],
         };
-        assert_eq!(errors.probability_at(2 * HOUR - 1), 0.01);
-        assert_eq!(errors.probability_at(2 * HOUR), 0.5);
-        assert_eq!(errors.probability_at(3 * HOUR - 1), 0.5);
-        assert_eq!(errors.probability_at(3 * HOUR), 0.01);
+        assert_eq!(
+            errors.probability_at(Instant::from_millis(2 * 3_600_000 - 1)),
+            0.01
+        );
+        assert_eq!(
+            errors.probability_at(Instant::from_millis(2 * 3_600_000)),
+            0.5
+        );
+        assert_eq!(
+            errors.probability_at(Instant::from_millis(3 * 3_600_000 - 1)),
+            0.5
+        );
+        assert_eq!(
+            errors.probability_at(Instant::from_millis(3 * 3_600_000)),
+            0.01
+        );
     }
 
     #[test]
@@ -236,15 +253,15 @@ mod tests {
         assert_eq!(mta.validate().unwrap_err().path, "retry.intervals");
         mta.retry = RetryConfig::default();
         mta.internal_errors.windows.push(ErrorWindow {
-            from: Duration(5),
-            to: Duration(5),
+            from: Span::from_millis(5),
+            to: Span::from_millis(5),
             probability: 0.1,
         });
         assert_eq!(
             mta.validate().unwrap_err().path,
             "internal_errors.windows[0].to"
         );
-        mta.internal_errors.windows[0].to = Duration(6);
+        mta.internal_errors.windows[0].to = Span::from_millis(6);
         mta.internal_errors.windows[0].probability = 1.5;
         assert_eq!(
             mta.validate().unwrap_err().path,

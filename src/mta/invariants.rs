@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use super::world::Destination;
 #[cfg(debug_assertions)]
 use crate::flow_control::State;
-use crate::units::Millis;
+use crate::units::Instant;
 
 /// Where a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,33 +42,38 @@ pub enum Place {
 #[derive(Debug, Default)]
 pub struct Checks {
     #[cfg(debug_assertions)]
-    now: Millis,
+    now: Instant,
     /// Per message slot: where it is, and the earliest time it may be attempted again.
     #[cfg(debug_assertions)]
-    messages: Vec<(Place, Millis)>,
+    messages: Vec<(Place, Instant)>,
     /// Per destination: permits granted and not yet recorded.
     #[cfg(debug_assertions)]
     permits: Vec<u64>,
     /// Per destination: time of its last transition.
     #[cfg(debug_assertions)]
-    last_transition: HashMap<u32, Millis>,
+    last_transition: HashMap<u32, Instant>,
 }
 
 #[cfg(debug_assertions)]
 macro_rules! broken {
     ($now:expr, $what:expr, $($arg:tt)*) => {
-        panic!("invariant broken at t={} ms, {}: {}", $now, $what, format!($($arg)*))
+        panic!("invariant broken at t={} ms, {}: {}", $now.as_millis(), $what, format!($($arg)*))
     };
 }
 
 impl Checks {
     /// An event is handled at `now`.
     #[inline(always)]
-    pub fn clock(&mut self, _now: Millis) {
+    pub fn clock(&mut self, _now: Instant) {
         #[cfg(debug_assertions)]
         {
             if _now < self.now {
-                broken!(_now, "clock", "time went backwards from {} ms", self.now);
+                broken!(
+                    _now,
+                    "clock",
+                    "time went backwards from {} ms",
+                    self.now.as_millis()
+                );
             }
             self.now = _now;
         }
@@ -137,12 +142,12 @@ impl Checks {
     /// Message `slot` moves to `to`; `not_before` (for [`Place::Waiting`]) is the
     /// earliest time of its next attempt.
     #[inline(always)]
-    pub fn moved(&mut self, _slot: u32, _to: Place, _not_before: Millis) {
+    pub fn moved(&mut self, _slot: u32, _to: Place, _not_before: Instant) {
         #[cfg(debug_assertions)]
         {
             let slot = _slot as usize;
             if self.messages.len() <= slot {
-                self.messages.resize(slot + 1, (Place::Gone, 0));
+                self.messages.resize(slot + 1, (Place::Gone, Instant::ZERO));
             }
             let (from, earliest) = self.messages[slot];
             use Place::*;
@@ -164,12 +169,13 @@ impl Checks {
                 broken!(
                     self.now,
                     what,
-                    "left {from:?} for {_to:?} before its retry time {earliest} ms"
+                    "left {from:?} for {_to:?} before its retry time {} ms",
+                    earliest.as_millis()
                 );
             }
             let earliest = match (from, _to) {
                 (_, Waiting) => _not_before,
-                (_, Gone) => 0,
+                (_, Gone) => Instant::ZERO,
                 _ => earliest,
             };
             self.messages[slot] = (_to, earliest);
@@ -178,7 +184,7 @@ impl Checks {
 
     /// Destination `d` changed state at `at`.
     #[inline(always)]
-    pub fn transition(&mut self, _d: u32, _name: &str, _at: Millis) {
+    pub fn transition(&mut self, _d: u32, _name: &str, _at: Instant) {
         #[cfg(debug_assertions)]
         {
             let what = format!("destination {_name:?}");
@@ -186,16 +192,18 @@ impl Checks {
                 broken!(
                     self.now,
                     what,
-                    "a transition dated in the future ({_at} ms)"
+                    "a transition dated in the future ({} ms)",
+                    _at.as_millis()
                 );
             }
-            let last = self.last_transition.entry(_d).or_insert(0);
+            let last = self.last_transition.entry(_d).or_insert(Instant::ZERO);
             if _at < *last {
                 broken!(
                     self.now,
                     what,
-                    "a transition at {_at} ms after one at {} ms",
-                    *last
+                    "a transition at {} ms after one at {} ms",
+                    _at.as_millis(),
+                    last.as_millis()
                 );
             }
             *last = _at;
@@ -207,12 +215,16 @@ impl Checks {
 mod tests {
     use super::*;
 
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
     #[test]
     #[should_panic(expected = "time went backwards")]
     fn the_clock_may_not_go_back() {
         let mut checks = Checks::default();
-        checks.clock(10);
-        checks.clock(9);
+        checks.clock(at(10));
+        checks.clock(at(9));
     }
 
     /// The one destination of a scenario with concurrency window 1.
@@ -262,14 +274,14 @@ mod tests {
         use crate::flow_control::{Attempt, OutcomeClass, Permit};
         let mut checks = Checks::default();
         let (mut a, policy) = with_policy();
-        assert_eq!(a.flow.permit(0, 0), Permit::Granted);
+        assert_eq!(a.flow.permit(at(0), 0), Permit::Granted);
         let matched = policy.classify("421 [TSS04] go away");
         let attempt = Attempt {
             class: OutcomeClass::Tempfail,
             matched,
             handshake: false,
         };
-        a.flow.record(0, attempt);
+        a.flow.record(at(0), attempt);
         assert_eq!(a.flow.state(), State::Suspended);
         checks.opened(0, &a, 0, 10);
     }
@@ -294,42 +306,42 @@ mod tests {
     #[should_panic(expected = "moved from Session to Session")]
     fn a_message_in_two_sessions_panics() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, 0);
-        checks.moved(3, Place::Session, 0);
-        checks.moved(3, Place::Session, 0);
+        checks.moved(3, Place::Ready, at(0));
+        checks.moved(3, Place::Session, at(0));
+        checks.moved(3, Place::Session, at(0));
     }
 
     #[test]
     #[should_panic(expected = "before its retry time 500")]
     fn an_early_retry_panics() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, 0);
-        checks.moved(3, Place::Session, 0);
-        checks.clock(100);
-        checks.moved(3, Place::Waiting, 500);
-        checks.clock(499);
-        checks.moved(3, Place::Ready, 0);
+        checks.moved(3, Place::Ready, at(0));
+        checks.moved(3, Place::Session, at(0));
+        checks.clock(at(100));
+        checks.moved(3, Place::Waiting, at(500));
+        checks.clock(at(499));
+        checks.moved(3, Place::Ready, at(0));
     }
 
     #[test]
     fn a_message_goes_round() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, 0);
-        checks.moved(3, Place::Session, 0);
-        checks.moved(3, Place::Waiting, 500);
-        checks.clock(500);
-        checks.moved(3, Place::Ready, 0);
-        checks.moved(3, Place::Session, 0);
-        checks.moved(3, Place::Gone, 0);
-        checks.moved(3, Place::Ready, 0);
+        checks.moved(3, Place::Ready, at(0));
+        checks.moved(3, Place::Session, at(0));
+        checks.moved(3, Place::Waiting, at(500));
+        checks.clock(at(500));
+        checks.moved(3, Place::Ready, at(0));
+        checks.moved(3, Place::Session, at(0));
+        checks.moved(3, Place::Gone, at(0));
+        checks.moved(3, Place::Ready, at(0));
     }
 
     #[test]
     #[should_panic(expected = "a transition at 5 ms after one at 7 ms")]
     fn transitions_are_in_order() {
         let mut checks = Checks::default();
-        checks.clock(10);
-        checks.transition(1, "a", 7);
-        checks.transition(1, "a", 5);
+        checks.clock(at(10));
+        checks.transition(1, "a", at(7));
+        checks.transition(1, "a", at(5));
     }
 }

@@ -8,8 +8,7 @@ use serde::Serialize;
 use super::message::Message;
 use super::model::HOLD_REPLY;
 use crate::flow_control::{OutcomeClass, State};
-use crate::metrics::seconds;
-use crate::units::Millis;
+use crate::units::Instant;
 
 /// A capped line writer; the first I/O error is kept and reported at the end of the run.
 pub struct DeliveryLog {
@@ -56,7 +55,7 @@ impl DeliveryLog {
     /// One attempt's outcome.
     pub fn attempt(
         &mut self,
-        now: Millis,
+        now: Instant,
         message: &Message,
         context: Context,
         class: OutcomeClass,
@@ -66,13 +65,13 @@ impl DeliveryLog {
     }
 
     /// A due message held back by flow control.
-    pub fn hold(&mut self, now: Millis, message: &Message, context: Context) {
+    pub fn hold(&mut self, now: Instant, message: &Message, context: Context) {
         self.write(now, "hold", message, context, "held", HOLD_REPLY);
     }
 
     fn write(
         &mut self,
-        now: Millis,
+        now: Instant,
         kind: &'static str,
         message: &Message,
         context: Context,
@@ -83,7 +82,7 @@ impl DeliveryLog {
             return;
         }
         let line = Line {
-            time_s: seconds(now),
+            time_s: now.as_secs_f64(),
             kind,
             message: message.id,
             destination: context.destination,

@@ -1,10 +1,7 @@
 //! Messages in the queue: a compact slab whose slots are reused, so memory follows the
 //! number of messages queued, not the number injected.
 
-use crate::units::Millis;
-
-/// Sentinel for "not yet attempted".
-pub const NEVER: Millis = Millis::MAX;
+use crate::units::Instant;
 
 /// One queued message (one recipient). 32 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -13,9 +10,9 @@ pub struct Message {
     pub id: u32,
     /// The domain it is addressed to (index into the world's domains).
     pub domain: u32,
-    pub injected_at: Millis,
-    /// Time of its first mail transaction (greylisting keys on it), or [`NEVER`].
-    pub first_attempt: Millis,
+    pub injected_at: Instant,
+    /// Time of its first mail transaction (greylisting keys on it), or [`Instant::NEVER`].
+    pub first_attempt: Instant,
     /// Its previous retry delay in ms (decorrelated jitter), saturating.
     pub previous_delay: u32,
     pub attempts: u16,
@@ -81,8 +78,8 @@ mod tests {
         Message {
             id,
             domain: 0,
-            injected_at: 0,
-            first_attempt: NEVER,
+            injected_at: Instant::ZERO,
+            first_attempt: Instant::NEVER,
             previous_delay: 0,
             attempts: 0,
             held: false,

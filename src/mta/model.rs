@@ -9,7 +9,7 @@ use rand::Rng;
 use super::config::MtaConfig;
 use super::invariants::{Checks, Place};
 use super::log::{Context, DeliveryLog};
-use super::message::{Message, MessageStore, NEVER};
+use super::message::{Message, MessageStore};
 use super::retry::RetryPolicy;
 use super::world::World;
 use crate::engine::{Model, Scheduler};
@@ -18,7 +18,7 @@ use crate::metrics::{BounceReason, Histogram, Interval, Sample, TransitionRecord
 use crate::receiver::{ConnectAnswer, Greeted, ReplyId, ReplyKind};
 use crate::rng::{Stream, stream};
 use crate::scenario::{Scenario, TrafficWave};
-use crate::units::Millis;
+use crate::units::{Instant, Span};
 
 /// What happens next in the simulated world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +83,8 @@ pub struct MailModel {
     pub world: World,
     mta: MtaConfig,
     retry: RetryPolicy,
-    end: Millis,
-    sample_every: Millis,
+    end: Instant,
+    sample_every: Span,
     traffic: Vec<TrafficWave>,
     /// Per wave: messages injected so far.
     injected_of_wave: Vec<u64>,
@@ -133,8 +133,8 @@ impl MailModel {
         let mut model = MailModel {
             mta: scenario.mta.clone(),
             retry: RetryPolicy::new(&scenario.mta.retry),
-            end: scenario.duration.0,
-            sample_every: scenario.sample_every.0,
+            end: Instant::ZERO + scenario.duration,
+            sample_every: scenario.sample_every,
             traffic: scenario.traffic.clone(),
             injected_of_wave: vec![0; scenario.traffic.len()],
             next_id: 0,
@@ -171,10 +171,10 @@ impl MailModel {
     pub fn start(&self, scheduler: &mut Scheduler<Event>) {
         for (wave, spec) in self.traffic.iter().enumerate() {
             if spec.messages > 0 {
-                scheduler.at(spec.start.0, Event::Inject(wave as u32));
+                scheduler.at(Instant::ZERO + spec.start, Event::Inject(wave as u32));
             }
         }
-        scheduler.at(0, Event::Sample);
+        scheduler.at(Instant::ZERO, Event::Sample);
     }
 
     /// Learns the class and bounce reason of every reply interned so far.
@@ -217,8 +217,12 @@ impl MailModel {
     fn inject(&mut self, wave: u32, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
         let spec = &self.traffic[wave as usize];
-        let (total, start, over) = (spec.messages, spec.start.0, spec.over.0);
-        let due_at = |n: u64| start + (over as u128 * n as u128 / total as u128) as Millis;
+        let (total, start, over) = (spec.messages, spec.start, spec.over.as_millis());
+        let due_at = |n: u64| {
+            Instant::ZERO
+                + start
+                + Span::from_millis((over as u128 * n as u128 / total as u128) as u64)
+        };
         let count = &mut self.injected_of_wave[wave as usize];
         let mut batch = 0;
         while *count < total && due_at(*count) <= now {
@@ -233,13 +237,13 @@ impl MailModel {
         }
     }
 
-    fn inject_one(&mut self, now: Millis, scheduler: &mut Scheduler<Event>) {
+    fn inject_one(&mut self, now: Instant, scheduler: &mut Scheduler<Event>) {
         let domain = self.world.pick_domain(&mut self.traffic_rng);
         let slot = self.messages.insert(Message {
             id: self.next_id,
             domain,
             injected_at: now,
-            first_attempt: NEVER,
+            first_attempt: Instant::NEVER,
             previous_delay: 0,
             attempts: 0,
             held: false,
@@ -254,17 +258,17 @@ impl MailModel {
     fn push_ready(&mut self, d: u32, slot: u32) {
         let destination = &mut self.world.destinations[d as usize];
         destination.ready.push_back(slot);
-        self.checks.moved(slot, Place::Ready, 0);
+        self.checks.moved(slot, Place::Ready, Instant::ZERO);
         destination.unheld += 1;
         self.ready_total += 1;
     }
 
     /// Expires the messages at the head of `d`'s ready queue that are too old, so the
     /// next one taken is deliverable.
-    fn expire_stale_head(&mut self, d: u32, now: Millis) {
-        let max_age = self.mta.retry.max_age.0;
+    fn expire_stale_head(&mut self, d: u32, now: Instant) {
+        let max_age = self.mta.retry.max_age;
         while let Some(&slot) = self.world.destinations[d as usize].ready.front() {
-            if now.saturating_sub(self.messages[slot].injected_at) < max_age {
+            if now.saturating_since(self.messages[slot].injected_at) < max_age {
                 return;
             }
             self.pop_ready(d);
@@ -283,7 +287,7 @@ impl MailModel {
     /// Takes the next ready message of `d` into a session.
     fn take_ready(&mut self, d: u32) -> Option<u32> {
         let slot = self.pop_ready(d)?;
-        self.checks.moved(slot, Place::Session, 0);
+        self.checks.moved(slot, Place::Session, Instant::ZERO);
         self.world.destinations[d as usize].in_flight += 1;
         self.in_flight_total += 1;
         Some(slot)
@@ -318,7 +322,7 @@ impl MailModel {
 
     /// Counts the ready messages not yet counted as held, if flow control is what holds
     /// them back (the destination is in backoff or suspended).
-    fn hold_ready(&mut self, d: u32, now: Millis) {
+    fn hold_ready(&mut self, d: u32, now: Instant) {
         let destination = &mut self.world.destinations[d as usize];
         if destination.flow.state() == State::Normal || destination.unheld == 0 {
             return;
@@ -349,7 +353,7 @@ impl MailModel {
     }
 
     /// Makes sure a Wake event for `d` fires no later than `at`.
-    fn wake(&mut self, d: u32, at: Millis, scheduler: &mut Scheduler<Event>) {
+    fn wake(&mut self, d: u32, at: Instant, scheduler: &mut Scheduler<Event>) {
         let destination = &mut self.world.destinations[d as usize];
         if at < destination.wake_at {
             destination.wake_at = at;
@@ -363,7 +367,7 @@ impl MailModel {
         if destination.wake_at != now {
             return;
         }
-        destination.wake_at = NEVER;
+        destination.wake_at = Instant::NEVER;
         destination.flow.advance(now);
         self.after_flow_change(d, scheduler);
         self.dispatch(d, scheduler);
@@ -408,7 +412,13 @@ impl MailModel {
         let generation = self.sessions[s as usize].generation;
         let internal = self.mta.internal_errors.probability_at(now);
         if internal > 0.0 && self.mta_rng.random_bool(internal) {
-            self.fail_handshake(s, OutcomeClass::Internal, self.internal_reply, 0, scheduler);
+            self.fail_handshake(
+                s,
+                OutcomeClass::Internal,
+                self.internal_reply,
+                Span::ZERO,
+                scheduler,
+            );
             return;
         }
         match self.world.receivers[receiver as usize].connect(now) {
@@ -428,7 +438,7 @@ impl MailModel {
                 self.sessions[s as usize].ticket = ticket;
                 self.tickets.insert(ticket, s);
                 scheduler.after(
-                    self.mta.greeting_timeout.0,
+                    self.mta.greeting_timeout,
                     Event::GreetingTimeout(s, generation),
                 );
             }
@@ -472,7 +482,7 @@ impl MailModel {
         s: u32,
         class: OutcomeClass,
         reply: ReplyId,
-        after: Millis,
+        after: Span,
         scheduler: &mut Scheduler<Event>,
     ) {
         let session = &mut self.sessions[s as usize];
@@ -501,7 +511,7 @@ impl MailModel {
         let session = self.sessions[s as usize];
         let receiver = self.world.destinations[session.destination as usize].receiver;
         let message = &mut self.messages[session.message];
-        if message.first_attempt == NEVER {
+        if message.first_attempt == Instant::NEVER {
             message.first_attempt = now;
         }
         let answer = self.world.receivers[receiver as usize].transaction(
@@ -548,7 +558,7 @@ impl MailModel {
                 self.sessions[s as usize].message = self.take_ready(d).expect("checked above");
                 self.start_transaction(s, scheduler);
             }
-            Permit::NotBefore(at) if at - now <= self.mta.session_idle_timeout.0 => {
+            Permit::NotBefore(at) if at - now <= self.mta.session_idle_timeout => {
                 scheduler.at(at, Event::Resume(s, session.generation));
             }
             Permit::NotBefore(_) | Permit::AtLimit | Permit::Suspended { .. } => {
@@ -656,13 +666,13 @@ impl MailModel {
                 self.defer(d, slot, answer.reply, min_delay, scheduler)
             }
             (_, Verdict::Delivered | Verdict::Bounce { rule: None }) => {
-                self.defer(d, slot, answer.reply, 0, scheduler)
+                self.defer(d, slot, answer.reply, Span::ZERO, scheduler)
             }
         }
         self.after_flow_change(d, scheduler);
     }
 
-    fn deliver(&mut self, d: u32, slot: u32, now: Millis) {
+    fn deliver(&mut self, d: u32, slot: u32, now: Instant) {
         let latency = now - self.messages[slot].injected_at;
         let destination = &mut self.world.destinations[d as usize];
         destination.tally.delivered += 1;
@@ -686,7 +696,7 @@ impl MailModel {
 
     /// Forgets a message whose fate is final.
     fn remove(&mut self, slot: u32) {
-        self.checks.moved(slot, Place::Gone, 0);
+        self.checks.moved(slot, Place::Gone, Instant::ZERO);
         self.messages.remove(slot);
     }
 
@@ -702,7 +712,7 @@ impl MailModel {
         d: u32,
         slot: u32,
         reply: ReplyId,
-        floor: Millis,
+        floor: Span,
         scheduler: &mut Scheduler<Event>,
     ) {
         let now = scheduler.now();
@@ -712,15 +722,20 @@ impl MailModel {
         self.total_interval.deferred += 1;
         let message = &mut self.messages[slot];
         let age = now - message.injected_at;
-        if age >= self.mta.retry.max_age.0 {
+        if age >= self.mta.retry.max_age {
             return self.expire(d, slot);
         }
         let retry = u32::from(message.attempts.saturating_sub(1));
         let delay = self
             .retry
-            .delay(retry, age, message.previous_delay.into(), &mut self.mta_rng)
+            .delay(
+                retry,
+                age,
+                Span::from_millis(message.previous_delay.into()),
+                &mut self.mta_rng,
+            )
             .max(floor);
-        message.previous_delay = u32::try_from(delay).unwrap_or(u32::MAX);
+        message.previous_delay = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
         self.checks
             .moved(slot, Place::Waiting, now.saturating_add(delay));
         destination.waiting += 1;
@@ -734,7 +749,7 @@ impl MailModel {
         let d = self.world.domains[domain as usize].destination;
         self.world.destinations[d as usize].waiting -= 1;
         self.waiting_total -= 1;
-        if now - self.messages[slot].injected_at >= self.mta.retry.max_age.0 {
+        if now - self.messages[slot].injected_at >= self.mta.retry.max_age {
             return self.expire(d, slot);
         }
         self.push_ready(d, slot);
@@ -753,7 +768,7 @@ impl MailModel {
         }
     }
 
-    fn sample(&mut self, now: Millis) {
+    fn sample(&mut self, now: Instant) {
         for (detail, &d) in self.world.detailed.iter().enumerate() {
             let destination = &mut self.world.destinations[d as usize];
             let receiver = &self.world.receivers[destination.receiver as usize];
@@ -793,7 +808,7 @@ impl MailModel {
     }
 
     /// Closes the books at the end of the run: the last sample, time in the current states.
-    pub fn finish(&mut self, now: Millis) {
+    pub fn finish(&mut self, now: Instant) {
         self.sample(now);
         for destination in &mut self.world.destinations {
             let state = destination.flow.state();

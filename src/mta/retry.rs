@@ -3,16 +3,16 @@
 use rand::Rng;
 
 use super::config::{Jitter, RetryConfig, Schedule};
-use crate::units::Millis;
+use crate::units::Span;
 
 /// A retry schedule resolved to milliseconds.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     schedule: Schedule,
-    initial: Millis,
+    initial: u64,
     factor: f64,
-    max: Millis,
-    intervals: Vec<Millis>,
+    max: u64,
+    intervals: Vec<u64>,
     jitter: Jitter,
 }
 
@@ -20,24 +20,28 @@ impl RetryPolicy {
     pub fn new(config: &RetryConfig) -> Self {
         RetryPolicy {
             schedule: config.schedule,
-            initial: config.initial.0,
+            initial: config.initial.as_millis(),
             factor: config.factor,
-            max: config.max.0,
-            intervals: config.intervals.iter().map(|d| d.0).collect(),
+            max: config.max.as_millis(),
+            intervals: config.intervals.iter().map(|d| d.as_millis()).collect(),
             jitter: config.jitter,
         }
     }
 
     /// The delay before retry number `retry` (0 for the first) of a message `age` old,
     /// before jitter.
-    pub fn scheduled(&self, retry: u32, age: Millis) -> Millis {
+    pub fn scheduled(&self, retry: u32, age: Span) -> Span {
+        Span::from_millis(self.scheduled_ms(retry, age.as_millis()))
+    }
+
+    fn scheduled_ms(&self, retry: u32, age: u64) -> u64 {
         match self.schedule {
             Schedule::Exponential => {
                 let grown = self.initial as f64 * self.factor.powi(retry.min(1024) as i32);
                 if grown >= self.max as f64 {
                     self.max
                 } else {
-                    grown as Millis
+                    grown as u64
                 }
             }
             Schedule::Intervals => {
@@ -50,9 +54,10 @@ impl RetryPolicy {
 
     /// The jittered delay; `previous` is the message's previous delay (0 before its first
     /// retry), which only `decorrelated` jitter uses.
-    pub fn delay(&self, retry: u32, age: Millis, previous: Millis, rng: &mut impl Rng) -> Millis {
-        let scheduled = self.scheduled(retry, age);
-        match self.jitter {
+    pub fn delay(&self, retry: u32, age: Span, previous: Span, rng: &mut impl Rng) -> Span {
+        let scheduled = self.scheduled_ms(retry, age.as_millis());
+        let previous = previous.as_millis();
+        Span::from_millis(match self.jitter {
             Jitter::None => scheduled,
             Jitter::Full => rng.random_range(0..=scheduled),
             Jitter::Equal => rng.random_range(scheduled / 2..=scheduled),
@@ -65,7 +70,7 @@ impl RetryPolicy {
                 let high = base.saturating_mul(3).max(self.initial);
                 rng.random_range(self.initial..=high).min(self.max)
             }
-        }
+        })
     }
 }
 
@@ -73,16 +78,24 @@ impl RetryPolicy {
 mod tests {
     use super::*;
     use crate::rng::stream;
-    use crate::units::{Duration, HOUR, MINUTE};
+    use crate::units::Span;
+
+    const MINUTE: u64 = 60_000;
+    const HOUR: u64 = 60 * MINUTE;
+
+    /// The scheduled delay in ms for a message `age` ms old.
+    fn scheduled(p: &RetryPolicy, retry: u32, age: u64) -> u64 {
+        p.scheduled(retry, Span::from_millis(age)).as_millis()
+    }
 
     fn policy(schedule: Schedule, jitter: Jitter) -> RetryPolicy {
         RetryPolicy::new(&RetryConfig {
             schedule,
             jitter,
-            initial: Duration(10 * MINUTE),
+            initial: Span::from_mins(10),
             factor: 2.0,
-            max: Duration(4 * HOUR),
-            intervals: vec![Duration(5 * MINUTE), Duration(15 * MINUTE), Duration(HOUR)],
+            max: Span::from_hours(4),
+            intervals: vec![Span::from_mins(5), Span::from_mins(15), Span::HOUR],
             ..RetryConfig::default()
         })
     }
@@ -90,34 +103,37 @@ mod tests {
     #[test]
     fn exponential_doubles_up_to_max() {
         let p = policy(Schedule::Exponential, Jitter::None);
-        let delays: Vec<_> = (0..7).map(|n| p.scheduled(n, 0) / MINUTE).collect();
+        let delays: Vec<_> = (0..7).map(|n| scheduled(&p, n, 0) / MINUTE).collect();
         assert_eq!(delays, vec![10, 20, 40, 80, 160, 240, 240]);
-        assert_eq!(p.scheduled(5000, 0), 4 * HOUR);
+        assert_eq!(scheduled(&p, 5000, 0), 4 * HOUR);
     }
 
     #[test]
     fn intervals_repeat_the_last() {
         let p = policy(Schedule::Intervals, Jitter::None);
-        let delays: Vec<_> = (0..5).map(|n| p.scheduled(n, 0) / MINUTE).collect();
+        let delays: Vec<_> = (0..5).map(|n| scheduled(&p, n, 0) / MINUTE).collect();
         assert_eq!(delays, vec![5, 15, 60, 60, 60]);
     }
 
     #[test]
     fn postfix_clamps_the_message_age() {
         let p = policy(Schedule::Postfix, Jitter::None);
-        assert_eq!(p.scheduled(0, 0), 10 * MINUTE);
-        assert_eq!(p.scheduled(3, 25 * MINUTE), 25 * MINUTE);
-        assert_eq!(p.scheduled(9, 2 * 24 * HOUR), 4 * HOUR);
+        assert_eq!(scheduled(&p, 0, 0), 10 * MINUTE);
+        assert_eq!(scheduled(&p, 3, 25 * MINUTE), 25 * MINUTE);
+        assert_eq!(scheduled(&p, 9, 2 * 24 * HOUR), 4 * HOUR);
     }
 
     /// Min, max and mean of many jittered first-retry delays (scheduled 10m).
-    fn spread(jitter: Jitter, previous: Millis) -> (Millis, Millis, f64) {
+    fn spread(jitter: Jitter, previous: u64) -> (u64, u64, f64) {
         let p = policy(Schedule::Exponential, jitter);
         let mut rng = stream(1, "jitter-test");
-        let samples: Vec<Millis> = (0..20_000)
-            .map(|_| p.delay(0, 0, previous, &mut rng))
+        let samples: Vec<u64> = (0..20_000)
+            .map(|_| {
+                p.delay(0, Span::ZERO, Span::from_millis(previous), &mut rng)
+                    .as_millis()
+            })
             .collect();
-        let mean = samples.iter().sum::<Millis>() as f64 / samples.len() as f64;
+        let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64;
         (
             *samples.iter().min().unwrap(),
             *samples.iter().max().unwrap(),

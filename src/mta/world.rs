@@ -12,10 +12,9 @@ use crate::metrics::{Interval, Tally};
 use crate::receiver::{Receiver, ReplyBook, Timeouts};
 use crate::rng::{Stream, stream};
 use crate::scenario::Scenario;
-use crate::units::Millis;
+use crate::units::Instant;
 use crate::validate::Invalid;
 
-use super::message::NEVER;
 use super::pick::AliasTable;
 
 /// Generated receivers whose destinations get their own summary entry and time series.
@@ -45,12 +44,12 @@ pub struct Destination {
     pub in_flight: u64,
     /// Index of its flow-control policy in [`World::policies`].
     pub policy: u16,
-    /// When a Wake event is pending for it, or [`NEVER`].
-    pub wake_at: Millis,
+    /// When a Wake event is pending for it, or [`Instant::NEVER`].
+    pub wake_at: Instant,
     /// Waiting in the MTA's queue for a free connection.
     pub wants_connection: bool,
     /// Since when it has been in its current flow-control state.
-    pub state_since: Millis,
+    pub state_since: Instant,
     pub tally: Tally,
     /// Index into the run's detailed destinations (own summary entry and time series).
     pub detail: Option<u32>,
@@ -80,8 +79,8 @@ impl World {
     pub fn build(scenario: &Scenario) -> Result<World, Invalid> {
         let mut book = ReplyBook::default();
         let timeouts = Timeouts {
-            connect: scenario.mta.connect_timeout.0,
-            greeting: scenario.mta.greeting_timeout.0,
+            connect: scenario.mta.connect_timeout,
+            greeting: scenario.mta.greeting_timeout,
         };
         let mut world = World {
             book: ReplyBook::default(),
@@ -166,16 +165,16 @@ impl World {
             world.destinations.push(Destination {
                 name,
                 receiver,
-                flow: FlowControl::new(world.policies[policy as usize].clone(), 0),
+                flow: FlowControl::new(world.policies[policy as usize].clone(), Instant::ZERO),
                 ready: Default::default(),
                 unheld: 0,
                 waiting: 0,
                 sessions: 0,
                 in_flight: 0,
                 policy,
-                wake_at: NEVER,
+                wake_at: Instant::NEVER,
                 wants_connection: false,
-                state_since: 0,
+                state_since: Instant::ZERO,
                 tally: Tally::default(),
                 detail,
                 interval: Interval::default(),

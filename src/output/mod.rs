@@ -11,7 +11,7 @@ pub use folder::OutputFolder;
 
 use crate::metrics::Sample;
 use crate::sim::RunResult;
-use crate::units::Millis;
+use crate::units::Instant;
 
 /// Writes the run's data files into `dir`.
 pub fn write_run(result: &RunResult, dir: &Path) -> io::Result<()> {
@@ -26,7 +26,8 @@ pub fn write_run(result: &RunResult, dir: &Path) -> io::Result<()> {
 }
 
 /// Seconds with millisecond precision and no trailing zeros: `60`, `0.25`.
-pub fn format_seconds(ms: Millis) -> String {
+pub fn format_seconds(at: Instant) -> String {
+    let ms = at.as_millis();
     let (whole, frac) = (ms / 1000, ms % 1000);
     if frac == 0 {
         whole.to_string()
@@ -133,10 +134,10 @@ mod tests {
 
     #[test]
     fn seconds_are_compact() {
-        assert_eq!(format_seconds(60_000), "60");
-        assert_eq!(format_seconds(250), "0.25");
-        assert_eq!(format_seconds(1_001), "1.001");
-        assert_eq!(format_seconds(0), "0");
+        assert_eq!(format_seconds(Instant::from_millis(60_000)), "60");
+        assert_eq!(format_seconds(Instant::from_millis(250)), "0.25");
+        assert_eq!(format_seconds(Instant::from_millis(1_001)), "1.001");
+        assert_eq!(format_seconds(Instant::from_millis(0)), "0");
     }
 
     #[test]

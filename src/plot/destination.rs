@@ -34,8 +34,8 @@ pub struct DestinationFigure {
 
 impl DestinationFigure {
     pub fn new(result: &RunResult, name: &str) -> Self {
-        let frame = TimeFrame::new(result.scenario.duration.0);
-        let interval = result.scenario.sample_every.0;
+        let frame = TimeFrame::new(result.scenario.duration);
+        let interval = result.scenario.sample_every;
         let index = result.destinations.iter().position(|d| d == name);
         let rows = index.map_or_else(Vec::new, |i| rows(result, Some(i as u32)));
         let mut replies: Vec<(String, u64)> = result

@@ -8,9 +8,9 @@ use plotters::prelude::*;
 use super::panel::{self, PanelTrace, Pen, RightAxis, line};
 use super::style::{self, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY};
-use crate::metrics::{Histogram, seconds};
+use crate::metrics::Histogram;
 use crate::sim::RunResult;
-use crate::units::human_seconds;
+use crate::units::{Span, human_seconds};
 
 /// Latency ticks people think in (seconds): 10ms, 100ms, 1s, 10s, 1m, 10m, 1h, 6h, 1d...
 const NICE_TICKS: [f64; 14] = [
@@ -51,7 +51,7 @@ impl LatencyFigure {
             curve: curve(latency),
             marks: [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)]
                 .into_iter()
-                .map(|(name, q)| (name, seconds(latency.quantile(q))))
+                .map(|(name, q)| (name, latency.quantile(q).as_secs_f64()))
                 .collect(),
         }
     }
@@ -70,13 +70,16 @@ fn curve(latency: &Histogram) -> Vec<(f64, f64)> {
     if total == 0 {
         return Vec::new();
     }
-    let low = latency.quantile(0.0).max(1) as f64;
-    let high = latency.max().max(2) as f64;
+    let low = latency.quantile(0.0).as_millis().max(1) as f64;
+    let high = latency.max().as_millis().max(2) as f64;
     let step = (high / low).ln() / (CURVE_POINTS - 1) as f64;
     (0..CURVE_POINTS)
         .map(|i| {
-            let ms = (low * (step * i as f64).exp()).round() as u64;
-            (seconds(ms), latency.count_at_most(ms) as f64 / total as f64)
+            let at = Span::from_millis((low * (step * i as f64).exp()).round() as u64);
+            (
+                at.as_secs_f64(),
+                latency.count_at_most(at) as f64 / total as f64,
+            )
         })
         .collect()
 }

@@ -25,8 +25,8 @@ pub struct Overview {
 
 impl Overview {
     pub fn new(result: &RunResult) -> Self {
-        let frame = TimeFrame::new(result.scenario.duration.0);
-        let interval = result.scenario.sample_every.0;
+        let frame = TimeFrame::new(result.scenario.duration);
+        let interval = result.scenario.sample_every;
         let total = rows(result, None);
         let bands = series::bands(&total, interval, frame.unit, |s| {
             if s.suspended > 0 {

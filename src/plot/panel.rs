@@ -13,7 +13,7 @@ use super::series::{Band, TimeUnit};
 use super::stroke::{self, BackendCoord, PixelRect};
 use super::style::{self, BAND_OPACITY, CAPTION_SIZE, LABEL_SIZE, state_color};
 use crate::flow_control::State;
-use crate::units::Millis;
+use crate::units::{Instant, Span};
 
 /// A time-based chart on one panel.
 pub type TimeChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -26,11 +26,11 @@ pub struct TimeFrame {
 }
 
 impl TimeFrame {
-    pub fn new(duration: Millis) -> Self {
+    pub fn new(duration: Span) -> Self {
         let unit = TimeUnit::for_duration(duration);
         TimeFrame {
             unit,
-            end: unit.x(duration.max(1)),
+            end: unit.x(Instant::ZERO + duration.max(Span::MILLISECOND)),
         }
     }
 }

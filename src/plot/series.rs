@@ -3,7 +3,7 @@
 
 use crate::flow_control::State;
 use crate::metrics::Sample;
-use crate::units::{DAY, HOUR, MINUTE, Millis};
+use crate::units::{Instant, Span};
 
 /// At most this many points per line: more is invisible at chart width and slows drawing.
 pub const MAX_POINTS: usize = 1200;
@@ -18,27 +18,27 @@ pub enum TimeUnit {
 
 impl TimeUnit {
     /// Minutes up to three hours, hours up to three days, then days.
-    pub fn for_duration(duration: Millis) -> Self {
-        if duration <= 3 * HOUR {
+    pub fn for_duration(duration: Span) -> Self {
+        if duration <= 3 * Span::HOUR {
             TimeUnit::Minutes
-        } else if duration <= 3 * DAY {
+        } else if duration <= 3 * Span::DAY {
             TimeUnit::Hours
         } else {
             TimeUnit::Days
         }
     }
 
-    pub fn millis(self) -> Millis {
+    pub fn span(self) -> Span {
         match self {
-            TimeUnit::Minutes => MINUTE,
-            TimeUnit::Hours => HOUR,
-            TimeUnit::Days => DAY,
+            TimeUnit::Minutes => Span::MINUTE,
+            TimeUnit::Hours => Span::HOUR,
+            TimeUnit::Days => Span::DAY,
         }
     }
 
     /// A time as a position on the axis.
-    pub fn x(self, time: Millis) -> f64 {
-        time as f64 / self.millis() as f64
+    pub fn x(self, time: Instant) -> f64 {
+        (time - Instant::ZERO).as_millis() as f64 / self.span().as_millis() as f64
     }
 
     /// The axis label, with its unit.
@@ -71,9 +71,10 @@ pub struct Point {
 
 /// Thins one destination's (or the total's) samples to at most [`MAX_POINTS`] points.
 /// `interval` is the sample interval, which per-interval counts are divided by.
-pub fn points(rows: &[&Sample], interval: Millis, unit: TimeUnit) -> Vec<Point> {
+pub fn points(rows: &[&Sample], interval: Span, unit: TimeUnit) -> Vec<Point> {
     let stride = rows.len().div_ceil(MAX_POINTS).max(1);
-    let per_minute = MINUTE as f64 / (interval.max(1) * stride as Millis) as f64;
+    let per_minute =
+        Span::MINUTE.as_millis() as f64 / (interval.as_millis().max(1) * stride as u64) as f64;
     rows.chunks(stride)
         .map(|bucket| {
             let last = bucket[bucket.len() - 1];
@@ -108,13 +109,13 @@ pub struct Band {
 /// for the interval that follows it. Computed at full resolution because runs are few.
 pub fn bands(
     rows: &[&Sample],
-    interval: Millis,
+    interval: Span,
     unit: TimeUnit,
     classify: impl Fn(&Sample) -> Option<State>,
 ) -> Vec<Band> {
     let mut bands: Vec<Band> = Vec::new();
-    let mut open: Option<(Millis, State)> = None;
-    let mut last_end = 0;
+    let mut open: Option<(Instant, State)> = None;
+    let mut last_end = Instant::ZERO;
     for sample in rows {
         let state = classify(sample);
         if open.map(|(_, s)| Some(s)) != Some(state) {
@@ -131,7 +132,7 @@ pub fn bands(
     bands
 }
 
-fn band(unit: TimeUnit, from: Millis, to: Millis, state: State) -> Band {
+fn band(unit: TimeUnit, from: Instant, to: Instant, state: State) -> Band {
     Band {
         from: unit.x(from),
         to: unit.x(to),
@@ -149,11 +150,11 @@ mod tests {
     use super::*;
     use crate::metrics::Interval;
 
-    fn sample(time: Millis, state: Option<State>, delivered: u64) -> Sample {
+    fn sample(ms: u64, state: Option<State>, delivered: u64) -> Sample {
         Sample {
-            time,
+            time: Instant::from_millis(ms),
             destination: None,
-            ready: time / 1000,
+            ready: ms / 1000,
             waiting: 0,
             in_flight: 0,
             counts: Interval {
@@ -173,17 +174,17 @@ mod tests {
 
     #[test]
     fn unit_follows_run_length() {
-        assert_eq!(TimeUnit::for_duration(2 * HOUR), TimeUnit::Minutes);
-        assert_eq!(TimeUnit::for_duration(24 * HOUR), TimeUnit::Hours);
-        assert_eq!(TimeUnit::for_duration(5 * DAY), TimeUnit::Days);
-        assert_eq!(TimeUnit::Hours.x(90 * MINUTE), 1.5);
+        assert_eq!(TimeUnit::for_duration(2 * Span::HOUR), TimeUnit::Minutes);
+        assert_eq!(TimeUnit::for_duration(24 * Span::HOUR), TimeUnit::Hours);
+        assert_eq!(TimeUnit::for_duration(5 * Span::DAY), TimeUnit::Days);
+        assert_eq!(TimeUnit::Hours.x(Instant::ZERO + Span::from_mins(90)), 1.5);
     }
 
     #[test]
     fn long_series_are_thinned_and_rates_stay_per_minute() {
         let samples: Vec<Sample> = (0..5000).map(|i| sample(i * 30_000, None, 10)).collect();
         let rows: Vec<&Sample> = samples.iter().collect();
-        let points = points(&rows, 30_000, TimeUnit::Hours);
+        let points = points(&rows, Span::from_secs(30), TimeUnit::Hours);
         assert!(points.len() <= MAX_POINTS);
         // 10 per 30 s is 20 per minute whatever the bucket size.
         assert!(
@@ -205,10 +206,10 @@ mod tests {
         let samples: Vec<Sample> = states
             .iter()
             .enumerate()
-            .map(|(i, s)| sample(i as Millis * MINUTE, *s, 0))
+            .map(|(i, s)| sample(i as u64 * 60_000, *s, 0))
             .collect();
         let rows: Vec<&Sample> = samples.iter().collect();
-        let bands = bands(&rows, MINUTE, TimeUnit::Minutes, |s| s.state);
+        let bands = bands(&rows, Span::MINUTE, TimeUnit::Minutes, |s| s.state);
         assert_eq!(
             bands,
             vec![

@@ -10,7 +10,7 @@ use super::style::{self, LINE_WIDTH};
 use super::{Figure, destination, font, lines};
 use crate::scenario::{self, DEFAULT_SCENARIO};
 use crate::sim::simulate;
-use crate::units::HOUR;
+use crate::units::Span;
 
 /// Draws `figure` on an RGB buffer: its pixels, width and traces.
 fn rasterise(figure: &impl Figure) -> (Vec<u8>, u32, Vec<PanelTrace>) {
@@ -96,7 +96,7 @@ impl Figure for Zigzag {
         root: &DrawingArea<DB, plotters::coord::Shift>,
     ) -> super::DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
-        let frame = TimeFrame::new(24 * HOUR);
+        let frame = TimeFrame::new(Span::from_hours(24));
         let (top, panel) = root.split_vertically(100);
         top.fill(&WHITE)?;
         let shading = lines::Shading {

@@ -12,21 +12,21 @@ use serde::{Deserialize, Serialize};
 
 use super::latency::Latency;
 use super::replies::{ReplyKind, check_reply};
-use crate::units::{Duration, MINUTE, Millis, Rate};
+use crate::units::{Rate, Span};
 use crate::validate::{Check, Invalid, join_path, positive, probability};
 
 /// Transaction latency when `latency` is omitted.
-pub const DEFAULT_LATENCY: Millis = 300;
+pub const DEFAULT_LATENCY: Span = Span::from_millis(300);
 /// Connection latency (TCP handshake to 220 greeting) when `connect_latency` is omitted.
-pub const DEFAULT_CONNECT_LATENCY: Millis = 100;
+pub const DEFAULT_CONNECT_LATENCY: Span = Span::from_millis(100);
 /// Places in a `queue` connection limit's backlog when `backlog` is omitted.
 pub const DEFAULT_BACKLOG: u32 = 10;
 /// Token bucket burst when `rate_limit.burst` is omitted: a smooth limiter.
 pub const DEFAULT_BURST: u64 = 1;
 /// How long after a deferral a new attempt counts as ignoring it.
-pub const DEFAULT_DEFERRAL_MEMORY: Millis = 5 * MINUTE;
+pub const DEFAULT_DEFERRAL_MEMORY: Span = Span::from_mins(5);
 /// Greylisting delay when `min_delay` is omitted (Postgrey's default).
-pub const DEFAULT_GREYLIST_DELAY: Millis = 5 * MINUTE;
+pub const DEFAULT_GREYLIST_DELAY: Span = Span::from_mins(5);
 /// Names generated receivers take: `gen-000001`, with domain `gen-000001.example`.
 pub const GENERATED_PREFIX: &str = "gen-";
 /// Largest `generated_receivers.count`.
@@ -160,7 +160,7 @@ pub struct ReputationConfig {
     /// A block lasts until the score is above this. Default 0.4.
     pub unblock_above: f64,
     /// How long a 4xx is remembered: attempts within it are ignored deferrals. Default "5m".
-    pub deferral_memory: Duration,
+    pub deferral_memory: Span,
     /// The 4xx answer to a throttled transaction. Default "generic-throttle".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle_reply: Option<String>,
@@ -181,7 +181,7 @@ impl Default for ReputationConfig {
             throttle_below: 0.5,
             block_below: 0.2,
             unblock_above: 0.4,
-            deferral_memory: Duration(DEFAULT_DEFERRAL_MEMORY),
+            deferral_memory: DEFAULT_DEFERRAL_MEMORY,
             throttle_reply: None,
             block_reply: None,
         }
@@ -194,14 +194,14 @@ impl Default for ReputationConfig {
 pub struct Greylisting {
     /// Attempts earlier than this after the message's first are deferred. Default "5m".
     #[serde(default = "default_greylist_delay")]
-    pub min_delay: Duration,
+    pub min_delay: Span,
     /// The 4xx answer. Default "greylist".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
 }
 
-fn default_greylist_delay() -> Duration {
-    Duration(DEFAULT_GREYLIST_DELAY)
+fn default_greylist_delay() -> Span {
+    DEFAULT_GREYLIST_DELAY
 }
 
 /// How a receiver is unavailable during an outage.
@@ -220,8 +220,8 @@ pub enum OutageMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
-    pub from: Duration,
-    pub to: Duration,
+    pub from: Span,
+    pub to: Span,
     pub mode: OutageMode,
     /// The 4xx answer for `tempfail`. Default "generic-451".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -413,7 +413,11 @@ impl ConnectionLimit {
 impl RateLimit {
     fn validate(&self) -> Check {
         // Rates parsed from text are positive; this guards ones built in code.
-        positive("rate", self.rate.count.min(self.rate.period), "the rate")?;
+        positive(
+            "rate",
+            self.rate.count.min(self.rate.period.as_millis()),
+            "the rate",
+        )?;
         self.burst
             .map_or(Ok(()), |b| positive("burst", b, "the burst"))?;
         optional_reply(

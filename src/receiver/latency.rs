@@ -10,7 +10,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::rng::Stream;
-use crate::units::{Duration, HOUR, Millis};
+use crate::units::Span;
 use crate::validate::{Check, Invalid};
 
 /// A response time: a duration string (`"300ms"`, fixed) or one distribution object.
@@ -18,7 +18,7 @@ use crate::validate::{Check, Invalid};
 #[serde(untagged)]
 pub enum Latency {
     /// Always this long.
-    Fixed(Duration),
+    Fixed(Span),
     /// Drawn from a distribution for every answer.
     Distribution(LatencyDistribution),
 }
@@ -28,7 +28,7 @@ pub enum Latency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LatencyDistribution {
-    Fixed(Duration),
+    Fixed(Span),
     Lognormal(Lognormal),
     Uniform(Uniform),
     Exponential(Exponential),
@@ -39,7 +39,7 @@ pub enum LatencyDistribution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lognormal {
-    pub median: Duration,
+    pub median: Span,
     pub sigma: f64,
 }
 
@@ -47,15 +47,15 @@ pub struct Lognormal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Uniform {
-    pub min: Duration,
-    pub max: Duration,
+    pub min: Span,
+    pub max: Span,
 }
 
 /// Exponential with the given `mean`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exponential {
-    pub mean: Duration,
+    pub mean: Span,
 }
 
 /// Hand-written so that a string goes to the duration parser and an object to the
@@ -99,7 +99,7 @@ impl Latency {
         };
         match dist {
             LatencyDistribution::Fixed(_) => Ok(()),
-            LatencyDistribution::Lognormal(l) if l.median.millis() == 0 => Err(Invalid::new(
+            LatencyDistribution::Lognormal(l) if l.median.as_millis() == 0 => Err(Invalid::new(
                 format!("{path}.lognormal.median"),
                 "the median must be greater than zero",
             )),
@@ -113,7 +113,7 @@ impl Latency {
                 format!("{path}.uniform.max"),
                 format!("max ({}) is below min ({})", u.max, u.min),
             )),
-            LatencyDistribution::Exponential(e) if e.mean.millis() == 0 => Err(Invalid::new(
+            LatencyDistribution::Exponential(e) if e.mean.as_millis() == 0 => Err(Invalid::new(
                 format!("{path}.exponential.mean"),
                 "the mean must be greater than zero",
             )),
@@ -125,47 +125,49 @@ impl Latency {
 /// A latency ready to sample: parameters converted once.
 #[derive(Debug, Clone)]
 pub(crate) enum LatencyModel {
-    Fixed(Millis),
+    Fixed(u64),
     Lognormal(LogNormal<f64>),
-    Uniform(Millis, Millis),
+    Uniform(u64, u64),
     Exponential(Exp<f64>),
 }
 
 impl LatencyModel {
     /// Converts a validated latency; `None` stands for `default`.
-    pub(crate) fn new(latency: Option<&Latency>, default: Millis) -> Result<Self, String> {
+    pub(crate) fn new(latency: Option<&Latency>, default: Span) -> Result<Self, String> {
         let Some(latency) = latency else {
-            return Ok(LatencyModel::Fixed(default));
+            return Ok(LatencyModel::Fixed(default.as_millis()));
         };
         let dist = match latency {
-            Latency::Fixed(d) => return Ok(LatencyModel::Fixed(d.millis())),
+            Latency::Fixed(d) => return Ok(LatencyModel::Fixed(d.as_millis())),
             Latency::Distribution(dist) => dist,
         };
         Ok(match dist {
-            LatencyDistribution::Fixed(d) => LatencyModel::Fixed(d.millis()),
+            LatencyDistribution::Fixed(d) => LatencyModel::Fixed(d.as_millis()),
             LatencyDistribution::Lognormal(l) => LatencyModel::Lognormal(
-                LogNormal::new((l.median.millis() as f64).ln(), l.sigma)
+                LogNormal::new((l.median.as_millis() as f64).ln(), l.sigma)
                     .map_err(|e| e.to_string())?,
             ),
             LatencyDistribution::Uniform(u) => {
-                LatencyModel::Uniform(u.min.millis(), u.max.millis())
+                LatencyModel::Uniform(u.min.as_millis(), u.max.as_millis())
             }
             LatencyDistribution::Exponential(e) => LatencyModel::Exponential(
-                Exp::new(1.0 / e.mean.millis() as f64).map_err(|e| e.to_string())?,
+                Exp::new(1.0 / e.mean.as_millis() as f64).map_err(|e| e.to_string())?,
             ),
         })
     }
 
     /// One answer time, rounded to the millisecond and capped at a day, so that a heavy
     /// tail cannot stall a session for the rest of the run.
-    pub(crate) fn sample(&self, rng: &mut Stream) -> Millis {
+    pub(crate) fn sample(&self, rng: &mut Stream) -> Span {
         let ms = match self {
-            LatencyModel::Fixed(ms) => return *ms,
-            LatencyModel::Uniform(min, max) => return rng.random_range(*min..=*max),
+            LatencyModel::Fixed(ms) => return Span::from_millis(*ms),
+            LatencyModel::Uniform(min, max) => {
+                return Span::from_millis(rng.random_range(*min..=*max));
+            }
             LatencyModel::Lognormal(d) => d.sample(rng),
             LatencyModel::Exponential(d) => d.sample(rng),
         };
-        (ms.round() as Millis).min(24 * HOUR)
+        Span::from_millis(ms.round() as u64).min(Span::DAY)
     }
 }
 
@@ -180,18 +182,21 @@ mod tests {
 
     #[test]
     fn every_form_parses() {
-        assert_eq!(parse(r#""300ms""#), Ok(Latency::Fixed(Duration(300))));
+        assert_eq!(
+            parse(r#""300ms""#),
+            Ok(Latency::Fixed(Span::from_millis(300)))
+        );
         assert_eq!(
             parse(r#"{"fixed": "1s"}"#),
-            Ok(Latency::Distribution(LatencyDistribution::Fixed(Duration(
-                1000
-            ))))
+            Ok(Latency::Distribution(LatencyDistribution::Fixed(
+                Span::SECOND
+            )))
         );
         let lognormal = parse(r#"{"lognormal": {"median": "400ms", "sigma": 0.6}}"#).unwrap();
         assert_eq!(
             lognormal,
             Latency::Distribution(LatencyDistribution::Lognormal(Lognormal {
-                median: Duration(400),
+                median: Span::from_millis(400),
                 sigma: 0.6
             }))
         );
@@ -200,7 +205,7 @@ mod tests {
         let json = serde_json::to_string(&lognormal).unwrap();
         assert_eq!(parse(&json), Ok(lognormal));
         assert_eq!(
-            serde_json::to_string(&Latency::Fixed(Duration(300))).unwrap(),
+            serde_json::to_string(&Latency::Fixed(Span::from_millis(300))).unwrap(),
             r#""300ms""#
         );
     }
@@ -246,20 +251,22 @@ mod tests {
     #[test]
     fn samples_follow_the_distribution() {
         let mut rng = stream(1, "latency");
-        let fixed = LatencyModel::new(None, 300).unwrap();
-        assert_eq!(fixed.sample(&mut rng), 300);
+        let fixed = LatencyModel::new(None, Span::from_millis(300)).unwrap();
+        assert_eq!(fixed.sample(&mut rng), Span::from_millis(300));
         let uniform = LatencyModel::new(
             Some(&parse(r#"{"uniform": {"min": "100ms", "max": "200ms"}}"#).unwrap()),
-            0,
+            Span::ZERO,
         )
         .unwrap();
-        assert!((0..1000).all(|_| (100..=200).contains(&uniform.sample(&mut rng))));
+        assert!((0..1000).all(|_| (100..=200).contains(&uniform.sample(&mut rng).as_millis())));
         let lognormal = LatencyModel::new(
             Some(&parse(r#"{"lognormal": {"median": "400ms", "sigma": 0.6}}"#).unwrap()),
-            0,
+            Span::ZERO,
         )
         .unwrap();
-        let mut samples: Vec<Millis> = (0..10_001).map(|_| lognormal.sample(&mut rng)).collect();
+        let mut samples: Vec<u64> = (0..10_001)
+            .map(|_| lognormal.sample(&mut rng).as_millis())
+            .collect();
         samples.sort_unstable();
         let median = samples[5000];
         assert!((380..=420).contains(&median), "median {median}");

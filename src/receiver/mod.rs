@@ -57,29 +57,29 @@ use latency::LatencyModel;
 use reputation::Reputation;
 
 use crate::rng::Stream;
-use crate::units::{Millis, TokenBucket};
+use crate::units::{Instant, Span, TokenBucket};
 use crate::validate::Invalid;
 
 /// The sending MTA's timeouts (the scenario's `mta` section), which decide when a
 /// connection that gets no answer fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    pub connect: Millis,
-    pub greeting: Millis,
+    pub connect: Span,
+    pub greeting: Span,
 }
 
 /// How a connection attempt ends, relative to the time of the attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectAnswer {
     /// 220 after `after`: the session is open and holds a slot until `disconnect`.
-    Greeted { after: Millis },
+    Greeted { after: Span },
     /// Greeted with a 4xx (connection limit, `reject`) after `after`, then hung up.
     /// Holds no slot.
-    Rejected { after: Millis, reply: ReplyId },
+    Rejected { after: Span, reply: ReplyId },
     /// TCP connection refused (outage `refuse`) after `after`.
-    Refused { after: Millis, reply: ReplyId },
+    Refused { after: Span, reply: ReplyId },
     /// No answer (outage `timeout`, or a full backlog): fails after the MTA's connect timeout.
-    TimedOut { after: Millis, reply: ReplyId },
+    TimedOut { after: Span, reply: ReplyId },
     /// Waiting in the backlog (connection limit, `queue`). A later [`Receiver::disconnect`]
     /// greets it; the MTA calls [`Receiver::abandon`] if its greeting timeout fires first.
     Queued { ticket: u64 },
@@ -89,14 +89,14 @@ pub enum ConnectAnswer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Greeted {
     pub ticket: u64,
-    pub at: Millis,
+    pub at: Instant,
 }
 
 /// The answer to one mail transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransactionAnswer {
     /// How long after the start of the transaction the answer arrives.
-    pub after: Millis,
+    pub after: Span,
     pub reply: ReplyId,
     pub kind: ReplyKind,
     /// The receiver closes the session after this answer.
@@ -134,7 +134,7 @@ struct Slots {
     backlog: usize,
     reply: Resolved,
     /// Queued connections, oldest first: (ticket, when it connected).
-    waiting: VecDeque<(u64, Millis)>,
+    waiting: VecDeque<(u64, Instant)>,
     next_ticket: u64,
 }
 
@@ -149,8 +149,8 @@ struct Limiter {
 /// One outage window [from, to).
 #[derive(Debug, Clone, Copy)]
 struct Window {
-    from: Millis,
-    to: Millis,
+    from: Instant,
+    to: Instant,
     mode: OutageMode,
     reply: Resolved,
 }
@@ -175,7 +175,7 @@ pub struct Receiver {
     slots: Option<Slots>,
     limiter: Option<Limiter>,
     reputation: Option<Reputation>,
-    greylist: Option<Gate<Millis>>,
+    greylist: Option<Gate<Span>>,
     outages: Box<[Window]>,
     transient: Option<Gate<f64>>,
     unknown_users: Option<Gate<f64>>,
@@ -238,7 +238,7 @@ impl Receiver {
     }
 
     /// The MTA opens a connection at `now`.
-    pub fn connect(&mut self, now: Millis) -> ConnectAnswer {
+    pub fn connect(&mut self, now: Instant) -> ConnectAnswer {
         if let Some(window) = self.outage(now) {
             match window.mode {
                 OutageMode::Refuse => {
@@ -286,7 +286,7 @@ impl Receiver {
     /// waiting connection, whose greeting comes one connect latency later, if that is
     /// before the MTA's greeting timeout for it; connections too old for that are dropped
     /// (the MTA's timeout fires for them, and its `abandon` finds nothing).
-    pub fn disconnect(&mut self, now: Millis) -> Option<Greeted> {
+    pub fn disconnect(&mut self, now: Instant) -> Option<Greeted> {
         self.sessions = self.sessions.saturating_sub(1);
         let slots = self.slots.as_mut()?;
         if slots.waiting.is_empty() || self.sessions >= slots.max {
@@ -316,9 +316,9 @@ impl Receiver {
     /// this session. The checks run in the order of the module documentation.
     pub fn transaction(
         &mut self,
-        now: Millis,
+        now: Instant,
         message_id: u64,
-        first_attempt: Millis,
+        first_attempt: Instant,
         in_session: u32,
     ) -> TransactionAnswer {
         let after = self.latency.sample(&mut self.rng);
@@ -341,7 +341,7 @@ impl Receiver {
 
     /// Steps 2 to 9 of the transaction checks. The rate limit only looks at its bucket
     /// here; [`Receiver::settle`] takes the token once the answer is known.
-    fn verdict(&mut self, now: Millis, message_id: u64, first_attempt: Millis) -> Resolved {
+    fn verdict(&mut self, now: Instant, message_id: u64, first_attempt: Instant) -> Resolved {
         if let Some(window) = self.outage(now)
             && window.mode == OutageMode::Tempfail
         {
@@ -353,7 +353,7 @@ impl Receiver {
             return reputation.block_reply;
         }
         if let Some(greylist) = self.greylist
-            && now.saturating_sub(first_attempt) < greylist.value
+            && now.saturating_since(first_attempt) < greylist.value
         {
             return greylist.reply;
         }
@@ -386,7 +386,7 @@ impl Receiver {
 
     /// A delivered message draws a complaint with probability `complaint_rate`; only a
     /// receiver with a reputation listens to complaints.
-    fn maybe_complain(&mut self, now: Millis) {
+    fn maybe_complain(&mut self, now: Instant) {
         if let Some(reputation) = &mut self.reputation
             && self.complaint_rate > 0.0
             && self.rng.random::<f64>() < self.complaint_rate
@@ -398,7 +398,7 @@ impl Receiver {
     /// Books the consequences of an answer: the rate limit charges an accepted transaction
     /// (a token is available: `verdict` checked) and, when strict, a refused one too; a
     /// 4xx starts the deferral memory when it is answered.
-    fn settle(&mut self, now: Millis, after: Millis, reply: Resolved) -> TransactionAnswer {
+    fn settle(&mut self, now: Instant, after: Span, reply: Resolved) -> TransactionAnswer {
         if let Some(limiter) = &mut self.limiter
             && (reply.kind == ReplyKind::Accepted || limiter.strict)
         {
@@ -432,7 +432,7 @@ impl Receiver {
     }
 
     /// The outage window containing `now`, if any (windows do not overlap).
-    fn outage(&self, now: Millis) -> Option<Window> {
+    fn outage(&self, now: Instant) -> Option<Window> {
         self.outages
             .iter()
             .find(|w| w.from <= now && now < w.to)
@@ -440,7 +440,7 @@ impl Receiver {
     }
 
     /// The reputation score at `now`, if this receiver keeps one.
-    pub fn reputation(&self, now: Millis) -> Option<f64> {
+    pub fn reputation(&self, now: Instant) -> Option<f64> {
         self.reputation.as_ref().map(|r| r.score(now))
     }
 
@@ -463,7 +463,7 @@ impl Receiver {
     }
 
     /// Rate limit tokens available at `now`, if this receiver limits the rate.
-    pub fn tokens(&self, now: Millis) -> Option<f64> {
+    pub fn tokens(&self, now: Instant) -> Option<f64> {
         self.limiter.as_ref().map(|l| l.bucket.available(now))
     }
 
@@ -547,16 +547,13 @@ fn reputation(
     Ok(Some(Reputation::new(rep, throttle, block)))
 }
 
-fn greylist(
-    config: &ReceiverConfig,
-    book: &mut ReplyBook,
-) -> Result<Option<Gate<Millis>>, Invalid> {
+fn greylist(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Option<Gate<Span>>, Invalid> {
     let Some(grey) = &config.greylisting else {
         return Ok(None);
     };
     let reply = resolve(book, "greylisting.reply", grey.reply.as_deref(), "greylist")?;
     Ok(Some(Gate {
-        value: grey.min_delay.millis(),
+        value: grey.min_delay,
         reply,
     }))
 }
@@ -574,8 +571,8 @@ fn outages(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Box<[Window]
             };
             let path = format!("outages[{i}].reply");
             Ok(Window {
-                from: outage.from.millis(),
-                to: outage.to.millis(),
+                from: Instant::ZERO + outage.from,
+                to: Instant::ZERO + outage.to,
                 mode: outage.mode,
                 reply: resolve(book, &path, outage.reply.as_deref(), default)?,
             })

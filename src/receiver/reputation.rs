@@ -10,13 +10,13 @@ use rand::Rng;
 use super::Resolved;
 use super::config::ReputationConfig;
 use crate::rng::Stream;
-use crate::units::{HOUR, Millis};
+use crate::units::{Instant, Span};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Reputation {
     score: f64,
     /// When `score` was last brought up to date.
-    at: Millis,
+    at: Instant,
     min: f64,
     baseline: f64,
     recovery_per_hour: f64,
@@ -26,9 +26,9 @@ pub(crate) struct Reputation {
     throttle_below: f64,
     block_below: f64,
     unblock_above: f64,
-    deferral_memory: Millis,
+    deferral_memory: Span,
     /// When this receiver last answered us with a 4xx.
-    last_deferral: Option<Millis>,
+    last_deferral: Option<Instant>,
     blocking: bool,
     blocks: u64,
     pub(crate) throttle_reply: Resolved,
@@ -40,7 +40,7 @@ impl Reputation {
         let initial = config.initial.unwrap_or(config.baseline);
         Reputation {
             score: initial,
-            at: 0,
+            at: Instant::ZERO,
             min: initial,
             baseline: config.baseline,
             recovery_per_hour: config.recovery_per_hour,
@@ -50,7 +50,7 @@ impl Reputation {
             throttle_below: config.throttle_below,
             block_below: config.block_below,
             unblock_above: config.unblock_above,
-            deferral_memory: config.deferral_memory.millis(),
+            deferral_memory: config.deferral_memory,
             last_deferral: None,
             blocking: false,
             blocks: 0,
@@ -60,8 +60,9 @@ impl Reputation {
     }
 
     /// The score at `now`: the stored value moved linearly toward the baseline.
-    pub(crate) fn score(&self, now: Millis) -> f64 {
-        let hours = now.saturating_sub(self.at) as f64 / HOUR as f64;
+    pub(crate) fn score(&self, now: Instant) -> f64 {
+        let hours =
+            now.saturating_since(self.at).as_millis() as f64 / Span::HOUR.as_millis() as f64;
         let step = hours * self.recovery_per_hour;
         if self.score < self.baseline {
             (self.score + step).min(self.baseline)
@@ -70,14 +71,14 @@ impl Reputation {
         }
     }
 
-    fn advance(&mut self, now: Millis) {
+    fn advance(&mut self, now: Instant) {
         self.score = self.score(now);
         self.at = self.at.max(now);
         self.min = self.min.min(self.score);
     }
 
     /// Lowers the score by `amount` at `now`.
-    pub(crate) fn penalise(&mut self, now: Millis, amount: f64) {
+    pub(crate) fn penalise(&mut self, now: Instant, amount: f64) {
         if amount > 0.0 {
             self.advance(now);
             self.score = (self.score - amount).max(0.0);
@@ -87,22 +88,22 @@ impl Reputation {
 
     /// The sender tries again (connects or starts a transaction) at `now`: if we deferred
     /// it within `deferral_memory`, it is ignoring us.
-    pub(crate) fn attempt(&mut self, now: Millis) {
+    pub(crate) fn attempt(&mut self, now: Instant) {
         let ignored = self
             .last_deferral
-            .is_some_and(|at| now.saturating_sub(at) < self.deferral_memory);
+            .is_some_and(|at| now.saturating_since(at) < self.deferral_memory);
         if ignored {
             self.penalise(now, self.penalty_per_ignored_deferral);
         }
     }
 
     /// We answered a 4xx at `at`.
-    pub(crate) fn deferred(&mut self, at: Millis) {
+    pub(crate) fn deferred(&mut self, at: Instant) {
         self.last_deferral = Some(self.last_deferral.map_or(at, |last| last.max(at)));
     }
 
     /// Whether we block at `now`: starts below `block_below`, ends above `unblock_above`.
-    pub(crate) fn blocking(&mut self, now: Millis) -> bool {
+    pub(crate) fn blocking(&mut self, now: Instant) -> bool {
         self.advance(now);
         if self.blocking && self.score > self.unblock_above {
             self.blocking = false;
@@ -116,7 +117,7 @@ impl Reputation {
     /// Whether to throttle this transaction: with probability
     /// (throttle_below - score) / (throttle_below - block_below), clamped to [0, 1].
     /// Draws only inside the throttling band.
-    pub(crate) fn throttle(&self, now: Millis, rng: &mut Stream) -> bool {
+    pub(crate) fn throttle(&self, now: Instant, rng: &mut Stream) -> bool {
         let score = self.score(now);
         let band = self.throttle_below - self.block_below;
         if band <= 0.0 || score >= self.throttle_below {

@@ -4,11 +4,23 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::rng::stream;
-use crate::units::{HOUR, MINUTE, SECOND};
+use crate::units::{Instant, Span};
+
+const SECOND: u64 = 1_000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn ms(ms: u64) -> Span {
+    Span::from_millis(ms)
+}
 
 const TIMEOUTS: Timeouts = Timeouts {
-    connect: 30 * SECOND,
-    greeting: 5 * MINUTE,
+    connect: Span::from_secs(30),
+    greeting: Span::from_mins(5),
 };
 
 fn config(json: Value) -> ReceiverConfig {
@@ -31,24 +43,27 @@ fn name(book: &ReplyBook, id: ReplyId) -> Option<&'static str> {
 }
 
 /// A transaction for a message whose first attempt is now.
-fn attempt(r: &mut Receiver, now: Millis) -> TransactionAnswer {
-    r.transaction(now, now, now, 0)
+fn attempt(r: &mut Receiver, now: Instant) -> TransactionAnswer {
+    r.transaction(now, now.as_millis(), now, 0)
 }
 
 #[test]
 fn a_receiver_without_behaviour_accepts_everything() {
     let (mut r, book) = receiver(json!({}));
-    assert_eq!(r.connect(0), ConnectAnswer::Greeted { after: 100 });
-    let answer = attempt(&mut r, 100);
+    assert_eq!(r.connect(at(0)), ConnectAnswer::Greeted { after: ms(100) });
+    let answer = attempt(&mut r, at(100));
     assert_eq!(
         (answer.after, answer.kind, answer.close),
-        (300, ReplyKind::Accepted, false)
+        (ms(300), ReplyKind::Accepted, false)
     );
     assert_eq!(name(&book, answer.reply), Some("accepted"));
     assert_eq!(r.sessions(), 1);
-    assert_eq!(r.disconnect(400), None);
+    assert_eq!(r.disconnect(at(400)), None);
     assert_eq!(r.sessions(), 0);
-    assert_eq!((r.reputation(0), r.tokens(0), r.blocks()), (None, None, 0));
+    assert_eq!(
+        (r.reputation(at(0)), r.tokens(at(0)), r.blocks()),
+        (None, None, 0)
+    );
 }
 
 /// Transactions every 100 ms for an hour (inclusive) against 60/min with `burst`.
@@ -59,7 +74,7 @@ fn accepted_in_an_hour(burst: u64, strict: bool) -> usize {
     }));
     (0..=HOUR)
         .step_by(100)
-        .filter(|&t| attempt(&mut r, t).kind == ReplyKind::Accepted)
+        .filter(|&t| attempt(&mut r, at(t)).kind == ReplyKind::Accepted)
         .count()
 }
 
@@ -80,14 +95,14 @@ fn strict_rate_limit_locks_a_hammering_sender_out() {
 #[test]
 fn rate_limit_reply_and_tokens() {
     let (mut r, book) = receiver(json!({ "rate_limit": { "rate": "1/s", "reply": "yahoo-ts02" } }));
-    assert_eq!(r.tokens(0), Some(1.0));
-    assert_eq!(attempt(&mut r, 0).kind, ReplyKind::Accepted);
-    let refused = attempt(&mut r, 500);
+    assert_eq!(r.tokens(at(0)), Some(1.0));
+    assert_eq!(attempt(&mut r, at(0)).kind, ReplyKind::Accepted);
+    let refused = attempt(&mut r, at(500));
     assert_eq!(
         (refused.kind, name(&book, refused.reply)),
         (ReplyKind::Temporary, Some("yahoo-ts02"))
     );
-    assert_eq!(r.tokens(500), Some(0.5));
+    assert_eq!(r.tokens(at(500)), Some(0.5));
 }
 
 #[test]
@@ -97,23 +112,23 @@ fn only_accepted_transactions_take_tokens_unless_strict() {
             "rate_limit": { "rate": "1/h", "strict": strict },
             "transient_errors": { "probability": 1.0 }
         }));
-        assert_eq!(attempt(&mut r, 0).kind, ReplyKind::Temporary);
-        assert_eq!(r.tokens(0), Some(tokens_left));
+        assert_eq!(attempt(&mut r, at(0)).kind, ReplyKind::Temporary);
+        assert_eq!(r.tokens(at(0)), Some(tokens_left));
     }
 }
 
 #[test]
 fn reject_limit_greets_max_and_rejects_the_rest() {
     let (mut r, book) = receiver(json!({ "connection_limit": { "max": 5 } }));
-    let answers: Vec<_> = (0..20).map(|_| r.connect(0)).collect();
+    let answers: Vec<_> = (0..20).map(|_| r.connect(at(0))).collect();
     let greeted = answers
         .iter()
-        .filter(|a| matches!(a, ConnectAnswer::Greeted { after: 100 }))
+        .filter(|a| **a == ConnectAnswer::Greeted { after: ms(100) })
         .count();
     let rejected: Vec<_> = answers
         .iter()
         .filter_map(|a| match a {
-            ConnectAnswer::Rejected { after: 100, reply } => Some(*reply),
+            ConnectAnswer::Rejected { after, reply } if *after == ms(100) => Some(*reply),
             _ => None,
         })
         .collect();
@@ -124,10 +139,16 @@ fn reject_limit_greets_max_and_rejects_the_rest() {
             .all(|&id| name(&book, id) == Some("generic-421"))
     );
     assert_eq!(r.sessions(), 5);
-    assert_eq!(r.disconnect(1000), None);
+    assert_eq!(r.disconnect(at(1000)), None);
     assert_eq!(r.sessions(), 4);
-    assert_eq!(r.connect(1000), ConnectAnswer::Greeted { after: 100 });
-    assert!(matches!(r.connect(1000), ConnectAnswer::Rejected { .. }));
+    assert_eq!(
+        r.connect(at(1000)),
+        ConnectAnswer::Greeted { after: ms(100) }
+    );
+    assert!(matches!(
+        r.connect(at(1000)),
+        ConnectAnswer::Rejected { .. }
+    ));
 }
 
 #[test]
@@ -135,52 +156,52 @@ fn queue_limit_greets_waiting_connections_in_order() {
     let (mut r, book) = receiver(json!({
         "connection_limit": { "max": 2, "over_limit": "queue", "backlog": 3 }
     }));
-    assert_eq!(r.connect(0), ConnectAnswer::Greeted { after: 100 });
-    assert_eq!(r.connect(0), ConnectAnswer::Greeted { after: 100 });
+    assert_eq!(r.connect(at(0)), ConnectAnswer::Greeted { after: ms(100) });
+    assert_eq!(r.connect(at(0)), ConnectAnswer::Greeted { after: ms(100) });
     for ticket in 0..3 {
-        assert_eq!(r.connect(10), ConnectAnswer::Queued { ticket });
+        assert_eq!(r.connect(at(10)), ConnectAnswer::Queued { ticket });
     }
-    let ConnectAnswer::TimedOut { after, reply } = r.connect(20) else {
+    let ConnectAnswer::TimedOut { after, reply } = r.connect(at(20)) else {
         panic!("a full backlog must time out");
     };
     assert_eq!(
         (after, name(&book, reply)),
-        (30 * SECOND, Some("connection-timeout"))
+        (ms(30 * SECOND), Some("connection-timeout"))
     );
     assert_eq!(r.waiting(), 3);
     r.abandon(1);
     assert_eq!(r.waiting(), 2);
     assert_eq!(
-        r.disconnect(1000),
+        r.disconnect(at(1000)),
         Some(Greeted {
             ticket: 0,
-            at: 1100
+            at: at(1100)
         })
     );
     assert_eq!(
-        r.disconnect(2000),
+        r.disconnect(at(2000)),
         Some(Greeted {
             ticket: 2,
-            at: 2100
+            at: at(2100)
         })
     );
     assert_eq!(r.sessions(), 2);
-    assert_eq!(r.disconnect(3000), None);
+    assert_eq!(r.disconnect(at(3000)), None);
     assert_eq!(r.sessions(), 1);
 }
 
 #[test]
 fn a_queued_connection_past_its_greeting_timeout_is_not_greeted() {
     let (mut r, _) = receiver(json!({ "connection_limit": { "max": 1, "over_limit": "queue" } }));
-    assert!(matches!(r.connect(0), ConnectAnswer::Greeted { .. }));
-    assert_eq!(r.connect(0), ConnectAnswer::Queued { ticket: 0 });
-    assert_eq!(r.connect(1), ConnectAnswer::Queued { ticket: 1 });
+    assert!(matches!(r.connect(at(0)), ConnectAnswer::Greeted { .. }));
+    assert_eq!(r.connect(at(0)), ConnectAnswer::Queued { ticket: 0 });
+    assert_eq!(r.connect(at(1)), ConnectAnswer::Queued { ticket: 1 });
     // The greeting would arrive at 5m exactly, when ticket 0's greeting timeout fires.
     assert_eq!(
-        r.disconnect(5 * MINUTE - 100),
+        r.disconnect(at(5 * MINUTE - 100)),
         Some(Greeted {
             ticket: 1,
-            at: 5 * MINUTE
+            at: at(5 * MINUTE)
         })
     );
     assert_eq!(r.waiting(), 0);
@@ -190,18 +211,19 @@ fn a_queued_connection_past_its_greeting_timeout_is_not_greeted() {
 fn greylisting_defers_until_min_delay() {
     let (mut r, book) = receiver(json!({ "greylisting": { "min_delay": "5m" } }));
     let first = 1234;
-    let deferred = r.transaction(first, 7, first, 0);
+    let deferred = r.transaction(at(first), 7, at(first), 0);
     assert_eq!(
         (deferred.kind, name(&book, deferred.reply)),
         (ReplyKind::Temporary, Some("greylist"))
     );
     assert_eq!(book.get(deferred.reply).code, 451);
     assert_eq!(
-        r.transaction(first + 5 * MINUTE - 1, 7, first, 0).kind,
+        r.transaction(at(first + 5 * MINUTE - 1), 7, at(first), 0)
+            .kind,
         ReplyKind::Temporary
     );
     assert_eq!(
-        r.transaction(first + 5 * MINUTE, 7, first, 0).kind,
+        r.transaction(at(first + 5 * MINUTE), 7, at(first), 0).kind,
         ReplyKind::Accepted
     );
 }
@@ -213,40 +235,43 @@ fn outages_affect_exactly_their_windows() {
         { "from": "3h", "to": "4h", "mode": "refuse" },
         { "from": "5h", "to": "6h", "mode": "timeout" }
     ] }));
-    let deferred: Vec<Millis> = (0..3 * HOUR)
+    let deferred: Vec<u64> = (0..3 * HOUR)
         .step_by(MINUTE as usize)
-        .filter(|&t| attempt(&mut r, t).kind == ReplyKind::Temporary)
+        .filter(|&t| attempt(&mut r, at(t)).kind == ReplyKind::Temporary)
         .collect();
     assert_eq!(deferred.len(), 60);
     assert_eq!((deferred[0], deferred[59]), (HOUR, 2 * HOUR - MINUTE));
-    assert_eq!(attempt(&mut r, HOUR - 1).kind, ReplyKind::Accepted);
-    let last = attempt(&mut r, 2 * HOUR - 1);
+    assert_eq!(attempt(&mut r, at(HOUR - 1)).kind, ReplyKind::Accepted);
+    let last = attempt(&mut r, at(2 * HOUR - 1));
     assert_eq!(
         (last.kind, name(&book, last.reply)),
         (ReplyKind::Temporary, Some("generic-451"))
     );
-    assert_eq!(attempt(&mut r, 2 * HOUR).kind, ReplyKind::Accepted);
+    assert_eq!(attempt(&mut r, at(2 * HOUR)).kind, ReplyKind::Accepted);
 
     assert!(matches!(
-        r.connect(3 * HOUR - 1),
+        r.connect(at(3 * HOUR - 1)),
         ConnectAnswer::Greeted { .. }
     ));
-    let ConnectAnswer::Refused { after, reply } = r.connect(3 * HOUR) else {
+    let ConnectAnswer::Refused { after, reply } = r.connect(at(3 * HOUR)) else {
         panic!("refuse outage must refuse");
     };
     assert_eq!(
         (after, name(&book, reply)),
-        (100, Some("connection-refused"))
+        (ms(100), Some("connection-refused"))
     );
     assert!(matches!(
-        r.connect(4 * HOUR - 1),
+        r.connect(at(4 * HOUR - 1)),
         ConnectAnswer::Refused { .. }
     ));
-    assert!(matches!(r.connect(4 * HOUR), ConnectAnswer::Greeted { .. }));
-    let ConnectAnswer::TimedOut { after, .. } = r.connect(5 * HOUR) else {
+    assert!(matches!(
+        r.connect(at(4 * HOUR)),
+        ConnectAnswer::Greeted { .. }
+    ));
+    let ConnectAnswer::TimedOut { after, .. } = r.connect(at(5 * HOUR)) else {
         panic!("timeout outage must time out");
     };
-    assert_eq!(after, 30 * SECOND);
+    assert_eq!(after, ms(30 * SECOND));
     assert_eq!(
         r.sessions(),
         2,
@@ -272,7 +297,7 @@ fn reputation_receiver() -> (Receiver, ReplyBook) {
 #[test]
 fn hammering_a_deferring_receiver_gets_blocked() {
     let (mut r, book) = reputation_receiver();
-    let answers: Vec<_> = (0..=600).map(|s| attempt(&mut r, s * SECOND)).collect();
+    let answers: Vec<_> = (0..=600).map(|s| attempt(&mut r, at(s * SECOND))).collect();
     assert_eq!(answers[0].kind, ReplyKind::Accepted);
     assert!(answers[1..6].iter().all(|a| a.kind == ReplyKind::Temporary));
     // Attempts at 2..=6 s ignore the deferral: 0.5 - 5/16 < 0.2 at 6 s.
@@ -291,19 +316,19 @@ fn hammering_after_a_throttle_reply_turns_it_into_a_block() {
         "penalty_per_ignored_deferral": 0.0625,
         "throttle_below": 0.5, "block_below": 0.25, "unblock_above": 0.4
     } }));
-    let throttled = attempt(&mut r, 0);
+    let throttled = attempt(&mut r, at(0));
     assert_eq!(
         (throttled.kind, name(&book, throttled.reply)),
         (ReplyKind::Temporary, Some("generic-throttle"))
     );
-    let blocked = attempt(&mut r, SECOND);
+    let blocked = attempt(&mut r, at(SECOND));
     assert_eq!(
         (blocked.kind, name(&book, blocked.reply)),
         (ReplyKind::Permanent, Some("generic-block"))
     );
-    assert_eq!(r.reputation(SECOND), Some(0.1875));
+    assert_eq!(r.reputation(at(SECOND)), Some(0.1875));
     for s in 2..600 {
-        assert_eq!(attempt(&mut r, s * SECOND).kind, ReplyKind::Permanent);
+        assert_eq!(attempt(&mut r, at(s * SECOND)).kind, ReplyKind::Permanent);
     }
     assert_eq!(r.blocks(), 1);
 }
@@ -314,12 +339,12 @@ fn backing_off_avoids_the_block() {
     let mut now = 0;
     let mut accepted = 0;
     while now < 24 * HOUR {
-        let answer = attempt(&mut r, now);
+        let answer = attempt(&mut r, at(now));
         accepted += usize::from(answer.kind == ReplyKind::Accepted);
-        now += answer.after + 5 * MINUTE;
+        now += answer.after.as_millis() + 5 * MINUTE;
     }
     assert_eq!(r.blocks(), 0);
-    assert_eq!(r.reputation(now), Some(0.5));
+    assert_eq!(r.reputation(at(now)), Some(0.5));
     assert_eq!(r.reputation_min(), Some(0.5));
     assert_eq!(accepted, 24);
 }
@@ -329,15 +354,15 @@ fn reputation_relaxes_toward_baseline_at_the_configured_rate() {
     let (r, _) = receiver(json!({ "reputation": {
         "initial": 0.25, "baseline": 0.75, "recovery_per_hour": 0.125
     } }));
-    assert_eq!(r.reputation(0), Some(0.25));
-    assert_eq!(r.reputation(2 * HOUR), Some(0.5));
-    assert_eq!(r.reputation(4 * HOUR), Some(0.75));
-    assert_eq!(r.reputation(10 * HOUR), Some(0.75));
+    assert_eq!(r.reputation(at(0)), Some(0.25));
+    assert_eq!(r.reputation(at(2 * HOUR)), Some(0.5));
+    assert_eq!(r.reputation(at(4 * HOUR)), Some(0.75));
+    assert_eq!(r.reputation(at(10 * HOUR)), Some(0.75));
     let (r, _) = receiver(json!({ "reputation": {
         "initial": 1.0, "baseline": 0.75, "recovery_per_hour": 0.125
     } }));
-    assert_eq!(r.reputation(HOUR), Some(0.875));
-    assert_eq!(r.reputation(3 * HOUR), Some(0.75));
+    assert_eq!(r.reputation(at(HOUR)), Some(0.875));
+    assert_eq!(r.reputation(at(3 * HOUR)), Some(0.75));
 }
 
 #[test]
@@ -346,13 +371,13 @@ fn a_block_lifts_only_above_unblock_above() {
         "initial": 0.125, "baseline": 1.0, "recovery_per_hour": 0.125,
         "throttle_below": 0.25, "block_below": 0.25, "unblock_above": 0.5
     } }));
-    assert_eq!(attempt(&mut r, 0).kind, ReplyKind::Permanent);
+    assert_eq!(attempt(&mut r, at(0)).kind, ReplyKind::Permanent);
     assert_eq!((r.blocks(), r.blocked()), (1, true));
     // 0.25 at 1 h: no longer below block_below, but not above unblock_above.
-    assert_eq!(attempt(&mut r, HOUR).kind, ReplyKind::Permanent);
-    assert_eq!(r.reputation(3 * HOUR), Some(0.5));
-    assert_eq!(attempt(&mut r, 3 * HOUR).kind, ReplyKind::Permanent);
-    assert_eq!(attempt(&mut r, 3 * HOUR + 1).kind, ReplyKind::Accepted);
+    assert_eq!(attempt(&mut r, at(HOUR)).kind, ReplyKind::Permanent);
+    assert_eq!(r.reputation(at(3 * HOUR)), Some(0.5));
+    assert_eq!(attempt(&mut r, at(3 * HOUR)).kind, ReplyKind::Permanent);
+    assert_eq!(attempt(&mut r, at(3 * HOUR + 1)).kind, ReplyKind::Accepted);
     assert_eq!((r.blocks(), r.blocked()), (1, false));
     assert_eq!(r.reputation_min(), Some(0.125));
 }
@@ -364,7 +389,9 @@ fn throttling_refuses_its_share_in_the_band() {
         "initial": 0.35, "baseline": 0.75, "recovery_per_hour": 0.0,
         "penalty_per_ignored_deferral": 0.0, "throttle_reply": "yahoo-ts01"
     } }));
-    let answers: Vec<_> = (0..10_000).map(|s| attempt(&mut r, s * SECOND)).collect();
+    let answers: Vec<_> = (0..10_000)
+        .map(|s| attempt(&mut r, at(s * SECOND)))
+        .collect();
     let throttled = answers
         .iter()
         .filter(|a| a.kind == ReplyKind::Temporary)
@@ -386,33 +413,38 @@ fn complaints_and_unknown_users_cost_reputation() {
         "reputation": { "recovery_per_hour": 0.0, "penalty_per_complaint": 0.0625 }
     }));
     for s in 0..4 {
-        assert_eq!(attempt(&mut r, s * SECOND).kind, ReplyKind::Accepted);
+        assert_eq!(attempt(&mut r, at(s * SECOND)).kind, ReplyKind::Accepted);
     }
-    assert_eq!(r.reputation(HOUR), Some(0.75));
+    assert_eq!(r.reputation(at(HOUR)), Some(0.75));
     let (mut r, book) = receiver(json!({
         "unknown_user_rate": 1.0,
         "reputation": { "recovery_per_hour": 0.0, "penalty_per_unknown_user": 0.125 }
     }));
-    let answer = attempt(&mut r, 0);
+    let answer = attempt(&mut r, at(0));
     assert_eq!(
         (answer.kind, name(&book, answer.reply)),
         (ReplyKind::Permanent, Some("user-unknown"))
     );
-    assert_eq!(r.reputation(0), Some(0.875));
+    assert_eq!(r.reputation(at(0)), Some(0.875));
 }
 
 #[test]
 fn unknown_users_are_a_fixed_share_of_messages() {
     let (mut r, book) = receiver(json!({ "unknown_user_rate": 0.02 }));
     let unknown = |r: &mut Receiver, id: u64| {
-        r.transaction(id * 10, id, id * 10, 0).kind == ReplyKind::Permanent
+        r.transaction(at(id * 10), id, at(id * 10), 0).kind == ReplyKind::Permanent
     };
     let first: Vec<bool> = (0..100_000).map(|id| unknown(&mut r, id)).collect();
     let count = first.iter().filter(|&&u| u).count();
     // Binomial(100000, 0.02): standard deviation 44.3; four of them.
     assert!((2000 - 177..=2000 + 177).contains(&count), "{count}");
     assert!((0..100_000).all(|id| unknown(&mut r, id) == first[id as usize]));
-    let bounce = r.transaction(0, first.iter().position(|&u| u).unwrap() as u64, 0, 0);
+    let bounce = r.transaction(
+        at(0),
+        first.iter().position(|&u| u).unwrap() as u64,
+        at(0),
+        0,
+    );
     assert_eq!(book.get(bounce.reply).enhanced.as_deref(), Some("5.1.1"));
     // Another receiver (another stream, another salt) picks other messages.
     let (mut other, _) = build(json!({ "unknown_user_rate": 0.02 }), "receiver:other");
@@ -425,17 +457,17 @@ fn unknown_users_are_a_fixed_share_of_messages() {
 #[test]
 fn transient_errors_and_connection_message_limit() {
     let (mut r, book) = receiver(json!({ "transient_errors": { "probability": 1.0 } }));
-    let answer = attempt(&mut r, 0);
+    let answer = attempt(&mut r, at(0));
     assert_eq!(
         (answer.kind, name(&book, answer.reply)),
         (ReplyKind::Temporary, Some("generic-451"))
     );
     let (mut r, book) = receiver(json!({ "max_messages_per_connection": 3 }));
     for n in 0..3 {
-        let answer = r.transaction(n.into(), n.into(), 0, n);
+        let answer = r.transaction(at(n.into()), n.into(), at(0), n);
         assert_eq!((answer.kind, answer.close), (ReplyKind::Accepted, false));
     }
-    let closing = r.transaction(3, 3, 0, 3);
+    let closing = r.transaction(at(3), 3, at(0), 3);
     assert_eq!((closing.kind, closing.close), (ReplyKind::Temporary, true));
     assert_eq!(name(&book, closing.reply), Some("yahoo-max-per-connection"));
 }
@@ -446,10 +478,12 @@ fn latency_is_sampled_per_answer() {
         "latency": { "uniform": { "min": "100ms", "max": "200ms" } },
         "connect_latency": { "exponential": { "mean": "50ms" } }
     }));
-    let afters: Vec<Millis> = (0..1000).map(|t| attempt(&mut r, t).after).collect();
+    let afters: Vec<u64> = (0..1000)
+        .map(|t| attempt(&mut r, at(t)).after.as_millis())
+        .collect();
     assert!(afters.iter().all(|a| (100..=200).contains(a)));
     assert!(afters.iter().any(|&a| a != afters[0]));
-    assert!(matches!(r.connect(0), ConnectAnswer::Greeted { .. }));
+    assert!(matches!(r.connect(at(0)), ConnectAnswer::Greeted { .. }));
 }
 
 #[test]

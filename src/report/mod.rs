@@ -13,7 +13,7 @@ use html::{Cell, escape, table};
 use crate::metrics::DestinationSummary;
 use crate::plot::{self, Chart, MAX_DESTINATION_CHARTS, style};
 use crate::sim::RunResult;
-use crate::units::{format_duration, human_seconds};
+use crate::units::{Instant, human_seconds};
 
 /// The transitions list shows at most this many rows; transitions.csv has them all.
 pub const MAX_TRANSITIONS: usize = 300;
@@ -88,8 +88,8 @@ fn header(out: &mut String, result: &RunResult) {
         escape(&scenario.name),
         escape(&scenario.description),
         scenario.seed,
-        format_duration(scenario.duration.0),
-        format_duration(scenario.sample_every.0),
+        scenario.duration,
+        scenario.sample_every,
         result.summary.totals.injected,
         result.stats.wall.as_secs_f64()
     );
@@ -316,7 +316,7 @@ fn transitions(out: &mut String, result: &RunResult) {
         &["time", "destination", "from", "to", "reason"],
         all.iter().take(MAX_TRANSITIONS).map(|t| {
             vec![
-                Cell::number(format_duration(t.time)),
+                Cell::number((t.time - Instant::ZERO).to_string()),
                 Cell::text(&t.destination),
                 state(t.from),
                 state(t.to),

@@ -18,7 +18,7 @@ pub use overrides::Override;
 use crate::flow_control::FlowControlConfig;
 use crate::mta::config::MtaConfig;
 use crate::receiver::{GeneratedReceivers, ReceiverConfig};
-use crate::units::{Duration, MINUTE};
+use crate::units::Span;
 use crate::validate::{self, Check, Invalid};
 
 /// The built-in default scenario, also shipped as `scenarios/default.json`.
@@ -37,10 +37,10 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// Simulated time to run.
-    pub duration: Duration,
+    pub duration: Span,
     /// Interval between time-series samples (default 1m).
     #[serde(default = "default_sample_every")]
-    pub sample_every: Duration,
+    pub sample_every: Span,
     #[serde(default)]
     pub mta: MtaConfig,
     #[serde(default)]
@@ -55,8 +55,8 @@ pub struct Scenario {
     pub traffic: Vec<TrafficWave>,
 }
 
-fn default_sample_every() -> Duration {
-    Duration(MINUTE)
+fn default_sample_every() -> Span {
+    Span::MINUTE
 }
 
 /// `messages` messages injected uniformly over `over`, starting at `start`.
@@ -64,11 +64,11 @@ fn default_sample_every() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct TrafficWave {
     #[serde(default)]
-    pub start: Duration,
+    pub start: Span,
     pub messages: u64,
     /// Spread of the wave; "0s" injects every message at `start`.
     #[serde(default)]
-    pub over: Duration,
+    pub over: Span,
 }
 
 impl Scenario {
@@ -83,11 +83,15 @@ impl Scenario {
                 "is used as a folder name: no slashes and no leading dot",
             ));
         }
-        validate::positive("duration", self.duration.0, "duration")?;
-        validate::positive("sample_every", self.sample_every.0, "sample_every")?;
+        validate::positive("duration", self.duration.as_millis(), "duration")?;
+        validate::positive(
+            "sample_every",
+            self.sample_every.as_millis(),
+            "sample_every",
+        )?;
         self.mta.validate().map_err(|e| e.within("mta"))?;
-        self.flow_control
-            .validate()
+        crate::flow_control::Policies::compile(&self.flow_control)
+            .map(drop)
             .map_err(|e| e.within("flow_control"))?;
         self.validate_receivers()?;
         self.validate_traffic()

@@ -3,7 +3,7 @@
 
 use crate::metrics::BounceReason;
 use crate::sim::RunResult;
-use crate::units::{Millis, format_duration, human_seconds};
+use crate::units::{Span, human_seconds};
 
 use super::values::round9;
 
@@ -51,15 +51,12 @@ pub fn metric_text(metric: &str, value: f64, number: fn(f64) -> String) -> Strin
 }
 
 /// `delivered_within_<deadline>`, with the deadline written without spaces (`1h30m`).
-pub fn deadline_metric(deadline: Millis) -> String {
-    format!(
-        "delivered_within_{}",
-        format_duration(deadline).replace(' ', "")
-    )
+pub fn deadline_metric(deadline: Span) -> String {
+    format!("delivered_within_{}", deadline.to_string().replace(' ', ""))
 }
 
 /// Every metric name of a sweep with these deadlines, in column order.
-pub fn metric_names(deadlines: &[Millis]) -> Vec<String> {
+pub fn metric_names(deadlines: &[Span]) -> Vec<String> {
     let mut names = vec![FIXED_METRICS[0].to_string()];
     names.extend(deadlines.iter().map(|d| deadline_metric(*d)));
     names.extend(FIXED_METRICS[1..].iter().map(|m| m.to_string()));
@@ -69,14 +66,14 @@ pub fn metric_names(deadlines: &[Millis]) -> Vec<String> {
 /// One run's metrics in [`metric_names`] order (latencies NaN when nothing was delivered,
 /// so that delivering nothing never looks fast), rounded to nine significant digits so
 /// that sweep.csv is readable and reads back to exactly the same numbers.
-pub fn measure(result: &RunResult, deadlines: &[Millis]) -> Vec<f64> {
+pub fn measure(result: &RunResult, deadlines: &[Span]) -> Vec<f64> {
     let t = &result.summary.totals;
     let share = |n: u64| ratio(n as f64, t.injected as f64);
     let latency = |q: f64| {
         if result.latency.count() == 0 {
             f64::NAN
         } else {
-            result.latency.quantile(q) as f64 / 1000.0
+            result.latency.quantile(q).as_secs_f64()
         }
     };
     let bounces =

@@ -16,7 +16,7 @@ use super::metrics::metric_names;
 use super::values::parse_values;
 use crate::rng::derived_seed;
 use crate::scenario::Override;
-use crate::units::{DAY, Duration, HOUR, Millis};
+use crate::units::Span;
 
 /// A varied scenario value: the `--set` path and the values it takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,7 +236,7 @@ pub struct PlanParts {
     pub seed: Option<u64>,
     pub objective: Option<Objective>,
     pub constraints: Vec<Constraint>,
-    pub deadlines: Option<Vec<Millis>>,
+    pub deadlines: Option<Vec<Span>>,
     pub pareto: Option<[Axis; 2]>,
 }
 
@@ -272,14 +272,14 @@ pub struct SweepPlan {
     pub seed: u64,
     pub objective: Objective,
     pub constraints: Vec<Constraint>,
-    pub deadlines: Vec<Millis>,
+    pub deadlines: Vec<Span>,
     pub pareto: [Axis; 2],
 }
 
 /// The default objective: how long most messages take.
 const DEFAULT_OBJECTIVE: &str = "p95_latency";
 /// The default deadlines for `delivered_within_*`.
-const DEFAULT_DEADLINES: [Millis; 2] = [HOUR, 4 * HOUR];
+const DEFAULT_DEADLINES: [Span; 2] = [Span::HOUR, Span::from_hours(4)];
 /// Refuse sweeps larger than this many runs (configurations x replications).
 pub const MAX_RUNS: usize = 1_000_000;
 
@@ -327,7 +327,9 @@ impl SweepPlan {
         if self.samples == Some(0) {
             return Err("--samples: must be at least 1".into());
         }
-        if self.deadlines.contains(&0) || self.deadlines.iter().any(|d| *d > 1000 * DAY) {
+        if self.deadlines.contains(&Span::ZERO)
+            || self.deadlines.iter().any(|d| *d > 1000 * Span::DAY)
+        {
             return Err("--deadline: must be positive".into());
         }
         let names = self.metric_names();
@@ -446,7 +448,7 @@ impl SweepPlan {
                 .maximize
                 .then(|| self.objective.metric.clone()),
             require: self.constraints.iter().map(ToString::to_string).collect(),
-            deadlines: Some(self.deadlines.iter().map(|d| Duration(*d)).collect()),
+            deadlines: Some(self.deadlines.clone()),
             pareto: Some(self.pareto.iter().map(ToString::to_string).collect()),
         }
     }
@@ -492,7 +494,7 @@ pub struct PlanFile {
     #[serde(default)]
     pub require: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadlines: Option<Vec<Duration>>,
+    pub deadlines: Option<Vec<Span>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pareto: Option<Vec<String>>,
 }
@@ -541,10 +543,7 @@ impl PlanFile {
             seed: self.seed,
             objective,
             constraints,
-            deadlines: self
-                .deadlines
-                .as_ref()
-                .map(|d| d.iter().map(|d| d.0).collect()),
+            deadlines: self.deadlines.as_ref().cloned(),
             pareto,
         })
     }

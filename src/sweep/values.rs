@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::units::{Rate, format_duration, parse_duration};
+use crate::units::{Rate, Span};
 
 /// More values than this in one parameter is almost certainly a typo in a range.
 pub const MAX_VALUES: usize = 10_000;
@@ -108,19 +108,20 @@ fn linear_range(start: &str, end: &str, step: &str) -> Option<Result<Vec<Value>,
                 .collect()
         }));
     }
-    let (a, b, s) = (
-        parse_duration(start).ok()?,
-        parse_duration(end).ok()?,
-        parse_duration(step).ok()?,
-    );
+    let (a, b, s) = (millis(start).ok()?, millis(end).ok()?, millis(step).ok()?);
     Some(check_order(a as f64, b as f64, s > 0).map(|()| {
         (0..)
             .map(|i| a + i * s)
             .take_while(|v| *v <= b)
             .take(MAX_VALUES + 1)
-            .map(|ms| Value::String(format_duration(ms)))
+            .map(|ms| Value::String(Span::from_millis(ms).to_string()))
             .collect()
     }))
+}
+
+/// A duration's milliseconds: ranges of durations step in whole milliseconds.
+fn millis(text: &str) -> Result<u64, crate::units::DurationError> {
+    text.parse::<Span>().map(Span::as_millis)
 }
 
 /// `START..END:xFACTOR` over numbers, durations or rates.
@@ -139,11 +140,11 @@ fn log_range(start: &str, end: &str, factor: f64) -> Option<Result<Vec<Value>, S
                 .collect()
         }));
     }
-    if let (Ok(a), Ok(b)) = (parse_duration(start), parse_duration(end)) {
+    if let (Ok(a), Ok(b)) = (millis(start), millis(end)) {
         let (a, b) = (a as f64, b as f64);
         return Some(check_order(a, b, a > 0.0).map(|()| {
             steps(a, b, |i| (a * factor.powi(i)).round())
-                .map(|ms| Value::String(format_duration(ms as u64)))
+                .map(|ms| Value::String(Span::from_millis(ms as u64).to_string()))
                 .collect()
         }));
     }

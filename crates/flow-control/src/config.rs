@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use regex::Regex;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::feedback::Feedback;
-use crate::units::{Duration, HOUR, MINUTE, Rate};
+use crate::feedback::Feedback;
+use crate::rate::Rate;
+use crate::time::Span;
 use crate::validate::{Check, Invalid, positive};
 
 /// Most rules a policy may hold: a reply's matches fit in one `u64` ([`super::ReplyMatch`]).
@@ -24,7 +23,8 @@ pub const MAX_RULES: usize = 64;
 pub const MAX_WINDOW_EVENTS: u32 = 100_000;
 
 /// Dynamic flow control for one destination (and, through `overrides`, for named ones).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowControlConfig {
     /// What a destination is: `receiver` (MX rollup, default) or `domain`. Flow control
@@ -65,7 +65,8 @@ impl Default for FlowControlConfig {
 }
 
 /// How destinations are keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     /// One state per receiving system (MX rollup).
@@ -75,7 +76,8 @@ pub enum KeyKind {
 }
 
 /// Postfix qmgr's per-destination concurrency window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ConcurrencyConfig {
     /// Window at start and after a dead destination restarts with nothing in flight. Default 5.
@@ -90,7 +92,7 @@ pub struct ConcurrencyConfig {
     pub failed_cohort_limit: u32,
     /// How long a dead destination stays suspended. Default `"5m"` (Postfix's
     /// minimal_backoff_time).
-    pub dead_backoff: Duration,
+    pub dead_backoff: Span,
 }
 
 impl Default for ConcurrencyConfig {
@@ -101,17 +103,18 @@ impl Default for ConcurrencyConfig {
             positive_feedback: Feedback::Constant(1.0),
             negative_feedback: Feedback::Constant(1.0),
             failed_cohort_limit: 1,
-            dead_backoff: Duration(5 * MINUTE),
+            dead_backoff: Span::from_mins(5),
         }
     }
 }
 
 /// The error threshold: `threshold` counted outcomes within `window` mean backoff.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorsConfig {
     /// Sliding window; an error exactly `window` old no longer counts. Default `"1m"`.
-    pub window: Duration,
+    pub window: Span,
     /// Errors within `window` that switch to backoff; 0 disables. Default 10.
     pub threshold: u32,
     /// Outcome classes that count. Default `connect`, `timeout`, `tempfail`, `internal`.
@@ -121,7 +124,7 @@ pub struct ErrorsConfig {
 impl Default for ErrorsConfig {
     fn default() -> Self {
         ErrorsConfig {
-            window: Duration(MINUTE),
+            window: Span::MINUTE,
             threshold: 10,
             count: vec![
                 OutcomeClass::Connect,
@@ -134,7 +137,8 @@ impl Default for ErrorsConfig {
 }
 
 /// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeClass {
     /// Accepted by the receiver.
@@ -172,7 +176,8 @@ impl fmt::Display for OutcomeClass {
 }
 
 /// Backoff mode (PowerMTA's `backoff-*` directives).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BackoffConfig {
     /// Concurrency cap in backoff (the window still applies below it). Default 1.
@@ -182,9 +187,9 @@ pub struct BackoffConfig {
     pub max_rate: Option<Rate>,
     /// Least delay before a failed message is retried in backoff or suspension; `"0s"`
     /// means none. Default `"1h"` (PowerMTA's backoff-retry-after).
-    pub retry_after: Duration,
+    pub retry_after: Span,
     /// Back to normal this long after the last error-threshold trigger. Default `"1h"`.
-    pub to_normal_after: Duration,
+    pub to_normal_after: Span,
     /// Back to normal at the first delivery in backoff. Default false.
     pub to_normal_after_delivery: bool,
     /// `snap` (default): normal limits at once; `ramp`: they climb back in steps.
@@ -193,7 +198,7 @@ pub struct BackoffConfig {
     /// first step is taken on leaving backoff. Default 4.
     pub ramp_steps: u32,
     /// With `ramp`: time between steps. Default `"15m"`.
-    pub ramp_interval: Duration,
+    pub ramp_interval: Span,
 }
 
 impl Default for BackoffConfig {
@@ -201,18 +206,19 @@ impl Default for BackoffConfig {
         BackoffConfig {
             concurrency: 1,
             max_rate: None,
-            retry_after: Duration(HOUR),
-            to_normal_after: Duration(HOUR),
+            retry_after: Span::HOUR,
+            to_normal_after: Span::HOUR,
             to_normal_after_delivery: false,
             recovery: Recovery::Snap,
             ramp_steps: 4,
-            ramp_interval: Duration(15 * MINUTE),
+            ramp_interval: Span::from_mins(15),
         }
     }
 }
 
 /// How limits come back when backoff ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Recovery {
     /// Normal limits at once (PowerMTA, KumoMTA).
@@ -222,32 +228,34 @@ pub enum Recovery {
 }
 
 /// Escalation: `after_backoffs` backoff events within `within` suspend the destination.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct SuspendConfig {
     /// Backoff events (entries and re-triggers) that escalate; 0 disables. Default 3.
     pub after_backoffs: u32,
     /// Window for counting them. Default `"6h"`.
-    pub within: Duration,
+    pub within: Span,
     /// First suspension; it doubles on each consecutive escalation. Default `"2h"`.
-    pub duration: Duration,
+    pub duration: Span,
     /// Cap of the doubling. Default `"16h"`.
-    pub max_duration: Duration,
+    pub max_duration: Span,
 }
 
 impl Default for SuspendConfig {
     fn default() -> Self {
         SuspendConfig {
             after_backoffs: 3,
-            within: Duration(6 * HOUR),
-            duration: Duration(2 * HOUR),
-            max_duration: Duration(16 * HOUR),
+            within: Span::from_hours(6),
+            duration: Span::from_hours(2),
+            max_duration: Span::from_hours(16),
         }
     }
 }
 
 /// A reply rule (KumoMTA's traffic-shaping automation, PowerMTA's smtp-pattern-list).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Regex searched in the full reply text (the `regex` crate: linear time).
@@ -260,18 +268,19 @@ pub struct RuleConfig {
     pub trigger: Trigger,
     /// How long the effect lasts after the last firing (backoff, suspend, set). Default `"1h"`.
     #[serde(default = "default_rule_duration")]
-    pub duration: Duration,
+    pub duration: Span,
     /// For `set`: limit caps while in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<SetLimits>,
 }
 
-fn default_rule_duration() -> Duration {
-    Duration(HOUR)
+fn default_rule_duration() -> Span {
+    Span::HOUR
 }
 
 /// What a rule does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Switch to (or stay in) backoff until `duration` after the last firing.
@@ -319,7 +328,8 @@ impl<'de> Deserialize<'de> for Trigger {
     }
 }
 
-impl JsonSchema for Trigger {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Trigger {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Trigger".into()
     }
@@ -334,7 +344,8 @@ impl JsonSchema for Trigger {
 }
 
 /// Limit caps of a `set` rule; at least one is required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetLimits {
     /// Concurrency cap.
@@ -346,30 +357,21 @@ pub struct SetLimits {
 }
 
 impl FlowControlConfig {
-    /// The first problem in this section, with its path relative to the section.
-    pub fn validate(&self) -> Check {
-        self.validate_own()?;
-        for key in self.overrides.keys() {
-            self.effective(key)?;
-        }
-        Ok(())
-    }
-
     /// The configuration for destination `key`: the base with `overrides[key]` deep-merged
-    /// onto it (and no overrides of its own). Errors name `overrides.<key>.<field>`.
+    /// onto it, and no overrides of its own. Only the merge is checked here (errors name
+    /// `overrides.<key>.<field>`); [`crate::Policies::compile`] validates the result.
     pub fn effective(&self, key: &str) -> Result<FlowControlConfig, Invalid> {
         let mut base = self.clone();
         base.overrides.clear();
         let Some(patch) = self.overrides.get(key) else {
             return Ok(base);
         };
-        let prefix = format!("overrides.{key}");
-        let merged = merge_override(&base, patch).map_err(|e| e.within(&prefix))?;
-        merged.validate_own().map_err(|e| e.within(&prefix))?;
-        Ok(merged)
+        merge_override(&base, patch).map_err(|e| e.within(&format!("overrides.{key}")))
     }
 
-    fn validate_own(&self) -> Check {
+    /// Every field's own constraints, overrides aside; the rules' regexes are checked
+    /// where they are compiled ([`crate::Policy::new`]).
+    pub(crate) fn validate_fields(&self) -> Check {
         self.concurrency
             .validate()
             .map_err(|e| e.within("concurrency"))?;
@@ -386,9 +388,6 @@ impl FlowControlConfig {
             rule.validate()
                 .map_err(|e| e.within(&format!("rules[{i}]")))?;
         }
-        // Each pattern may fit the regex size limit while all of them together do not.
-        regex::RegexSet::new(self.rules.iter().map(|r| r.pattern.as_str()))
-            .map_err(|e| Invalid::new("rules", regex_error(&e)))?;
         Ok(())
     }
 }
@@ -407,7 +406,11 @@ impl ConcurrencyConfig {
             ));
         }
         if self.failed_cohort_limit > 0 {
-            positive("dead_backoff", self.dead_backoff.0, "dead_backoff")?;
+            positive(
+                "dead_backoff",
+                self.dead_backoff.as_millis(),
+                "dead_backoff",
+            )?;
         }
         Ok(())
     }
@@ -418,7 +421,7 @@ impl ErrorsConfig {
         if self.threshold == 0 {
             return Ok(());
         }
-        positive("window", self.window.0, "the error window")?;
+        positive("window", self.window.as_millis(), "the error window")?;
         window_size("threshold", self.threshold)?;
         if self.count.is_empty() {
             return Err(Invalid::new(
@@ -437,10 +440,18 @@ impl BackoffConfig {
             self.concurrency.into(),
             "backoff concurrency",
         )?;
-        positive("to_normal_after", self.to_normal_after.0, "to_normal_after")?;
+        positive(
+            "to_normal_after",
+            self.to_normal_after.as_millis(),
+            "to_normal_after",
+        )?;
         if self.recovery == Recovery::Ramp {
             positive("ramp_steps", self.ramp_steps.into(), "ramp_steps")?;
-            positive("ramp_interval", self.ramp_interval.0, "ramp_interval")?;
+            positive(
+                "ramp_interval",
+                self.ramp_interval.as_millis(),
+                "ramp_interval",
+            )?;
         }
         Ok(())
     }
@@ -452,8 +463,8 @@ impl SuspendConfig {
             return Ok(());
         }
         window_size("after_backoffs", self.after_backoffs)?;
-        positive("within", self.within.0, "the escalation window")?;
-        positive("duration", self.duration.0, "the suspension")?;
+        positive("within", self.within.as_millis(), "the escalation window")?;
+        positive("duration", self.duration.as_millis(), "the suspension")?;
         if self.max_duration < self.duration {
             return Err(Invalid::new(
                 "max_duration",
@@ -469,12 +480,11 @@ impl SuspendConfig {
 
 impl RuleConfig {
     fn validate(&self) -> Check {
-        Regex::new(&self.pattern).map_err(|e| Invalid::new("match", regex_error(&e)))?;
         if let Trigger::Threshold(rate) = self.trigger {
             window_size("trigger", u32::try_from(rate.count).unwrap_or(u32::MAX))?;
         }
         if matches!(self.action, Action::Backoff | Action::Suspend | Action::Set) {
-            positive("duration", self.duration.0, "a rule's duration")?;
+            positive("duration", self.duration.as_millis(), "a rule's duration")?;
         }
         match (self.action, &self.set) {
             (Action::Set, None) => {

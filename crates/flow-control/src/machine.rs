@@ -3,11 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::config::{Action, OutcomeClass, Trigger};
-use super::feedback::Window;
-use super::policy::{Policy, ReplyMatch};
-use super::window::EventWindow;
-use crate::units::{Millis, Rate, TokenBucket, format_duration};
+use crate::config::{Action, OutcomeClass, Trigger};
+use crate::feedback::Window;
+use crate::policy::{Policy, ReplyMatch};
+use crate::rate::{Rate, TokenBucket};
+use crate::time::{Instant, Span};
+use crate::window::EventWindow;
 
 /// A destination's flow-control state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,9 +50,9 @@ pub enum Permit {
     /// The concurrency limit is reached: ask again when a delivery completes.
     AtLimit,
     /// The rate limit holds it back: ask again at this time.
-    NotBefore(Millis),
+    NotBefore(Instant),
     /// Nothing may start before `until`.
-    Suspended { until: Millis },
+    Suspended { until: Instant },
 }
 
 /// What the MTA should do with the message whose attempt was recorded.
@@ -61,7 +62,7 @@ pub enum Verdict {
     Delivered,
     /// Retry it, not sooner than `min_delay` from now (the backoff `retry_after` while in
     /// backoff or suspended, else 0; the MTA's own schedule may ask for longer).
-    Retry { min_delay: Millis },
+    Retry { min_delay: Span },
     /// Fail it now: a 5xx (`rule: None`) or a `bounce` rule fired (`rule: Some(index)`).
     Bounce { rule: Option<usize> },
 }
@@ -70,7 +71,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     /// The error threshold was reached.
-    Errors { count: u32, window: Millis },
+    Errors { count: u32, window: Span },
     /// Rule `index` fired.
     Rule {
         index: usize,
@@ -81,10 +82,10 @@ pub enum Reason {
     RuleExpired {
         index: usize,
         pattern: Arc<str>,
-        duration: Millis,
+        duration: Span,
     },
     /// Backoff lasted `to_normal_after` without a new trigger.
-    ToNormalAfter(Millis),
+    ToNormalAfter(Span),
     /// The first delivery in backoff (`to_normal_after_delivery`).
     FirstDelivery,
     /// A suspension ended (the state goes to backoff).
@@ -92,7 +93,7 @@ pub enum Reason {
     /// `cohorts` failed pseudo-cohorts: the destination is dead.
     DeadDestination { cohorts: u32 },
     /// `backoffs` backoff events within `within`.
-    Escalation { backoffs: u32, within: Millis },
+    Escalation { backoffs: u32, within: Span },
 }
 
 impl fmt::Display for Reason {
@@ -100,7 +101,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Errors { count, window } => {
                 let s = if *count == 1 { "" } else { "s" };
-                write!(f, "{count} error{s} within {}", format_duration(*window))
+                write!(f, "{count} error{s} within {}", window)
             }
             Reason::Rule {
                 index,
@@ -114,8 +115,7 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "rule {index} ({pattern}) matched {} within {}",
-                rate.count,
-                format_duration(rate.period)
+                rate.count, rate.period
             ),
             Reason::RuleExpired {
                 index,
@@ -124,10 +124,10 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "rule {index} ({pattern}) expired {} after its last match",
-                format_duration(*duration)
+                duration
             ),
             Reason::ToNormalAfter(d) => {
-                write!(f, "to_normal_after {} elapsed", format_duration(*d))
+                write!(f, "to_normal_after {} elapsed", d)
             }
             Reason::FirstDelivery => f.write_str("first delivery"),
             Reason::SuspensionOver => f.write_str("suspension over"),
@@ -136,7 +136,7 @@ impl fmt::Display for Reason {
                 write!(f, "dead destination: {cohorts} failed cohort{s}")
             }
             Reason::Escalation { backoffs, within } => {
-                write!(f, "{backoffs} backoffs within {}", format_duration(*within))
+                write!(f, "{backoffs} backoffs within {}", within)
             }
         }
     }
@@ -145,7 +145,7 @@ impl fmt::Display for Reason {
 /// One state change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
-    pub at: Millis,
+    pub at: Instant,
     pub from: State,
     pub to: State,
     pub reason: Reason,
@@ -165,7 +165,7 @@ enum BackoffCause {
 struct Ramp {
     /// Steps taken, 1..ramp_steps.
     step: u32,
-    next: Millis,
+    next: Instant,
 }
 
 /// One destination's flow control. Feed it every attempt's end ([`FlowControl::record`]),
@@ -183,18 +183,18 @@ pub struct FlowControl {
     /// Per rule, its threshold trigger's recent matches.
     rule_hits: Vec<EventWindow>,
     /// Per rule, when its `set` caps end (meaningful for rules in `set_active`).
-    set_until: Vec<Millis>,
+    set_until: Vec<Instant>,
     set_active: ReplyMatch,
-    suspended_until: Millis,
+    suspended_until: Instant,
     /// The current suspension is a dead destination's: restart the window at its end.
     restart_window: bool,
-    backoff_until: Millis,
+    backoff_until: Instant,
     backoff_cause: BackoffCause,
     ramp: Option<Ramp>,
     /// Consecutive escalations so far (the suspension is `duration << level`).
     escalation_level: u32,
     /// When the last escalation's suspension ended.
-    escalation_end: Millis,
+    escalation_end: Instant,
     bucket: Option<TokenBucket>,
     /// Concurrency cap of the state, ramp and `set` rules (the window applies below it).
     cap: u32,
@@ -206,13 +206,13 @@ pub struct FlowControl {
 
 impl FlowControl {
     /// A destination first seen at `now`: normal, window at `concurrency.initial`.
-    pub fn new(policy: Arc<Policy>, now: Millis) -> Self {
+    pub fn new(policy: Arc<Policy>, now: Instant) -> Self {
         let p = &policy;
         let rule_hits = p
             .rules
             .iter()
             .map(|r| match r.trigger {
-                Trigger::Immediate => EventWindow::new(0, 0),
+                Trigger::Immediate => EventWindow::new(0, Span::ZERO),
                 Trigger::Threshold(rate) => EventWindow::new(rate.count as u32, rate.period),
             })
             .collect();
@@ -223,15 +223,15 @@ impl FlowControl {
             errors: EventWindow::new(p.error_threshold, p.error_window),
             backoff_events: EventWindow::new(p.escalate_after, p.escalate_within),
             rule_hits,
-            set_until: vec![0; p.rules.len()],
+            set_until: vec![Instant::ZERO; p.rules.len()],
             set_active: ReplyMatch::NONE,
-            suspended_until: 0,
+            suspended_until: Instant::ZERO,
             restart_window: false,
-            backoff_until: 0,
+            backoff_until: Instant::ZERO,
             backoff_cause: BackoffCause::ToNormalAfter,
             ramp: None,
             escalation_level: 0,
-            escalation_end: 0,
+            escalation_end: Instant::ZERO,
             bucket: None,
             cap: u32::MAX,
             rate: None,
@@ -279,16 +279,16 @@ impl FlowControl {
 
     /// Least delay before a failed message may be retried: `backoff.retry_after` in backoff
     /// or suspended, else 0.
-    pub fn retry_floor(&self) -> Millis {
+    pub fn retry_floor(&self) -> Span {
         match self.state {
-            State::Normal => 0,
+            State::Normal => Span::ZERO,
             State::Backoff | State::Suspended => self.policy.retry_after,
         }
     }
 
     /// Asks to start one delivery with `in_flight` already running to this destination.
     /// Fires due timers first, so a suspension ending at `now` already grants.
-    pub fn permit(&mut self, now: Millis, in_flight: u32) -> Permit {
+    pub fn permit(&mut self, now: Instant, in_flight: u32) -> Permit {
         self.advance(now);
         self.in_flight = in_flight;
         if self.state == State::Suspended {
@@ -311,7 +311,7 @@ impl FlowControl {
     }
 
     /// The end of one attempt started with a granted permit; says what to do with its message.
-    pub fn record(&mut self, now: Millis, attempt: Attempt) -> Verdict {
+    pub fn record(&mut self, now: Instant, attempt: Attempt) -> Verdict {
         self.advance(now);
         self.in_flight = self.in_flight.saturating_sub(1);
         let fired = self.fire_rules(now, attempt.matched);
@@ -331,14 +331,14 @@ impl FlowControl {
     }
 
     /// Fires every timer due at or before `now`, each at its own time.
-    pub fn advance(&mut self, now: Millis) {
+    pub fn advance(&mut self, now: Instant) {
         while let Some(at) = self.next_wakeup().filter(|&at| at <= now) {
             self.fire_timers(at);
         }
     }
 
     /// When [`FlowControl::advance`] must next be called (None: no timer pending).
-    pub fn next_wakeup(&self) -> Option<Millis> {
+    pub fn next_wakeup(&self) -> Option<Instant> {
         let state = match self.state {
             State::Normal => None,
             State::Backoff => Some(self.backoff_until),
@@ -356,7 +356,7 @@ impl FlowControl {
         self.transitions.drain(..)
     }
 
-    fn fire_timers(&mut self, at: Millis) {
+    fn fire_timers(&mut self, at: Instant) {
         match self.state {
             State::Suspended if self.suspended_until <= at => self.end_suspension(at),
             State::Backoff if self.backoff_until <= at => {
@@ -382,7 +382,7 @@ impl FlowControl {
     }
 
     /// Counts the matched rules' hits and returns those that fire now.
-    fn fire_rules(&mut self, now: Millis, matched: ReplyMatch) -> ReplyMatch {
+    fn fire_rules(&mut self, now: Instant, matched: ReplyMatch) -> ReplyMatch {
         let known = match self.policy.rules.len() {
             64 => ReplyMatch(u64::MAX),
             n => ReplyMatch((1 << n) - 1),
@@ -400,7 +400,7 @@ impl FlowControl {
         fired
     }
 
-    fn apply_sets(&mut self, now: Millis, fired: ReplyMatch) {
+    fn apply_sets(&mut self, now: Instant, fired: ReplyMatch) {
         for i in fired.and(self.policy.with_action(Action::Set)).indices() {
             self.set_until[i] = now + self.policy.rules[i].duration;
             self.set_active.0 |= 1 << i;
@@ -422,7 +422,7 @@ impl FlowControl {
 
     /// Suspend rules first (all of them extend the suspension), then dead detection, which
     /// only applies to a destination that was not already suspended.
-    fn apply_suspensions(&mut self, now: Millis, fired: ReplyMatch, dead: bool) {
+    fn apply_suspensions(&mut self, now: Instant, fired: ReplyMatch, dead: bool) {
         let was_suspended = self.state == State::Suspended;
         for i in fired
             .and(self.policy.with_action(Action::Suspend))
@@ -444,7 +444,7 @@ impl FlowControl {
 
     /// Error counting and backoff rules, outside suspension. At most one backoff event per
     /// attempt: the trigger with the latest deadline (ties: lowest rule, then the errors).
-    fn apply_backoff(&mut self, now: Millis, fired: ReplyMatch, attempt: Attempt) -> bool {
+    fn apply_backoff(&mut self, now: Instant, fired: ReplyMatch, attempt: Attempt) -> bool {
         let p = &self.policy;
         let counted = p.counted & attempt.class.bit() != 0
             && fired.and(p.with_action(Action::Ignore)).is_empty();
@@ -473,7 +473,7 @@ impl FlowControl {
 
     /// A backoff trigger in normal or backoff: enter backoff or push its end out, and
     /// count it toward escalation.
-    fn backoff_event(&mut self, now: Millis, until: Millis, cause: BackoffCause, reason: Reason) {
+    fn backoff_event(&mut self, now: Instant, until: Instant, cause: BackoffCause, reason: Reason) {
         if self.state == State::Normal {
             self.transition(now, State::Backoff, reason);
             self.backoff_entries += 1;
@@ -493,7 +493,7 @@ impl FlowControl {
     /// Suspends for `suspend.duration`, doubled per consecutive escalation up to
     /// `max_duration`. The doubling starts over when an escalation comes `within` or more
     /// after the previous escalation's suspension ended.
-    fn escalate(&mut self, now: Millis) {
+    fn escalate(&mut self, now: Instant) {
         let p = Arc::clone(&self.policy);
         if now >= self.escalation_end.saturating_add(p.escalate_within) {
             self.escalation_level = 0;
@@ -511,7 +511,7 @@ impl FlowControl {
     }
 
     /// Enters suspension until `until`, or extends the current one.
-    fn suspend(&mut self, now: Millis, until: Millis, reason: Reason) {
+    fn suspend(&mut self, now: Instant, until: Instant, reason: Reason) {
         if self.state == State::Suspended {
             self.suspended_until = self.suspended_until.max(until);
             return;
@@ -524,7 +524,7 @@ impl FlowControl {
     }
 
     /// A suspension's end goes to backoff, never straight to normal.
-    fn end_suspension(&mut self, at: Millis) {
+    fn end_suspension(&mut self, at: Instant) {
         self.transition(at, State::Backoff, Reason::SuspensionOver);
         self.backoff_entries += 1;
         self.backoff_until = at + self.policy.to_normal_after;
@@ -534,7 +534,7 @@ impl FlowControl {
         }
     }
 
-    fn exit_backoff(&mut self, at: Millis, reason: Reason) {
+    fn exit_backoff(&mut self, at: Instant, reason: Reason) {
         self.transition(at, State::Normal, reason);
         self.ramp = match self.policy.ramp {
             Some((steps, interval)) if steps > 1 => Some(Ramp {
@@ -565,7 +565,7 @@ impl FlowControl {
         }
     }
 
-    fn transition(&mut self, at: Millis, to: State, reason: Reason) {
+    fn transition(&mut self, at: Instant, to: State, reason: Reason) {
         self.transitions.push(Transition {
             at,
             from: self.state,
@@ -588,7 +588,7 @@ impl FlowControl {
     }
 
     /// Recomputes the caps and the rate in force at `now` and retunes the bucket.
-    fn refresh(&mut self, now: Millis) {
+    fn refresh(&mut self, now: Instant) {
         let p = &self.policy;
         let (mut cap, mut rate) = match (self.state, self.ramp) {
             (State::Normal, None) => (u32::MAX, p.max_rate),
@@ -598,7 +598,7 @@ impl FlowControl {
         for i in self.set_active.indices() {
             let rule = &p.rules[i];
             cap = cap.min(rule.set_concurrency.unwrap_or(u32::MAX));
-            rate = slower(rate, rule.set_rate);
+            rate = Rate::slower(rate, rule.set_rate);
         }
         self.cap = cap;
         self.rate = rate;
@@ -631,8 +631,8 @@ fn ramp_limits(p: &Policy, step: u32) -> (u32, Option<Rate>) {
 /// whole count (`"195/h"`), else as a reduced fraction.
 fn lerp_rate(from: Rate, to: Rate, k: u32, n: u32) -> Rate {
     let (k, n) = (u128::from(k), u128::from(n));
-    let (fc, fp) = (u128::from(from.count), u128::from(from.period));
-    let (tc, tp) = (u128::from(to.count), u128::from(to.period));
+    let (fc, fp) = (u128::from(from.count), u128::from(from.period.as_millis()));
+    let (tc, tp) = (u128::from(to.count), u128::from(to.period.as_millis()));
     // Events per `tp`: numerator / denominator.
     let numerator = fc * tp * (n - k) + tc * fp * k;
     let denominator = fp * n;
@@ -645,22 +645,9 @@ fn lerp_rate(from: Rate, to: Rate, k: u32, n: u32) -> Rate {
     while count > u128::from(u64::MAX) || period > u128::from(u64::MAX) {
         (count, period) = ((count / 2).max(1), (period / 2).max(1));
     }
-    Rate::new(count as u64, period as u64)
+    Rate::new(count as u64, Span::from_millis(period as u64))
 }
 
 fn gcd(a: u128, b: u128) -> u128 {
     if b == 0 { a.max(1) } else { gcd(b, a % b) }
-}
-
-/// The slower of two rates, None being unlimited.
-fn slower(a: Option<Rate>, b: Option<Rate>) -> Option<Rate> {
-    match (a, b) {
-        (Some(x), Some(y)) => {
-            let x_per_y = u128::from(x.count) * u128::from(y.period);
-            let y_per_x = u128::from(y.count) * u128::from(x.period);
-            Some(if y_per_x < x_per_y { y } else { x })
-        }
-        (x, None) => x,
-        (None, y) => y,
-    }
 }

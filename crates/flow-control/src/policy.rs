@@ -1,13 +1,15 @@
 //! A validated configuration in the form the state machine runs on: regexes compiled
-//! once, durations as plain milliseconds, class lists as bit sets.
+//! once, class lists as bit sets, every override merged once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use regex::RegexSet;
 
-use super::config::{Action, FlowControlConfig, Recovery, Trigger};
-use super::feedback::WindowParams;
-use crate::units::{Millis, Rate};
+use crate::config::{Action, FlowControlConfig, Recovery, Trigger, regex_error};
+use crate::feedback::WindowParams;
+use crate::rate::Rate;
+use crate::time::Span;
 use crate::validate::Invalid;
 
 /// Which rules matched one reply: bit `i` is rule `i`. Callers cache it per distinct reply
@@ -52,11 +54,11 @@ impl ReplyMatch {
 /// One rule, compiled.
 #[derive(Debug)]
 pub(super) struct Rule {
-    /// The regex source, shared with every [`super::Reason`] that names this rule.
+    /// The regex source, shared with every [`crate::Reason`] that names this rule.
     pub pattern: Arc<str>,
     pub action: Action,
     pub trigger: Trigger,
-    pub duration: Millis,
+    pub duration: Span,
     pub set_concurrency: Option<u32>,
     pub set_rate: Option<Rate>,
 }
@@ -65,23 +67,23 @@ pub(super) struct Rule {
 #[derive(Debug)]
 pub struct Policy {
     pub(super) window: WindowParams,
-    pub(super) dead_backoff: Millis,
+    pub(super) dead_backoff: Span,
     pub(super) max_rate: Option<Rate>,
-    pub(super) error_window: Millis,
+    pub(super) error_window: Span,
     pub(super) error_threshold: u32,
-    /// Bit set of [`super::OutcomeClass::bit`] for the counted classes.
+    /// Bit set of [`crate::OutcomeClass::bit`] for the counted classes.
     pub(super) counted: u8,
     pub(super) backoff_concurrency: u32,
     pub(super) backoff_rate: Option<Rate>,
-    pub(super) retry_after: Millis,
-    pub(super) to_normal_after: Millis,
+    pub(super) retry_after: Span,
+    pub(super) to_normal_after: Span,
     pub(super) to_normal_after_delivery: bool,
     /// `(steps, interval)` when recovery ramps.
-    pub(super) ramp: Option<(u32, Millis)>,
+    pub(super) ramp: Option<(u32, Span)>,
     pub(super) escalate_after: u32,
-    pub(super) escalate_within: Millis,
-    pub(super) suspend_duration: Millis,
-    pub(super) suspend_max: Millis,
+    pub(super) escalate_within: Span,
+    pub(super) suspend_duration: Span,
+    pub(super) suspend_max: Span,
     pub(super) rules: Vec<Rule>,
     matcher: RegexSet,
     /// Rules per action, for one-instruction tests in `record`.
@@ -89,13 +91,11 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Validates `config` (overrides included) and compiles it as it stands: its
-    /// `overrides` are not applied. For a destination with an override, compile
-    /// [`FlowControlConfig::effective`] of its key (one policy per overridden key).
+    /// Validates `config` and compiles it as it stands: its `overrides` are neither
+    /// applied nor checked ([`Policies::compile`] does both).
     pub fn new(config: &FlowControlConfig) -> Result<Policy, Invalid> {
-        config.validate()?;
-        let matcher = RegexSet::new(config.rules.iter().map(|r| r.pattern.as_str()))
-            .map_err(|e| Invalid::new("rules", super::config::regex_error(&e)))?;
+        config.validate_fields()?;
+        let matcher = compile_rules(config)?;
         let rules: Vec<Rule> = config
             .rules
             .iter()
@@ -103,7 +103,7 @@ impl Policy {
                 pattern: r.pattern.as_str().into(),
                 action: r.action,
                 trigger: r.trigger,
-                duration: r.duration.0,
+                duration: r.duration,
                 set_concurrency: r.set.and_then(|s| s.concurrency),
                 set_rate: r.set.and_then(|s| s.max_rate),
             })
@@ -123,21 +123,21 @@ impl Policy {
                 negative: c.negative_feedback,
                 failed_cohort_limit: c.failed_cohort_limit,
             },
-            dead_backoff: c.dead_backoff.0,
+            dead_backoff: c.dead_backoff,
             max_rate: config.max_rate,
-            error_window: config.errors.window.0,
+            error_window: config.errors.window,
             error_threshold: config.errors.threshold,
             counted: config.errors.count.iter().fold(0, |set, c| set | c.bit()),
             backoff_concurrency: b.concurrency,
             backoff_rate: b.max_rate.or(config.max_rate),
-            retry_after: b.retry_after.0,
-            to_normal_after: b.to_normal_after.0,
+            retry_after: b.retry_after,
+            to_normal_after: b.to_normal_after,
             to_normal_after_delivery: b.to_normal_after_delivery,
-            ramp: (b.recovery == Recovery::Ramp).then_some((b.ramp_steps, b.ramp_interval.0)),
+            ramp: (b.recovery == Recovery::Ramp).then_some((b.ramp_steps, b.ramp_interval)),
             escalate_after: s.after_backoffs,
-            escalate_within: s.within.0,
-            suspend_duration: s.duration.0,
-            suspend_max: s.max_duration.0,
+            escalate_within: s.within,
+            suspend_duration: s.duration,
+            suspend_max: s.max_duration,
             rules,
             matcher,
             by_action,
@@ -157,5 +157,61 @@ impl Policy {
     /// The rules with this action.
     pub(super) fn with_action(&self, action: Action) -> ReplyMatch {
         self.by_action[action as usize]
+    }
+}
+
+/// The rules' regexes as one set. When the set does not compile, names the first rule
+/// that does not compile alone, or all of them together (each may fit the regex size
+/// limit while the set does not).
+fn compile_rules(config: &FlowControlConfig) -> Result<RegexSet, Invalid> {
+    let patterns = config.rules.iter().map(|r| r.pattern.as_str());
+    RegexSet::new(patterns).map_err(|set_error| {
+        config
+            .rules
+            .iter()
+            .enumerate()
+            .find_map(|(i, rule)| {
+                let e = regex::Regex::new(&rule.pattern).err()?;
+                Some(Invalid::new(format!("rules[{i}].match"), regex_error(&e)))
+            })
+            .unwrap_or_else(|| Invalid::new("rules", regex_error(&set_error)))
+    })
+}
+
+/// Index of a policy in its [`Policies`]: 0 is the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PolicyIndex(pub u16);
+
+/// Every policy of one configuration: the base, then one per overridden destination key
+/// (in key order), each merged, validated and compiled once and shared by every
+/// destination that uses it.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    policies: Vec<Arc<Policy>>,
+    by_key: BTreeMap<String, PolicyIndex>,
+}
+
+impl Policies {
+    /// Validates and compiles `config` and each of its overrides. Errors name the field
+    /// relative to the section: `overrides.yahoo.backoff.retry_after`.
+    pub fn compile(config: &FlowControlConfig) -> Result<Policies, Invalid> {
+        let mut policies = vec![Arc::new(Policy::new(config)?)];
+        let mut by_key = BTreeMap::new();
+        for key in config.overrides.keys() {
+            let merged = config.effective(key)?;
+            let policy = Policy::new(&merged).map_err(|e| e.within(&format!("overrides.{key}")))?;
+            by_key.insert(key.clone(), PolicyIndex(policies.len() as u16));
+            policies.push(Arc::new(policy));
+        }
+        Ok(Policies { policies, by_key })
+    }
+
+    /// The policy of destination `key`: its override's, else the base.
+    pub fn index_of(&self, key: &str) -> PolicyIndex {
+        self.by_key.get(key).copied().unwrap_or_default()
+    }
+
+    pub fn get(&self, index: PolicyIndex) -> &Arc<Policy> {
+        &self.policies[usize::from(index.0)]
     }
 }

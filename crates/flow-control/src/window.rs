@@ -1,6 +1,6 @@
 //! "N events within a period" detection without allocating per event.
 
-use crate::units::Millis;
+use crate::time::{Instant, Span};
 
 /// The last `n` event times in a ring buffer, allocated on the first event (most
 /// destinations never see one) and never again.
@@ -9,16 +9,16 @@ use crate::units::Millis;
 /// the span when the newest minus the oldest is less than `span`.
 #[derive(Debug, Clone)]
 pub(super) struct EventWindow {
-    times: Vec<Millis>,
+    times: Vec<Instant>,
     /// Index of the oldest kept event.
     head: usize,
     len: usize,
     n: usize,
-    span: Millis,
+    span: Span,
 }
 
 impl EventWindow {
-    pub fn new(n: u32, span: Millis) -> Self {
+    pub fn new(n: u32, span: Span) -> Self {
         EventWindow {
             times: Vec::new(),
             head: 0,
@@ -30,12 +30,12 @@ impl EventWindow {
 
     /// Records an event at `now` (times never go backwards) and says whether `n` events now
     /// fall within the span.
-    pub fn record(&mut self, now: Millis) -> bool {
+    pub fn record(&mut self, now: Instant) -> bool {
         if self.n == 0 {
             return false;
         }
         if self.times.is_empty() {
-            self.times = vec![0; self.n];
+            self.times = vec![Instant::ZERO; self.n];
         }
         let slot = (self.head + self.len) % self.n;
         self.times[slot] = now;
@@ -44,7 +44,7 @@ impl EventWindow {
         } else {
             self.len += 1;
         }
-        self.len == self.n && now.saturating_sub(self.times[self.head]) < self.span
+        self.len == self.n && now.saturating_since(self.times[self.head]) < self.span
     }
 
     /// Forgets every event (the trigger has been acted on).

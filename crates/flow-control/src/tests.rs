@@ -1,4 +1,4 @@
-//! Driven by a hand-written clock: plain `Millis` values. Expected numbers are worked out
+//! Driven by a hand-written clock: millisecond values turned into instants by `at`. Expected numbers are worked out
 //! from the algorithms (Postfix qmgr_queue.c for the window), not read off the code.
 
 use std::sync::Arc;
@@ -7,7 +7,27 @@ use serde_json::{Value, json};
 
 use super::config::{FlowControlConfig, OutcomeClass};
 use super::*;
-use crate::units::{HOUR, MINUTE, Millis, Rate, SECOND};
+use crate::rate::Rate;
+use crate::time::{Instant, Span};
+
+const SECOND: u64 = 1_000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+
+fn time(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+/// Validates a configuration and every override, as compiling it does.
+trait Check {
+    fn check(&self) -> Result<(), crate::Invalid>;
+}
+
+impl Check for FlowControlConfig {
+    fn check(&self) -> Result<(), crate::Invalid> {
+        Policies::compile(self).map(drop)
+    }
+}
 
 fn config(value: Value) -> FlowControlConfig {
     serde_json::from_value(value).expect("config parses")
@@ -41,7 +61,7 @@ fn merge(base: &mut Value, extra: Value) {
 
 fn machine(value: Value) -> (Arc<Policy>, FlowControl) {
     let p = policy(value);
-    let fc = FlowControl::new(Arc::clone(&p), 0);
+    let fc = FlowControl::new(Arc::clone(&p), time(0));
     (p, fc)
 }
 
@@ -64,11 +84,11 @@ const DELIVERED: OutcomeClass = OutcomeClass::Delivered;
 const TEMPFAIL: OutcomeClass = OutcomeClass::Tempfail;
 
 /// The transitions since the last call as (time, "from -> to", reason text).
-fn transitions(fc: &mut FlowControl) -> Vec<(Millis, String, String)> {
+fn transitions(fc: &mut FlowControl) -> Vec<(u64, String, String)> {
     fc.drain_transitions()
         .map(|t| {
             (
-                t.at,
+                t.at.as_millis(),
                 format!("{} -> {}", t.from, t.to),
                 t.reason.to_string(),
             )
@@ -76,8 +96,8 @@ fn transitions(fc: &mut FlowControl) -> Vec<(Millis, String, String)> {
         .collect()
 }
 
-fn tr(at: Millis, change: &str, reason: &str) -> (Millis, String, String) {
-    (at, change.to_string(), reason.to_string())
+fn tr(ms: u64, change: &str, reason: &str) -> (u64, String, String) {
+    (ms, change.to_string(), reason.to_string())
 }
 
 // ---------------------------------------------------------------- feedback parsing
@@ -139,7 +159,7 @@ fn window_walk(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
             } else {
                 OutcomeClass::Connect
             };
-            fc.record(0, attempt(class));
+            fc.record(time(0), attempt(class));
             fc.window()
         })
         .collect()
@@ -210,16 +230,16 @@ fn internal_errors_and_transaction_failures_give_no_negative_feedback() {
     let (_, mut fc) = machine(quiet(
         json!({ "concurrency": { "positive_feedback": "1" } }),
     ));
-    fc.record(0, attempt(OutcomeClass::Internal));
+    fc.record(time(0), attempt(OutcomeClass::Internal));
     assert_eq!(fc.window(), 5);
-    fc.record(0, attempt(TEMPFAIL)); // past the handshake: positive
-    fc.record(0, attempt(OutcomeClass::Permfail));
+    fc.record(time(0), attempt(TEMPFAIL)); // past the handshake: positive
+    fc.record(time(0), attempt(OutcomeClass::Permfail));
     assert_eq!(fc.window(), 7);
     let greeting_421 = Attempt {
         handshake: true,
         ..attempt(TEMPFAIL)
     };
-    fc.record(0, greeting_421);
+    fc.record(time(0), greeting_421);
     assert_eq!(fc.window(), 5);
 }
 
@@ -228,23 +248,23 @@ fn dead_destination_suspends_then_restarts_at_initial() {
     // Defaults: feedback 1/1, failed_cohort_limit 1, dead_backoff 5m.
     let (_, mut fc) = machine(json!({ "errors": { "threshold": 0 } }));
     for n in 0..3 {
-        assert_eq!(fc.permit(0, n), Permit::Granted);
+        assert_eq!(fc.permit(time(0), n), Permit::Granted);
     }
     // fail_cohorts: 1/5, +1/3 (window 3), +1/2 (window 2) = 1.03 >= 1 at the third failure.
-    fc.record(10, attempt(OutcomeClass::Connect));
-    fc.record(20, attempt(OutcomeClass::Timeout));
+    fc.record(time(10), attempt(OutcomeClass::Connect));
+    fc.record(time(20), attempt(OutcomeClass::Timeout));
     assert_eq!((fc.state(), fc.window()), (State::Normal, 2));
-    fc.record(30, attempt(OutcomeClass::Connect));
+    fc.record(time(30), attempt(OutcomeClass::Connect));
     assert_eq!(fc.state(), State::Suspended);
     assert_eq!(fc.concurrency_limit(), 0);
     assert_eq!(
-        fc.permit(40, 0),
+        fc.permit(time(40), 0),
         Permit::Suspended {
-            until: 30 + 5 * MINUTE
+            until: time(30 + 5 * MINUTE)
         }
     );
-    assert_eq!(fc.next_wakeup(), Some(30 + 5 * MINUTE));
-    fc.advance(30 + 5 * MINUTE);
+    assert_eq!(fc.next_wakeup(), Some(time(30 + 5 * MINUTE)));
+    fc.advance(time(30 + 5 * MINUTE));
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(fc.window(), 5);
     assert_eq!(
@@ -266,14 +286,14 @@ fn dead_destination_restarts_at_the_in_flight_count() {
         "concurrency": { "failed_cohort_limit": 2 }, "errors": { "threshold": 0 }
     }));
     for n in 0..5 {
-        assert_eq!(fc.permit(0, n), Permit::Granted);
+        assert_eq!(fc.permit(time(0), n), Permit::Granted);
     }
     // 1/5 + 1/3 + 1/2 + 1/1 = 2.03 >= 2 at the fourth failure; one delivery still running.
     for t in 1..=4 {
-        fc.record(t, attempt(OutcomeClass::Connect));
+        fc.record(time(t), attempt(OutcomeClass::Connect));
     }
     assert_eq!(fc.state(), State::Suspended);
-    fc.advance(4 + 5 * MINUTE);
+    fc.advance(time(4 + 5 * MINUTE));
     assert_eq!(fc.window(), 1);
     assert_eq!(
         transitions(&mut fc)[0].2,
@@ -284,10 +304,10 @@ fn dead_destination_restarts_at_the_in_flight_count() {
 #[test]
 fn a_success_resets_the_failed_cohorts() {
     let (_, mut fc) = machine(json!({ "errors": { "threshold": 0 } }));
-    fc.record(0, attempt(OutcomeClass::Connect)); // 0.2, window 3
-    fc.record(0, attempt(OutcomeClass::Connect)); // 0.53, window 2
-    fc.record(0, attempt(DELIVERED)); // 0, window 3
-    fc.record(0, attempt(OutcomeClass::Connect)); // 1/3, window 1
+    fc.record(time(0), attempt(OutcomeClass::Connect)); // 0.2, window 3
+    fc.record(time(0), attempt(OutcomeClass::Connect)); // 0.53, window 2
+    fc.record(time(0), attempt(DELIVERED)); // 0, window 3
+    fc.record(time(0), attempt(OutcomeClass::Connect)); // 1/3, window 1
     assert_eq!((fc.state(), fc.window()), (State::Normal, 1));
 }
 
@@ -296,15 +316,18 @@ fn a_success_resets_the_failed_cohorts() {
 #[test]
 fn max_rate_spaces_permits_exactly() {
     let (_, mut fc) = machine(quiet(json!({ "max_rate": "600/min" })));
-    assert_eq!(fc.rate_limit(), Some(Rate::new(600, MINUTE)));
+    assert_eq!(
+        fc.rate_limit(),
+        Some(Rate::new(600, Span::from_millis(MINUTE)))
+    );
     let mut granted = Vec::new();
     for t in 0..=1000 {
-        if fc.permit(t, 0) == Permit::Granted {
+        if fc.permit(time(t), 0) == Permit::Granted {
             granted.push(t);
         }
     }
     assert_eq!(granted, (0..=1000).step_by(100).collect::<Vec<_>>());
-    assert_eq!(fc.permit(1001, 0), Permit::NotBefore(1100));
+    assert_eq!(fc.permit(time(1001), 0), Permit::NotBefore(time(1100)));
 }
 
 #[test]
@@ -314,14 +337,17 @@ fn backoff_rate_applies_after_entering_backoff() {
         "errors": { "threshold": 1 },
         "backoff": { "max_rate": "60/min" }
     })));
-    assert_eq!(fc.permit(0, 0), Permit::Granted);
-    fc.record(50, attempt(TEMPFAIL));
+    assert_eq!(fc.permit(time(0), 0), Permit::Granted);
+    fc.record(time(50), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Backoff);
-    assert_eq!(fc.rate_limit(), Some(Rate::new(60, MINUTE)));
+    assert_eq!(
+        fc.rate_limit(),
+        Some(Rate::new(60, Span::from_millis(MINUTE)))
+    );
     // The token taken at 0 under 600/min is owed at the new rate: next at 50 + 1000.
-    assert_eq!(fc.permit(100, 0), Permit::NotBefore(1050));
-    assert_eq!(fc.permit(1050, 0), Permit::Granted);
-    assert_eq!(fc.permit(1051, 0), Permit::NotBefore(2050));
+    assert_eq!(fc.permit(time(100), 0), Permit::NotBefore(time(1050)));
+    assert_eq!(fc.permit(time(1050), 0), Permit::Granted);
+    assert_eq!(fc.permit(time(1051), 0), Permit::NotBefore(time(2050)));
 }
 
 #[test]
@@ -329,9 +355,12 @@ fn backoff_without_its_own_rate_keeps_the_normal_one() {
     let (_, mut fc) = machine(quiet(
         json!({ "max_rate": "600/min", "errors": { "threshold": 1 } }),
     ));
-    fc.record(0, attempt(TEMPFAIL));
+    fc.record(time(0), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Backoff);
-    assert_eq!(fc.rate_limit(), Some(Rate::new(600, MINUTE)));
+    assert_eq!(
+        fc.rate_limit(),
+        Some(Rate::new(600, Span::from_millis(MINUTE)))
+    );
     let (_, unlimited) = machine(quiet(json!({})));
     assert_eq!(unlimited.rate_limit(), None);
 }
@@ -346,17 +375,24 @@ fn threshold_3() -> Value {
 fn error_threshold_switches_to_backoff_limits() {
     let (_, mut fc) = machine(threshold_3());
     assert_eq!(fc.concurrency_limit(), 5);
-    assert_eq!(fc.retry_floor(), 0);
+    assert_eq!(fc.retry_floor(), Span::ZERO);
     assert_eq!(
-        fc.record(0, attempt(TEMPFAIL)),
-        Verdict::Retry { min_delay: 0 }
+        fc.record(time(0), attempt(TEMPFAIL)),
+        Verdict::Retry {
+            min_delay: Span::from_millis(0)
+        }
     );
-    fc.record(10, attempt(OutcomeClass::Timeout));
-    let verdict = fc.record(20, attempt(OutcomeClass::Internal));
-    assert_eq!(verdict, Verdict::Retry { min_delay: HOUR });
+    fc.record(time(10), attempt(OutcomeClass::Timeout));
+    let verdict = fc.record(time(20), attempt(OutcomeClass::Internal));
+    assert_eq!(
+        verdict,
+        Verdict::Retry {
+            min_delay: Span::from_millis(HOUR)
+        }
+    );
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(fc.concurrency_limit(), 1);
-    assert_eq!(fc.retry_floor(), HOUR);
+    assert_eq!(fc.retry_floor(), Span::HOUR);
     assert_eq!(fc.backoff_entries(), 1);
     assert_eq!(
         transitions(&mut fc),
@@ -367,21 +403,21 @@ fn error_threshold_switches_to_backoff_limits() {
 #[test]
 fn error_window_edge_one_ms_inside_counts() {
     let (_, mut fc) = machine(threshold_3());
-    fc.record(0, attempt(TEMPFAIL));
-    fc.record(30 * SECOND, attempt(TEMPFAIL));
-    fc.record(MINUTE - 1, attempt(TEMPFAIL));
+    fc.record(time(0), attempt(TEMPFAIL));
+    fc.record(time(30 * SECOND), attempt(TEMPFAIL));
+    fc.record(time(MINUTE - 1), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Backoff);
 }
 
 #[test]
 fn error_window_edge_exactly_at_the_window_does_not_count() {
     let (_, mut fc) = machine(threshold_3());
-    fc.record(0, attempt(TEMPFAIL));
-    fc.record(30 * SECOND, attempt(TEMPFAIL));
-    fc.record(MINUTE, attempt(TEMPFAIL));
+    fc.record(time(0), attempt(TEMPFAIL));
+    fc.record(time(30 * SECOND), attempt(TEMPFAIL));
+    fc.record(time(MINUTE), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Normal);
     // ...but the next one is within a minute of the 30 s one.
-    fc.record(MINUTE + 1, attempt(TEMPFAIL));
+    fc.record(time(MINUTE + 1), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Backoff);
 }
 
@@ -391,13 +427,13 @@ fn only_listed_classes_count() {
         "errors": { "threshold": 2, "count": ["connect"] }
     })));
     for t in 0..10 {
-        fc.record(t, attempt(TEMPFAIL));
-        fc.record(t, attempt(OutcomeClass::Permfail));
-        fc.record(t, attempt(DELIVERED));
+        fc.record(time(t), attempt(TEMPFAIL));
+        fc.record(time(t), attempt(OutcomeClass::Permfail));
+        fc.record(time(t), attempt(DELIVERED));
     }
     assert_eq!(fc.state(), State::Normal);
-    fc.record(20, attempt(OutcomeClass::Connect));
-    fc.record(21, attempt(OutcomeClass::Connect));
+    fc.record(time(20), attempt(OutcomeClass::Connect));
+    fc.record(time(21), attempt(OutcomeClass::Connect));
     assert_eq!(fc.state(), State::Backoff);
 }
 
@@ -405,12 +441,12 @@ fn only_listed_classes_count() {
 fn backoff_ends_after_to_normal_after() {
     let (_, mut fc) = machine(threshold_3());
     for t in [0, 1, 2] {
-        fc.record(t, attempt(TEMPFAIL));
+        fc.record(time(t), attempt(TEMPFAIL));
     }
-    assert_eq!(fc.next_wakeup(), Some(2 + HOUR));
-    fc.advance(1 + HOUR);
+    assert_eq!(fc.next_wakeup(), Some(time(2 + HOUR)));
+    fc.advance(time(1 + HOUR));
     assert_eq!(fc.state(), State::Backoff);
-    fc.advance(2 + HOUR);
+    fc.advance(time(2 + HOUR));
     assert_eq!(fc.state(), State::Normal);
     // Each 4xx got past the handshake: +1 each with the default feedback "1".
     assert_eq!(fc.concurrency_limit(), 8);
@@ -428,17 +464,17 @@ fn backoff_ends_after_to_normal_after() {
 fn a_trigger_during_backoff_restarts_the_timer() {
     let (_, mut fc) = machine(threshold_3());
     for t in [0, 1, 2] {
-        fc.record(t, attempt(TEMPFAIL));
+        fc.record(time(t), attempt(TEMPFAIL));
     }
     // The window was cleared on entry: two more errors are not enough.
-    fc.record(30 * MINUTE, attempt(TEMPFAIL));
-    fc.record(30 * MINUTE + 1, attempt(TEMPFAIL));
-    assert_eq!(fc.next_wakeup(), Some(2 + HOUR));
-    fc.record(30 * MINUTE + 2, attempt(TEMPFAIL));
-    assert_eq!(fc.next_wakeup(), Some(30 * MINUTE + 2 + HOUR));
-    fc.advance(2 + HOUR);
+    fc.record(time(30 * MINUTE), attempt(TEMPFAIL));
+    fc.record(time(30 * MINUTE + 1), attempt(TEMPFAIL));
+    assert_eq!(fc.next_wakeup(), Some(time(2 + HOUR)));
+    fc.record(time(30 * MINUTE + 2), attempt(TEMPFAIL));
+    assert_eq!(fc.next_wakeup(), Some(time(30 * MINUTE + 2 + HOUR)));
+    fc.advance(time(2 + HOUR));
     assert_eq!(fc.state(), State::Backoff);
-    fc.advance(30 * MINUTE + 2 + HOUR);
+    fc.advance(time(30 * MINUTE + 2 + HOUR));
     assert_eq!(fc.state(), State::Normal);
     assert_eq!(fc.backoff_entries(), 1);
     assert_eq!(transitions(&mut fc).len(), 2);
@@ -449,10 +485,10 @@ fn to_normal_after_delivery_ends_backoff_at_the_first_delivery() {
     let (_, mut fc) = machine(quiet(json!({
         "errors": { "threshold": 1 }, "backoff": { "to_normal_after_delivery": true }
     })));
-    fc.record(0, attempt(TEMPFAIL));
-    fc.record(5, attempt(OutcomeClass::Permfail));
+    fc.record(time(0), attempt(TEMPFAIL));
+    fc.record(time(5), attempt(OutcomeClass::Permfail));
     assert_eq!(fc.state(), State::Backoff);
-    assert_eq!(fc.record(9, attempt(DELIVERED)), Verdict::Delivered);
+    assert_eq!(fc.record(time(9), attempt(DELIVERED)), Verdict::Delivered);
     assert_eq!(fc.state(), State::Normal);
     assert_eq!(
         transitions(&mut fc),
@@ -466,8 +502,8 @@ fn to_normal_after_delivery_ends_backoff_at_the_first_delivery() {
 #[test]
 fn without_to_normal_after_delivery_a_delivery_changes_nothing() {
     let (_, mut fc) = machine(quiet(json!({ "errors": { "threshold": 1 } })));
-    fc.record(0, attempt(TEMPFAIL));
-    fc.record(9, attempt(DELIVERED));
+    fc.record(time(0), attempt(TEMPFAIL));
+    fc.record(time(9), attempt(DELIVERED));
     assert_eq!(fc.state(), State::Backoff);
 }
 
@@ -485,16 +521,16 @@ fn ramp() -> Value {
 #[test]
 fn ramp_recovery_climbs_in_equal_steps() {
     let (p, mut fc) = machine(ramp());
-    fc.record(0, reply(&p, TEMPFAIL, "421-4.7.28 unusual rate"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "421-4.7.28 unusual rate"));
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),
-        (1, Some(Rate::new(60, HOUR)))
+        (1, Some(Rate::new(60, Span::from_millis(HOUR))))
     );
     let mut seen = Vec::new();
     while let Some(at) = fc.next_wakeup() {
         fc.advance(at);
         seen.push((
-            at / MINUTE,
+            at.as_millis() / MINUTE,
             fc.state(),
             fc.concurrency_limit(),
             fc.rate_limit().unwrap().to_string(),
@@ -524,17 +560,17 @@ fn ramp_recovery_climbs_in_equal_steps() {
 #[test]
 fn a_trigger_during_the_ramp_goes_straight_back_to_backoff() {
     let (p, mut fc) = machine(ramp());
-    fc.record(0, reply(&p, TEMPFAIL, "4.7.28"));
-    fc.advance(25 * MINUTE);
+    fc.record(time(0), reply(&p, TEMPFAIL, "4.7.28"));
+    fc.advance(time(25 * MINUTE));
     assert_eq!(fc.concurrency_limit(), 10);
-    fc.record(30 * MINUTE, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(30 * MINUTE), reply(&p, TEMPFAIL, "4.7.28"));
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),
-        (1, Some(Rate::new(60, HOUR)))
+        (1, Some(Rate::new(60, Span::from_millis(HOUR))))
     );
-    assert_eq!(fc.next_wakeup(), Some(40 * MINUTE));
-    fc.advance(40 * MINUTE);
+    assert_eq!(fc.next_wakeup(), Some(time(40 * MINUTE)));
+    fc.advance(time(40 * MINUTE));
     assert_eq!((fc.state(), fc.concurrency_limit()), (State::Normal, 5));
     assert_eq!(fc.backoff_entries(), 2);
 }
@@ -546,11 +582,14 @@ fn backoff_rule_immediate_lasts_duration_after_the_last_match() {
     let (p, mut fc) = machine(quiet(json!({
         "rules": [ { "match": "4\\.7\\.28", "action": "backoff", "duration": "30m" } ]
     })));
-    fc.record(0, reply(&p, TEMPFAIL, "421 4.7.28 rate limited"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "421 4.7.28 rate limited"));
     assert_eq!(fc.state(), State::Backoff);
-    fc.record(20 * MINUTE, reply(&p, TEMPFAIL, "421 4.7.28 rate limited"));
-    assert_eq!(fc.next_wakeup(), Some(50 * MINUTE));
-    fc.advance(50 * MINUTE);
+    fc.record(
+        time(20 * MINUTE),
+        reply(&p, TEMPFAIL, "421 4.7.28 rate limited"),
+    );
+    assert_eq!(fc.next_wakeup(), Some(time(50 * MINUTE)));
+    fc.advance(time(50 * MINUTE));
     assert_eq!(
         transitions(&mut fc),
         [
@@ -576,9 +615,9 @@ fn threshold_rule() -> Value {
 #[test]
 fn threshold_trigger_fires_at_n_within_the_period() {
     let (p, mut fc) = machine(threshold_rule());
-    fc.record(0, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "4.7.28"));
     assert_eq!(fc.state(), State::Normal);
-    fc.record(HOUR - 1, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(HOUR - 1), reply(&p, TEMPFAIL, "4.7.28"));
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(
         transitions(&mut fc),
@@ -588,37 +627,45 @@ fn threshold_trigger_fires_at_n_within_the_period() {
             "rule 1 (4\\.7\\.28) matched 2 within 1h"
         )]
     );
-    assert_eq!(fc.next_wakeup(), Some(HOUR - 1 + 30 * MINUTE));
+    assert_eq!(fc.next_wakeup(), Some(time(HOUR - 1 + 30 * MINUTE)));
 }
 
 #[test]
 fn threshold_trigger_edge_exactly_one_period_apart_does_not_fire() {
     let (p, mut fc) = machine(threshold_rule());
-    fc.record(0, reply(&p, TEMPFAIL, "4.7.28"));
-    fc.record(HOUR, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(HOUR), reply(&p, TEMPFAIL, "4.7.28"));
     assert_eq!(fc.state(), State::Normal);
-    fc.record(HOUR + 1, reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(HOUR + 1), reply(&p, TEMPFAIL, "4.7.28"));
     assert_eq!(fc.state(), State::Backoff);
 }
 
 #[test]
 fn suspend_rule_then_permit_granted_exactly_at_the_end() {
     let (p, mut fc) = machine(threshold_rule());
-    assert_eq!(fc.permit(0, 0), Permit::Granted);
-    assert_eq!(fc.permit(0, 1), Permit::Granted);
+    assert_eq!(fc.permit(time(0), 0), Permit::Granted);
+    assert_eq!(fc.permit(time(0), 1), Permit::Granted);
     let text = "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred";
-    let verdict = fc.record(1000, reply(&p, TEMPFAIL, text));
-    assert_eq!(verdict, Verdict::Retry { min_delay: HOUR });
+    let verdict = fc.record(time(1000), reply(&p, TEMPFAIL, text));
+    assert_eq!(
+        verdict,
+        Verdict::Retry {
+            min_delay: Span::from_millis(HOUR)
+        }
+    );
     let until = 1000 + 2 * HOUR;
     assert_eq!(fc.state(), State::Suspended);
     assert_eq!(fc.concurrency_limit(), 0);
     assert_eq!(fc.suspensions(), 1);
     // The other delivery completes while suspended.
-    fc.record(2000, attempt(DELIVERED));
-    assert_eq!(fc.permit(until - 1, 0), Permit::Suspended { until });
-    assert_eq!(fc.permit(until, 0), Permit::Granted);
+    fc.record(time(2000), attempt(DELIVERED));
+    assert_eq!(
+        fc.permit(time(until - 1), 0),
+        Permit::Suspended { until: time(until) }
+    );
+    assert_eq!(fc.permit(time(until), 0), Permit::Granted);
     assert_eq!(fc.state(), State::Backoff);
-    assert_eq!(fc.permit(until, 1), Permit::AtLimit);
+    assert_eq!(fc.permit(time(until), 1), Permit::AtLimit);
     assert_eq!(
         transitions(&mut fc),
         [
@@ -626,15 +673,15 @@ fn suspend_rule_then_permit_granted_exactly_at_the_end() {
             tr(until, "suspended -> backoff", "suspension over"),
         ]
     );
-    assert_eq!(fc.next_wakeup(), Some(until + HOUR));
+    assert_eq!(fc.next_wakeup(), Some(time(until + HOUR)));
 }
 
 #[test]
 fn a_new_suspend_match_extends_the_suspension() {
     let (p, mut fc) = machine(threshold_rule());
-    fc.record(0, reply(&p, TEMPFAIL, "[TSS04]"));
-    fc.record(HOUR, reply(&p, TEMPFAIL, "[TSS04]"));
-    assert_eq!(fc.next_wakeup(), Some(3 * HOUR));
+    fc.record(time(0), reply(&p, TEMPFAIL, "[TSS04]"));
+    fc.record(time(HOUR), reply(&p, TEMPFAIL, "[TSS04]"));
+    assert_eq!(fc.next_wakeup(), Some(time(3 * HOUR)));
     assert_eq!(fc.suspensions(), 1);
     assert_eq!(transitions(&mut fc).len(), 1);
 }
@@ -646,18 +693,18 @@ fn bounce_rule_fails_the_message_now() {
         "rules": [ { "match": "TS03", "action": "bounce" } ]
     })));
     let ts03 = reply(&p, TEMPFAIL, "421 4.7.1 [TS03] permanently deferred");
-    assert_eq!(fc.record(0, ts03), Verdict::Bounce { rule: Some(0) });
+    assert_eq!(fc.record(time(0), ts03), Verdict::Bounce { rule: Some(0) });
     assert_eq!(fc.state(), State::Normal);
     // It still counts as an error of its class.
-    fc.record(1, ts03);
+    fc.record(time(1), ts03);
     assert_eq!(fc.state(), State::Backoff);
     // Without a bounce rule a 5xx bounces too; a delivery is never bounced.
     assert_eq!(
-        fc.record(2, attempt(OutcomeClass::Permfail)),
+        fc.record(time(2), attempt(OutcomeClass::Permfail)),
         Verdict::Bounce { rule: None }
     );
     assert_eq!(
-        fc.record(3, reply(&p, DELIVERED, "250 TS03 ok")),
+        fc.record(time(3), reply(&p, DELIVERED, "250 TS03 ok")),
         Verdict::Delivered
     );
 }
@@ -669,12 +716,17 @@ fn ignore_rule_keeps_errors_out_of_the_count() {
         "rules": [ { "match": "greylist", "action": "ignore" } ]
     })));
     for t in 0..5 {
-        let v = fc.record(t, reply(&p, TEMPFAIL, "451 4.7.1 greylisted"));
-        assert_eq!(v, Verdict::Retry { min_delay: 0 });
+        let v = fc.record(time(t), reply(&p, TEMPFAIL, "451 4.7.1 greylisted"));
+        assert_eq!(
+            v,
+            Verdict::Retry {
+                min_delay: Span::from_millis(0)
+            }
+        );
     }
     assert_eq!(fc.state(), State::Normal);
-    fc.record(10, attempt(TEMPFAIL));
-    fc.record(11, attempt(TEMPFAIL));
+    fc.record(time(10), attempt(TEMPFAIL));
+    fc.record(time(11), attempt(TEMPFAIL));
     assert_eq!(fc.state(), State::Backoff);
 }
 
@@ -687,25 +739,28 @@ fn set_rule_caps_limits_for_its_duration_in_any_state() {
         "rules": [ { "match": "RP-001", "action": "set", "duration": "30m",
                      "set": { "concurrency": 2, "max_rate": "1/min" } } ]
     })));
-    fc.record(0, reply(&p, TEMPFAIL, "421 RP-001 too many"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "421 RP-001 too many"));
     assert_eq!(fc.state(), State::Normal);
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),
-        (2, Some(Rate::new(1, MINUTE)))
+        (2, Some(Rate::new(1, Span::from_millis(MINUTE))))
     );
-    assert_eq!(fc.next_wakeup(), Some(30 * MINUTE));
-    assert_eq!(fc.permit(MINUTE, 0), Permit::Granted);
-    assert_eq!(fc.permit(MINUTE, 1), Permit::NotBefore(2 * MINUTE));
+    assert_eq!(fc.next_wakeup(), Some(time(30 * MINUTE)));
+    assert_eq!(fc.permit(time(MINUTE), 0), Permit::Granted);
+    assert_eq!(
+        fc.permit(time(MINUTE), 1),
+        Permit::NotBefore(time(2 * MINUTE))
+    );
     // In backoff the tighter of the two applies.
-    fc.record(2 * MINUTE, attempt(OutcomeClass::Connect));
+    fc.record(time(2 * MINUTE), attempt(OutcomeClass::Connect));
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(fc.concurrency_limit(), 2);
-    fc.advance(30 * MINUTE);
+    fc.advance(time(30 * MINUTE));
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),
-        (3, Some(Rate::new(600, MINUTE)))
+        (3, Some(Rate::new(600, Span::from_millis(MINUTE))))
     );
-    assert_eq!(fc.next_wakeup(), Some(2 * MINUTE + HOUR));
+    assert_eq!(fc.next_wakeup(), Some(time(2 * MINUTE + HOUR)));
 }
 
 #[test]
@@ -713,12 +768,12 @@ fn set_rule_caps_without_a_rate_of_their_own() {
     let (p, mut fc) = machine(quiet(json!({
         "rules": [ { "match": "x", "action": "set", "set": { "max_rate": "10/s" } } ]
     })));
-    fc.record(0, reply(&p, TEMPFAIL, "x"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "x"));
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),
-        (6, Some(Rate::new(10, SECOND)))
+        (6, Some(Rate::new(10, Span::from_millis(SECOND))))
     );
-    fc.advance(HOUR);
+    fc.advance(time(HOUR));
     assert_eq!(fc.rate_limit(), None);
 }
 
@@ -737,7 +792,7 @@ fn overlapping_rules_suspend_wins_and_every_effect_applies() {
     let text = "421 4.7.0 [TSS04] Messages temporarily deferred";
     assert_eq!(p.classify(text), ReplyMatch(0b11111));
     assert_eq!(
-        fc.record(0, reply(&p, TEMPFAIL, text)),
+        fc.record(time(0), reply(&p, TEMPFAIL, text)),
         Verdict::Bounce { rule: Some(4) }
     );
     assert_eq!(fc.state(), State::Suspended);
@@ -745,12 +800,12 @@ fn overlapping_rules_suspend_wins_and_every_effect_applies() {
         transitions(&mut fc),
         [tr(0, "normal -> suspended", "rule 1 (TSS04) matched")]
     );
-    fc.advance(2 * HOUR);
+    fc.advance(time(2 * HOUR));
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(fc.concurrency_limit(), 1);
     // The backoff rule fired together with the suspend rule and was not acted on: backoff
     // lasts to_normal_after from the suspension's end (3h); the set cap lasts until 4h.
-    assert_eq!(fc.next_wakeup(), Some(3 * HOUR));
+    assert_eq!(fc.next_wakeup(), Some(time(3 * HOUR)));
     assert_eq!(fc.backoff_entries(), 1);
 }
 
@@ -774,9 +829,9 @@ fn escalating() -> Value {
 }
 
 /// Three backoff events one second apart from `start`; returns when the third came.
-fn three_backoffs(p: &Policy, fc: &mut FlowControl, start: Millis) -> Millis {
+fn three_backoffs(p: &Policy, fc: &mut FlowControl, start: u64) -> u64 {
     for i in 0..3 {
-        fc.record(start + i * SECOND, reply(p, TEMPFAIL, "421 busy"));
+        fc.record(time(start + i * SECOND), reply(p, TEMPFAIL, "421 busy"));
     }
     start + 2 * SECOND
 }
@@ -786,7 +841,7 @@ fn escalation_suspends_doubling_up_to_max_then_resets() {
     let (p, mut fc) = machine(escalating());
     let at = three_backoffs(&p, &mut fc, 0);
     assert_eq!(fc.state(), State::Suspended);
-    assert_eq!(fc.next_wakeup(), Some(at + 2 * HOUR));
+    assert_eq!(fc.next_wakeup(), Some(time(at + 2 * HOUR)));
     assert_eq!(
         transitions(&mut fc),
         [
@@ -797,19 +852,19 @@ fn escalation_suspends_doubling_up_to_max_then_resets() {
     let mut lengths = Vec::new();
     let mut end = at + 2 * HOUR;
     for _ in 0..2 {
-        fc.advance(end);
+        fc.advance(time(end));
         assert_eq!(fc.state(), State::Backoff);
         let at = three_backoffs(&p, &mut fc, end + MINUTE / 2);
-        end = fc.next_wakeup().unwrap();
+        end = fc.next_wakeup().unwrap().as_millis();
         lengths.push((end - at) / HOUR);
     }
     assert_eq!(lengths, [4, 5]);
     // Long after (6h since the last suspension ended) the doubling starts over.
-    fc.advance(end);
-    fc.advance(end + HOUR);
+    fc.advance(time(end));
+    fc.advance(time(end + HOUR));
     assert_eq!(fc.state(), State::Normal);
     let at = three_backoffs(&p, &mut fc, end + 6 * HOUR);
-    assert_eq!(fc.next_wakeup(), Some(at + 2 * HOUR));
+    assert_eq!(fc.next_wakeup(), Some(time(at + 2 * HOUR)));
     assert_eq!(fc.suspensions(), 4);
     assert_eq!(fc.backoff_entries(), 1 + 3 + 1);
 }
@@ -817,11 +872,11 @@ fn escalation_suspends_doubling_up_to_max_then_resets() {
 #[test]
 fn escalation_window_edge() {
     let (p, mut fc) = machine(escalating());
-    fc.record(0, reply(&p, TEMPFAIL, "busy"));
-    fc.record(SECOND, reply(&p, TEMPFAIL, "busy"));
-    fc.record(6 * HOUR, reply(&p, TEMPFAIL, "busy")); // the first is exactly 6h old
+    fc.record(time(0), reply(&p, TEMPFAIL, "busy"));
+    fc.record(time(SECOND), reply(&p, TEMPFAIL, "busy"));
+    fc.record(time(6 * HOUR), reply(&p, TEMPFAIL, "busy")); // the first is exactly 6h old
     assert_eq!(fc.state(), State::Backoff);
-    fc.record(6 * HOUR + 1, reply(&p, TEMPFAIL, "busy"));
+    fc.record(time(6 * HOUR + 1), reply(&p, TEMPFAIL, "busy"));
     assert_eq!(fc.state(), State::Suspended);
 }
 
@@ -831,7 +886,7 @@ fn escalation_disabled_with_zero() {
         "rules": [ { "match": "busy", "action": "backoff", "duration": "1m" } ]
     })));
     for t in 0..100 {
-        fc.record(t, reply(&p, TEMPFAIL, "busy"));
+        fc.record(time(t), reply(&p, TEMPFAIL, "busy"));
     }
     assert_eq!(fc.state(), State::Backoff);
     assert_eq!(fc.suspensions(), 0);
@@ -840,9 +895,9 @@ fn escalation_disabled_with_zero() {
 #[test]
 fn next_wakeup_and_advance_catch_up_in_order() {
     let (p, mut fc) = machine(threshold_rule());
-    fc.record(0, reply(&p, TEMPFAIL, "[TSS04]"));
+    fc.record(time(0), reply(&p, TEMPFAIL, "[TSS04]"));
     // Called late: both the suspension's end and the backoff's end fire, each at its time.
-    fc.advance(10 * HOUR);
+    fc.advance(time(10 * HOUR));
     assert_eq!(
         transitions(&mut fc)[1..],
         [
@@ -856,7 +911,7 @@ fn next_wakeup_and_advance_catch_up_in_order() {
 // ---------------------------------------------------------------- config
 
 fn invalid(value: Value) -> (String, String) {
-    let e = config(value).validate().expect_err("should be refused");
+    let e = config(value).check().expect_err("should be refused");
     (e.path, e.message)
 }
 
@@ -882,7 +937,7 @@ fn the_design_example_is_valid() {
         ],
         "overrides": { "google": { "max_rate": "300/min" } }
     }));
-    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.check(), Ok(()));
     assert!(Policy::new(&c).is_ok());
 }
 
@@ -897,8 +952,6 @@ fn defaults_round_trip_and_have_a_schema() {
         text["errors"]["count"],
         json!(["connect", "timeout", "tempfail", "internal"])
     );
-    let schema = serde_json::to_value(schemars::schema_for!(FlowControlConfig)).unwrap();
-    assert!(schema["properties"]["rules"].is_object());
 }
 
 #[test]
@@ -1016,14 +1069,14 @@ fn disabled_features_need_no_parameters() {
         "suspend": { "after_backoffs": 0, "within": "0s", "duration": "0s" },
         "rules": [ { "match": "x", "action": "ignore", "duration": "0s" } ]
     }));
-    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.check(), Ok(()));
 }
 
 #[test]
 fn at_most_64_rules() {
     let rule = json!({ "match": "x", "action": "ignore" });
     let c = config(json!({ "rules": vec![rule.clone(); 64] }));
-    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.check(), Ok(()));
     assert_eq!(invalid_path(json!({ "rules": vec![rule; 65] })), "rules");
     // With 64 rules the top bit works.
     let mut rules = vec![json!({ "match": "never", "action": "ignore" }); 63];
@@ -1031,7 +1084,7 @@ fn at_most_64_rules() {
     let (p, mut fc) = machine(json!({ "rules": rules }));
     assert_eq!(p.classify("last"), ReplyMatch(1 << 63));
     assert_eq!(
-        fc.record(0, reply(&p, TEMPFAIL, "last")),
+        fc.record(time(0), reply(&p, TEMPFAIL, "last")),
         Verdict::Bounce { rule: Some(63) }
     );
 }
@@ -1057,13 +1110,13 @@ fn override_changes_only_what_it_names() {
     let c = with_overrides(json!({
         "google": { "max_rate": "300/min", "backoff": { "retry_after": "2h" } }
     }));
-    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.check(), Ok(()));
     let google = c.effective("google").unwrap();
     let mut expected = c.clone();
     expected.overrides.clear();
     assert_eq!(c.effective("yahoo").unwrap(), expected);
-    expected.max_rate = Some(Rate::new(300, MINUTE));
-    expected.backoff.retry_after = crate::units::Duration(2 * HOUR);
+    expected.max_rate = Some(Rate::new(300, Span::from_millis(MINUTE)));
+    expected.backoff.retry_after = Span::from_hours(2);
     assert_eq!(google, expected);
     assert_eq!(google.backoff.concurrency, 2);
 }
@@ -1108,7 +1161,7 @@ fn bad_overrides_are_reported_at_their_path() {
         (json!({ "google": 5 }), "overrides.google"),
     ];
     for (overrides, path) in cases {
-        let e = with_overrides(overrides.clone()).validate().unwrap_err();
+        let e = with_overrides(overrides.clone()).check().unwrap_err();
         assert_eq!(e.path, path, "{overrides}: {}", e.message);
     }
 }
@@ -1142,7 +1195,7 @@ fn display_names() {
     assert_eq!(
         Reason::Errors {
             count: 10,
-            window: MINUTE
+            window: Span::MINUTE
         }
         .to_string(),
         "10 errors within 1m"
@@ -1152,19 +1205,19 @@ fn display_names() {
 #[test]
 fn threshold_trigger_keeps_firing_while_n_matches_are_within_the_period() {
     let (p, mut fc) = machine(threshold_rule());
-    fc.record(0, reply(&p, TEMPFAIL, "4.7.28"));
-    fc.record(10 * MINUTE, reply(&p, TEMPFAIL, "4.7.28"));
-    assert_eq!(fc.next_wakeup(), Some(40 * MINUTE));
+    fc.record(time(0), reply(&p, TEMPFAIL, "4.7.28"));
+    fc.record(time(10 * MINUTE), reply(&p, TEMPFAIL, "4.7.28"));
+    assert_eq!(fc.next_wakeup(), Some(time(40 * MINUTE)));
     // The matches at 10m and 20m are 2 within 1h: the rule fires again, 30m from now.
-    fc.record(20 * MINUTE, reply(&p, TEMPFAIL, "4.7.28"));
-    assert_eq!(fc.next_wakeup(), Some(50 * MINUTE));
+    fc.record(time(20 * MINUTE), reply(&p, TEMPFAIL, "4.7.28"));
+    assert_eq!(fc.next_wakeup(), Some(time(50 * MINUTE)));
     // Bits of rules the policy does not have are ignored.
     fc.record(
-        21 * MINUTE,
+        time(21 * MINUTE),
         Attempt {
             matched: ReplyMatch(1 << 40),
             ..attempt(TEMPFAIL)
         },
     );
-    assert_eq!(fc.next_wakeup(), Some(50 * MINUTE));
+    assert_eq!(fc.next_wakeup(), Some(time(50 * MINUTE)));
 }

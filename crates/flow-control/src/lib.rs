@@ -44,38 +44,43 @@
 //!   `max_rate`) at once, then one more every `ramp_interval`.
 //!
 //! # Embedding it
+//! The machine is sans-IO: it never reads a clock, sleeps or sends. Feed it the time and
+//! each attempt's outcome; ask it for permits and limits; call it back at its wake-up.
+//! The crate README has the whole loop of a real MTA.
 //! ```
 //! use std::sync::Arc;
-//! use mtasim::flow_control::{Attempt, FlowControl, FlowControlConfig, OutcomeClass, Permit,
-//!                            Policy, State, Verdict};
+//! use mta_flow_control::{Attempt, FlowControl, FlowControlConfig, Instant, OutcomeClass,
+//!                        Permit, Policies, Span, State, Verdict};
 //!
-//! // Load the section (here from JSON) and compile it once per distinct configuration.
+//! // Load the section (here from JSON) and compile it once: base and overrides.
 //! let config: FlowControlConfig = serde_json::from_str(r#"{
 //!     "max_rate": "600/min",
 //!     "errors": { "window": "1m", "threshold": 2 },
 //!     "rules": [ { "match": "\\[TSS04\\]", "action": "suspend", "duration": "2h" } ]
 //! }"#).unwrap();
-//! let policy = Arc::new(Policy::new(&config.effective("yahoo").unwrap()).unwrap());
-//! let mut yahoo = FlowControl::new(Arc::clone(&policy), 0);
+//! let policies = Policies::compile(&config).unwrap();
+//! let policy = policies.get(policies.index_of("yahoo"));
+//! let at = Instant::from_millis;
+//! let mut yahoo = FlowControl::new(Arc::clone(policy), at(0));
 //!
 //! // Before starting a delivery: ask, passing how many are running to this destination.
-//! assert_eq!(yahoo.permit(0, 0), Permit::Granted);
-//! assert_eq!(yahoo.permit(0, 1), Permit::NotBefore(100)); // 600/min: one per 100 ms
+//! assert_eq!(yahoo.permit(at(0), 0), Permit::Granted);
+//! assert_eq!(yahoo.permit(at(0), 1), Permit::NotBefore(at(100))); // 600/min: one per 100 ms
 //!
 //! // When it ends: classify the reply once per distinct text (cache it), then record.
 //! let reply = "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred";
 //! let attempt = Attempt { class: OutcomeClass::Tempfail, matched: policy.classify(reply),
 //!                         handshake: false };
-//! let verdict = yahoo.record(1_000, attempt);
+//! let verdict = yahoo.record(at(1_000), attempt);
 //! assert_eq!(yahoo.state(), State::Suspended);
-//! assert_eq!(verdict, Verdict::Retry { min_delay: 3_600_000 }); // backoff.retry_after
+//! assert_eq!(verdict, Verdict::Retry { min_delay: Span::HOUR }); // backoff.retry_after
 //!
 //! // Log the transitions, and come back when the next timer is due.
 //! for t in yahoo.drain_transitions() {
-//!     println!("{} {} -> {}: {}", t.at, t.from, t.to, t.reason);
+//!     println!("{} {} -> {}: {}", t.at.as_millis(), t.from, t.to, t.reason);
 //! }
 //! let wake = yahoo.next_wakeup().unwrap();
-//! assert_eq!(wake, 1_000 + 2 * 3_600_000);
+//! assert_eq!(wake, at(1_000) + 2 * Span::HOUR);
 //! yahoo.advance(wake);
 //! assert_eq!(yahoo.state(), State::Backoff); // a suspension ends in backoff
 //! ```
@@ -84,11 +89,17 @@ pub mod config;
 mod feedback;
 mod machine;
 mod policy;
+pub mod rate;
 #[cfg(test)]
 mod tests;
+pub mod time;
+pub mod validate;
 mod window;
 
 pub use config::{FlowControlConfig, OutcomeClass};
 pub use feedback::{Feedback, FeedbackError};
 pub use machine::{Attempt, FlowControl, Permit, Reason, State, Transition, Verdict};
-pub use policy::{Policy, ReplyMatch};
+pub use policy::{Policies, Policy, PolicyIndex, ReplyMatch};
+pub use rate::{Rate, TokenBucket};
+pub use time::{Instant, Span};
+pub use validate::Invalid;

@@ -6,7 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A feedback amount as Postfix writes it.
@@ -87,7 +86,8 @@ impl<'de> Deserialize<'de> for Feedback {
     }
 }
 
-impl JsonSchema for Feedback {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Feedback {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Feedback".into()
     }
