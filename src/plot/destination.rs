@@ -240,7 +240,7 @@ impl Figure for DestinationFigure {
 
 /// The receiver's reputation settings: a named receiver by destination name or domain,
 /// else the generated receivers' template.
-fn reputation_config(result: &RunResult, name: &str) -> Option<ReputationConfig> {
+pub fn reputation_config(result: &RunResult, name: &str) -> Option<ReputationConfig> {
     let scenario = &result.scenario;
     let named = scenario
         .receivers

@@ -22,6 +22,8 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+pub use destination::reputation_config;
+
 use crate::metrics::{DestinationSummary, Sample};
 use crate::sim::RunResult;
 use panel::PanelTrace;
