@@ -339,3 +339,109 @@ fn mtasim_run_draws_unless_told_not_to() {
     assert!(drawn_files(&without).is_empty());
     assert!(without.join("summary.json").exists());
 }
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What the explorer's self-test wrote on `<body>` after opening `fragment` of `page` in
+/// headless Chromium: (result, panels drawn, destination shown). `None`, with a note,
+/// where Chromium is not installed.
+fn selftest(page: &Path, fragment: &str) -> Option<(String, usize, String)> {
+    if !Path::new(CHROMIUM).exists() {
+        println!(
+            "note: {CHROMIUM} is absent, so the explorer is not checked in a browser \
+             (apt-get install -y chromium)"
+        );
+        return None;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}#{fragment}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let body = dom
+        .find("<body")
+        .map(|at| &dom[at..at + dom[at..].find('>').unwrap()])
+        .unwrap_or_else(|| {
+            panic!(
+                "no <body> in Chromium's output ({}): {stderr}",
+                output.status
+            )
+        });
+    let attribute = |name: &str| {
+        let key = format!("{name}=\"");
+        let start = body
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} on <body>: the script did not finish; {body}"))
+            + key.len();
+        body[start..start + body[start..].find('"').unwrap()].replace("&quot;", "\"")
+    };
+    Some((
+        attribute("data-selftest"),
+        attribute("data-selftest-panels").parse().unwrap(),
+        attribute("data-selftest-destination"),
+    ))
+}
+
+#[test]
+fn the_explorer_draws_a_destination_in_a_browser_without_script_errors() {
+    let Drawn { dir, .. } = drawn();
+    let page = dir.path().join("report.html");
+    // Yahoo: state strip, queue depth, limits, outcomes, reputation.
+    let Some(yahoo) = selftest(&page, "destination=yahoo&selftest") else {
+        return;
+    };
+    assert_eq!(yahoo, ("ok".to_string(), 5, "yahoo".to_string()));
+    // No destination named: the total, with its queue, outcomes and flow-control count.
+    let total = selftest(&page, "selftest").unwrap();
+    assert_eq!(total, ("ok".to_string(), 3, "*".to_string()));
+}
+
+#[test]
+fn the_explorer_draws_two_sources_side_by_side() {
+    let result = small_run(&[]);
+    let mut page = report::run::page(&result, &[], None);
+    // As replay would: an observed log with no limits or reputation beside the run.
+    page.explorer.sources = vec!["observed".into(), "simulated".into()];
+    for entry in &mut page.explorer.entries {
+        let simulated = entry.timelines[0].clone();
+        let mut observed = simulated.clone();
+        if let Some(t) = observed.as_mut() {
+            t.columns.retain(|(series, _)| {
+                !matches!(
+                    series,
+                    report::Series::ConcurrencyLimit
+                        | report::Series::RateLimit
+                        | report::Series::Reputation
+                        | report::Series::Blocking
+                )
+            });
+        }
+        entry.timelines = vec![observed, simulated];
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.html");
+    std::fs::write(&file, report::render(&page)).unwrap();
+    let Some(result) = selftest(&file, "destination=yahoo&selftest") else {
+        return;
+    };
+    // Strip, queue and outcomes twice; limits and reputation for the simulation only.
+    assert_eq!(result, ("ok".to_string(), 8, "yahoo".to_string()));
+}

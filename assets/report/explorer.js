@@ -34,7 +34,7 @@
         { key: "deferred", label: "deferred" },
         { key: "bounced", label: "bounced" }] },
     { id: "reputation", title: "receiver's reputation score for this sender",
-      unit: "score", height: 190, fixed: [0, 1.05], series: [
+      unit: "score", height: 190, fixed: [-0.02, 1.05], series: [
         { key: "reputation", label: "reputation", decimals: 3 }] },
     { id: "flow", title: "destinations in dynamic flow control", unit: "destinations",
       height: 170, series: [
@@ -259,7 +259,8 @@
             points: { show: false }, value: function () { return String(level); } });
         });
     }
-    var fit = function (u, lo, hi) { return [0, hi > 0 ? hi * 1.08 : 1]; };
+    // From a little below zero, so a line at zero is drawn whole, not cut by the frame.
+    var fit = function (u, lo, hi) { var top = hi > 0 ? hi * 1.08 : 1; return [-top * 0.02, top]; };
     opts.scales.y = panel.fixed ? { range: panel.fixed } : { range: fit };
     var whole = panel.series.every(function (s) { return s.whole || s.scale === "y2"; });
     opts.axes = [timeAxis(true), valueAxis("y", 3, panel.unit, whole)];
@@ -665,7 +666,7 @@
     }
     var n = 0;
     for (var i = 0; i < pixels.length; i += 4) {
-      if (pixels[i + 3] < 200) continue;
+      if (pixels[i + 3] < 120) continue;
       for (var k = 0; k < colours.length; k++) {
         var c = colours[k];
         if (Math.abs(pixels[i] - c[0]) + Math.abs(pixels[i + 1] - c[1]) + Math.abs(pixels[i + 2] - c[2]) < 40) { n++; break; }
