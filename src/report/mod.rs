@@ -29,8 +29,8 @@
 //! - `sections`: any further HTML (episode lists, fit tables), each with its own heading.
 //!
 //! The data is embedded as columnar JSON (times as steps, each column as values or runs
-//! of equal values, rounded as timeseries.csv rounds): the default run's page weighs about
-//! 0.25 MB, with everything it shows.
+//! of equal values, rounded as timeseries.csv rounds). The default run's page weighs
+//! 193 KB (time series 54 KB, uPlot 51 KB), the large campaign's 219 KB (84 KB).
 
 mod explorer;
 mod html;
