@@ -59,11 +59,13 @@ impl<E> Scheduler<E> {
     }
 
     /// The current simulated time.
+    #[inline]
     pub fn now(&self) -> Instant {
         self.now
     }
 
     /// Schedules `event` at absolute time `at`; a time in the past runs now.
+    #[inline]
     pub fn at(&mut self, at: Instant, event: E) {
         let time = at.max(self.now);
         self.queue.push(Entry {
@@ -75,6 +77,7 @@ impl<E> Scheduler<E> {
     }
 
     /// Schedules `event` after `delay`.
+    #[inline]
     pub fn after(&mut self, delay: Span, event: E) {
         self.at(self.now.saturating_add(delay), event);
     }
@@ -90,6 +93,7 @@ impl<E> Scheduler<E> {
     }
 
     /// Removes the next event if it is due at or before `until`, advancing the clock to it.
+    #[inline]
     pub fn pop_until(&mut self, until: Instant) -> Option<E> {
         if self.queue.peek()?.time > until {
             return None;

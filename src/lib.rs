@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod mta;
 pub mod output;
 pub mod receiver;
+pub mod replies;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

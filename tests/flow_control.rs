@@ -4,7 +4,7 @@
 use mtasim::flow_control::Policy;
 use mtasim::flow_control::State;
 use mtasim::flow_control::config::FlowControlConfig;
-use mtasim::receiver::{ReplyBook, ReplyKind, catalogue};
+use mtasim::replies::{ReplyBook, ReplyKind, catalogue};
 use mtasim::scenario;
 use mtasim::sim::{RunResult, simulate};
 
@@ -143,13 +143,13 @@ fn catalogue_replies_have_their_class_and_are_matched_by_rules() {
             4 => ReplyKind::Temporary,
             _ => ReplyKind::Permanent,
         };
-        assert_eq!(reply.class(), expected, "{}", entry.name);
+        assert_eq!(reply.kind(), expected, "{}", entry.name);
     }
     let permanent: Vec<_> = ["microsoft-s3150", "user-unknown", "generic-block"]
         .iter()
         .map(|name| {
             let id = book.intern(name).unwrap();
-            book.get(id).class()
+            book.get(id).kind()
         })
         .collect();
     assert!(permanent.iter().all(|k| *k == ReplyKind::Permanent));

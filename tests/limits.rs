@@ -102,7 +102,7 @@ fn too_many_events_are_refused_up_front_with_the_estimate_unless_raised() {
 #[test]
 fn the_event_estimate_is_sensible() {
     let scenario = scenario::load("default", scenario::DEFAULT_SCENARIO, &[]).unwrap();
-    let estimate = estimate_events(&scenario);
+    let estimate = estimate_events(&scenario.scenario);
     let result = simulate(&scenario, RunOptions::default()).unwrap();
     let actual = result.stats.events;
     assert!(

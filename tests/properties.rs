@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use mtasim::metrics::{DestinationSummary, Sample};
 use mtasim::output;
-use mtasim::receiver::catalogue;
+use mtasim::replies::catalogue;
 use mtasim::scenario;
 use mtasim::sim::{RunOptions, RunResult, simulate};
 use proptest::prelude::*;

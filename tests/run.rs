@@ -1,10 +1,10 @@
 //! Whole runs: conservation, determinism, expiry, the MTA's limits.
 
 use mtasim::output;
-use mtasim::scenario::{self, Scenario};
+use mtasim::scenario::{self, CompiledScenario};
 use mtasim::sim::{RunResult, simulate};
 
-fn scenario(text: &str) -> Scenario {
+fn scenario(text: &str) -> CompiledScenario {
     scenario::load("test", text, &[]).unwrap_or_else(|e| panic!("{e}"))
 }
 

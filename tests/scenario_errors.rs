@@ -19,7 +19,7 @@ const BASE: &str = r#"{
   "traffic": [ { "start": "0s", "messages": 10, "over": "1m" } ]
 }"#;
 
-fn load(text: &str) -> Result<scenario::Scenario, ScenarioError> {
+fn load(text: &str) -> Result<scenario::CompiledScenario, ScenarioError> {
     scenario::load("t.json", text, &[])
 }
 
@@ -181,7 +181,7 @@ fn overrides_apply_and_their_errors_say_so() {
         &[set("duration=12h"), set("receivers.0.share=0.5")],
     )
     .unwrap();
-    assert_eq!(scenario.duration.as_millis(), 12 * 3_600_000);
+    assert_eq!(scenario.scenario.duration.as_millis(), 12 * 3_600_000);
     let error =
         scenario::load("t.json", BASE, &[set("receivers.0.rate_limit.rate=0/min")]).unwrap_err();
     assert_eq!(error.path, "receivers[0].rate_limit.rate");

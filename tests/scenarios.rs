@@ -80,7 +80,9 @@ fn every_scenario_file_loads_and_names_itself() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
-            let scenario = scenario::load_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            let scenario = scenario::load_file(&path, &[])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .scenario;
             assert_eq!(
                 Some(scenario.name.as_str()),
                 path.file_stem().and_then(|s| s.to_str()),

@@ -235,7 +235,7 @@ fn constraints_filter_and_the_objective_ranks() {
 }
 
 fn tiny_sweep(parts: PlanParts) -> Sweep {
-    let base = scenario::load("tiny", TINY, &[]).unwrap();
+    let base = scenario::parse("tiny", TINY, &[]).unwrap();
     let plan = SweepPlan::resolve(parts, base.seed).unwrap();
     let sweep = Sweep::new(plan, base);
     sweep.check().unwrap();

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::scenario::{self, Override, Scenario, ScenarioError};
-use crate::sim::SimError;
+use crate::scenario::{self, CompiledScenario, Override, ScenarioError};
+use crate::sim::{Limit, SimError};
 
 /// Simulate an outbound MTA's dynamic flow control against synthetic receivers.
 #[derive(Debug, Parser)]
@@ -85,12 +85,18 @@ impl From<ScenarioError> for Failure {
     }
 }
 
-/// A scenario the simulator refuses is the user's to fix; an interrupted or failed run
-/// is not.
+/// A run too large is the user's to fix (with the flag that raises the limit); an
+/// interrupted or failed run is not.
 impl From<SimError> for Failure {
     fn from(e: SimError) -> Self {
         match e {
-            SimError::Invalid(_) | SimError::TooLarge(_) => Failure::Input(e.to_string()),
+            SimError::TooLarge { limit, .. } => {
+                let flag = match limit {
+                    Limit::Messages => "--max-messages",
+                    Limit::Events => "--max-events",
+                };
+                Failure::Input(format!("{e}; raise it with {flag}"))
+            }
             SimError::Interrupted(_) => Failure::Interrupted(e.to_string()),
             SimError::Internal(_) => Failure::Internal(e.to_string()),
         }
@@ -126,8 +132,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Loads the scenario at `path`, or the built-in default.
-pub fn load_scenario(path: Option<&PathBuf>, overrides: &[Override]) -> Result<Scenario, Failure> {
+/// Loads and compiles the scenario at `path`, or the built-in default.
+pub fn load_scenario(
+    path: Option<&PathBuf>,
+    overrides: &[Override],
+) -> Result<CompiledScenario, Failure> {
     Ok(match path {
         Some(path) => scenario::load_file(path, overrides)?,
         None => scenario::load("<default scenario>", scenario::DEFAULT_SCENARIO, overrides)?,
@@ -136,9 +145,7 @@ pub fn load_scenario(path: Option<&PathBuf>, overrides: &[Override]) -> Result<S
 
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
     for file in files {
-        let scenario = scenario::load_file(file, overrides)?;
-        crate::mta::world::World::build(&scenario)
-            .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+        let scenario = scenario::load_file(file, overrides)?.scenario;
         println!(
             "{}: ok ({} messages, {} simulated)",
             file.display(),
@@ -157,7 +164,7 @@ fn print_schema() -> Result<(), Failure> {
 }
 
 fn print_replies() -> Result<(), Failure> {
-    for entry in crate::receiver::catalogue() {
+    for entry in crate::replies::catalogue() {
         println!("{:<26} {}", entry.name, entry.text);
     }
     Ok(())

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
-use crate::mta::log::DeliveryLog;
-use crate::output::{self, OutputFolder};
-use crate::sim::{self, RunOptions, RunResult, SimError};
+use crate::output::{self, DeliveryLog, OutputFolder};
+use crate::sim::{self, RunOptions, RunResult};
 use crate::units::human_seconds;
 use crate::{plot, report};
 
@@ -80,16 +79,17 @@ fn interrupted() -> Arc<AtomicBool> {
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // First, so a Ctrl-C at any point before the outputs are committed stops cleanly.
     let stop = interrupted();
-    let mut scenario = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
+    let mut compiled = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
     if let Some(seed) = args.seed {
-        scenario.seed = seed;
+        compiled.scenario.seed = seed;
     }
+    let scenario = &compiled.scenario;
     let limits = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
         ..RunOptions::default()
     };
-    sim::check_size(&scenario, &limits).map_err(|e| Failure::Input(e.to_string()))?;
+    sim::check_size(scenario, &limits)?;
     let target = args
         .out
         .clone()
@@ -110,18 +110,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let options = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
-        log,
         keep_going: Box::new(move || !polled.load(Ordering::Relaxed)),
     };
-    let origin = args.scenario.as_ref().map_or_else(
-        || "<default scenario>".to_string(),
-        |path| path.display().to_string(),
-    );
-    // A scenario refused only while building the world still names its file.
-    let result = sim::simulate(&scenario, options).map_err(|e| match e {
-        SimError::Invalid(_) => Failure::Input(format!("{origin}: {e}")),
-        other => Failure::from(other),
-    })?;
+    let (result, log) = sim::simulate_with(&compiled, options, log)?;
+    if let Some(log) = log {
+        log.finish()
+            .map_err(|e| Failure::Internal(format!("writing deliveries.jsonl: {e}")))?;
+    }
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
     if !args.no_plots {

@@ -144,7 +144,7 @@ fn write_outputs(
 /// Reads the plan from the arguments and the plan file, and checks every configuration
 /// before anything runs.
 fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
-    let base = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
+    let base = load_scenario(args.scenario.as_ref(), &args.overrides.set)?.scenario;
     let from_file = match &args.plan {
         Some(path) => read_plan(path)?,
         None => PlanParts::default(),

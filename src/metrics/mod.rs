@@ -1,45 +1,89 @@
-//! What a run measured: counters per destination, time-series samples, transitions, and the
-//! summary built from them. The model fills these; the outputs only read them.
+//! What a run measured, by the observers that measure it: [`Tallies`] (summary.json's
+//! counters and latencies), [`Sampler`] (the time series), [`TransitionLog`], and
+//! [`Detail`], the choice of which destinations are reported one by one. The model reports
+//! events to them; the outputs only read what they collected.
 
+mod detail;
 mod histogram;
+mod sampler;
+mod tallies;
+mod transitions;
 
 use std::collections::BTreeMap;
+use std::ops::{Index, IndexMut};
 
 use serde::Serialize;
 
+pub use detail::{Detail, GENERATED_DETAIL};
 pub use histogram::Histogram;
+pub use sampler::Sampler;
+pub use tallies::Tallies;
+pub use transitions::TransitionLog;
 
 use crate::flow_control::State;
+use crate::replies::BounceReason;
 use crate::units::{Instant, Span};
 
-/// Why a message bounced (failed permanently before expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum BounceReason {
-    /// 550 5.1.1: the recipient does not exist.
-    UserUnknown,
-    /// A 5.7.x policy rejection: the receiver blocks us.
-    Blocked,
-    /// Any other permanent failure.
-    Rejected,
-    /// A flow-control rule with action `bounce` failed the message.
-    FlowControlRule,
+/// One value per flow-control state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerState<T> {
+    pub normal: T,
+    pub backoff: T,
+    pub suspended: T,
 }
 
-impl BounceReason {
-    pub const ALL: [BounceReason; 4] = [
-        BounceReason::UserUnknown,
-        BounceReason::Blocked,
-        BounceReason::Rejected,
-        BounceReason::FlowControlRule,
-    ];
+impl<T> Index<State> for PerState<T> {
+    type Output = T;
 
-    pub fn name(self) -> &'static str {
-        match self {
-            BounceReason::UserUnknown => "user_unknown",
-            BounceReason::Blocked => "blocked",
-            BounceReason::Rejected => "rejected",
-            BounceReason::FlowControlRule => "flow_control_rule",
+    fn index(&self, state: State) -> &T {
+        match state {
+            State::Normal => &self.normal,
+            State::Backoff => &self.backoff,
+            State::Suspended => &self.suspended,
         }
+    }
+}
+
+impl<T> IndexMut<State> for PerState<T> {
+    fn index_mut(&mut self, state: State) -> &mut T {
+        match state {
+            State::Normal => &mut self.normal,
+            State::Backoff => &mut self.backoff,
+            State::Suspended => &mut self.suspended,
+        }
+    }
+}
+
+/// Bounces counted by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounces {
+    pub user_unknown: u64,
+    pub blocked: u64,
+    pub rejected: u64,
+    pub flow_control_rule: u64,
+}
+
+impl Bounces {
+    pub fn get(&self, reason: BounceReason) -> u64 {
+        match reason {
+            BounceReason::UserUnknown => self.user_unknown,
+            BounceReason::Blocked => self.blocked,
+            BounceReason::Rejected => self.rejected,
+            BounceReason::FlowControlRule => self.flow_control_rule,
+        }
+    }
+
+    fn count(&mut self, reason: BounceReason, n: u64) {
+        *match reason {
+            BounceReason::UserUnknown => &mut self.user_unknown,
+            BounceReason::Blocked => &mut self.blocked,
+            BounceReason::Rejected => &mut self.rejected,
+            BounceReason::FlowControlRule => &mut self.flow_control_rule,
+        } += n;
+    }
+
+    pub fn total(&self) -> u64 {
+        BounceReason::ALL.iter().map(|&r| self.get(r)).sum()
     }
 }
 
@@ -48,7 +92,7 @@ impl BounceReason {
 pub struct Tally {
     pub injected: u64,
     pub delivered: u64,
-    pub bounces: [u64; 4],
+    pub bounces: Bounces,
     pub expired: u64,
     pub attempts: u64,
     pub deferrals: u64,
@@ -59,17 +103,16 @@ pub struct Tally {
     pub backoff_entries: u64,
     pub suspensions: u64,
     pub blocks: u64,
-    /// Time in normal, backoff, suspended.
-    pub time_in_state: [Span; 3],
+    pub time_in_state: PerState<Span>,
 }
 
 impl Tally {
     pub fn bounced(&self) -> u64 {
-        self.bounces.iter().sum()
+        self.bounces.total()
     }
 
     pub fn bounce(&mut self, reason: BounceReason) {
-        self.bounces[reason as usize] += 1;
+        self.bounces.count(reason, 1);
     }
 
     pub fn defer(&mut self, reply: usize) {
@@ -93,8 +136,8 @@ impl Tally {
     pub fn merge(&mut self, other: &Tally) {
         self.injected += other.injected;
         self.delivered += other.delivered;
-        for (mine, theirs) in self.bounces.iter_mut().zip(other.bounces) {
-            *mine += theirs;
+        for reason in BounceReason::ALL {
+            self.bounces.count(reason, other.bounces.get(reason));
         }
         self.expired += other.expired;
         self.attempts += other.attempts;
@@ -106,8 +149,8 @@ impl Tally {
         self.backoff_entries += other.backoff_entries;
         self.suspensions += other.suspensions;
         self.blocks += other.blocks;
-        for (mine, theirs) in self.time_in_state.iter_mut().zip(other.time_in_state) {
-            *mine += theirs;
+        for state in State::ALL {
+            self.time_in_state[state] += other.time_in_state[state];
         }
     }
 }
@@ -224,15 +267,15 @@ impl DestinationSummary {
     pub fn new(tally: &Tally, latency: &Histogram, queued: u64, reply_names: &[String]) -> Self {
         let bounces_by_reason = BounceReason::ALL
             .iter()
-            .filter(|r| tally.bounces[**r as usize] > 0)
-            .map(|r| (r.name().to_string(), tally.bounces[*r as usize]))
+            .filter(|&&r| tally.bounces.get(r) > 0)
+            .map(|&r| (r.name().to_string(), tally.bounces.get(r)))
             .collect();
         let deferrals_by_reply = tally
             .deferrals_by_reply
             .iter()
             .map(|&(reply, n)| (reply_names[reply].clone(), n))
             .collect();
-        let [normal, backoff, suspended] = tally.time_in_state.map(Span::as_secs_f64);
+        let t = &tally.time_in_state;
         DestinationSummary {
             injected: tally.injected,
             delivered: tally.delivered,
@@ -249,9 +292,9 @@ impl DestinationSummary {
             suspensions: tally.suspensions,
             blocks: tally.blocks,
             time_in_state_s: TimeInState {
-                normal,
-                backoff,
-                suspended,
+                normal: t.normal.as_secs_f64(),
+                backoff: t.backoff.as_secs_f64(),
+                suspended: t.suspended.as_secs_f64(),
             },
             latency_s: Latency {
                 p50: latency.quantile(0.5).as_secs_f64(),

@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::retry::RetryPolicy;
+use crate::replies::{ReplyBook, ReplyId};
 use crate::units::{Instant, Span};
 use crate::validate::{self, Check, Invalid};
 
@@ -61,15 +63,81 @@ pub struct ErrorWindow {
     pub probability: f64,
 }
 
-impl InternalErrors {
-    /// The probability in force at `now` (windows count from the start of the run).
-    pub fn probability_at(&self, now: Instant) -> f64 {
-        let since_start = now - Instant::ZERO;
+/// The MTA's own failure rate over time, compiled: windows in simulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InternalErrorRate {
+    probability: f64,
+    /// (from, to, probability), in file order; the last matching window wins.
+    windows: Vec<(Instant, Instant, f64)>,
+}
+
+impl InternalErrorRate {
+    /// The probability in force at `now`.
+    pub fn at(&self, now: Instant) -> f64 {
         self.windows
             .iter()
             .rev()
-            .find(|w| (w.from..w.to).contains(&since_start))
-            .map_or(self.probability, |w| w.probability)
+            .find(|(from, to, _)| (*from..*to).contains(&now))
+            .map_or(self.probability, |w| w.2)
+    }
+}
+
+/// What the MTA logs for failures that are its own, not a receiver's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtaReplies {
+    /// An internal error before any connection (DNS, local resources).
+    pub internal_error: ReplyId,
+    /// The TCP connection was refused.
+    pub connection_refused: ReplyId,
+    /// No answer within `connect_timeout`.
+    pub connect_timeout: ReplyId,
+    /// Connected, but no greeting within `greeting_timeout`.
+    pub greeting_timeout: ReplyId,
+}
+
+/// The `mta` section compiled: what the MTA model runs on.
+#[derive(Debug, Clone)]
+pub struct Mta {
+    pub max_connections: u32,
+    pub connect_timeout: Span,
+    pub greeting_timeout: Span,
+    pub max_deliveries_per_connection: u32,
+    pub session_idle_timeout: Span,
+    pub internal_errors: InternalErrorRate,
+    pub retry: RetryPolicy,
+    /// A message older than this expires.
+    pub max_age: Span,
+    pub replies: MtaReplies,
+}
+
+impl MtaConfig {
+    /// Checks the section and compiles it, interning the MTA's own replies in `book`.
+    pub fn compile(&self, book: &mut ReplyBook) -> Result<Mta, Invalid> {
+        self.validate()?;
+        let mut own = |name| book.intern(name).expect("a catalogue name");
+        let replies = MtaReplies {
+            internal_error: own("mta-internal-error"),
+            connection_refused: own("connection-refused"),
+            connect_timeout: own("connection-timeout"),
+            greeting_timeout: own("greeting-timeout"),
+        };
+        let windows = self.internal_errors.windows.iter();
+        Ok(Mta {
+            max_connections: self.max_connections,
+            connect_timeout: self.connect_timeout,
+            greeting_timeout: self.greeting_timeout,
+            max_deliveries_per_connection: self.max_deliveries_per_connection,
+            session_idle_timeout: self.session_idle_timeout,
+            internal_errors: InternalErrorRate {
+                probability: self.internal_errors.probability,
+                windows: windows
+                    .map(|w| (Instant::ZERO + w.from, Instant::ZERO + w.to, w.probability))
+                    .collect(),
+            },
+            retry: RetryPolicy::new(&self.retry),
+            max_age: self.retry.max_age,
+            replies,
+        })
     }
 }
 
@@ -135,7 +203,7 @@ impl Default for RetryConfig {
 
 impl MtaConfig {
     /// Refuses values that cannot describe a working MTA.
-    pub fn validate(&self) -> Check {
+    fn validate(&self) -> Check {
         validate::positive(
             "max_connections",
             self.max_connections.into(),
@@ -214,30 +282,27 @@ mod tests {
 
     #[test]
     fn window_probability_applies_inside_its_span_only() {
-        let errors = InternalErrors {
-            probability: 0.01,
-            windows: vec![ErrorWindow {
-                from: Span::from_hours(2),
-                to: Span::from_hours(3),
-                probability: 0.5,
-            }],
+        let config = MtaConfig {
+            internal_errors: InternalErrors {
+                probability: 0.01,
+                windows: vec![ErrorWindow {
+                    from: Span::from_hours(2),
+                    to: Span::from_hours(3),
+                    probability: 0.5,
+                }],
+            },
+            ..MtaConfig::default()
         };
-        assert_eq!(
-            errors.probability_at(Instant::from_millis(2 * 3_600_000 - 1)),
-            0.01
-        );
-        assert_eq!(
-            errors.probability_at(Instant::from_millis(2 * 3_600_000)),
-            0.5
-        );
-        assert_eq!(
-            errors.probability_at(Instant::from_millis(3 * 3_600_000 - 1)),
-            0.5
-        );
-        assert_eq!(
-            errors.probability_at(Instant::from_millis(3 * 3_600_000)),
-            0.01
-        );
+        let errors = config
+            .compile(&mut ReplyBook::new())
+            .unwrap()
+            .internal_errors;
+        let at = |ms| errors.at(Instant::from_millis(ms));
+        let hour = Span::HOUR.as_millis();
+        assert_eq!(at(2 * hour - 1), 0.01);
+        assert_eq!(at(2 * hour), 0.5);
+        assert_eq!(at(3 * hour - 1), 0.5);
+        assert_eq!(at(3 * hour), 0.01);
     }
 
     #[test]

@@ -20,7 +20,8 @@
 #[cfg(debug_assertions)]
 use std::collections::HashMap;
 
-use super::world::Destination;
+use super::message::MessageSlot;
+use super::world::{Destination, DestinationId};
 #[cfg(debug_assertions)]
 use crate::flow_control::State;
 use crate::units::Instant;
@@ -51,7 +52,7 @@ pub struct Checks {
     permits: Vec<u64>,
     /// Per destination: time of its last transition.
     #[cfg(debug_assertions)]
-    last_transition: HashMap<u32, Instant>,
+    last_transition: HashMap<DestinationId, Instant>,
 }
 
 #[cfg(debug_assertions)]
@@ -82,7 +83,13 @@ impl Checks {
     /// A permit was granted and a session opens for destination `d` (its `sessions` not yet
     /// counted), with `connections` of `max_connections` open.
     #[inline(always)]
-    pub fn opened(&mut self, _d: u32, _destination: &Destination, _connections: u32, _max: u32) {
+    pub fn opened(
+        &mut self,
+        _d: DestinationId,
+        _destination: &Destination,
+        _connections: u32,
+        _max: u32,
+    ) {
         #[cfg(debug_assertions)]
         {
             if _connections >= _max {
@@ -98,14 +105,14 @@ impl Checks {
 
     /// A permit was granted for the next message of an open session of destination `d`.
     #[inline(always)]
-    pub fn continued(&mut self, _d: u32, _destination: &Destination) {
+    pub fn continued(&mut self, _d: DestinationId, _destination: &Destination) {
         #[cfg(debug_assertions)]
         self.granted(_d, _destination, _destination.sessions - 1);
     }
 
     /// A delivery starts at `d` with `others` other sessions open.
     #[cfg(debug_assertions)]
-    fn granted(&mut self, d: u32, destination: &Destination, others: u32) {
+    fn granted(&mut self, d: DestinationId, destination: &Destination, others: u32) {
         let what = format!("destination {:?}", destination.name);
         let limit = destination.flow.concurrency_limit();
         if destination.flow.state() == State::Suspended {
@@ -118,7 +125,7 @@ impl Checks {
                 "a delivery started with {others} other sessions open, at or over the concurrency limit {limit}"
             );
         }
-        let d = d as usize;
+        let d = d.index();
         if self.permits.len() <= d {
             self.permits.resize(d + 1, 0);
         }
@@ -127,9 +134,9 @@ impl Checks {
 
     /// An attempt of destination `d` was recorded with flow control.
     #[inline(always)]
-    pub fn recorded(&mut self, _d: u32, _name: &str) {
+    pub fn recorded(&mut self, _d: DestinationId, _name: &str) {
         #[cfg(debug_assertions)]
-        match self.permits.get_mut(_d as usize) {
+        match self.permits.get_mut(_d.index()) {
             Some(n) if *n > 0 => *n -= 1,
             _ => broken!(
                 self.now,
@@ -142,10 +149,10 @@ impl Checks {
     /// Message `slot` moves to `to`; `not_before` (for [`Place::Waiting`]) is the
     /// earliest time of its next attempt.
     #[inline(always)]
-    pub fn moved(&mut self, _slot: u32, _to: Place, _not_before: Instant) {
+    pub fn moved(&mut self, _slot: MessageSlot, _to: Place, _not_before: Instant) {
         #[cfg(debug_assertions)]
         {
-            let slot = _slot as usize;
+            let slot = _slot.0 as usize;
             if self.messages.len() <= slot {
                 self.messages.resize(slot + 1, (Place::Gone, Instant::ZERO));
             }
@@ -184,7 +191,7 @@ impl Checks {
 
     /// Destination `d` changed state at `at`.
     #[inline(always)]
-    pub fn transition(&mut self, _d: u32, _name: &str, _at: Instant) {
+    pub fn transition(&mut self, _d: DestinationId, _name: &str, _at: Instant) {
         #[cfg(debug_assertions)]
         {
             let what = format!("destination {_name:?}");
@@ -213,7 +220,11 @@ impl Checks {
 
 #[cfg(all(test, debug_assertions))]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    const D0: DestinationId = DestinationId(0);
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -243,8 +254,9 @@ mod tests {
             &[],
         )
         .unwrap();
-        let mut world = crate::mta::world::World::build(&scenario).unwrap();
-        (world.destinations.remove(0), world.policies[0].clone())
+        let mut world = crate::mta::world::World::build(&scenario);
+        let policy = Arc::clone(world.policies.get(world.destinations[0].policy));
+        (world.destinations.remove(0), policy)
     }
 
     #[test]
@@ -252,9 +264,9 @@ mod tests {
     fn a_session_over_the_limit_panics() {
         let mut checks = Checks::default();
         let mut a = destination();
-        checks.opened(0, &a, 0, 10);
+        checks.opened(D0, &a, 0, 10);
         a.sessions = 1;
-        checks.opened(0, &a, 1, 10);
+        checks.opened(D0, &a, 1, 10);
     }
 
     #[test]
@@ -263,9 +275,9 @@ mod tests {
         let mut checks = Checks::default();
         let mut a = destination();
         a.sessions = 1;
-        checks.continued(0, &a);
+        checks.continued(D0, &a);
         a.sessions = 2;
-        checks.continued(0, &a);
+        checks.continued(D0, &a);
     }
 
     #[test]
@@ -283,57 +295,57 @@ mod tests {
         };
         a.flow.record(at(0), attempt);
         assert_eq!(a.flow.state(), State::Suspended);
-        checks.opened(0, &a, 0, 10);
+        checks.opened(D0, &a, 0, 10);
     }
 
     #[test]
     #[should_panic(expected = "max_connections 10")]
     fn a_session_over_the_connection_cap_panics() {
         let mut checks = Checks::default();
-        checks.opened(0, &destination(), 10, 10);
+        checks.opened(D0, &destination(), 10, 10);
     }
 
     #[test]
     #[should_panic(expected = "without a granted permit")]
     fn a_record_needs_a_permit() {
         let mut checks = Checks::default();
-        checks.opened(0, &destination(), 0, 10);
-        checks.recorded(0, "a");
-        checks.recorded(0, "a");
+        checks.opened(D0, &destination(), 0, 10);
+        checks.recorded(D0, "a");
+        checks.recorded(D0, "a");
     }
 
     #[test]
     #[should_panic(expected = "moved from Session to Session")]
     fn a_message_in_two_sessions_panics() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, at(0));
-        checks.moved(3, Place::Session, at(0));
-        checks.moved(3, Place::Session, at(0));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Session, at(0));
+        checks.moved(MessageSlot(3), Place::Session, at(0));
     }
 
     #[test]
     #[should_panic(expected = "before its retry time 500")]
     fn an_early_retry_panics() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, at(0));
-        checks.moved(3, Place::Session, at(0));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Session, at(0));
         checks.clock(at(100));
-        checks.moved(3, Place::Waiting, at(500));
+        checks.moved(MessageSlot(3), Place::Waiting, at(500));
         checks.clock(at(499));
-        checks.moved(3, Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
     }
 
     #[test]
     fn a_message_goes_round() {
         let mut checks = Checks::default();
-        checks.moved(3, Place::Ready, at(0));
-        checks.moved(3, Place::Session, at(0));
-        checks.moved(3, Place::Waiting, at(500));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Session, at(0));
+        checks.moved(MessageSlot(3), Place::Waiting, at(500));
         checks.clock(at(500));
-        checks.moved(3, Place::Ready, at(0));
-        checks.moved(3, Place::Session, at(0));
-        checks.moved(3, Place::Gone, at(0));
-        checks.moved(3, Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
+        checks.moved(MessageSlot(3), Place::Session, at(0));
+        checks.moved(MessageSlot(3), Place::Gone, at(0));
+        checks.moved(MessageSlot(3), Place::Ready, at(0));
     }
 
     #[test]
@@ -341,7 +353,7 @@ mod tests {
     fn transitions_are_in_order() {
         let mut checks = Checks::default();
         checks.clock(at(10));
-        checks.transition(1, "a", at(7));
-        checks.transition(1, "a", at(5));
+        checks.transition(DestinationId(1), "a", at(7));
+        checks.transition(DestinationId(1), "a", at(5));
     }
 }

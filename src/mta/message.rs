@@ -1,15 +1,20 @@
 //! Messages in the queue: a compact slab whose slots are reused, so memory follows the
 //! number of messages queued, not the number injected.
 
+use super::world::DomainId;
 use crate::units::Instant;
+
+/// Where a queued message lives in the [`MessageStore`]; reused once its fate is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageSlot(pub u32);
 
 /// One queued message (one recipient). 32 bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Message {
     /// Injection serial number, as shown in logs.
     pub id: u32,
-    /// The domain it is addressed to (index into the world's domains).
-    pub domain: u32,
+    /// The domain it is addressed to.
+    pub domain: DomainId,
     pub injected_at: Instant,
     /// Time of its first mail transaction (greylisting keys on it), or [`Instant::NEVER`].
     pub first_attempt: Instant,
@@ -24,25 +29,25 @@ pub struct Message {
 #[derive(Debug, Default)]
 pub struct MessageStore {
     slots: Vec<Message>,
-    free: Vec<u32>,
+    free: Vec<MessageSlot>,
 }
 
 impl MessageStore {
-    pub fn insert(&mut self, message: Message) -> u32 {
+    pub fn insert(&mut self, message: Message) -> MessageSlot {
         match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = message;
+                self.slots[slot.0 as usize] = message;
                 slot
             }
             None => {
                 self.slots.push(message);
-                (self.slots.len() - 1) as u32
+                MessageSlot(self.slots.len() as u32 - 1)
             }
         }
     }
 
     /// Releases a slot whose message is final (delivered, bounced or expired).
-    pub fn remove(&mut self, slot: u32) {
+    pub fn remove(&mut self, slot: MessageSlot) {
         self.free.push(slot);
     }
 
@@ -56,17 +61,17 @@ impl MessageStore {
     }
 }
 
-impl std::ops::Index<u32> for MessageStore {
+impl std::ops::Index<MessageSlot> for MessageStore {
     type Output = Message;
 
-    fn index(&self, slot: u32) -> &Message {
-        &self.slots[slot as usize]
+    fn index(&self, slot: MessageSlot) -> &Message {
+        &self.slots[slot.0 as usize]
     }
 }
 
-impl std::ops::IndexMut<u32> for MessageStore {
-    fn index_mut(&mut self, slot: u32) -> &mut Message {
-        &mut self.slots[slot as usize]
+impl std::ops::IndexMut<MessageSlot> for MessageStore {
+    fn index_mut(&mut self, slot: MessageSlot) -> &mut Message {
+        &mut self.slots[slot.0 as usize]
     }
 }
 
@@ -77,7 +82,7 @@ mod tests {
     fn message(id: u32) -> Message {
         Message {
             id,
-            domain: 0,
+            domain: DomainId(0),
             injected_at: Instant::ZERO,
             first_attempt: Instant::NEVER,
             previous_delay: 0,

@@ -1,11 +1,12 @@
-//! The sending MTA: its configuration, retry schedule, message queue and the
-//! discrete-event model that runs it against the receivers.
+//! The sending MTA: its configuration, retry schedule, message queue, the world it
+//! delivers into and the discrete-event model that runs it against the receivers,
+//! reporting what happens to [`observe::Observer`]s.
 
 pub mod config;
 mod invariants;
-pub mod log;
 pub mod message;
 pub mod model;
+pub mod observe;
 pub mod pick;
 pub mod retry;
 pub mod world;

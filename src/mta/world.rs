@@ -1,39 +1,68 @@
-//! The world the MTA delivers into, built once from the scenario: receivers, their
-//! domains, the destinations flow control keys on, and how traffic picks among them.
+//! The world the MTA delivers into, built once from the compiled scenario: receivers,
+//! their domains, the destinations flow control keys on, and how traffic picks among them.
+//! It holds mechanics only; what is measured about it lives with the observers.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::flow_control::config::KeyKind;
-use crate::flow_control::{FlowControl, Policy};
-use crate::metrics::{Interval, Tally};
-use crate::receiver::{Receiver, ReplyBook, Timeouts};
-use crate::rng::{Stream, stream};
-use crate::scenario::Scenario;
-use crate::units::Instant;
-use crate::validate::Invalid;
-
+use super::message::MessageSlot;
 use super::pick::AliasTable;
+use crate::flow_control::config::KeyKind;
+use crate::flow_control::{FlowControl, Policies, PolicyIndex};
+use crate::receiver::Receiver;
+use crate::replies::ReplyBook;
+use crate::rng::{Stream, stream};
+use crate::scenario::CompiledScenario;
+use crate::units::Instant;
 
-/// Generated receivers whose destinations get their own summary entry and time series.
-pub const GENERATED_DETAIL: usize = 10;
+/// A flow-control destination, by position in [`World::destinations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestinationId(pub u32);
 
-/// One domain and where its mail goes.
+/// A receiver, by position in [`World::receivers`]: named ones first, in file order,
+/// then the generated population by rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReceiverId(pub u32);
+
+/// A recipient domain, by position in [`World::domains`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainId(pub u32);
+
+impl DestinationId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl ReceiverId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl DomainId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One domain and where its mail goes (its name is in [`World::domain_names`], apart, so
+/// that the lookup on every message stays small).
 #[derive(Debug, Clone, Copy)]
 pub struct Domain {
-    pub receiver: u32,
-    pub destination: u32,
+    pub receiver: ReceiverId,
+    pub destination: DestinationId,
 }
 
 /// One flow-control destination: a receiver (MX rollup) or a single domain.
 pub struct Destination {
     pub name: String,
-    pub receiver: u32,
+    pub receiver: ReceiverId,
     pub flow: FlowControl,
     /// Messages due now, waiting for a session.
-    pub ready: std::collections::VecDeque<u32>,
+    pub ready: VecDeque<MessageSlot>,
     /// How many of the newest `ready` messages have not yet been counted as held.
     pub unheld: usize,
     /// Messages waiting for their retry time.
@@ -42,18 +71,19 @@ pub struct Destination {
     pub sessions: u32,
     /// Messages being attempted in its sessions.
     pub in_flight: u64,
-    /// Index of its flow-control policy in [`World::policies`].
-    pub policy: u16,
+    /// Its flow-control policy in [`World::policies`].
+    pub policy: PolicyIndex,
     /// When a Wake event is pending for it, or [`Instant::NEVER`].
     pub wake_at: Instant,
     /// Waiting in the MTA's queue for a free connection.
     pub wants_connection: bool,
-    /// Since when it has been in its current flow-control state.
-    pub state_since: Instant,
-    pub tally: Tally,
-    /// Index into the run's detailed destinations (own summary entry and time series).
-    pub detail: Option<u32>,
-    pub interval: Interval,
+}
+
+impl Destination {
+    /// Messages queued here: ready, waiting for a retry, or in a session.
+    pub fn queued(&self) -> u64 {
+        self.ready.len() as u64 + self.waiting + self.in_flight
+    }
 }
 
 /// Everything built from the scenario before the first event.
@@ -61,130 +91,61 @@ pub struct World {
     pub book: ReplyBook,
     pub receivers: Vec<Receiver>,
     pub receiver_names: Vec<String>,
+    /// How many receivers are named ones (the rest are the generated population).
+    pub named_receivers: u32,
     /// Per receiver: its domains as a range of `domains`.
-    pub receiver_domains: Vec<(u32, u32)>,
+    receiver_domains: Vec<(u32, u32)>,
     pub domains: Vec<Domain>,
     pub domain_names: Vec<String>,
-    /// The base flow-control policy first, then one per override key.
-    pub policies: Vec<Arc<Policy>>,
+    pub policies: Policies,
     pub destinations: Vec<Destination>,
-    /// Destinations with their own summary entry and time series, in detail order.
-    pub detailed: Vec<u32>,
-    /// Receiver weights (shares), then the table that picks by them.
-    weights: Vec<f64>,
-    picker: Option<AliasTable>,
+    /// The table that picks a receiver by share.
+    picker: AliasTable,
 }
 
 impl World {
-    pub fn build(scenario: &Scenario) -> Result<World, Invalid> {
-        let mut book = ReplyBook::default();
-        let timeouts = Timeouts {
-            connect: scenario.mta.connect_timeout,
-            greeting: scenario.mta.greeting_timeout,
-        };
-        let mut world = World {
-            book: ReplyBook::default(),
-            receivers: Vec::new(),
-            receiver_names: Vec::new(),
-            receiver_domains: Vec::new(),
-            domains: Vec::new(),
-            domain_names: Vec::new(),
-            policies: Vec::new(),
-            destinations: Vec::new(),
-            detailed: Vec::new(),
-            weights: Vec::new(),
-            picker: None,
-        };
-        for (i, config) in scenario.receivers.iter().enumerate() {
-            let name = config.name.clone().unwrap_or_default();
-            let rng = stream(scenario.seed, &format!("receiver:{name}"));
-            let receiver = Receiver::new(config, &mut book, timeouts, rng)
-                .map_err(|e| e.within(&format!("receivers[{i}]")))?;
-            world.add_receiver(receiver, name, &config.domains, config.weight());
+    /// Builds the world of a compiled scenario: its receivers, each with its own random
+    /// stream, their domains and the destinations flow control keys on.
+    pub fn build(compiled: &CompiledScenario) -> World {
+        let seed = compiled.scenario.seed;
+        let mut parts = Parts::default();
+        for named in &compiled.receivers {
+            let rng = stream(seed, &format!("receiver:{}", named.name));
+            let receiver = Receiver::new(Arc::clone(&named.behaviour), rng);
+            parts.add(receiver, named.name.clone(), &named.domains, named.weight);
         }
-        if let Some(generated) = &scenario.generated_receivers {
-            let placeholder = stream(scenario.seed, "receiver:template");
-            let template = Receiver::new(&generated.template, &mut book, timeouts, placeholder)
-                .map_err(|e| e.within("generated_receivers.template"))?;
-            for member in generated.members() {
-                let rng = stream(scenario.seed, &format!("receiver:{}", member.name));
-                let receiver = template.with_stream(rng);
+        if let Some(population) = &compiled.population {
+            for member in population.members.members() {
+                let rng = stream(seed, &format!("receiver:{}", member.name));
+                let receiver = Receiver::new(Arc::clone(&population.behaviour), rng);
                 let domains = std::slice::from_ref(&member.domain);
-                world.add_receiver(receiver, member.name, domains, member.weight);
+                parts.add(receiver, member.name, domains, member.weight);
             }
         }
-        world.book = book;
-        world.picker = Some(AliasTable::new(&world.weights));
-        world.build_destinations(scenario)?;
-        Ok(world)
-    }
-
-    fn add_receiver(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
-        let index = self.receivers.len() as u32;
-        let start = self.domains.len() as u32;
-        for domain in domains {
-            self.domains.push(Domain {
-                receiver: index,
-                destination: 0,
-            });
-            self.domain_names.push(domain.clone());
-        }
-        self.receiver_domains.push((start, domains.len() as u32));
-        self.receivers.push(receiver);
-        self.receiver_names.push(name);
-        self.weights.push(weight);
+        let mut world = World {
+            book: compiled.replies.clone(),
+            picker: AliasTable::new(&parts.weights),
+            receivers: parts.receivers,
+            receiver_names: parts.names,
+            named_receivers: compiled.receivers.len() as u32,
+            receiver_domains: parts.receiver_domains,
+            domains: parts.domains,
+            domain_names: parts.domain_names,
+            policies: compiled.policies.clone(),
+            destinations: Vec::new(),
+        };
+        world.build_destinations(compiled.scenario.flow_control.key);
+        world
     }
 
     /// One destination per receiver or per domain, each with the flow-control policy of
-    /// its key (overrides resolved once and shared).
-    fn build_destinations(&mut self, scenario: &Scenario) -> Result<(), Invalid> {
-        let config = &scenario.flow_control;
-        self.policies.push(Arc::new(
-            Policy::new(config).map_err(|e| e.within("flow_control"))?,
-        ));
-        let mut policy_of_key: HashMap<String, u16> = HashMap::new();
-        for key in config.overrides.keys() {
-            let merged = config
-                .effective(key)
-                .map_err(|e| e.within("flow_control"))?;
-            let policy = Policy::new(&merged)
-                .map_err(|e| e.within(&format!("flow_control.overrides.{key}")))?;
-            policy_of_key.insert(key.clone(), self.policies.len() as u16);
-            self.policies.push(Arc::new(policy));
-        }
-        let named = scenario.receivers.len();
-        let mut details = 0u32;
-        let mut add = |world: &mut World, name: String, receiver: u32| {
-            let policy = policy_of_key.get(&name).copied().unwrap_or(0);
-            let detailed = (receiver as usize) < named + GENERATED_DETAIL;
-            let detail = detailed.then(|| {
-                world.detailed.push(world.destinations.len() as u32);
-                details += 1;
-                details - 1
-            });
-            world.destinations.push(Destination {
-                name,
-                receiver,
-                flow: FlowControl::new(world.policies[policy as usize].clone(), Instant::ZERO),
-                ready: Default::default(),
-                unheld: 0,
-                waiting: 0,
-                sessions: 0,
-                in_flight: 0,
-                policy,
-                wake_at: Instant::NEVER,
-                wants_connection: false,
-                state_since: Instant::ZERO,
-                tally: Tally::default(),
-                detail,
-                interval: Interval::default(),
-            });
-            (world.destinations.len() - 1) as u32
-        };
-        match config.key {
+    /// its key (compiled once, shared).
+    fn build_destinations(&mut self, key: KeyKind) {
+        match key {
             KeyKind::Receiver => {
                 for r in 0..self.receivers.len() {
-                    let d = add(self, self.receiver_names[r].clone(), r as u32);
+                    let d =
+                        self.add_destination(self.receiver_names[r].clone(), ReceiverId(r as u32));
                     let (start, len) = self.receiver_domains[r];
                     for domain in &mut self.domains[start as usize..(start + len) as usize] {
                         domain.destination = d;
@@ -193,39 +154,91 @@ impl World {
             }
             KeyKind::Domain => {
                 for i in 0..self.domains.len() {
-                    let receiver = self.domains[i].receiver;
-                    self.domains[i].destination = add(self, self.domain_names[i].clone(), receiver);
+                    let (name, receiver) = (self.domain_names[i].clone(), self.domains[i].receiver);
+                    self.domains[i].destination = self.add_destination(name, receiver);
                 }
             }
         }
-        Ok(())
+    }
+
+    fn add_destination(&mut self, name: String, receiver: ReceiverId) -> DestinationId {
+        let policy = self.policies.index_of(&name);
+        self.destinations.push(Destination {
+            name,
+            receiver,
+            flow: FlowControl::new(Arc::clone(self.policies.get(policy)), Instant::ZERO),
+            ready: VecDeque::new(),
+            unheld: 0,
+            waiting: 0,
+            sessions: 0,
+            in_flight: 0,
+            policy,
+            wake_at: Instant::NEVER,
+            wants_connection: false,
+        });
+        DestinationId(self.destinations.len() as u32 - 1)
     }
 
     /// Picks a domain for a new message: a receiver by share, then one of its domains.
-    pub fn pick_domain(&self, rng: &mut Stream) -> u32 {
-        let picker = self.picker.as_ref().expect("built with the world");
-        let (start, len) = self.receiver_domains[picker.sample(rng) as usize];
-        if len == 1 {
+    pub fn pick_domain(&self, rng: &mut Stream) -> DomainId {
+        let (start, len) = self.receiver_domains[self.picker.sample(rng) as usize];
+        DomainId(if len == 1 {
             start
         } else {
             start + rng.random_range(0..len)
-        }
+        })
     }
 
-    /// Detailed destinations' names, in detail order.
-    pub fn detail_names(&self) -> Vec<String> {
-        let mut names = vec![
-            String::new();
-            self.destinations
-                .iter()
-                .filter(|d| d.detail.is_some())
-                .count()
-        ];
-        for destination in &self.destinations {
-            if let Some(i) = destination.detail {
-                names[i as usize] = destination.name.clone();
-            }
-        }
-        names
+    pub fn destination(&self, id: DestinationId) -> &Destination {
+        &self.destinations[id.index()]
+    }
+
+    pub fn destination_mut(&mut self, id: DestinationId) -> &mut Destination {
+        &mut self.destinations[id.index()]
+    }
+
+    /// Where mail for `domain` goes.
+    pub fn destination_of(&self, domain: DomainId) -> DestinationId {
+        self.domains[domain.index()].destination
+    }
+
+    pub fn receiver(&self, id: ReceiverId) -> &Receiver {
+        &self.receivers[id.index()]
+    }
+
+    pub fn receiver_mut(&mut self, id: ReceiverId) -> &mut Receiver {
+        &mut self.receivers[id.index()]
+    }
+
+    /// Every destination with its id, in id order.
+    pub fn destination_ids(&self) -> impl Iterator<Item = DestinationId> + use<> {
+        (0..self.destinations.len() as u32).map(DestinationId)
+    }
+}
+
+/// Receivers and domains as they are added, before the destinations exist.
+#[derive(Default)]
+struct Parts {
+    receivers: Vec<Receiver>,
+    names: Vec<String>,
+    receiver_domains: Vec<(u32, u32)>,
+    domains: Vec<Domain>,
+    domain_names: Vec<String>,
+    weights: Vec<f64>,
+}
+
+impl Parts {
+    fn add(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
+        let index = ReceiverId(self.receivers.len() as u32);
+        let start = self.domains.len() as u32;
+        self.domains.extend(domains.iter().map(|_| Domain {
+            receiver: index,
+            destination: DestinationId(0),
+        }));
+        self.domain_names.extend(domains.iter().cloned());
+        self.receiver_domains.push((start, domains.len() as u32));
+        self.receivers.push(receiver);
+        self.names.push(name);
+        self.weights.push(weight);
     }
 }

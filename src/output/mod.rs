@@ -1,12 +1,14 @@
 //! Writing a run's results: summary.json, timeseries.csv and transitions.csv, into an
 //! output folder that appears whole or not at all.
 
+mod deliveries;
 mod folder;
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+pub use deliveries::DeliveryLog;
 pub use folder::OutputFolder;
 
 use crate::metrics::Sample;

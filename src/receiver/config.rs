@@ -11,7 +11,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::latency::Latency;
-use super::replies::{ReplyKind, check_reply};
 use crate::units::{Rate, Span};
 use crate::validate::{Check, Invalid, join_path, positive, probability};
 
@@ -276,26 +275,21 @@ fn weight(path: &str, w: f64) -> Check {
     })
 }
 
-/// Checks an optional reply at `path`: it must resolve, and be of class `want`.
-fn optional_reply(path: &str, spec: &Option<String>, want: ReplyKind, what: &str) -> Check {
-    spec.as_deref()
-        .map_or(Ok(()), |spec| check_reply(path, spec, want, what))
-}
-
 impl ReceiverConfig {
-    /// Checks an entry of `receivers`; paths are relative to the entry.
-    pub fn validate(&self) -> Check {
+    /// Checks an entry of `receivers` for its name, domains and share (its behaviour is
+    /// checked when it is compiled, [`super::Behaviour::compile`]); paths are relative to
+    /// the entry.
+    pub fn validate_identity(&self) -> Check {
         let name = self.name.as_deref().unwrap_or("");
         ensure(!name.trim().is_empty(), "name", || {
             "a receiver needs a non-empty name".into()
         })?;
         self.validate_domains()?;
-        self.share.map_or(Ok(()), |s| weight("share", s))?;
-        self.validate_behaviour()
+        self.share.map_or(Ok(()), |s| weight("share", s))
     }
 
-    /// Checks a `generated_receivers.template`: behaviour only, no identity.
-    pub fn validate_template(&self) -> Check {
+    /// Checks that a `generated_receivers.template` has no identity of its own.
+    pub(crate) fn validate_anonymous(&self) -> Check {
         let absent = |present: bool, field: &str| {
             ensure(!present, field, || {
                 format!("a template must not have `{field}`: generated receivers get their own")
@@ -303,8 +297,7 @@ impl ReceiverConfig {
         };
         absent(self.name.is_some(), "name")?;
         absent(!self.domains.is_empty(), "domains")?;
-        absent(self.share.is_some(), "share")?;
-        self.validate_behaviour()
+        absent(self.share.is_some(), "share")
     }
 
     /// The relative weight of messages addressed to this receiver.
@@ -350,11 +343,6 @@ impl ReceiverConfig {
             self.reputation.as_ref(),
             ReputationConfig::validate,
         )?;
-        within(
-            "greylisting",
-            self.greylisting.as_ref(),
-            Greylisting::validate,
-        )?;
         self.validate_outages()?;
         within(
             "transient_errors",
@@ -395,12 +383,6 @@ impl ConnectionLimit {
             self.backlog.is_none() || self.over_limit == OverLimit::Queue,
             "backlog",
             || "backlog only applies with over_limit \"queue\"".into(),
-        )?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a connection limit reply",
         )
     }
 
@@ -419,13 +401,7 @@ impl RateLimit {
             "the rate",
         )?;
         self.burst
-            .map_or(Ok(()), |b| positive("burst", b, "the burst"))?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a rate limit reply",
-        )
+            .map_or(Ok(()), |b| positive("burst", b, "the burst"))
     }
 }
 
@@ -455,19 +431,7 @@ impl ReputationConfig {
         for (path, value) in rates {
             weight(path, value)?;
         }
-        self.validate_thresholds()?;
-        optional_reply(
-            "throttle_reply",
-            &self.throttle_reply,
-            ReplyKind::Temporary,
-            "a throttle reply",
-        )?;
-        optional_reply(
-            "block_reply",
-            &self.block_reply,
-            ReplyKind::Permanent,
-            "a block reply",
-        )
+        self.validate_thresholds()
     }
 
     /// block_below <= throttle_below, block_below < unblock_above < baseline: otherwise a
@@ -492,17 +456,6 @@ impl ReputationConfig {
     }
 }
 
-impl Greylisting {
-    fn validate(&self) -> Check {
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a greylisting reply",
-        )
-    }
-}
-
 impl Outage {
     fn validate(&self) -> Check {
         ensure(self.from < self.to, "to", || {
@@ -515,12 +468,6 @@ impl Outage {
             self.reply.is_none() || self.mode == OutageMode::Tempfail,
             "reply",
             || "reply only applies to mode \"tempfail\"".into(),
-        )?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "an outage reply",
         )
     }
 
@@ -531,18 +478,13 @@ impl Outage {
 
 impl TransientErrors {
     fn validate(&self) -> Check {
-        probability("probability", self.probability)?;
-        optional_reply(
-            "reply",
-            &self.reply,
-            ReplyKind::Temporary,
-            "a transient error reply",
-        )
+        probability("probability", self.probability)
     }
 }
 
 impl GeneratedReceivers {
-    /// Checks the section; paths are relative to `generated_receivers`.
+    /// Checks the section but the template's behaviour (checked when it is compiled);
+    /// paths are relative to `generated_receivers`.
     pub fn validate(&self) -> Check {
         positive("count", self.count.into(), "the count")?;
         ensure(self.count <= MAX_GENERATED, "count", || {
@@ -554,7 +496,7 @@ impl GeneratedReceivers {
         weight("share", self.share)?;
         weight("zipf_exponent", self.zipf_exponent)?;
         self.template
-            .validate_template()
+            .validate_anonymous()
             .map_err(|e| e.within("template"))
     }
 }

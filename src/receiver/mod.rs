@@ -27,46 +27,42 @@
 //! as a deferral nor charges a strict rate limit. Outages in `refuse` and `timeout` mode
 //! affect new connections only; sessions already open carry on.
 //!
+//! A receiver only answers, or stays silent: how long the sending MTA waits for an answer
+//! that does not come (its connect and greeting timeouts) is the MTA's business, and so is
+//! the text it logs for a refused or unanswered connection.
+//!
 //! Draws from the receiver's stream, in order: the unknown-user salt at construction, then
 //! per answer the latency, and only where configured the throttle, transient and complaint
 //! draws, so a receiver's draws depend on nothing but its own configuration and history.
 
+pub mod behaviour;
 pub mod config;
 pub mod latency;
 pub mod population;
-pub mod replies;
 mod reputation;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::Rng;
 
+pub use behaviour::Behaviour;
 pub use config::{
     ConnectionLimit, GeneratedReceivers, Greylisting, Outage, OutageMode, OverLimit, RateLimit,
     ReceiverConfig, ReputationConfig, TransientErrors,
 };
 pub use latency::Latency;
 pub use population::GeneratedMember;
-pub use replies::{Reply, ReplyBook, ReplyId, ReplyKind, catalogue};
 
-use config::{DEFAULT_BURST, DEFAULT_CONNECT_LATENCY, DEFAULT_LATENCY};
-use latency::LatencyModel;
+use behaviour::{Resolved, Unavailable};
 use reputation::Reputation;
 
+use crate::replies::{ReplyId, ReplyKind};
 use crate::rng::Stream;
 use crate::units::{Instant, Span, TokenBucket};
-use crate::validate::Invalid;
-
-/// The sending MTA's timeouts (the scenario's `mta` section), which decide when a
-/// connection that gets no answer fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Span,
-    pub greeting: Span,
-}
 
 /// How a connection attempt ends, relative to the time of the attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +72,12 @@ pub enum ConnectAnswer {
     /// Greeted with a 4xx (connection limit, `reject`) after `after`, then hung up.
     /// Holds no slot.
     Rejected { after: Span, reply: ReplyId },
-    /// TCP connection refused (outage `refuse`) after `after`.
-    Refused { after: Span, reply: ReplyId },
-    /// No answer (outage `timeout`, or a full backlog): fails after the MTA's connect timeout.
-    TimedOut { after: Span, reply: ReplyId },
+    /// The TCP connection is refused (outage `refuse`) after `after`.
+    Refused { after: Span },
+    /// No answer at all (outage `timeout`, or a full backlog).
+    Silent,
     /// Waiting in the backlog (connection limit, `queue`). A later [`Receiver::disconnect`]
-    /// greets it; the MTA calls [`Receiver::abandon`] if its greeting timeout fires first.
+    /// greets it; the MTA calls [`Receiver::abandon`] if it gives up first.
     Queued { ticket: u64 },
 }
 
@@ -103,159 +99,54 @@ pub struct TransactionAnswer {
     pub close: bool,
 }
 
-/// A reply resolved once, with its class, so the hot path needs no book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Resolved {
-    id: ReplyId,
-    kind: ReplyKind,
-}
-
-/// Interns `spec` (or `default` when absent); an error names `path`.
-fn resolve(
-    book: &mut ReplyBook,
-    path: &str,
-    spec: Option<&str>,
-    default: &str,
-) -> Result<Resolved, Invalid> {
-    let id = book
-        .intern(spec.unwrap_or(default))
-        .map_err(|message| Invalid::new(path, message))?;
-    Ok(Resolved {
-        id,
-        kind: book.get(id).class(),
-    })
-}
-
-/// `connection_limit` at run time.
-#[derive(Debug, Clone)]
-struct Slots {
-    max: u32,
-    mode: OverLimit,
-    backlog: usize,
-    reply: Resolved,
-    /// Queued connections, oldest first: (ticket, when it connected).
-    waiting: VecDeque<(u64, Instant)>,
-    next_ticket: u64,
-}
-
-/// `rate_limit` at run time.
-#[derive(Debug, Clone)]
-struct Limiter {
-    bucket: TokenBucket,
-    strict: bool,
-    reply: Resolved,
-}
-
-/// One outage window [from, to).
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    from: Instant,
-    to: Instant,
-    mode: OutageMode,
-    reply: Resolved,
-}
-
-/// A delay and the reply for attempts inside it (greylisting), or a probability and the
-/// reply for a draw under it (transient errors).
-#[derive(Debug, Clone, Copy)]
-struct Gate<T> {
-    value: T,
-    reply: Resolved,
-}
-
-/// One synthetic receiving mail system at run time.
+/// One synthetic receiving mail system at run time: its [`Behaviour`] and its history.
 #[derive(Debug, Clone)]
 pub struct Receiver {
+    behaviour: Arc<Behaviour>,
     rng: Stream,
-    timeouts: Timeouts,
-    latency: LatencyModel,
-    connect_latency: LatencyModel,
-    /// Sessions holding a slot: from connect (or leaving the backlog) to disconnect.
-    sessions: u32,
-    slots: Option<Slots>,
-    limiter: Option<Limiter>,
-    reputation: Option<Reputation>,
-    greylist: Option<Gate<Span>>,
-    outages: Box<[Window]>,
-    transient: Option<Gate<f64>>,
-    unknown_users: Option<Gate<f64>>,
     /// Salt of the per-message unknown-user decision, drawn at construction.
     salt: u64,
-    complaint_rate: f64,
-    max_per_connection: Option<Gate<u32>>,
-    accepted: Resolved,
-    timed_out: Resolved,
+    /// Sessions holding a slot: from connect (or leaving the backlog) to disconnect.
+    sessions: u32,
+    /// Queued connections, oldest first: (ticket, when it connected).
+    backlog: VecDeque<(u64, Instant)>,
+    next_ticket: u64,
+    bucket: Option<TokenBucket>,
+    reputation: Option<Reputation>,
 }
 
 impl Receiver {
-    /// Builds a receiver from a (validated) configuration, resolving its replies in `book`
-    /// once. Refuses an invalid configuration with the path of the offending value.
-    pub fn new(
-        config: &ReceiverConfig,
-        book: &mut ReplyBook,
-        timeouts: Timeouts,
-        mut rng: Stream,
-    ) -> Result<Receiver, Invalid> {
-        config.validate_behaviour()?;
-        let salt = rng.random::<u64>();
-        let latency = LatencyModel::new(config.latency.as_ref(), DEFAULT_LATENCY)
-            .map_err(|m| Invalid::new("latency", m))?;
-        let connect_latency =
-            LatencyModel::new(config.connect_latency.as_ref(), DEFAULT_CONNECT_LATENCY)
-                .map_err(|m| Invalid::new("connect_latency", m))?;
-        Ok(Receiver {
-            rng,
-            timeouts,
-            latency,
-            connect_latency,
-            sessions: 0,
-            slots: slots(config, book)?,
-            limiter: limiter(config, book)?,
-            reputation: reputation(config, book)?,
-            greylist: greylist(config, book)?,
-            outages: outages(config, book)?,
-            transient: transient(config, book)?,
-            unknown_users: unknown_users(config, book)?,
-            salt,
-            complaint_rate: config.complaint_rate,
-            max_per_connection: max_per_connection(config, book)?,
-            accepted: resolve(book, "", None, "accepted")?,
-            timed_out: resolve(book, "", None, "connection-timeout")?,
-        })
-    }
-
-    /// A fresh receiver with the same behaviour as this one (which must not have served
-    /// any traffic yet) but its own random stream: what [`Receiver::new`] would build from
-    /// the same configuration, without resolving it again. Generated populations build one
-    /// receiver from their template and copy it.
-    pub fn with_stream(&self, mut rng: Stream) -> Receiver {
+    /// A receiver that has served no traffic yet, drawing from its own `rng`.
+    pub fn new(behaviour: Arc<Behaviour>, mut rng: Stream) -> Receiver {
         let salt = rng.random::<u64>();
         Receiver {
+            bucket: behaviour
+                .rate_limit
+                .map(|limit| TokenBucket::new(limit.rate, limit.burst)),
+            reputation: behaviour.reputation.clone(),
+            behaviour,
             rng,
             salt,
-            ..self.clone()
+            sessions: 0,
+            backlog: VecDeque::new(),
+            next_ticket: 0,
         }
     }
 
     /// The MTA opens a connection at `now`.
     pub fn connect(&mut self, now: Instant) -> ConnectAnswer {
-        if let Some(window) = self.outage(now) {
-            match window.mode {
-                OutageMode::Refuse => {
-                    let after = self.connect_latency.sample(&mut self.rng);
-                    return ConnectAnswer::Refused {
-                        after,
-                        reply: window.reply.id,
-                    };
-                }
-                OutageMode::Timeout => return self.time_out(window.reply),
-                OutageMode::Tempfail => {}
+        match self.behaviour.outage(now).map(|w| w.effect) {
+            Some(Unavailable::Refuse) => {
+                let after = self.behaviour.sample_connect_latency(&mut self.rng);
+                return ConnectAnswer::Refused { after };
             }
+            Some(Unavailable::Silent) => return ConnectAnswer::Silent,
+            Some(Unavailable::Tempfail(_)) | None => {}
         }
         if let Some(reputation) = &mut self.reputation {
             reputation.attempt(now);
         }
-        let Some(slots) = &mut self.slots else {
+        let Some(slots) = self.behaviour.slots else {
             return self.greet();
         };
         if self.sessions < slots.max {
@@ -263,38 +154,42 @@ impl Receiver {
         }
         match slots.mode {
             OverLimit::Reject => {
-                let (after, reply) = (self.connect_latency.sample(&mut self.rng), slots.reply);
+                let after = self.behaviour.sample_connect_latency(&mut self.rng);
                 if let Some(reputation) = &mut self.reputation {
                     reputation.deferred(now + after);
                 }
                 ConnectAnswer::Rejected {
                     after,
-                    reply: reply.id,
+                    reply: slots.reply.id,
                 }
             }
-            OverLimit::Queue if slots.waiting.len() < slots.backlog => {
-                let ticket = slots.next_ticket;
-                slots.next_ticket += 1;
-                slots.waiting.push_back((ticket, now));
+            OverLimit::Queue if self.backlog.len() < slots.backlog => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.backlog.push_back((ticket, now));
                 ConnectAnswer::Queued { ticket }
             }
-            OverLimit::Queue => self.time_out(self.timed_out),
+            OverLimit::Queue => ConnectAnswer::Silent,
         }
     }
 
     /// A greeted session ends (the MTA quit, or we closed it): its slot goes to the oldest
-    /// waiting connection, whose greeting comes one connect latency later, if that is
-    /// before the MTA's greeting timeout for it; connections too old for that are dropped
-    /// (the MTA's timeout fires for them, and its `abandon` finds nothing).
-    pub fn disconnect(&mut self, now: Instant) -> Option<Greeted> {
+    /// waiting connection, whose greeting comes one connect latency later, if
+    /// `still_waiting(connected_at, greeting_at)` says that client is still there by then;
+    /// the others are dropped (the client gave up, and its `abandon` will find nothing).
+    pub fn disconnect(
+        &mut self,
+        now: Instant,
+        mut still_waiting: impl FnMut(Instant, Instant) -> bool,
+    ) -> Option<Greeted> {
         self.sessions = self.sessions.saturating_sub(1);
-        let slots = self.slots.as_mut()?;
-        if slots.waiting.is_empty() || self.sessions >= slots.max {
+        let max = self.behaviour.slots?.max;
+        if self.backlog.is_empty() || self.sessions >= max {
             return None;
         }
-        let at = now + self.connect_latency.sample(&mut self.rng);
-        while let Some((ticket, queued_at)) = slots.waiting.pop_front() {
-            if at < queued_at + self.timeouts.greeting {
+        let at = now + self.behaviour.sample_connect_latency(&mut self.rng);
+        while let Some((ticket, connected_at)) = self.backlog.pop_front() {
+            if still_waiting(connected_at, at) {
                 self.sessions += 1;
                 return Some(Greeted { ticket, at });
             }
@@ -304,10 +199,8 @@ impl Receiver {
 
     /// The MTA gave up on a queued connection (its greeting timeout fired).
     pub fn abandon(&mut self, ticket: u64) {
-        if let Some(slots) = &mut self.slots
-            && let Some(i) = slots.waiting.iter().position(|&(t, _)| t == ticket)
-        {
-            slots.waiting.remove(i);
+        if let Some(i) = self.backlog.iter().position(|&(t, _)| t == ticket) {
+            self.backlog.remove(i);
         }
     }
 
@@ -321,8 +214,8 @@ impl Receiver {
         first_attempt: Instant,
         in_session: u32,
     ) -> TransactionAnswer {
-        let after = self.latency.sample(&mut self.rng);
-        if let Some(limit) = self.max_per_connection
+        let after = self.behaviour.sample_latency(&mut self.rng);
+        if let Some(limit) = self.behaviour.max_per_connection
             && in_session >= limit.value
         {
             return TransactionAnswer {
@@ -342,22 +235,21 @@ impl Receiver {
     /// Steps 2 to 9 of the transaction checks. The rate limit only looks at its bucket
     /// here; [`Receiver::settle`] takes the token once the answer is known.
     fn verdict(&mut self, now: Instant, message_id: u64, first_attempt: Instant) -> Resolved {
-        if let Some(window) = self.outage(now)
-            && window.mode == OutageMode::Tempfail
-        {
-            return window.reply;
+        let behaviour = &*self.behaviour;
+        if let Some(Unavailable::Tempfail(reply)) = behaviour.outage(now).map(|w| w.effect) {
+            return reply;
         }
         if let Some(reputation) = &mut self.reputation
             && reputation.blocking(now)
         {
             return reputation.block_reply;
         }
-        if let Some(greylist) = self.greylist
+        if let Some(greylist) = behaviour.greylist
             && now.saturating_since(first_attempt) < greylist.value
         {
             return greylist.reply;
         }
-        if let Some(unknown) = self.unknown_users
+        if let Some(unknown) = behaviour.unknown_users
             && unit_hash(message_id ^ self.salt) < unknown.value
         {
             if let Some(reputation) = &mut self.reputation {
@@ -365,31 +257,32 @@ impl Receiver {
             }
             return unknown.reply;
         }
-        if let Some(limiter) = &self.limiter
-            && limiter.bucket.next_available(now) > now
+        if let (Some(limit), Some(bucket)) = (behaviour.rate_limit, &self.bucket)
+            && bucket.next_available(now) > now
         {
-            return limiter.reply;
+            return limit.reply;
         }
         if let Some(reputation) = &self.reputation
             && reputation.throttle(now, &mut self.rng)
         {
             return reputation.throttle_reply;
         }
-        if let Some(transient) = self.transient
+        if let Some(transient) = behaviour.transient
             && self.rng.random::<f64>() < transient.value
         {
             return transient.reply;
         }
         self.maybe_complain(now);
-        self.accepted
+        self.behaviour.accepted
     }
 
     /// A delivered message draws a complaint with probability `complaint_rate`; only a
     /// receiver with a reputation listens to complaints.
     fn maybe_complain(&mut self, now: Instant) {
+        let rate = self.behaviour.complaint_rate;
         if let Some(reputation) = &mut self.reputation
-            && self.complaint_rate > 0.0
-            && self.rng.random::<f64>() < self.complaint_rate
+            && rate > 0.0
+            && self.rng.random::<f64>() < rate
         {
             reputation.penalise(now, reputation.penalty_per_complaint);
         }
@@ -399,10 +292,10 @@ impl Receiver {
     /// (a token is available: `verdict` checked) and, when strict, a refused one too; a
     /// 4xx starts the deferral memory when it is answered.
     fn settle(&mut self, now: Instant, after: Span, reply: Resolved) -> TransactionAnswer {
-        if let Some(limiter) = &mut self.limiter
-            && (reply.kind == ReplyKind::Accepted || limiter.strict)
+        if let (Some(limit), Some(bucket)) = (self.behaviour.rate_limit, &mut self.bucket)
+            && (reply.kind == ReplyKind::Accepted || limit.strict)
         {
-            limiter.bucket.take(now);
+            bucket.take(now);
         }
         if reply.kind == ReplyKind::Temporary
             && let Some(reputation) = &mut self.reputation
@@ -420,23 +313,8 @@ impl Receiver {
     fn greet(&mut self) -> ConnectAnswer {
         self.sessions += 1;
         ConnectAnswer::Greeted {
-            after: self.connect_latency.sample(&mut self.rng),
+            after: self.behaviour.sample_connect_latency(&mut self.rng),
         }
-    }
-
-    fn time_out(&self, reply: Resolved) -> ConnectAnswer {
-        ConnectAnswer::TimedOut {
-            after: self.timeouts.connect,
-            reply: reply.id,
-        }
-    }
-
-    /// The outage window containing `now`, if any (windows do not overlap).
-    fn outage(&self, now: Instant) -> Option<Window> {
-        self.outages
-            .iter()
-            .find(|w| w.from <= now && now < w.to)
-            .copied()
     }
 
     /// The reputation score at `now`, if this receiver keeps one.
@@ -464,7 +342,7 @@ impl Receiver {
 
     /// Rate limit tokens available at `now`, if this receiver limits the rate.
     pub fn tokens(&self, now: Instant) -> Option<f64> {
-        self.limiter.as_ref().map(|l| l.bucket.available(now))
+        self.bucket.as_ref().map(|b| b.available(now))
     }
 
     /// Sessions holding a slot now.
@@ -474,7 +352,7 @@ impl Receiver {
 
     /// Connections waiting in the backlog now.
     pub fn waiting(&self) -> usize {
-        self.slots.as_ref().map_or(0, |s| s.waiting.len())
+        self.backlog.len()
     }
 }
 
@@ -486,143 +364,4 @@ fn unit_hash(key: u64) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn slots(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Option<Slots>, Invalid> {
-    let Some(limit) = &config.connection_limit else {
-        return Ok(None);
-    };
-    let reply = resolve(
-        book,
-        "connection_limit.reply",
-        limit.reply.as_deref(),
-        "generic-421",
-    )?;
-    Ok(Some(Slots {
-        max: limit.max,
-        mode: limit.over_limit,
-        backlog: limit.backlog() as usize,
-        reply,
-        waiting: VecDeque::new(),
-        next_ticket: 0,
-    }))
-}
-
-fn limiter(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Option<Limiter>, Invalid> {
-    let Some(limit) = &config.rate_limit else {
-        return Ok(None);
-    };
-    let reply = resolve(
-        book,
-        "rate_limit.reply",
-        limit.reply.as_deref(),
-        "generic-rate-limit",
-    )?;
-    Ok(Some(Limiter {
-        bucket: TokenBucket::new(limit.rate, limit.burst.unwrap_or(DEFAULT_BURST)),
-        strict: limit.strict,
-        reply,
-    }))
-}
-
-fn reputation(
-    config: &ReceiverConfig,
-    book: &mut ReplyBook,
-) -> Result<Option<Reputation>, Invalid> {
-    let Some(rep) = &config.reputation else {
-        return Ok(None);
-    };
-    let throttle = resolve(
-        book,
-        "reputation.throttle_reply",
-        rep.throttle_reply.as_deref(),
-        "generic-throttle",
-    )?;
-    let block = resolve(
-        book,
-        "reputation.block_reply",
-        rep.block_reply.as_deref(),
-        "generic-block",
-    )?;
-    Ok(Some(Reputation::new(rep, throttle, block)))
-}
-
-fn greylist(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Option<Gate<Span>>, Invalid> {
-    let Some(grey) = &config.greylisting else {
-        return Ok(None);
-    };
-    let reply = resolve(book, "greylisting.reply", grey.reply.as_deref(), "greylist")?;
-    Ok(Some(Gate {
-        value: grey.min_delay,
-        reply,
-    }))
-}
-
-fn outages(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Box<[Window]>, Invalid> {
-    config
-        .outages
-        .iter()
-        .enumerate()
-        .map(|(i, outage)| {
-            let default = match outage.mode {
-                OutageMode::Refuse => "connection-refused",
-                OutageMode::Timeout => "connection-timeout",
-                OutageMode::Tempfail => "generic-451",
-            };
-            let path = format!("outages[{i}].reply");
-            Ok(Window {
-                from: Instant::ZERO + outage.from,
-                to: Instant::ZERO + outage.to,
-                mode: outage.mode,
-                reply: resolve(book, &path, outage.reply.as_deref(), default)?,
-            })
-        })
-        .collect()
-}
-
-fn transient(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Option<Gate<f64>>, Invalid> {
-    let Some(errors) = &config.transient_errors else {
-        return Ok(None);
-    };
-    let reply = resolve(
-        book,
-        "transient_errors.reply",
-        errors.reply.as_deref(),
-        "generic-451",
-    )?;
-    Ok(Some(Gate {
-        value: errors.probability,
-        reply,
-    }))
-}
-
-fn unknown_users(
-    config: &ReceiverConfig,
-    book: &mut ReplyBook,
-) -> Result<Option<Gate<f64>>, Invalid> {
-    if config.unknown_user_rate <= 0.0 {
-        return Ok(None);
-    }
-    Ok(Some(Gate {
-        value: config.unknown_user_rate,
-        reply: resolve(book, "unknown_user_rate", None, "user-unknown")?,
-    }))
-}
-
-fn max_per_connection(
-    config: &ReceiverConfig,
-    book: &mut ReplyBook,
-) -> Result<Option<Gate<u32>>, Invalid> {
-    let Some(max) = config.max_messages_per_connection else {
-        return Ok(None);
-    };
-    Ok(Some(Gate {
-        value: max,
-        reply: resolve(
-            book,
-            "max_messages_per_connection",
-            None,
-            "yahoo-max-per-connection",
-        )?,
-    }))
 }

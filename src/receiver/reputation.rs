@@ -7,7 +7,7 @@
 
 use rand::Rng;
 
-use super::Resolved;
+use super::behaviour::Resolved;
 use super::config::ReputationConfig;
 use crate::rng::Stream;
 use crate::units::{Instant, Span};

@@ -1,5 +1,6 @@
-//! Reading a scenario: bytes, JSON, overrides, types, then meaning — each failure reported
-//! once, with the JSON path and line:column it concerns.
+//! Reading a scenario: bytes, JSON, overrides, types ([`parse`]), then meaning
+//! ([`super::compile`]; [`load`] does both) — each failure reported once, with the JSON
+//! path and line:column it concerns.
 
 use std::fmt;
 use std::path::Path;
@@ -7,8 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::locate::{locate, steps};
-use super::{Override, Scenario};
-use crate::validate::Invalid;
+use super::{CompiledScenario, Override, Scenario, compile};
 
 /// Scenario files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -46,8 +46,20 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Reads and loads a scenario file.
-pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+/// Reads, parses and compiles a scenario file.
+pub fn load_file(path: &Path, overrides: &[Override]) -> Result<CompiledScenario, ScenarioError> {
+    let (origin, text) = read(path)?;
+    load(&origin, &text, overrides)
+}
+
+/// Reads and parses a scenario file, without compiling it.
+pub fn parse_file(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let (origin, text) = read(path)?;
+    parse(&origin, &text, overrides)
+}
+
+/// The file's name for messages, and its text.
+fn read(path: &Path) -> Result<(String, String), ScenarioError> {
     let origin = path.display().to_string();
     let fail = |message: String| ScenarioError {
         origin: origin.clone(),
@@ -73,29 +85,54 @@ pub fn load_file(path: &Path, overrides: &[Override]) -> Result<Scenario, Scenar
             ..fail("the file is not valid UTF-8".into())
         }
     })?;
-    load(&origin, &text, overrides)
+    Ok((origin, text))
 }
 
-/// Loads a scenario from JSON text, applying `overrides` in order.
-pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+/// Parses and compiles a scenario from JSON text, applying `overrides` in order; an
+/// error of meaning is located in `text` like a syntax error.
+pub fn load(
+    origin: &str,
+    text: &str,
+    overrides: &[Override],
+) -> Result<CompiledScenario, ScenarioError> {
+    let scenario = parse(origin, text, overrides)?;
+    compile(&scenario).map_err(|e| located(origin, text, overrides, e.path, e.message, None))
+}
+
+/// An error at `path` of the scenario read from `text`: where it is in the text, and which
+/// override supplied the value, if one did.
+fn located(
+    origin: &str,
+    text: &str,
+    overrides: &[Override],
+    path: String,
+    message: String,
+    position: Option<(usize, usize)>,
+) -> ScenarioError {
+    let set_by = overrides
+        .iter()
+        .rev()
+        .find(|o| !path.is_empty() && o.covers(&path));
+    ScenarioError {
+        origin: origin.to_string(),
+        position: position.or_else(|| Some(locate(text, &steps(&path)))),
+        set_by: set_by.map(ToString::to_string),
+        path,
+        message,
+    }
+}
+
+/// Parses a scenario from JSON text into its types, applying `overrides` in order; what
+/// the values mean is checked by [`compile`].
+pub fn parse(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let error = |path: String, message: String, position: Option<(usize, usize)>| {
-        let set_by = overrides
-            .iter()
-            .rev()
-            .find(|o| !path.is_empty() && o.covers(&path));
-        ScenarioError {
-            origin: origin.to_string(),
-            position: position.or_else(|| Some(locate(text, &steps(&path)))),
-            set_by: set_by.map(ToString::to_string),
-            path,
-            message,
-        }
+        located(origin, text, overrides, path, message, position)
     };
     if let Some((message, offset)) = not_an_object(text) {
         let position = super::locate::position(text, offset);
         return Err(error(String::new(), message, Some(position)));
     }
-    let scenario: Scenario = if overrides.is_empty() {
+    Ok(if overrides.is_empty() {
         let mut json = serde_json::Deserializer::from_str(text);
         let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let inner = e.inner();
@@ -126,11 +163,7 @@ pub fn load(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenario
         }
         serde_path_to_error::deserialize(value)
             .map_err(|e| error(serde_path(&e), clean(e.inner()), None))?
-    };
-    scenario
-        .validate()
-        .map_err(|Invalid { path, message }| error(path, message, None))?;
-    Ok(scenario)
+    })
 }
 
 /// Refuses, before parsing, text that cannot be a scenario object and would otherwise

@@ -1,25 +1,25 @@
 //! The scenario file: what is simulated, parsed into typed configuration.
 //!
-//! [`load`] turns JSON text (plus `--set` overrides) into a [`Scenario`] or one
+//! [`parse`] turns JSON text (plus overrides) into a [`Scenario`]; [`compile`] checks what
+//! it means and builds what the simulator runs on; [`load`] does both. Every failure is one
 //! [`ScenarioError`] that names the JSON path and line:column of the problem.
 
+mod compile;
 mod load;
 mod locate;
 mod overrides;
 
-use std::collections::HashSet;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use load::{ScenarioError, load, load_file, schema};
+pub use compile::{CompiledScenario, NamedReceiver, Population, Wave, compile};
+pub use load::{ScenarioError, load, load_file, parse, parse_file, schema};
 pub use overrides::Override;
 
 use crate::flow_control::FlowControlConfig;
 use crate::mta::config::MtaConfig;
 use crate::receiver::{GeneratedReceivers, ReceiverConfig};
 use crate::units::Span;
-use crate::validate::{self, Check, Invalid};
 
 /// The built-in default scenario, also shipped as `scenarios/default.json`.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.json");
@@ -72,96 +72,6 @@ pub struct TrafficWave {
 }
 
 impl Scenario {
-    /// Refuses a scenario that parsed but makes no sense, naming the first problem.
-    pub fn validate(&self) -> Check {
-        if self.name.trim().is_empty() {
-            return Err(Invalid::new("name", "must not be empty"));
-        }
-        if self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            return Err(Invalid::new(
-                "name",
-                "is used as a folder name: no slashes and no leading dot",
-            ));
-        }
-        validate::positive("duration", self.duration.as_millis(), "duration")?;
-        validate::positive(
-            "sample_every",
-            self.sample_every.as_millis(),
-            "sample_every",
-        )?;
-        self.mta.validate().map_err(|e| e.within("mta"))?;
-        crate::flow_control::Policies::compile(&self.flow_control)
-            .map(drop)
-            .map_err(|e| e.within("flow_control"))?;
-        self.validate_receivers()?;
-        self.validate_traffic()
-    }
-
-    fn validate_receivers(&self) -> Check {
-        let mut names = HashSet::new();
-        let mut domains = HashSet::new();
-        for (i, receiver) in self.receivers.iter().enumerate() {
-            let at = format!("receivers[{i}]");
-            receiver.validate().map_err(|e| e.within(&at))?;
-            let name = receiver.name.as_deref().unwrap_or_default();
-            if !names.insert(name) {
-                return Err(Invalid::new(
-                    format!("{at}.name"),
-                    format!("duplicate receiver name {name:?}"),
-                ));
-            }
-            for (j, domain) in receiver.domains.iter().enumerate() {
-                if !domains.insert(domain.as_str()) {
-                    return Err(Invalid::new(
-                        format!("{at}.domains[{j}]"),
-                        format!("domain {domain:?} belongs to two receivers"),
-                    ));
-                }
-            }
-        }
-        let generated_share = match &self.generated_receivers {
-            Some(generated) => {
-                generated
-                    .validate()
-                    .map_err(|e| e.within("generated_receivers"))?;
-                generated.share
-            }
-            None => 0.0,
-        };
-        let total: f64 = self.receivers.iter().map(|r| r.weight()).sum::<f64>() + generated_share;
-        if self.receivers.is_empty() && self.generated_receivers.is_none() {
-            return Err(Invalid::new(
-                "receivers",
-                "a scenario needs at least one receiver",
-            ));
-        }
-        if !(total.is_finite() && total > 0.0) {
-            return Err(Invalid::new(
-                "receivers",
-                "receiver shares must sum to more than 0",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_traffic(&self) -> Check {
-        if self.traffic.is_empty() {
-            return Err(Invalid::new(
-                "traffic",
-                "a scenario needs at least one traffic wave",
-            ));
-        }
-        for (i, wave) in self.traffic.iter().enumerate() {
-            if wave.start >= self.duration {
-                return Err(Invalid::new(
-                    format!("traffic[{i}].start"),
-                    "starts after the end of the run (`duration`)",
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// Messages injected over the whole run.
     pub fn total_messages(&self) -> u64 {
         self.traffic

@@ -1,7 +1,7 @@
 //! What a sweep measures in each run, and the mean with a 95% confidence interval over a
 //! configuration's replications.
 
-use crate::metrics::BounceReason;
+use crate::replies::BounceReason;
 use crate::sim::RunResult;
 use crate::units::{Span, human_seconds};
 

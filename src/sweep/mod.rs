@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::scenario::{self, CompiledScenario, Scenario, ScenarioError};
 use crate::sim::{self, RunOptions, SimError};
 use plan::{PlanFile, SweepPlan, value_text};
 use rank::{Ranking, RunRow};
@@ -137,8 +137,8 @@ impl Sweep {
     }
 
     /// Configuration `config`'s scenario: the base with its overrides, loaded and
-    /// validated exactly as `--set` would be.
-    pub fn scenario(&self, config: usize) -> Result<Scenario, ScenarioError> {
+    /// compiled exactly as `--set` would be.
+    pub fn scenario(&self, config: usize) -> Result<CompiledScenario, ScenarioError> {
         let overrides = self.plan.overrides(&self.configurations[config]);
         scenario::load("<sweep>", &self.base_json, &overrides)
     }
@@ -169,15 +169,15 @@ impl Sweep {
     /// Simulates run `index` and measures it.
     pub fn run(&self, index: usize) -> Result<RunRow, SimError> {
         let (config, replication) = self.run_at(index);
-        let mut scenario = self.scenario(config).map_err(|e| {
+        let mut compiled = self.scenario(config).map_err(|e| {
             SimError::Internal(format!("configuration {config} stopped loading: {e}"))
         })?;
-        scenario.seed = self.plan.seed_of(replication);
-        let result = sim::simulate(&scenario, RunOptions::default())?;
+        compiled.scenario.seed = self.plan.seed_of(replication);
+        let result = sim::simulate(&compiled, RunOptions::default())?;
         Ok(RunRow {
             config,
             replication,
-            seed: scenario.seed,
+            seed: compiled.scenario.seed,
             metrics: metrics::measure(&result, &self.plan.deadlines),
         })
     }
@@ -186,7 +186,7 @@ impl Sweep {
     /// overrides, renamed `<name>-best` (so running it does not replace the base run's
     /// outputs) and its description saying how it was chosen.
     pub fn best_scenario(&self, best: usize, ranking: &Ranking) -> Result<Scenario, ScenarioError> {
-        let mut scenario = self.scenario(best)?;
+        let mut scenario = self.scenario(best)?.scenario;
         scenario.name = format!("{}-best", self.base.name);
         let constraints: Vec<String> = self
             .plan

@@ -162,16 +162,23 @@ impl OutcomeClass {
     }
 }
 
-impl fmt::Display for OutcomeClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl OutcomeClass {
+    /// The class's name, as configuration files and logs write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             OutcomeClass::Delivered => "delivered",
             OutcomeClass::Tempfail => "tempfail",
             OutcomeClass::Permfail => "permfail",
             OutcomeClass::Connect => "connect",
             OutcomeClass::Timeout => "timeout",
             OutcomeClass::Internal => "internal",
-        })
+        }
+    }
+}
+
+impl fmt::Display for OutcomeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

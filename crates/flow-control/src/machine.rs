@@ -21,13 +21,23 @@ pub enum State {
     Suspended,
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl State {
+    /// Every state, in the order reports list them.
+    pub const ALL: [State; 3] = [State::Normal, State::Backoff, State::Suspended];
+
+    /// The state's name in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
             State::Normal => "normal",
             State::Backoff => "backoff",
             State::Suspended => "suspended",
-        })
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -354,6 +364,11 @@ impl FlowControl {
     /// The transitions since the last call, oldest first.
     pub fn drain_transitions(&mut self) -> impl Iterator<Item = Transition> + '_ {
         self.transitions.drain(..)
+    }
+
+    /// Whether there are transitions to drain (most calls have none).
+    pub fn has_transitions(&self) -> bool {
+        !self.transitions.is_empty()
     }
 
     fn fire_timers(&mut self, at: Instant) {

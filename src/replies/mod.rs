@@ -6,12 +6,19 @@
 //! [`ReplyId`]; the hot path then passes two bytes around instead of strings, and the
 //! flow-control rules match their regexes against the full text only when they need to.
 //! The MTA interns its own replies (internal errors, timeouts) in the same book.
+//!
+//! What a reply means is decided here, once: its kind (2xx, 4xx, 5xx), the outcome class
+//! flow control counts, and the bounce reason of a permanent one.
+
+mod catalogue;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::validate::{Check, Invalid};
+pub use catalogue::{CatalogueEntry, catalogue, find};
+
+use crate::flow_control::OutcomeClass;
 
 /// The family of an SMTP reply code: what the sender must do with the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -46,6 +53,38 @@ impl ReplyKind {
     }
 }
 
+/// Why a message bounced (failed permanently before expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BounceReason {
+    /// 550 5.1.1: the recipient does not exist.
+    UserUnknown,
+    /// A 5.7.x policy rejection: the receiver blocks us.
+    Blocked,
+    /// Any other permanent failure.
+    Rejected,
+    /// A flow-control rule with action `bounce` failed the message.
+    FlowControlRule,
+}
+
+impl BounceReason {
+    pub const ALL: [BounceReason; 4] = [
+        BounceReason::UserUnknown,
+        BounceReason::Blocked,
+        BounceReason::Rejected,
+        BounceReason::FlowControlRule,
+    ];
+
+    /// The name in summary.json's `bounces_by_reason`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BounceReason::UserUnknown => "user_unknown",
+            BounceReason::Blocked => "blocked",
+            BounceReason::Rejected => "rejected",
+            BounceReason::FlowControlRule => "flow_control_rule",
+        }
+    }
+}
+
 /// A small handle on a reply interned in a [`ReplyBook`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplyId(u16);
@@ -73,8 +112,27 @@ pub struct Reply {
 
 impl Reply {
     /// Whether the reply accepts, defers or refuses.
-    pub fn class(&self) -> ReplyKind {
+    pub fn kind(&self) -> ReplyKind {
         ReplyKind::of_code(self.code).unwrap_or(ReplyKind::Temporary)
+    }
+
+    /// The outcome of a transaction answered with this reply, as flow control counts it.
+    pub fn outcome_class(&self) -> OutcomeClass {
+        match self.kind() {
+            ReplyKind::Accepted => OutcomeClass::Delivered,
+            ReplyKind::Temporary => OutcomeClass::Tempfail,
+            ReplyKind::Permanent => OutcomeClass::Permfail,
+        }
+    }
+
+    /// Why a message answered with this (permanent) reply bounced, by its enhanced status
+    /// code (RFC 3463): 5.1.1 is a bad mailbox, 5.7.x a policy (block) rejection.
+    pub fn bounce_reason(&self) -> BounceReason {
+        match self.enhanced.as_deref() {
+            Some("5.1.1") => BounceReason::UserUnknown,
+            Some(e) if e.starts_with("5.7.") => BounceReason::Blocked,
+            _ => BounceReason::Rejected,
+        }
     }
 
     /// Parses a literal reply line: a 2xx, 4xx or 5xx code, then a space or `-`, then
@@ -139,204 +197,6 @@ fn enhanced_code(line: &str, code: u16, after_code: &str) -> Result<Option<Strin
     Ok(Some(token.to_string()))
 }
 
-/// One built-in reply: its name, code and the text the provider really sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CatalogueEntry {
-    pub name: &'static str,
-    pub code: u16,
-    pub enhanced: Option<&'static str>,
-    pub text: &'static str,
-    /// What the provider means by it.
-    pub meaning: &'static str,
-}
-
-impl CatalogueEntry {
-    fn reply(&self) -> Reply {
-        Reply {
-            code: self.code,
-            enhanced: self.enhanced.map(str::to_string),
-            text: self.text.to_string(),
-            name: Some(self.name),
-        }
-    }
-}
-
-/// The built-in catalogue, for `mtasim replies`.
-pub fn catalogue() -> &'static [CatalogueEntry] {
-    CATALOGUE
-}
-
-/// The catalogue entry called `name`.
-pub fn find(name: &str) -> Option<&'static CatalogueEntry> {
-    CATALOGUE.iter().find(|entry| entry.name == name)
-}
-
-/// Texts follow the providers' published or widely logged replies (see the reference notes,
-/// section 5); the sending IP is the documentation address 203.0.113.7.
-const CATALOGUE: &[CatalogueEntry] = &[
-    CatalogueEntry {
-        name: "accepted",
-        code: 250,
-        enhanced: Some("2.0.0"),
-        text: "250 2.0.0 OK: queued",
-        meaning: "the message was accepted",
-    },
-    CatalogueEntry {
-        name: "gmail-4.7.28",
-        code: 421,
-        enhanced: Some("4.7.28"),
-        text: "421-4.7.28 [203.0.113.7] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines. - gsmtp",
-        meaning: "Gmail: reputation-driven rate limit on the sending IP",
-    },
-    CatalogueEntry {
-        name: "gmail-4.7.0",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421-4.7.0 [203.0.113.7] Our system has detected that this message is suspicious due to the very low reputation of the sending domain. To best protect our users from spam, the message has been blocked. Please visit https://support.google.com/mail/answer/188131 for more information. - gsmtp",
-        meaning: "Gmail: low reputation of the sending domain",
-    },
-    CatalogueEntry {
-        name: "gmail-4.2.1",
-        code: 450,
-        enhanced: Some("4.2.1"),
-        text: "450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later point. If the user is able to receive mail at that time, your message will be delivered. For more information, please visit https://support.google.com/mail/?p=ReceivingRate - gsmtp",
-        meaning: "Gmail: the recipient receives mail too quickly",
-    },
-    CatalogueEntry {
-        name: "gmail-4.3.0",
-        code: 451,
-        enhanced: Some("4.3.0"),
-        text: "451 4.3.0 Mail server temporarily rejected message. - gsmtp",
-        meaning: "Gmail: generic transient failure",
-    },
-    CatalogueEntry {
-        name: "yahoo-ts01",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421 4.7.0 [TS01] Messages from 203.0.113.7 temporarily deferred due to user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-        meaning: "Yahoo: deferred for user complaints (reputation)",
-    },
-    CatalogueEntry {
-        name: "yahoo-ts02",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421 4.7.0 [TS02] Messages from 203.0.113.7 temporarily deferred due to unusual traffic patterns from your server. Submit your sending IPs for review - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-        meaning: "Yahoo: unusual traffic pattern (rate)",
-    },
-    CatalogueEntry {
-        name: "yahoo-ts03",
-        code: 421,
-        enhanced: Some("4.7.1"),
-        text: "421 4.7.1 [TS03] All messages from 203.0.113.7 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes",
-        meaning: "Yahoo: volume characteristic of bulk; do not retry until practices change",
-    },
-    CatalogueEntry {
-        name: "yahoo-tss04",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-        meaning: "Yahoo: unexpected volume or complaints per IP; pause the IP for about 2 h",
-    },
-    CatalogueEntry {
-        name: "yahoo-max-per-connection",
-        code: 421,
-        enhanced: None,
-        text: "421 Max message per connection reached, closing transmission channel",
-        meaning: "Yahoo: per-connection message limit; reconnect to continue",
-    },
-    CatalogueEntry {
-        name: "microsoft-4.7.650",
-        code: 451,
-        enhanced: Some("4.7.650"),
-        text: "451 4.7.650 The mail server [203.0.113.7] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://aka.ms/postmaster (S775)",
-        meaning: "Microsoft: reputation-driven rate limit",
-    },
-    CatalogueEntry {
-        name: "microsoft-rp-001",
-        code: 421,
-        enhanced: None,
-        text: "421 RP-001 Unfortunately, some messages from 203.0.113.7 weren't sent. Please try again. We have limits for how many messages can be sent per hour and per day. You can also refer to https://aka.ms/postmaster",
-        meaning: "Microsoft: hourly or daily volume limit (IP/domain reputation)",
-    },
-    CatalogueEntry {
-        name: "microsoft-s3150",
-        code: 550,
-        enhanced: Some("5.7.1"),
-        text: "550 5.7.1 Unfortunately, messages from [203.0.113.7] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to https://aka.ms/postmaster",
-        meaning: "Microsoft: blocked; what a sender gets for not slowing down after 4xx",
-    },
-    CatalogueEntry {
-        name: "greylist",
-        code: 451,
-        enhanced: Some("4.7.1"),
-        text: "451 4.7.1 Greylisted, please try again later",
-        meaning: "greylisting: the first attempt of a message is deferred",
-    },
-    CatalogueEntry {
-        name: "user-unknown",
-        code: 550,
-        enhanced: Some("5.1.1"),
-        text: "550 5.1.1 Recipient address rejected: User unknown",
-        meaning: "the recipient does not exist (hard bounce)",
-    },
-    CatalogueEntry {
-        name: "generic-421",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421 4.7.0 Too many connections, try again later",
-        meaning: "connection limit reached",
-    },
-    CatalogueEntry {
-        name: "generic-451",
-        code: 451,
-        enhanced: Some("4.3.0"),
-        text: "451 4.3.0 Temporary failure, server busy, try again later",
-        meaning: "generic transient failure",
-    },
-    CatalogueEntry {
-        name: "generic-rate-limit",
-        code: 450,
-        enhanced: Some("4.7.1"),
-        text: "450 4.7.1 Rate limit exceeded, try again later",
-        meaning: "generic rate limit",
-    },
-    CatalogueEntry {
-        name: "generic-throttle",
-        code: 421,
-        enhanced: Some("4.7.0"),
-        text: "421 4.7.0 Temporarily deferred due to sender reputation, try again later",
-        meaning: "generic reputation throttling",
-    },
-    CatalogueEntry {
-        name: "generic-block",
-        code: 554,
-        enhanced: Some("5.7.1"),
-        text: "554 5.7.1 Service unavailable; client host [203.0.113.7] blocked due to poor reputation",
-        meaning: "generic reputation block",
-    },
-    CatalogueEntry {
-        name: "connection-refused",
-        code: 421,
-        enhanced: Some("4.4.1"),
-        text: "connect to mx.example[203.0.113.9]:25: Connection refused",
-        meaning: "TCP connection refused (what the MTA logs)",
-    },
-    CatalogueEntry {
-        name: "connection-timeout",
-        code: 421,
-        enhanced: Some("4.4.1"),
-        text: "connect to mx.example[203.0.113.9]:25: Connection timed out",
-        meaning: "TCP connection not answered within the connect timeout (what the MTA logs)",
-    },
-    CatalogueEntry {
-        name: "greeting-timeout",
-        code: 421,
-        enhanced: Some("4.4.2"),
-        text: "conversation with mx.example[203.0.113.9] timed out while receiving the initial server greeting",
-        meaning: "connected, but no greeting within the greeting timeout (what the MTA logs)",
-    },
-];
-
 /// Every distinct reply of a run, interned: the same text always gets the same id.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyBook {
@@ -351,7 +211,29 @@ impl ReplyBook {
 
     /// Interns a catalogue name or a literal reply line.
     pub fn intern(&mut self, spec: &str) -> Result<ReplyId, String> {
+        self.insert(Reply::resolve(spec)?)
+    }
+
+    /// Interns `spec`, which must be a reply of kind `want` (`what` names its use in the
+    /// message: "a rate limit reply").
+    pub fn intern_as(
+        &mut self,
+        spec: &str,
+        want: ReplyKind,
+        what: &str,
+    ) -> Result<ReplyId, String> {
         let reply = Reply::resolve(spec)?;
+        if reply.kind() != want {
+            return Err(format!(
+                "{what} must be {} reply, but {spec:?} is {} reply",
+                want.describe(),
+                reply.kind().describe()
+            ));
+        }
+        self.insert(reply)
+    }
+
+    fn insert(&mut self, reply: Reply) -> Result<ReplyId, String> {
         if let Some(&id) = self.by_text.get(&reply.text) {
             let known = &mut self.replies[id.index()];
             known.name = known.name.or(reply.name);
@@ -387,23 +269,6 @@ impl ReplyBook {
     }
 }
 
-/// Refuses a reply `spec` at `path` that does not resolve, or whose class is not `want`
-/// (`what` names its use: "a rate limit reply").
-pub fn check_reply(path: &str, spec: &str, want: ReplyKind, what: &str) -> Check {
-    let reply = Reply::resolve(spec).map_err(|message| Invalid::new(path, message))?;
-    if reply.class() == want {
-        return Ok(());
-    }
-    Err(Invalid::new(
-        path,
-        format!(
-            "{what} must be {} reply, but {spec:?} is {} reply",
-            want.describe(),
-            reply.class().describe()
-        ),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,9 +292,9 @@ mod tests {
                 assert_eq!(digit[..1], (entry.code / 100).to_string(), "{}", entry.name);
             }
             assert_eq!(find(entry.name), Some(entry));
-            assert_eq!(reply.class() == ReplyKind::Temporary, entry.code / 100 == 4);
+            assert_eq!(reply.kind() == ReplyKind::Temporary, entry.code / 100 == 4);
         }
-        let kind = |name| find(name).unwrap().reply().class();
+        let kind = |name| find(name).unwrap().reply().kind();
         assert_eq!(kind("accepted"), ReplyKind::Accepted);
         assert_eq!(kind("microsoft-s3150"), ReplyKind::Permanent);
         assert_eq!(kind("user-unknown"), ReplyKind::Permanent);
@@ -506,10 +371,10 @@ mod tests {
     fn literals_parse_or_are_refused() {
         let r = Reply::parse("550-5.7.1 blocked").unwrap();
         assert_eq!((r.code, r.enhanced.as_deref()), (550, Some("5.7.1")));
-        assert_eq!(r.class(), ReplyKind::Permanent);
+        assert_eq!(r.kind(), ReplyKind::Permanent);
         let r = Reply::parse("421 RP-001 limits").unwrap();
         assert_eq!((r.code, r.enhanced), (421, None));
-        assert_eq!(Reply::parse("250").unwrap().class(), ReplyKind::Accepted);
+        assert_eq!(Reply::parse("250").unwrap().kind(), ReplyKind::Accepted);
         for bad in [
             "",
             "42",
@@ -528,28 +393,39 @@ mod tests {
     }
 
     #[test]
-    fn reply_class_is_checked() {
-        assert!(
-            check_reply(
-                "r",
-                "yahoo-ts02",
-                ReplyKind::Temporary,
-                "a rate limit reply"
-            )
-            .is_ok()
+    fn reply_kind_is_checked_when_interned() {
+        let mut book = ReplyBook::new();
+        let rate_limit = |book: &mut ReplyBook, spec| {
+            book.intern_as(spec, ReplyKind::Temporary, "a rate limit reply")
+        };
+        assert_eq!(
+            rate_limit(&mut book, "yahoo-ts02"),
+            book.intern("yahoo-ts02")
         );
-        let err = check_reply(
-            "r",
-            "microsoft-s3150",
-            ReplyKind::Temporary,
-            "a rate limit reply",
-        )
-        .unwrap_err();
-        assert_eq!(err.path, "r");
-        assert!(
-            err.message.contains("must be a temporary (4xx) reply"),
-            "{}",
-            err.message
+        let err = rate_limit(&mut book, "microsoft-s3150").unwrap_err();
+        assert!(err.contains("must be a temporary (4xx) reply"), "{err}");
+        assert_eq!(book.len(), 1, "a refused reply is not interned");
+    }
+
+    #[test]
+    fn replies_say_what_they_mean() {
+        let meaning = |spec| {
+            let reply = Reply::resolve(spec).unwrap();
+            (reply.outcome_class(), reply.bounce_reason())
+        };
+        assert_eq!(meaning("accepted").0, OutcomeClass::Delivered);
+        assert_eq!(meaning("yahoo-tss04").0, OutcomeClass::Tempfail);
+        assert_eq!(
+            meaning("user-unknown"),
+            (OutcomeClass::Permfail, BounceReason::UserUnknown)
+        );
+        assert_eq!(
+            meaning("microsoft-s3150"),
+            (OutcomeClass::Permfail, BounceReason::Blocked)
+        );
+        assert_eq!(
+            meaning("550 5.2.2 mailbox full"),
+            (OutcomeClass::Permfail, BounceReason::Rejected)
         );
     }
 }

@@ -1,13 +1,15 @@
 //! deliveries.jsonl: one line per attempt and per dynamic-flow-control hold, in the
 //! style of an MTA's accounting log, so an operator can grep it like their real logs.
+//! An observer of the run.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::message::Message;
-use super::model::HOLD_REPLY;
-use crate::flow_control::{OutcomeClass, State};
+use crate::mta::message::Message;
+use crate::mta::model::HOLD_REPLY;
+use crate::mta::observe::{AttemptEnd, MessageEvent, Observer};
+use crate::mta::world::{DestinationId, World};
 use crate::units::Instant;
 
 /// A capped line writer; the first I/O error is kept and reported at the end of the run.
@@ -32,13 +34,12 @@ struct Line<'a> {
     state: &'a str,
 }
 
-/// Where a log line happened: the destination, the message's domain, and the
-/// destination's flow-control state.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    pub destination: &'a str,
-    pub domain: &'a str,
-    pub state: State,
+/// What a line says happened.
+struct Entry<'a> {
+    kind: &'static str,
+    outcome: &'static str,
+    reply: &'a str,
+    state: &'static str,
 }
 
 impl DeliveryLog {
@@ -52,45 +53,27 @@ impl DeliveryLog {
         }
     }
 
-    /// One attempt's outcome.
-    pub fn attempt(
-        &mut self,
-        now: Instant,
-        message: &Message,
-        context: Context,
-        class: OutcomeClass,
-        reply: &str,
-    ) {
-        self.write(now, "attempt", message, context, &class.to_string(), reply);
-    }
-
-    /// A due message held back by flow control.
-    pub fn hold(&mut self, now: Instant, message: &Message, context: Context) {
-        self.write(now, "hold", message, context, "held", HOLD_REPLY);
-    }
-
     fn write(
         &mut self,
-        now: Instant,
-        kind: &'static str,
+        world: &World,
+        at: Instant,
+        d: DestinationId,
         message: &Message,
-        context: Context,
-        outcome: &str,
-        reply: &str,
+        entry: Entry,
     ) {
         if self.written >= self.limit || self.error.is_some() {
             return;
         }
         let line = Line {
-            time_s: now.as_secs_f64(),
-            kind,
+            time_s: at.as_secs_f64(),
+            kind: entry.kind,
             message: message.id,
-            destination: context.destination,
-            domain: context.domain,
+            destination: &world.destination(d).name,
+            domain: &world.domain_names[message.domain.index()],
             attempt: message.attempts,
-            outcome,
-            reply,
-            state: &context.state.to_string(),
+            outcome: entry.outcome,
+            reply: entry.reply,
+            state: entry.state,
         };
         self.written += 1;
         let result = serde_json::to_writer(&mut self.out, &line)
@@ -101,12 +84,40 @@ impl DeliveryLog {
         }
     }
 
-    /// Flushes, reporting the first error met while logging.
+    /// Flushes, reporting the first error met while logging; returns the lines written.
     pub fn finish(mut self) -> io::Result<u64> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         self.out.flush()?;
         Ok(self.written)
+    }
+}
+
+impl Observer for DeliveryLog {
+    fn held(&mut self, world: &World, event: MessageEvent, _first: bool) {
+        let entry = Entry {
+            kind: "hold",
+            outcome: "held",
+            reply: HOLD_REPLY,
+            state: world.destination(event.destination).flow.state().as_str(),
+        };
+        self.write(world, event.at, event.destination, event.message, entry);
+    }
+
+    fn attempted(&mut self, world: &World, attempt: &AttemptEnd) {
+        let entry = Entry {
+            kind: "attempt",
+            outcome: attempt.class.as_str(),
+            reply: &world.book.get(attempt.reply).text,
+            state: attempt.state.as_str(),
+        };
+        self.write(
+            world,
+            attempt.at,
+            attempt.destination,
+            attempt.message,
+            entry,
+        );
     }
 }

@@ -1,0 +1,179 @@
+//! A message's fate: each attempt's end goes to flow control, which says whether the
+//! message is delivered, bounced or retried (no sooner than backoff allows); retries wait,
+//! and a message too old to be worth retrying expires.
+
+use super::session::Session;
+use super::{Event, MailModel};
+use crate::engine::Scheduler;
+use crate::flow_control::{Attempt, OutcomeClass, Verdict};
+use crate::mta::invariants::Place;
+use crate::mta::message::{MessageSlot, MessageStore};
+use crate::mta::observe::{AttemptEnd, MessageEvent, Observer};
+use crate::mta::world::DestinationId;
+use crate::replies::{BounceReason, ReplyId};
+use crate::units::{Instant, Span};
+
+impl<O: Observer> MailModel<O> {
+    /// Takes the next ready message of `d` into a session.
+    pub(super) fn take_ready(&mut self, d: DestinationId) -> Option<MessageSlot> {
+        let slot = self.pop_ready(d)?;
+        self.checks.moved(slot, Place::Session, Instant::ZERO);
+        self.world.destination_mut(d).in_flight += 1;
+        self.queues.in_flight += 1;
+        Some(slot)
+    }
+
+    fn pop_ready(&mut self, d: DestinationId) -> Option<MessageSlot> {
+        let destination = self.world.destination_mut(d);
+        let slot = destination.ready.pop_front()?;
+        destination.unheld = destination.unheld.min(destination.ready.len());
+        self.queues.ready -= 1;
+        Some(slot)
+    }
+
+    /// Expires the messages at the head of `d`'s ready queue that are too old, so the
+    /// next one taken is deliverable.
+    pub(super) fn expire_stale_head(&mut self, d: DestinationId, now: Instant) {
+        let max_age = self.mta.max_age;
+        while let Some(&slot) = self.world.destination(d).ready.front() {
+            if now.saturating_since(self.messages[slot].injected_at) < max_age {
+                return;
+            }
+            self.pop_ready(d);
+            self.expire(d, slot, now);
+        }
+    }
+
+    /// Applies the outcome stored in session `s` to its message and to flow control.
+    pub(super) fn finish_attempt(&mut self, s: u32, scheduler: &mut Scheduler<Event>) {
+        let now = scheduler.now();
+        let session: Session = self.sessions[s as usize];
+        let (d, slot, answer) = (session.destination, session.message, session.answer);
+        self.queues.in_flight -= 1;
+        self.world.destination_mut(d).in_flight -= 1;
+        self.messages[slot].attempts = self.messages[slot].attempts.saturating_add(1);
+        let attempt = Attempt {
+            class: answer.class,
+            matched: self.reply_match(d, answer.reply),
+            handshake: answer.handshake,
+        };
+        let destination = self.world.destination_mut(d);
+        let verdict = destination.flow.record(now, attempt);
+        let state = destination.flow.state();
+        self.checks.recorded(d, &self.world.destination(d).name);
+        let end = AttemptEnd {
+            at: now,
+            destination: d,
+            message: &self.messages[slot],
+            class: answer.class,
+            reply: answer.reply,
+            handshake: answer.handshake,
+            transaction_started: session.transaction_started.filter(|_| !answer.handshake),
+            session: session.info(s),
+            state,
+        };
+        self.observer.attempted(&self.world, &end);
+        match (answer.class, verdict) {
+            (OutcomeClass::Delivered, _) => self.deliver(d, slot, now),
+            (_, Verdict::Bounce { rule: Some(_) }) => {
+                self.bounce(d, slot, now, BounceReason::FlowControlRule)
+            }
+            (OutcomeClass::Permfail, _) => {
+                let reason = self.world.book.get(answer.reply).bounce_reason();
+                self.bounce(d, slot, now, reason)
+            }
+            (_, Verdict::Retry { min_delay }) => {
+                self.defer(d, slot, answer.reply, min_delay, scheduler)
+            }
+            (_, Verdict::Delivered | Verdict::Bounce { rule: None }) => {
+                self.defer(d, slot, answer.reply, Span::ZERO, scheduler)
+            }
+        }
+        self.after_flow_change(d, scheduler);
+    }
+
+    fn deliver(&mut self, d: DestinationId, slot: MessageSlot, now: Instant) {
+        let event = message_event(&self.messages, d, slot, now);
+        self.observer.delivered(&self.world, event);
+        self.remove(slot);
+    }
+
+    fn bounce(&mut self, d: DestinationId, slot: MessageSlot, now: Instant, reason: BounceReason) {
+        let event = message_event(&self.messages, d, slot, now);
+        self.observer.bounced(&self.world, event, reason);
+        self.remove(slot);
+    }
+
+    fn expire(&mut self, d: DestinationId, slot: MessageSlot, now: Instant) {
+        let event = message_event(&self.messages, d, slot, now);
+        self.observer.expired(&self.world, event);
+        self.remove(slot);
+    }
+
+    /// Forgets a message whose fate is final.
+    fn remove(&mut self, slot: MessageSlot) {
+        self.checks.moved(slot, Place::Gone, Instant::ZERO);
+        self.messages.remove(slot);
+    }
+
+    /// A temporary failure: the message waits for its retry, at least as long as flow
+    /// control asks, or expires if it is too old.
+    fn defer(
+        &mut self,
+        d: DestinationId,
+        slot: MessageSlot,
+        reply: ReplyId,
+        floor: Span,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let now = scheduler.now();
+        let event = message_event(&self.messages, d, slot, now);
+        self.observer.deferred(&self.world, event, reply);
+        let message = &mut self.messages[slot];
+        let age = now - message.injected_at;
+        if age >= self.mta.max_age {
+            return self.expire(d, slot, now);
+        }
+        let retry = u32::from(message.attempts.saturating_sub(1));
+        let previous = Span::from_millis(message.previous_delay.into());
+        let delay = self
+            .mta
+            .retry
+            .delay(retry, age, previous, &mut self.mta_rng)
+            .max(floor);
+        message.previous_delay = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        self.checks
+            .moved(slot, Place::Waiting, now.saturating_add(delay));
+        self.world.destination_mut(d).waiting += 1;
+        self.queues.waiting += 1;
+        scheduler.after(delay, Event::Due(slot));
+    }
+
+    /// A deferred message's retry time has come: back to the ready queue, unless too old.
+    pub(super) fn on_due(&mut self, slot: MessageSlot, scheduler: &mut Scheduler<Event>) {
+        let now = scheduler.now();
+        let d = self.world.destination_of(self.messages[slot].domain);
+        self.world.destination_mut(d).waiting -= 1;
+        self.queues.waiting -= 1;
+        if now - self.messages[slot].injected_at >= self.mta.max_age {
+            return self.expire(d, slot, now);
+        }
+        self.push_ready(d, slot);
+        self.dispatch(d, scheduler);
+    }
+}
+
+/// The event of the message in `slot`, borrowing only the store (the observer is told
+/// while the model's other fields are in use).
+pub(super) fn message_event(
+    messages: &MessageStore,
+    d: DestinationId,
+    slot: MessageSlot,
+    at: Instant,
+) -> MessageEvent<'_> {
+    MessageEvent {
+        at,
+        destination: d,
+        message: &messages[slot],
+    }
+}

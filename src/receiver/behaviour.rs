@@ -1,0 +1,306 @@
+//! A receiver's configuration compiled once: checked, its replies interned with their
+//! kinds, its latencies ready to sample. Every receiver of a generated population shares
+//! one [`Behaviour`]; only run-time state is per receiver.
+
+use super::config::{
+    DEFAULT_BURST, DEFAULT_CONNECT_LATENCY, DEFAULT_LATENCY, OutageMode, OverLimit, ReceiverConfig,
+};
+use super::latency::LatencyModel;
+use super::reputation::Reputation;
+use crate::replies::{ReplyBook, ReplyId, ReplyKind};
+use crate::rng::Stream;
+use crate::units::{Instant, Rate, Span};
+use crate::validate::Invalid;
+
+/// A reply resolved once, with its kind, so the hot path needs no book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub id: ReplyId,
+    pub kind: ReplyKind,
+}
+
+/// `connection_limit`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotLimit {
+    pub max: u32,
+    pub mode: OverLimit,
+    pub backlog: usize,
+    pub reply: Resolved,
+}
+
+/// `rate_limit`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateLimitSpec {
+    pub rate: Rate,
+    pub burst: u64,
+    pub strict: bool,
+    pub reply: Resolved,
+}
+
+/// What an outage does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// New connections are refused.
+    Refuse,
+    /// New connections get no answer.
+    Silent,
+    /// Every transaction gets this reply.
+    Tempfail(Resolved),
+}
+
+/// One outage window [from, to).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub from: Instant,
+    pub to: Instant,
+    pub effect: Unavailable,
+}
+
+/// A delay and the reply for attempts inside it (greylisting), or a probability and the
+/// reply for a draw under it (transient errors, unknown users), or a count and the reply
+/// past it (messages per connection).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate<T> {
+    pub value: T,
+    pub reply: Resolved,
+}
+
+/// How one receiving system behaves, whatever its history.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub(crate) latency: LatencyModel,
+    pub(crate) connect_latency: LatencyModel,
+    pub(crate) slots: Option<SlotLimit>,
+    pub(crate) rate_limit: Option<RateLimitSpec>,
+    /// The score as it starts, with its parameters; each receiver runs its own copy.
+    pub(crate) reputation: Option<Reputation>,
+    pub(crate) greylist: Option<Gate<Span>>,
+    pub(crate) outages: Box<[Window]>,
+    pub(crate) transient: Option<Gate<f64>>,
+    pub(crate) unknown_users: Option<Gate<f64>>,
+    pub(crate) complaint_rate: f64,
+    pub(crate) max_per_connection: Option<Gate<u32>>,
+    pub(crate) accepted: Resolved,
+}
+
+impl Behaviour {
+    /// Checks `config`'s behaviour (not its name, domains or share) and compiles it,
+    /// interning its replies in `book`. Errors name the field relative to the receiver.
+    pub fn compile(config: &ReceiverConfig, book: &mut ReplyBook) -> Result<Behaviour, Invalid> {
+        config.validate_behaviour()?;
+        let mut replies = Replies { book };
+        let latency = LatencyModel::new(config.latency.as_ref(), DEFAULT_LATENCY)
+            .map_err(|m| Invalid::new("latency", m))?;
+        let connect_latency =
+            LatencyModel::new(config.connect_latency.as_ref(), DEFAULT_CONNECT_LATENCY)
+                .map_err(|m| Invalid::new("connect_latency", m))?;
+        Ok(Behaviour {
+            latency,
+            connect_latency,
+            slots: slots(config, &mut replies)?,
+            rate_limit: rate_limit(config, &mut replies)?,
+            reputation: reputation(config, &mut replies)?,
+            greylist: greylist(config, &mut replies)?,
+            outages: outages(config, &mut replies)?,
+            transient: transient(config, &mut replies)?,
+            unknown_users: unknown_users(config, &mut replies)?,
+            complaint_rate: config.complaint_rate,
+            max_per_connection: max_per_connection(config, &mut replies)?,
+            accepted: replies.catalogue("accepted"),
+        })
+    }
+
+    /// The outage window containing `now`, if any (windows do not overlap).
+    #[inline]
+    pub(crate) fn outage(&self, now: Instant) -> Option<&Window> {
+        self.outages.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    #[inline]
+    pub(crate) fn sample_latency(&self, rng: &mut Stream) -> Span {
+        self.latency.sample(rng)
+    }
+
+    #[inline]
+    pub(crate) fn sample_connect_latency(&self, rng: &mut Stream) -> Span {
+        self.connect_latency.sample(rng)
+    }
+}
+
+/// Interning with the kind check and the field's path in the error.
+struct Replies<'a> {
+    book: &'a mut ReplyBook,
+}
+
+impl Replies<'_> {
+    /// `spec`, or `default` when absent, which must be a `want` reply (`what` names it).
+    fn resolve(
+        &mut self,
+        path: &str,
+        spec: Option<&str>,
+        default: &str,
+        want: ReplyKind,
+        what: &str,
+    ) -> Result<Resolved, Invalid> {
+        let id = self
+            .book
+            .intern_as(spec.unwrap_or(default), want, what)
+            .map_err(|message| Invalid::new(path, message))?;
+        Ok(Resolved { id, kind: want })
+    }
+
+    /// A catalogue entry the receiver answers with on its own terms.
+    fn catalogue(&mut self, name: &str) -> Resolved {
+        let id = self.book.intern(name).expect("a catalogue name");
+        let kind = self.book.get(id).kind();
+        Resolved { id, kind }
+    }
+}
+
+fn slots(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<SlotLimit>, Invalid> {
+    let Some(limit) = &config.connection_limit else {
+        return Ok(None);
+    };
+    let reply = replies.resolve(
+        "connection_limit.reply",
+        limit.reply.as_deref(),
+        "generic-421",
+        ReplyKind::Temporary,
+        "a connection limit reply",
+    )?;
+    Ok(Some(SlotLimit {
+        max: limit.max,
+        mode: limit.over_limit,
+        backlog: limit.backlog() as usize,
+        reply,
+    }))
+}
+
+fn rate_limit(
+    config: &ReceiverConfig,
+    replies: &mut Replies,
+) -> Result<Option<RateLimitSpec>, Invalid> {
+    let Some(limit) = &config.rate_limit else {
+        return Ok(None);
+    };
+    let reply = replies.resolve(
+        "rate_limit.reply",
+        limit.reply.as_deref(),
+        "generic-rate-limit",
+        ReplyKind::Temporary,
+        "a rate limit reply",
+    )?;
+    Ok(Some(RateLimitSpec {
+        rate: limit.rate,
+        burst: limit.burst.unwrap_or(DEFAULT_BURST),
+        strict: limit.strict,
+        reply,
+    }))
+}
+
+fn reputation(
+    config: &ReceiverConfig,
+    replies: &mut Replies,
+) -> Result<Option<Reputation>, Invalid> {
+    let Some(rep) = &config.reputation else {
+        return Ok(None);
+    };
+    let throttle = replies.resolve(
+        "reputation.throttle_reply",
+        rep.throttle_reply.as_deref(),
+        "generic-throttle",
+        ReplyKind::Temporary,
+        "a throttle reply",
+    )?;
+    let block = replies.resolve(
+        "reputation.block_reply",
+        rep.block_reply.as_deref(),
+        "generic-block",
+        ReplyKind::Permanent,
+        "a block reply",
+    )?;
+    Ok(Some(Reputation::new(rep, throttle, block)))
+}
+
+fn greylist(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Gate<Span>>, Invalid> {
+    let Some(grey) = &config.greylisting else {
+        return Ok(None);
+    };
+    let reply = replies.resolve(
+        "greylisting.reply",
+        grey.reply.as_deref(),
+        "greylist",
+        ReplyKind::Temporary,
+        "a greylisting reply",
+    )?;
+    Ok(Some(Gate {
+        value: grey.min_delay,
+        reply,
+    }))
+}
+
+fn outages(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Window]>, Invalid> {
+    config
+        .outages
+        .iter()
+        .enumerate()
+        .map(|(i, outage)| {
+            let effect = match outage.mode {
+                OutageMode::Refuse => Unavailable::Refuse,
+                OutageMode::Timeout => Unavailable::Silent,
+                OutageMode::Tempfail => Unavailable::Tempfail(replies.resolve(
+                    &format!("outages[{i}].reply"),
+                    outage.reply.as_deref(),
+                    "generic-451",
+                    ReplyKind::Temporary,
+                    "an outage reply",
+                )?),
+            };
+            Ok(Window {
+                from: Instant::ZERO + outage.from,
+                to: Instant::ZERO + outage.to,
+                effect,
+            })
+        })
+        .collect()
+}
+
+fn transient(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Gate<f64>>, Invalid> {
+    let Some(errors) = &config.transient_errors else {
+        return Ok(None);
+    };
+    let reply = replies.resolve(
+        "transient_errors.reply",
+        errors.reply.as_deref(),
+        "generic-451",
+        ReplyKind::Temporary,
+        "a transient error reply",
+    )?;
+    Ok(Some(Gate {
+        value: errors.probability,
+        reply,
+    }))
+}
+
+fn unknown_users(
+    config: &ReceiverConfig,
+    replies: &mut Replies,
+) -> Result<Option<Gate<f64>>, Invalid> {
+    if config.unknown_user_rate <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Gate {
+        value: config.unknown_user_rate,
+        reply: replies.catalogue("user-unknown"),
+    }))
+}
+
+fn max_per_connection(
+    config: &ReceiverConfig,
+    replies: &mut Replies,
+) -> Result<Option<Gate<u32>>, Invalid> {
+    Ok(config.max_messages_per_connection.map(|max| Gate {
+        value: max,
+        reply: replies.catalogue("yahoo-max-per-connection"),
+    }))
+}
