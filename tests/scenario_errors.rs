@@ -185,10 +185,14 @@ fn overrides_apply_and_their_errors_say_so() {
     let error =
         scenario::load("t.json", BASE, &[set("receivers.0.rate_limit.rate=0/min")]).unwrap_err();
     assert_eq!(error.path, "receivers[0].rate_limit.rate");
+    assert_eq!(
+        error.set_by.as_deref(),
+        Some("receivers.0.rate_limit.rate=0/min")
+    );
     assert!(
         error
-            .to_string()
-            .contains("--set receivers.0.rate_limit.rate=0/min"),
+            .describe("--set")
+            .ends_with("(value from --set receivers.0.rate_limit.rate=0/min)"),
         "{error}"
     );
     let error = scenario::load("t.json", BASE, &[set("receivers.3.share=1")]).unwrap_err();

@@ -8,7 +8,7 @@ use mtasim::scenario;
 use mtasim::sweep::Sweep;
 use mtasim::sweep::exec::run_all;
 use mtasim::sweep::metrics::{Estimate, t95};
-use mtasim::sweep::plan::{Parameter, PlanParts, SweepPlan};
+use mtasim::sweep::plan::{Constraint, Parameter, PlanParts, Problem, Setting, SweepPlan};
 use mtasim::sweep::rank::{RunRow, rank};
 use mtasim::sweep::values::parse_values;
 use serde_json::{Value, json};
@@ -123,24 +123,38 @@ fn random_samples_are_distinct_and_reproducible() {
 }
 
 #[test]
-fn bad_plans_name_the_argument() {
+fn bad_plans_name_the_setting() {
     let error = |parts: PlanParts| SweepPlan::resolve(parts, 0).unwrap_err();
-    assert!(error(PlanParts::default()).starts_with("--vary"));
-    assert!(error(vary(&["a=1", "a=2"])).contains("varied twice"));
-    let unknown = error(PlanParts {
-        constraints: vec!["blockz=0".parse().unwrap()],
-        ..vary(&["a=1"])
-    });
+    let nothing = error(PlanParts::default());
+    assert_eq!(
+        (nothing.setting, nothing.problem),
+        (Setting::Vary, Problem::NothingVaries)
+    );
+    assert_eq!(
+        error(vary(&["a=1", "a=2"])).to_string(),
+        "vary: a is varied twice"
+    );
+    let unknown = "blockz=0".parse::<Constraint>().unwrap_err();
+    assert_eq!(unknown.setting, Setting::Require);
     assert!(
-        unknown.starts_with("--require: unknown metric \"blockz\""),
+        unknown
+            .to_string()
+            .starts_with("require: unknown metric \"blockz\"; the metrics are delivered_share,"),
         "{unknown}"
     );
-    assert!("a=1..".parse::<Parameter>().is_err());
+    let past_deadline = error(PlanParts {
+        constraints: vec!["delivered_within_2h>=0.9".parse().unwrap()],
+        ..vary(&["a=1"])
+    });
+    assert_eq!(past_deadline.setting, Setting::Require);
     assert!(
-        "blocks=>0"
-            .parse::<mtasim::sweep::plan::Constraint>()
-            .is_err()
+        past_deadline
+            .to_string()
+            .contains("unknown metric \"delivered_within_2h\"; the metrics are delivered_share, delivered_within_1h, delivered_within_4h,"),
+        "{past_deadline}"
     );
+    assert!("a=1..".parse::<Parameter>().is_err());
+    assert!("blocks=>0".parse::<Constraint>().is_err());
 }
 
 #[test]
@@ -169,7 +183,7 @@ fn confidence_intervals_follow_student_t() {
 
 /// Rows for configurations whose metrics are all `fill` except the named ones.
 fn rows(plan: &SweepPlan, configs: &[&[(&str, f64)]]) -> Vec<RunRow> {
-    let names = plan.metric_names();
+    let names: Vec<String> = plan.metrics().iter().map(|m| m.name()).collect();
     configs
         .iter()
         .enumerate()

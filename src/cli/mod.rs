@@ -79,9 +79,10 @@ pub enum Failure {
     Interrupted(String),
 }
 
+/// Overrides come from `--set` on the command line.
 impl From<ScenarioError> for Failure {
     fn from(e: ScenarioError) -> Self {
-        Failure::Input(e.to_string())
+        Failure::Input(e.describe("--set"))
     }
 }
 

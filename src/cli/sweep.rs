@@ -8,12 +8,13 @@ use crate::output::OutputFolder;
 use crate::sim::SimError;
 use crate::sweep::metrics::metric_text;
 use crate::sweep::plan::{
-    Axis, Constraint, Objective, Parameter, PlanFile, PlanParts, SweepPlan, parse_pareto,
+    Axis, Constraint, Objective, Parameter, PlanError, PlanFile, PlanParts, Problem, Setting,
+    SweepPlan, parse_pareto,
 };
 use crate::sweep::rank::RunRow;
-use crate::sweep::report::{read_sweep_csv, write_shard, write_sweep};
+use crate::sweep::report::{write_shard, write_sweep};
 use crate::sweep::values::round9;
-use crate::sweep::{Manifest, Shard, Sweep, exec, plots};
+use crate::sweep::{Shard, Sweep, exec, plots};
 use crate::units::Span;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,7 +55,7 @@ pub struct SweepArgs {
     pub deadline: Vec<Span>,
     /// The two metrics of the Pareto front, minimised unless written max:METRIC
     /// [default: the objective and attempts_per_delivered].
-    #[arg(long, value_name = "A,B", value_parser = parse_pareto)]
+    #[arg(long, value_name = "A,B", value_parser = parse_axes)]
     pub pareto: Option<[Axis; 2]>,
     #[command(flatten)]
     pub overrides: OverrideArgs,
@@ -92,12 +93,31 @@ pub struct MergeArgs {
     pub quiet: bool,
 }
 
-fn parse_parameter(text: &str) -> Result<Parameter, String> {
-    text.parse()
+/// The value parsers report the problem alone: clap names the flag.
+fn parse_parameter(text: &str) -> Result<Parameter, Problem> {
+    text.parse().map_err(|e: PlanError| e.problem)
 }
 
-fn parse_constraint(text: &str) -> Result<Constraint, String> {
-    text.parse()
+fn parse_constraint(text: &str) -> Result<Constraint, Problem> {
+    text.parse().map_err(|e: PlanError| e.problem)
+}
+
+fn parse_axes(text: &str) -> Result<[Axis; 2], Problem> {
+    parse_pareto(text).map_err(|e| e.problem)
+}
+
+/// A plan problem as the command line says it: by the flag that sets it.
+fn flag_error(e: PlanError) -> Failure {
+    let flag = match e.setting {
+        Setting::Vary => "--vary",
+        Setting::Replications => "--replications",
+        Setting::Samples => "--samples",
+        Setting::Objective => "--minimize/--maximize",
+        Setting::Require => "--require",
+        Setting::Deadlines => "--deadline",
+        Setting::Pareto => "--pareto",
+    };
+    Failure::Input(format!("{flag}: {}", e.problem))
 }
 
 /// `mtasim sweep`.
@@ -149,7 +169,8 @@ fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
         Some(path) => read_plan(path)?,
         None => PlanParts::default(),
     };
-    let objective = Objective::named(args.minimize.as_deref(), args.maximize.as_deref());
+    let objective =
+        Objective::named(args.minimize.as_deref(), args.maximize.as_deref()).map_err(flag_error)?;
     let from_args = PlanParts {
         parameters: args.vary.clone(),
         replications: args.replications,
@@ -160,17 +181,19 @@ fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
         deadlines: (!args.deadline.is_empty()).then(|| args.deadline.clone()),
         pareto: args.pareto.clone(),
     };
-    let plan = SweepPlan::resolve(from_args.or(from_file), base.seed).map_err(Failure::Input)?;
+    let plan = SweepPlan::resolve(from_args.or(from_file), base.seed).map_err(flag_error)?;
     let sweep = Sweep::new(plan, base);
-    sweep.check().map_err(Failure::Input)?;
+    sweep
+        .check()
+        .map_err(|e| Failure::Input(format!("--vary: {e}")))?;
     Ok(sweep)
 }
 
 fn read_plan(path: &Path) -> Result<PlanParts, Failure> {
-    let bad = |e: String| Failure::Input(format!("--plan {}: {e}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let file: PlanFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    file.parts().map_err(bad)
+    let bad = |e: &dyn std::fmt::Display| Failure::Input(format!("--plan {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(&e))?;
+    let file: PlanFile = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    file.parts().map_err(|e| bad(&e))
 }
 
 /// Runs `work` on a pool of `jobs` threads, or rayon's global pool (every core).
@@ -221,14 +244,8 @@ fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<
     );
     match ranking.best {
         Some(best) => {
-            let m = sweep
-                .plan
-                .metric_names()
-                .iter()
-                .position(|n| *n == sweep.plan.objective.metric)
-                .expect("checked");
-            let e = ranking.verdicts[best].estimates[m];
-            let metric = &sweep.plan.objective.metric;
+            let metric = sweep.plan.objective.metric;
+            let e = ranking.verdicts[best].estimates[sweep.plan.column(metric)];
             let value = |v: f64| metric_text(metric, v, |v| round9(v).to_string());
             text += &format!(
                 "\n  best: {} -> {metric} = {} (95% CI {} – {}), written as best.json",
@@ -245,7 +262,8 @@ fn finish(sweep: &Sweep, rows: &[RunRow], dir: &Path, no_plots: bool) -> Result<
 
 /// `mtasim sweep-merge`.
 pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
-    let (sweep, rows) = read_shards(&args.shards)?;
+    let (sweep, rows) =
+        crate::sweep::merge::merge(&args.shards).map_err(|e| Failure::Input(e.to_string()))?;
     let target = args
         .out
         .clone()
@@ -253,67 +271,4 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
     write_outputs(&target, args.quiet, |dir| {
         finish(&sweep, &rows, dir, args.no_plots)
     })
-}
-
-/// Reads every shard, checks they are the shards of one sweep, each once, and returns
-/// the sweep with all its rows in run order.
-fn read_shards(dirs: &[PathBuf]) -> Result<(Sweep, Vec<RunRow>), Failure> {
-    let manifests = dirs
-        .iter()
-        .map(|dir| read_manifest(dir).map(|m| (dir, m)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (first_dir, first) = &manifests[0];
-    let sweep = Sweep::from_manifest(first)
-        .map_err(|e| Failure::Input(format!("{}: sweep.json: {e}", first_dir.display())))?;
-    let mut rows: Vec<Option<RunRow>> = vec![None; sweep.run_count()];
-    let mut seen = Vec::new();
-    for (dir, manifest) in &manifests {
-        let bad = |e: String| Failure::Input(format!("{}: {e}", dir.display()));
-        let shard = manifest.shard.expect("read_manifest checked");
-        if (&manifest.plan, &manifest.scenario, manifest.runs)
-            != (&first.plan, &first.scenario, first.runs)
-            || shard.count != first.shard.expect("checked").count
-        {
-            return Err(bad(format!(
-                "is a shard of another sweep than {}",
-                first_dir.display()
-            )));
-        }
-        if seen.contains(&shard.index) {
-            return Err(bad(format!("shard {shard} is given twice")));
-        }
-        seen.push(shard.index);
-        let text = std::fs::read_to_string(dir.join("sweep.csv"))
-            .map_err(|e| bad(format!("sweep.csv: {e}")))?;
-        for row in read_sweep_csv(&sweep, &text).map_err(|e| bad(format!("sweep.csv: {e}")))? {
-            let index = row.config * sweep.plan.replications as usize + row.replication as usize;
-            if index % shard.count != shard.index {
-                return Err(bad(format!(
-                    "sweep.csv: run {index} does not belong to shard {shard}"
-                )));
-            }
-            if rows[index].replace(row).is_some() {
-                return Err(bad(format!("sweep.csv: run {index} appears twice")));
-            }
-        }
-    }
-    let missing = rows.iter().filter(|r| r.is_none()).count();
-    if let Some(run) = rows.iter().position(Option::is_none) {
-        return Err(Failure::Input(format!(
-            "{missing} of {} runs are missing (the first is run {run}); give every shard's folder",
-            rows.len()
-        )));
-    }
-    Ok((sweep, rows.into_iter().flatten().collect()))
-}
-
-/// A shard's sweep.json.
-fn read_manifest(dir: &Path) -> Result<Manifest, Failure> {
-    let bad = |e: String| Failure::Input(format!("{}: sweep.json: {e}", dir.display()));
-    let text = std::fs::read_to_string(dir.join("sweep.json")).map_err(|e| bad(e.to_string()))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if manifest.shard.is_none() {
-        return Err(bad("is a whole sweep, not a shard".into()));
-    }
-    Ok(manifest)
 }

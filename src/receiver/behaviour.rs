@@ -149,6 +149,26 @@ impl Replies<'_> {
         Ok(Resolved { id, kind: want })
     }
 
+    /// `spec`, or `default`, which must refuse the message: a 4xx or a 5xx.
+    fn resolve_refusal(
+        &mut self,
+        path: &str,
+        spec: Option<&str>,
+        default: &str,
+        what: &str,
+    ) -> Result<Resolved, Invalid> {
+        let spec = spec.unwrap_or(default);
+        let fail = |message| Invalid::new(path, message);
+        let id = self.book.intern(spec).map_err(fail)?;
+        let kind = self.book.get(id).kind();
+        if kind == ReplyKind::Accepted {
+            return Err(fail(format!(
+                "{what} must be a temporary (4xx) or permanent (5xx) reply, but {spec:?} accepts"
+            )));
+        }
+        Ok(Resolved { id, kind })
+    }
+
     /// A catalogue entry the receiver answers with on its own terms.
     fn catalogue(&mut self, name: &str) -> Resolved {
         let id = self.book.intern(name).expect("a catalogue name");
@@ -212,11 +232,10 @@ fn reputation(
         ReplyKind::Temporary,
         "a throttle reply",
     )?;
-    let block = replies.resolve(
+    let block = replies.resolve_refusal(
         "reputation.block_reply",
         rep.block_reply.as_deref(),
         "generic-block",
-        ReplyKind::Permanent,
         "a block reply",
     )?;
     Ok(Some(Reputation::new(rep, throttle, block)))

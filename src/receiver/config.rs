@@ -22,6 +22,8 @@ pub const DEFAULT_CONNECT_LATENCY: Span = Span::from_millis(100);
 pub const DEFAULT_BACKLOG: u32 = 10;
 /// Token bucket burst when `rate_limit.burst` is omitted: a smooth limiter.
 pub const DEFAULT_BURST: u64 = 1;
+/// How fast a sender may come back after a deferral without ignoring it.
+pub const DEFAULT_TOLERATED_RATE: Rate = Rate::new(6, Span::MINUTE);
 /// How long after a deferral a new attempt counts as ignoring it.
 pub const DEFAULT_DEFERRAL_MEMORY: Span = Span::from_mins(5);
 /// Greylisting delay when `min_delay` is omitted (Postgrey's default).
@@ -145,9 +147,14 @@ pub struct ReputationConfig {
     pub baseline: f64,
     /// Linear relaxation toward `baseline`, score units per hour. Default 0.1.
     pub recovery_per_hour: f64,
-    /// Lost per attempt (connect or transaction) within `deferral_memory` of this
-    /// receiver's last 4xx. Default 0.01.
+    /// Lost per attempt (connect or transaction) that ignores a deferral: made within
+    /// `deferral_memory` of this receiver's last 4xx, faster than `tolerated_rate`.
+    /// Default 0.01.
     pub penalty_per_ignored_deferral: f64,
+    /// How fast a sender may keep coming after a 4xx without being held to ignore it (a
+    /// token bucket as deep as the rate's count, so `"6/min"` also tolerates a burst of
+    /// six). A sender that backs off below it loses nothing. Default `"6/min"`.
+    pub tolerated_rate: Rate,
     /// Lost per complaint. Default 0.05.
     pub penalty_per_complaint: f64,
     /// Lost per message to an unknown user. Default 0.005.
@@ -163,7 +170,9 @@ pub struct ReputationConfig {
     /// The 4xx answer to a throttled transaction. Default "generic-throttle".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle_reply: Option<String>,
-    /// The 5xx answer while blocking. Default "generic-block".
+    /// The answer while blocking: a 5xx (the message bounces) or a 4xx (it is deferred
+    /// and retried until the block lifts or it expires; Yahoo's TS03). Default
+    /// "generic-block".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_reply: Option<String>,
 }
@@ -175,6 +184,7 @@ impl Default for ReputationConfig {
             baseline: 1.0,
             recovery_per_hour: 0.1,
             penalty_per_ignored_deferral: 0.01,
+            tolerated_rate: DEFAULT_TOLERATED_RATE,
             penalty_per_complaint: 0.05,
             penalty_per_unknown_user: 0.005,
             throttle_below: 0.5,

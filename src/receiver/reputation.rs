@@ -2,6 +2,11 @@
 //! drops with every ignored deferral, complaint and unknown user, throttles below one
 //! threshold and blocks below another, with hysteresis.
 //!
+//! A deferral is ignored by coming back too fast, not by coming back: after a 4xx, attempts
+//! are metered by a token bucket of `tolerated_rate` (as deep as its count), and only those
+//! beyond it cost reputation. A sender in backoff below that rate loses nothing; one that
+//! keeps hammering loses on almost every attempt.
+//!
 //! The score is kept as (value, time of value) and relaxed lazily when it is next looked
 //! at, so an idle receiver costs nothing.
 
@@ -10,7 +15,7 @@ use rand::Rng;
 use super::behaviour::Resolved;
 use super::config::ReputationConfig;
 use crate::rng::Stream;
-use crate::units::{Instant, Span};
+use crate::units::{Instant, Span, TokenBucket};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Reputation {
@@ -29,6 +34,8 @@ pub(crate) struct Reputation {
     deferral_memory: Span,
     /// When this receiver last answered us with a 4xx.
     last_deferral: Option<Instant>,
+    /// Attempts after a deferral, at the tolerated rate.
+    tolerance: TokenBucket,
     blocking: bool,
     blocks: u64,
     pub(crate) throttle_reply: Resolved,
@@ -52,6 +59,7 @@ impl Reputation {
             unblock_above: config.unblock_above,
             deferral_memory: config.deferral_memory,
             last_deferral: None,
+            tolerance: TokenBucket::new(config.tolerated_rate, config.tolerated_rate.count),
             blocking: false,
             blocks: 0,
             throttle_reply: throttle,
@@ -87,12 +95,13 @@ impl Reputation {
     }
 
     /// The sender tries again (connects or starts a transaction) at `now`: if we deferred
-    /// it within `deferral_memory`, it is ignoring us.
+    /// it within `deferral_memory` and it comes faster than the tolerated rate, it is
+    /// ignoring us.
     pub(crate) fn attempt(&mut self, now: Instant) {
-        let ignored = self
+        let recent = self
             .last_deferral
             .is_some_and(|at| now.saturating_since(at) < self.deferral_memory);
-        if ignored {
+        if recent && !self.tolerance.try_take(now) {
             self.penalise(now, self.penalty_per_ignored_deferral);
         }
     }

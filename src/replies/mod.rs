@@ -54,7 +54,7 @@ impl ReplyKind {
 }
 
 /// Why a message bounced (failed permanently before expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BounceReason {
     /// 550 5.1.1: the recipient does not exist.
     UserUnknown,

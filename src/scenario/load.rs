@@ -13,34 +13,48 @@ use super::{CompiledScenario, Override, Scenario, compile};
 /// Scenario files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The origin of an error in applying an override (rather than in a file).
+pub const OVERRIDE_ORIGIN: &str = "override";
+
 /// Why a scenario was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
-    /// The file name, or `<default>` for the built-in scenario.
+    /// The file name, `<default>` for the built-in scenario, or [`OVERRIDE_ORIGIN`].
     pub origin: String,
     /// 1-based line and column, when the problem is inside the text.
     pub position: Option<(usize, usize)>,
     /// JSON path of the offending value (empty for syntax errors).
     pub path: String,
     pub message: String,
-    /// The `--set` override that supplied the offending value, if one did.
+    /// The override that supplied the offending value, if one did.
     pub set_by: Option<String>,
+}
+
+impl ScenarioError {
+    /// The error, naming overrides as `overrides` (the command line says `--set`).
+    pub fn describe(&self, overrides: &str) -> String {
+        let mut text = if self.origin == OVERRIDE_ORIGIN {
+            overrides.to_string()
+        } else {
+            self.origin.clone()
+        };
+        if let Some((line, column)) = self.position {
+            text += &format!(":{line}:{column}");
+        }
+        if !self.path.is_empty() {
+            text += &format!(": {}", self.path);
+        }
+        text += &format!(": {}", self.message);
+        if let Some(set) = &self.set_by {
+            text += &format!(" (value from {overrides} {set})");
+        }
+        text
+    }
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.origin)?;
-        if let Some((line, column)) = self.position {
-            write!(f, ":{line}:{column}")?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)?;
-        if let Some(set) = &self.set_by {
-            write!(f, " (value from --set {set})")?;
-        }
-        Ok(())
+        f.write_str(&self.describe(OVERRIDE_ORIGIN))
     }
 }
 
@@ -154,7 +168,7 @@ pub fn parse(origin: &str, text: &str, overrides: &[Override]) -> Result<Scenari
             .map_err(|e| error(String::new(), clean(&e), Some((e.line(), e.column()))))?;
         for o in overrides {
             o.apply(&mut value).map_err(|message| ScenarioError {
-                origin: "--set".into(),
+                origin: OVERRIDE_ORIGIN.into(),
                 position: None,
                 path: o.path.clone(),
                 message,

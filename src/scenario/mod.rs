@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use compile::{CompiledScenario, NamedReceiver, Population, Wave, compile};
-pub use load::{ScenarioError, load, load_file, parse, parse_file, schema};
+pub use load::{OVERRIDE_ORIGIN, ScenarioError, load, load_file, parse, parse_file, schema};
 pub use overrides::Override;
 
 use crate::flow_control::FlowControlConfig;

@@ -1,118 +1,208 @@
 //! What a sweep measures in each run, and the mean with a 95% confidence interval over a
 //! configuration's replications.
 
+use std::fmt;
+use std::str::FromStr;
+
 use crate::replies::BounceReason;
 use crate::sim::RunResult;
 use crate::units::{Span, human_seconds};
 
 use super::values::round9;
 
-/// Metrics that do not depend on the sweep's deadlines, in column order. Latencies and
-/// times are in seconds; counts are totals over every destination.
-pub const FIXED_METRICS: [&str; 20] = [
-    "delivered_share",
-    "p50_latency",
-    "p95_latency",
-    "p99_latency",
-    "attempts_per_delivered",
-    "attempts",
-    "deferrals",
-    "bounced",
-    "user_unknown_bounces",
-    "blocked_bounces",
-    "rejected_bounces",
-    "flow_control_rule_bounces",
-    "blocks",
-    "expired",
-    "queued",
-    "min_reputation",
-    "backoff_time",
-    "suspended_time",
-    "backoff_entries",
-    "dfc_holds",
-];
-
-/// Whether `metric` is a time (seconds in the files, `3h 59m` where people read it): the
-/// one place that knows which metrics are.
-pub fn is_duration(metric: &str) -> bool {
-    matches!(
-        metric,
-        "p50_latency" | "p95_latency" | "p99_latency" | "backoff_time" | "suspended_time"
-    )
+/// One number a sweep measures in each run. Latencies and times are in seconds; counts
+/// are totals over every destination. Names, parsing and measuring live together here, so
+/// they cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Share of injected messages delivered.
+    DeliveredShare,
+    /// Share of injected messages delivered within the deadline.
+    DeliveredWithin(Span),
+    P50Latency,
+    P95Latency,
+    P99Latency,
+    AttemptsPerDelivered,
+    Attempts,
+    Deferrals,
+    Bounced,
+    /// Bounces for one reason.
+    Bounces(BounceReason),
+    Blocks,
+    Expired,
+    Queued,
+    /// Lowest reputation over the receivers that keep one.
+    MinReputation,
+    BackoffTime,
+    SuspendedTime,
+    BackoffEntries,
+    DfcHolds,
 }
 
-/// A value of `metric` for people: a time in human units, anything else by `number`.
-pub fn metric_text(metric: &str, value: f64, number: fn(f64) -> String) -> String {
-    if is_duration(metric) {
+/// Metrics that do not depend on the sweep's deadlines, in column order (the deadlines'
+/// `delivered_within_*` come right after the first).
+const FIXED: [Metric; 20] = [
+    Metric::DeliveredShare,
+    Metric::P50Latency,
+    Metric::P95Latency,
+    Metric::P99Latency,
+    Metric::AttemptsPerDelivered,
+    Metric::Attempts,
+    Metric::Deferrals,
+    Metric::Bounced,
+    Metric::Bounces(BounceReason::UserUnknown),
+    Metric::Bounces(BounceReason::Blocked),
+    Metric::Bounces(BounceReason::Rejected),
+    Metric::Bounces(BounceReason::FlowControlRule),
+    Metric::Blocks,
+    Metric::Expired,
+    Metric::Queued,
+    Metric::MinReputation,
+    Metric::BackoffTime,
+    Metric::SuspendedTime,
+    Metric::BackoffEntries,
+    Metric::DfcHolds,
+];
+
+impl Metric {
+    /// Every metric of a sweep with these deadlines, in column order.
+    pub fn columns(deadlines: &[Span]) -> Vec<Metric> {
+        let mut columns = vec![FIXED[0]];
+        columns.extend(deadlines.iter().map(|&d| Metric::DeliveredWithin(d)));
+        columns.extend(&FIXED[1..]);
+        columns
+    }
+
+    /// The name in sweep.csv, plans and `--require`.
+    pub fn name(self) -> String {
+        let fixed = match self {
+            Metric::DeliveredShare => "delivered_share",
+            Metric::DeliveredWithin(deadline) => {
+                return format!("delivered_within_{}", deadline.to_string().replace(' ', ""));
+            }
+            Metric::P50Latency => "p50_latency",
+            Metric::P95Latency => "p95_latency",
+            Metric::P99Latency => "p99_latency",
+            Metric::AttemptsPerDelivered => "attempts_per_delivered",
+            Metric::Attempts => "attempts",
+            Metric::Deferrals => "deferrals",
+            Metric::Bounced => "bounced",
+            Metric::Bounces(reason) => return format!("{}_bounces", reason.name()),
+            Metric::Blocks => "blocks",
+            Metric::Expired => "expired",
+            Metric::Queued => "queued",
+            Metric::MinReputation => "min_reputation",
+            Metric::BackoffTime => "backoff_time",
+            Metric::SuspendedTime => "suspended_time",
+            Metric::BackoffEntries => "backoff_entries",
+            Metric::DfcHolds => "dfc_holds",
+        };
+        fixed.to_string()
+    }
+
+    /// Whether the metric is a time (in seconds in the files, in human units for people).
+    pub fn is_duration(self) -> bool {
+        matches!(
+            self,
+            Metric::P50Latency
+                | Metric::P95Latency
+                | Metric::P99Latency
+                | Metric::BackoffTime
+                | Metric::SuspendedTime
+        )
+    }
+
+    /// The metric's value for one run (latencies NaN when nothing was delivered, so that
+    /// delivering nothing never looks fast), rounded to nine significant digits so that
+    /// sweep.csv is readable and reads back to exactly the same numbers.
+    pub fn measure(self, result: &RunResult) -> f64 {
+        round9(self.raw(result))
+    }
+
+    fn raw(self, result: &RunResult) -> f64 {
+        let t = &result.summary.totals;
+        let share = |n: u64| ratio(n as f64, t.injected as f64);
+        let latency = |q: f64| {
+            if result.latency.count() == 0 {
+                f64::NAN
+            } else {
+                result.latency.quantile(q).as_secs_f64()
+            }
+        };
+        match self {
+            Metric::DeliveredShare => share(t.delivered),
+            Metric::DeliveredWithin(deadline) => share(result.latency.count_at_most(deadline)),
+            Metric::P50Latency => latency(0.5),
+            Metric::P95Latency => latency(0.95),
+            Metric::P99Latency => latency(0.99),
+            Metric::AttemptsPerDelivered => ratio(t.attempts as f64, t.delivered as f64),
+            Metric::Attempts => t.attempts as f64,
+            Metric::Deferrals => t.deferrals as f64,
+            Metric::Bounced => t.bounced as f64,
+            Metric::Bounces(reason) => {
+                t.bounces_by_reason.get(reason.name()).copied().unwrap_or(0) as f64
+            }
+            Metric::Blocks => t.blocks as f64,
+            Metric::Expired => t.expired as f64,
+            Metric::Queued => t.queued as f64,
+            Metric::MinReputation => result
+                .summary
+                .destinations
+                .values()
+                .filter_map(|d| d.reputation.map(|r| r.min))
+                .reduce(f64::min)
+                .unwrap_or(f64::NAN),
+            Metric::BackoffTime => t.time_in_state_s.backoff,
+            Metric::SuspendedTime => t.time_in_state_s.suspended,
+            Metric::BackoffEntries => t.backoff_entries as f64,
+            Metric::DfcHolds => t.dfc_holds as f64,
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A name that is no metric.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric {0:?}")]
+pub struct UnknownMetric(pub String);
+
+impl FromStr for Metric {
+    type Err = UnknownMetric;
+
+    /// A metric's name; `delivered_within_` takes any duration (`1h30m`).
+    fn from_str(text: &str) -> Result<Metric, UnknownMetric> {
+        let unknown = || UnknownMetric(text.to_string());
+        if let Some(deadline) = text.strip_prefix("delivered_within_") {
+            return deadline
+                .parse()
+                .map(Metric::DeliveredWithin)
+                .map_err(|_| unknown());
+        }
+        FIXED
+            .into_iter()
+            .find(|m| m.name() == text)
+            .ok_or_else(unknown)
+    }
+}
+
+/// A value of `metric` for people: a time in human units (`3h 59m`), anything else by
+/// `number`.
+pub fn metric_text(metric: Metric, value: f64, number: fn(f64) -> String) -> String {
+    if metric.is_duration() {
         human_seconds(value)
     } else {
         number(value)
     }
 }
 
-/// `delivered_within_<deadline>`, with the deadline written without spaces (`1h30m`).
-pub fn deadline_metric(deadline: Span) -> String {
-    format!("delivered_within_{}", deadline.to_string().replace(' ', ""))
-}
-
-/// Every metric name of a sweep with these deadlines, in column order.
-pub fn metric_names(deadlines: &[Span]) -> Vec<String> {
-    let mut names = vec![FIXED_METRICS[0].to_string()];
-    names.extend(deadlines.iter().map(|d| deadline_metric(*d)));
-    names.extend(FIXED_METRICS[1..].iter().map(|m| m.to_string()));
-    names
-}
-
-/// One run's metrics in [`metric_names`] order (latencies NaN when nothing was delivered,
-/// so that delivering nothing never looks fast), rounded to nine significant digits so
-/// that sweep.csv is readable and reads back to exactly the same numbers.
-pub fn measure(result: &RunResult, deadlines: &[Span]) -> Vec<f64> {
-    let t = &result.summary.totals;
-    let share = |n: u64| ratio(n as f64, t.injected as f64);
-    let latency = |q: f64| {
-        if result.latency.count() == 0 {
-            f64::NAN
-        } else {
-            result.latency.quantile(q).as_secs_f64()
-        }
-    };
-    let bounces =
-        |reason: BounceReason| t.bounces_by_reason.get(reason.name()).copied().unwrap_or(0) as f64;
-    let min_reputation = result
-        .summary
-        .destinations
-        .values()
-        .filter_map(|d| d.reputation.map(|r| r.min))
-        .reduce(f64::min)
-        .unwrap_or(f64::NAN);
-    let mut values = vec![share(t.delivered)];
-    values.extend(
-        deadlines
-            .iter()
-            .map(|d| share(result.latency.count_at_most(*d))),
-    );
-    values.extend([
-        latency(0.5),
-        latency(0.95),
-        latency(0.99),
-        ratio(t.attempts as f64, t.delivered as f64),
-        t.attempts as f64,
-        t.deferrals as f64,
-        t.bounced as f64,
-        bounces(BounceReason::UserUnknown),
-        bounces(BounceReason::Blocked),
-        bounces(BounceReason::Rejected),
-        bounces(BounceReason::FlowControlRule),
-        t.blocks as f64,
-        t.expired as f64,
-        t.queued as f64,
-        min_reputation,
-        t.time_in_state_s.backoff,
-        t.time_in_state_s.suspended,
-        t.backoff_entries as f64,
-        t.dfc_holds as f64,
-    ]);
-    values.into_iter().map(round9).collect()
+/// One run's metrics in column order.
+pub fn measure(result: &RunResult, columns: &[Metric]) -> Vec<f64> {
+    columns.iter().map(|m| m.measure(result)).collect()
 }
 
 /// `a / b`, or NaN when nothing was there to divide (no message injected or delivered).

@@ -3,10 +3,11 @@
 //!
 //! [`plan`] says what varies and how to rank, [`values`] expands `--vary` VALUES,
 //! [`metrics`] measures each run, [`rank`] turns runs into verdicts, [`report`] writes
-//! and reads the files. Running in parallel ([`exec`]) and charts ([`plots`]) belong to
+//! and reads the files, [`merge`] puts shards back together. Running in parallel ([`exec`]) and charts ([`plots`]) belong to
 //! the `cli` feature. Runs are collected in a fixed order and reduced serially, so the
 //! outputs are the same whatever the number of threads or shards.
 
+pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod rank;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::{self, CompiledScenario, Scenario, ScenarioError};
 use crate::sim::{self, RunOptions, SimError};
-use plan::{PlanFile, SweepPlan, value_text};
+use plan::{PlanError, PlanFile, SweepPlan, value_text};
 use rank::{Ranking, RunRow};
 
 /// `--shard I/N`: this process runs the runs whose index modulo N is I (0 <= I < N).
@@ -35,11 +36,16 @@ pub struct Shard {
     pub count: usize,
 }
 
-impl FromStr for Shard {
-    type Err = String;
+/// A shard that is not `I/N` with 0 <= I < N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected I/N with 0 <= I < N, e.g. 0/4")]
+pub struct ShardError(String);
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?}: expected I/N with 0 <= I < N, e.g. 0/4");
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(text: &str) -> Result<Self, ShardError> {
+        let bad = || ShardError(text.into());
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
             i.trim().parse().map_err(|_| bad())?,
@@ -70,6 +76,24 @@ pub struct Manifest {
     pub runs: usize,
 }
 
+/// A manifest that does not describe a sweep.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManifestError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("the plan gives {plan} runs, the manifest says {manifest}")]
+    Runs { plan: usize, manifest: usize },
+}
+
+/// A configuration of the grid that is not a valid scenario.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("configuration {config} ({described}) is not a valid scenario: {error}")]
+pub struct ConfigurationError {
+    pub config: usize,
+    pub described: String,
+    pub error: Box<ScenarioError>,
+}
+
 /// A planned sweep over one base scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
@@ -95,16 +119,15 @@ impl Sweep {
     }
 
     /// Rebuilds a sweep from its manifest.
-    pub fn from_manifest(manifest: &Manifest) -> Result<Sweep, String> {
+    pub fn from_manifest(manifest: &Manifest) -> Result<Sweep, ManifestError> {
         let parts = manifest.plan.parts()?;
         let plan = SweepPlan::resolve(parts, manifest.scenario.seed)?;
         let sweep = Sweep::new(plan, manifest.scenario.clone());
         if sweep.run_count() != manifest.runs {
-            return Err(format!(
-                "the plan gives {} runs, the manifest says {}",
-                sweep.run_count(),
-                manifest.runs
-            ));
+            return Err(ManifestError::Runs {
+                plan: sweep.run_count(),
+                manifest: manifest.runs,
+            });
         }
         Ok(sweep)
     }
@@ -144,13 +167,12 @@ impl Sweep {
     }
 
     /// Loads every configuration, so a bad value is refused before anything runs.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigurationError> {
         for config in 0..self.configurations.len() {
-            self.scenario(config).map_err(|e| {
-                format!(
-                    "--vary: configuration {config} ({}) is not a valid scenario: {e}",
-                    self.describe(config)
-                )
+            self.scenario(config).map_err(|error| ConfigurationError {
+                config,
+                described: self.describe(config),
+                error: Box::new(error),
             })?;
         }
         Ok(())
@@ -178,7 +200,7 @@ impl Sweep {
             config,
             replication,
             seed: compiled.scenario.seed,
-            metrics: metrics::measure(&result, &self.plan.deadlines),
+            metrics: metrics::measure(&result, &self.plan.metrics()),
         })
     }
 

@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Sweep;
-use super::metrics::{is_duration, metric_text};
+use super::metrics::{Metric, metric_text};
 use super::plan::value_text;
 use super::rank::Ranking;
 use crate::plot::font::{self, FAMILY};
@@ -71,16 +71,6 @@ fn short(value: f64) -> String {
         v if v >= 1.0 || v == 0.0 => format!("{value:.2}"),
         _ => format!("{value:.3}"),
     }
-}
-
-/// The column of `metric` in the plan's metric order.
-fn column(sweep: &Sweep, metric: &str) -> usize {
-    sweep
-        .plan
-        .metric_names()
-        .iter()
-        .position(|n| n == metric)
-        .expect("the plan checked its metric names")
 }
 
 /// A category axis: `n` equal slots over 0..n, labelled at their centres `i + 0.5`.
@@ -146,10 +136,10 @@ impl Ranged for MetricAxis {
     }
 }
 
-fn metric_axis(metric: &str, (lo, hi): (f64, f64)) -> MetricAxis {
+fn metric_axis(metric: Metric, (lo, hi): (f64, f64)) -> MetricAxis {
     MetricAxis {
         range: lo..hi,
-        duration: is_duration(metric),
+        duration: metric.is_duration(),
     }
 }
 
@@ -187,7 +177,7 @@ fn heatmap<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let objective = &sweep.plan.objective;
-    let m = column(sweep, &objective.metric);
+    let m = sweep.plan.column(objective.metric);
     let (xs, ys) = (value_labels(sweep, 0), value_labels(sweep, 1));
     let oriented = |v: f64| if objective.maximize { -v } else { v };
     let feasible: Vec<f64> = ranking
@@ -238,7 +228,7 @@ fn heatmap<DB: DrawingBackend>(
             )])
             .map_err(text)?;
         if show_values {
-            let value = metric_text(&objective.metric, mean, short);
+            let value = metric_text(objective.metric, mean, short);
             let label = if verdict.feasible {
                 value
             } else {
@@ -264,17 +254,17 @@ fn heatmap<DB: DrawingBackend>(
 
 /// The metrics a one-parameter chart shows: the objective, the constrained metrics and
 /// the Pareto axes, at most four.
-fn line_metrics(sweep: &Sweep) -> Vec<String> {
+fn line_metrics(sweep: &Sweep) -> Vec<Metric> {
     let plan = &sweep.plan;
-    let mut metrics = vec![plan.objective.metric.clone()];
+    let mut metrics = vec![plan.objective.metric];
     let others = plan
         .constraints
         .iter()
-        .map(|c| &c.metric)
-        .chain(plan.pareto.iter().map(|a| &a.metric));
+        .map(|c| c.metric)
+        .chain(plan.pareto.iter().map(|a| a.metric));
     for metric in others {
-        if !metrics.contains(metric) && metrics.len() < 4 {
-            metrics.push(metric.clone());
+        if !metrics.contains(&metric) && metrics.len() < 4 {
+            metrics.push(metric);
         }
     }
     metrics
@@ -286,7 +276,7 @@ fn lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     sweep: &Sweep,
     ranking: &Ranking,
-    metrics: &[String],
+    metrics: &[Metric],
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let root = root
@@ -301,7 +291,7 @@ fn lines<DB: DrawingBackend>(
     let labels = value_labels(sweep, 0);
     let panels = root.split_evenly((metrics.len(), 1));
     for (panel, metric) in panels.iter().zip(metrics) {
-        let m = column(sweep, metric);
+        let m = sweep.plan.column(*metric);
         // x position of each configuration, with its estimate, in parameter order.
         let mut points: Vec<(f64, f64, f64, f64)> = ranking
             .verdicts
@@ -323,7 +313,7 @@ fn lines<DB: DrawingBackend>(
             .plan
             .constraints
             .iter()
-            .filter(|c| &c.metric == metric)
+            .filter(|c| c.metric == *metric)
             .map(|c| c.value)
             .collect();
         let (lo, hi) = span(
@@ -336,14 +326,14 @@ fn lines<DB: DrawingBackend>(
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(categories(labels.len()), metric_axis(metric, (lo, hi)))
+            .build_cartesian_2d(categories(labels.len()), metric_axis(*metric, (lo, hi)))
             .map_err(text)?;
         chart
             .configure_mesh()
             .x_desc(&sweep.plan.parameters[0].path)
-            .y_desc(metric)
+            .y_desc(metric.name())
             .x_label_formatter(&|x| category_label(&labels, *x))
-            .y_label_formatter(&|y| metric_text(metric, *y, short))
+            .y_label_formatter(&|y| metric_text(*metric, *y, short))
             .label_style((FAMILY, 13))
             .draw()
             .map_err(text)?;
@@ -413,7 +403,7 @@ fn pareto<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(text)?;
     let [ax, ay] = &sweep.plan.pareto;
-    let (mx, my) = (column(sweep, &ax.metric), column(sweep, &ay.metric));
+    let (mx, my) = (sweep.plan.column(ax.metric), sweep.plan.column(ay.metric));
     let at = |config: usize| {
         let e = &ranking.verdicts[config].estimates;
         (e[mx].mean, e[my].mean)
@@ -433,16 +423,16 @@ fn pareto<DB: DrawingBackend>(
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            metric_axis(&ax.metric, (x0, x1)),
-            metric_axis(&ay.metric, (y0, y1)),
+            metric_axis(ax.metric, (x0, x1)),
+            metric_axis(ay.metric, (y0, y1)),
         )
         .map_err(text)?;
     chart
         .configure_mesh()
-        .x_desc(&ax.metric)
-        .y_desc(&ay.metric)
-        .x_label_formatter(&|x| metric_text(&ax.metric, *x, short))
-        .y_label_formatter(&|y| metric_text(&ay.metric, *y, short))
+        .x_desc(ax.metric.name())
+        .y_desc(ay.metric.name())
+        .x_label_formatter(&|x| metric_text(ax.metric, *x, short))
+        .y_label_formatter(&|y| metric_text(ay.metric, *y, short))
         .label_style((FAMILY, 14))
         .draw()
         .map_err(text)?;
@@ -488,23 +478,28 @@ fn pareto<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::Span;
 
     #[test]
     fn times_read_in_human_units_and_other_metrics_as_numbers() {
-        assert_eq!(metric_text("p95_latency", 14_352.384, short), "3h 59m");
-        assert_eq!(metric_text("backoff_time", 42.0, short), "42s");
-        assert_eq!(metric_text("attempts_per_delivered", 1.0412, short), "1.04");
-        assert_eq!(metric_text("delivered_within_4h", 0.957, short), "0.957");
+        let four_hours = Metric::DeliveredWithin(Span::from_hours(4));
+        assert_eq!(metric_text(Metric::P95Latency, 14_352.384, short), "3h 59m");
+        assert_eq!(metric_text(Metric::BackoffTime, 42.0, short), "42s");
+        assert_eq!(
+            metric_text(Metric::AttemptsPerDelivered, 1.0412, short),
+            "1.04"
+        );
+        assert_eq!(metric_text(four_hours, 0.957, short), "0.957");
     }
 
     #[test]
     fn time_axes_tick_at_round_durations() {
-        let axis = metric_axis("p95_latency", (200.0, 21_700.0));
+        let axis = metric_axis(Metric::P95Latency, (200.0, 21_700.0));
         assert_eq!(
             axis.key_points(8),
             [3600.0, 7200.0, 10_800.0, 14_400.0, 18_000.0, 21_600.0]
         );
-        let counts = metric_axis("attempts", (0.0, 10.0));
+        let counts = metric_axis(Metric::Attempts, (0.0, 10.0));
         assert_eq!(counts.key_points(3), [0.0, 5.0, 10.0]);
     }
 }

@@ -38,25 +38,19 @@ pub struct Ranking {
 /// Ranks `configurations` configurations from `rows`, which hold every replication of
 /// each, ordered by configuration then replication.
 pub fn rank(plan: &SweepPlan, configurations: usize, rows: &[RunRow]) -> Ranking {
-    let names = plan.metric_names();
-    let column = |metric: &str| {
-        names
-            .iter()
-            .position(|n| n == metric)
-            .expect("the plan checked its metric names")
-    };
+    let metrics = plan.metrics().len();
     let k = plan.replications as usize;
     let mut verdicts: Vec<Verdict> = rows
         .chunks(k)
         .take(configurations)
         .map(|runs| {
-            let estimates: Vec<Estimate> = (0..names.len())
+            let estimates: Vec<Estimate> = (0..metrics)
                 .map(|m| Estimate::of(&runs.iter().map(|r| r.metrics[m]).collect::<Vec<_>>()))
                 .collect();
             let feasible = plan
                 .constraints
                 .iter()
-                .all(|c| c.holds(estimates[column(&c.metric)].mean));
+                .all(|c| c.holds(estimates[plan.column(c.metric)].mean));
             Verdict {
                 estimates,
                 feasible,
@@ -64,7 +58,7 @@ pub fn rank(plan: &SweepPlan, configurations: usize, rows: &[RunRow]) -> Ranking
             }
         })
         .collect();
-    let objective = column(&plan.objective.metric);
+    let objective = plan.column(plan.objective.metric);
     let mut order: Vec<usize> = (0..verdicts.len())
         .filter(|&i| verdicts[i].feasible)
         .collect();
@@ -81,7 +75,7 @@ pub fn rank(plan: &SweepPlan, configurations: usize, rows: &[RunRow]) -> Ranking
     let axes = plan
         .pareto
         .each_ref()
-        .map(|a| (column(&a.metric), a.maximize));
+        .map(|a| (plan.column(a.metric), a.maximize));
     let points: Vec<(usize, f64, f64)> = (0..verdicts.len())
         .filter(|&i| verdicts[i].feasible)
         .map(|i| {

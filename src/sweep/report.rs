@@ -17,7 +17,7 @@ use crate::output::csv_field;
 pub fn sweep_header(sweep: &Sweep) -> String {
     let mut columns = vec!["config".to_string(), "replication".into(), "seed".into()];
     columns.extend(parameter_columns(sweep));
-    columns.extend(sweep.plan.metric_names());
+    columns.extend(sweep.plan.metrics().iter().map(|m| m.name()));
     columns.join(",")
 }
 
@@ -60,60 +60,92 @@ pub fn sweep_csv(sweep: &Sweep, rows: &[RunRow]) -> String {
     text
 }
 
+/// Why sweep.csv rows could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowsError {
+    #[error("its header does not match the plan in sweep.json")]
+    Header,
+    #[error("line {line}: {fields} fields, expected {expected}")]
+    Fields {
+        line: usize,
+        fields: usize,
+        expected: usize,
+    },
+    #[error("line {line}: bad number {text:?}")]
+    Number { line: usize, text: String },
+    #[error("line {line}: run ({config}, {replication}) is not in the plan")]
+    NotInPlan {
+        line: usize,
+        config: usize,
+        replication: u32,
+    },
+    #[error(
+        "line {line}: run ({config}, {replication}) has other parameters or seed than the plan"
+    )]
+    OtherRun {
+        line: usize,
+        config: usize,
+        replication: u32,
+    },
+    #[error("line {line}: bad metric value {text:?}")]
+    Metric { line: usize, text: String },
+}
+
 /// Reads sweep.csv rows written for `sweep`, checking the header, the parameter values
 /// and the seeds against the plan.
-pub fn read_sweep_csv(sweep: &Sweep, text: &str) -> Result<Vec<RunRow>, String> {
+pub fn read_sweep_csv(sweep: &Sweep, text: &str) -> Result<Vec<RunRow>, RowsError> {
     let mut lines = text.lines().enumerate();
     let header = lines.next().map(|(_, l)| l).unwrap_or_default();
     if header != sweep_header(sweep) {
-        return Err("its header does not match the plan in sweep.json".into());
+        return Err(RowsError::Header);
     }
-    let metrics = sweep.plan.metric_names().len();
-    let parameters = sweep.plan.parameters.len();
     lines
-        .map(|(n, line)| {
-            read_row(sweep, line, parameters, metrics).map_err(|e| format!("line {}: {e}", n + 1))
-        })
+        .map(|(n, line)| read_row(sweep, line, n + 1))
         .collect()
 }
 
-fn read_row(
-    sweep: &Sweep,
-    line: &str,
-    parameters: usize,
-    metrics: usize,
-) -> Result<RunRow, String> {
-    let fields = split_csv(line);
-    if fields.len() != 3 + parameters + metrics {
-        return Err(format!(
-            "{} fields, expected {}",
-            fields.len(),
-            3 + parameters + metrics
-        ));
+fn read_row(sweep: &Sweep, text: &str, line: usize) -> Result<RunRow, RowsError> {
+    let parameters = sweep.plan.parameters.len();
+    let expected = 3 + parameters + sweep.plan.metrics().len();
+    let fields = split_csv(text);
+    if fields.len() != expected {
+        return Err(RowsError::Fields {
+            line,
+            fields: fields.len(),
+            expected,
+        });
     }
     let number = |i: usize| {
-        fields[i]
-            .parse::<u64>()
-            .map_err(|_| format!("bad number {:?}", fields[i]))
+        fields[i].parse::<u64>().map_err(|_| RowsError::Number {
+            line,
+            text: fields[i].clone(),
+        })
     };
     let config = number(0)? as usize;
     let replication = number(1)? as u32;
     if config >= sweep.configurations.len() || replication >= sweep.plan.replications {
-        return Err(format!("run ({config}, {replication}) is not in the plan"));
+        return Err(RowsError::NotInPlan {
+            line,
+            config,
+            replication,
+        });
     }
     let seed = number(2)?;
-    let expected = parameter_fields(sweep, config);
-    if seed != sweep.plan.seed_of(replication) || split_csv(&expected) != fields[3..3 + parameters]
-    {
-        return Err(format!(
-            "run ({config}, {replication}) has other parameters or seed than the plan"
-        ));
+    let values = parameter_fields(sweep, config);
+    if seed != sweep.plan.seed_of(replication) || split_csv(&values) != fields[3..3 + parameters] {
+        return Err(RowsError::OtherRun {
+            line,
+            config,
+            replication,
+        });
     }
     let metrics = fields[3 + parameters..]
         .iter()
         .map(|f| {
-            f.parse::<f64>()
-                .map_err(|_| format!("bad metric value {f:?}"))
+            f.parse::<f64>().map_err(|_| RowsError::Metric {
+                line,
+                text: f.clone(),
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(RunRow {
@@ -149,7 +181,7 @@ fn split_csv(line: &str) -> Vec<String> {
 pub fn summary_csv(sweep: &Sweep, ranking: &Ranking) -> String {
     let mut header = vec!["config".to_string(), "rank".into(), "feasible".into()];
     header.extend(parameter_columns(sweep));
-    for m in sweep.plan.metric_names() {
+    for m in sweep.plan.metrics().iter().map(|m| m.name()) {
         header.extend([
             format!("{m}_mean"),
             format!("{m}_ci95_low"),
@@ -181,15 +213,14 @@ pub fn summary_csv(sweep: &Sweep, ranking: &Ranking) -> String {
 
 /// pareto.csv: the front's configurations with both axes' means.
 pub fn pareto_csv(sweep: &Sweep, ranking: &Ranking) -> String {
-    let names = sweep.plan.metric_names();
     let columns = sweep
         .plan
         .pareto
         .each_ref()
-        .map(|a| names.iter().position(|n| *n == a.metric).expect("checked"));
+        .map(|a| sweep.plan.column(a.metric));
     let mut header = vec!["config".to_string(), "rank".into()];
     header.extend(parameter_columns(sweep));
-    header.extend(sweep.plan.pareto.iter().map(|a| a.metric.clone()));
+    header.extend(sweep.plan.pareto.iter().map(|a| a.metric.name()));
     let mut text = header.join(",") + "\n";
     for &config in &ranking.pareto {
         let verdict = &ranking.verdicts[config];

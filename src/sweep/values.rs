@@ -11,6 +11,29 @@ use crate::units::{Rate, Span};
 /// More values than this in one parameter is almost certainly a typo in a range.
 pub const MAX_VALUES: usize = 10_000;
 
+/// Why a VALUES text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValuesError {
+    #[error("no values")]
+    Empty,
+    #[error("{0:?} gives no values")]
+    NoValues(String),
+    #[error("{0:?} gives {1} values, more than {MAX_VALUES}")]
+    TooMany(String, usize),
+    #[error("{0:?} has an empty item")]
+    EmptyItem(String),
+    #[error(
+        "{0:?}: expected START..END:STEP (5..50:5, 15m..2h:15m) or START..END:xFACTOR (1m..4h:x2, 60/h..600/h:x2)"
+    )]
+    Range(String),
+    #[error("{0:?}: the factor must be greater than 1")]
+    Factor(String),
+    #[error("the step must be positive (and a log range must start above 0)")]
+    Step,
+    #[error("the range starts after its end")]
+    Backwards,
+}
+
 /// Expands a VALUES text:
 /// - a list `5,10,20` or `15m,1h,true` (each item JSON when it parses as JSON, else a
 ///   string), or a JSON array `[[1,2],[3]]` for values that contain commas;
@@ -18,10 +41,10 @@ pub const MAX_VALUES: usize = 10_000;
 ///   (`15m..2h:15m`), including END when a step lands on it;
 /// - a multiplicative range `START..END:xFACTOR` over numbers, durations or rates
 ///   (`1m..4h:x2`, `60/h..600/h:x2`): START times FACTOR^n up to END.
-pub fn parse_values(text: &str) -> Result<Vec<Value>, String> {
+pub fn parse_values(text: &str) -> Result<Vec<Value>, ValuesError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("no values".into());
+        return Err(ValuesError::Empty);
     }
     let values = if let Ok(Value::Array(items)) = serde_json::from_str(text) {
         items
@@ -31,13 +54,10 @@ pub fn parse_values(text: &str) -> Result<Vec<Value>, String> {
         parse_list(text)?
     };
     if values.is_empty() {
-        return Err(format!("{text:?} gives no values"));
+        return Err(ValuesError::NoValues(text.into()));
     }
     if values.len() > MAX_VALUES {
-        return Err(format!(
-            "{text:?} gives {} values, more than {MAX_VALUES}",
-            values.len()
-        ));
+        return Err(ValuesError::TooMany(text.into(), values.len()));
     }
     Ok(values)
 }
@@ -47,12 +67,12 @@ pub fn parse_item(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-fn parse_list(text: &str) -> Result<Vec<Value>, String> {
+fn parse_list(text: &str) -> Result<Vec<Value>, ValuesError> {
     text.split(',')
         .map(str::trim)
         .map(|item| {
             if item.is_empty() {
-                Err(format!("{text:?} has an empty item"))
+                Err(ValuesError::EmptyItem(text.into()))
             } else {
                 Ok(parse_item(item))
             }
@@ -60,12 +80,8 @@ fn parse_list(text: &str) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-fn parse_range(text: &str) -> Result<Vec<Value>, String> {
-    let bad = || {
-        format!(
-            "{text:?}: expected START..END:STEP (5..50:5, 15m..2h:15m) or START..END:xFACTOR (1m..4h:x2, 60/h..600/h:x2)"
-        )
-    };
+fn parse_range(text: &str) -> Result<Vec<Value>, ValuesError> {
+    let bad = || ValuesError::Range(text.into());
     let (start, rest) = text.split_once("..").ok_or_else(bad)?;
     let (end, step) = rest.rsplit_once(':').ok_or_else(bad)?;
     let (start, end, step) = (start.trim(), end.trim(), step.trim());
@@ -73,7 +89,7 @@ fn parse_range(text: &str) -> Result<Vec<Value>, String> {
         Some(factor) => {
             let factor: f64 = factor.trim().parse().map_err(|_| bad())?;
             if !(factor > 1.0 && factor.is_finite()) {
-                return Err(format!("{text:?}: the factor must be greater than 1"));
+                return Err(ValuesError::Factor(text.into()));
             }
             log_range(start, end, factor).ok_or_else(bad)?
         }
@@ -82,7 +98,7 @@ fn parse_range(text: &str) -> Result<Vec<Value>, String> {
 }
 
 /// `START..END:STEP` over integers, decimals or durations.
-fn linear_range(start: &str, end: &str, step: &str) -> Option<Result<Vec<Value>, String>> {
+fn linear_range(start: &str, end: &str, step: &str) -> Option<Result<Vec<Value>, ValuesError>> {
     if let (Ok(a), Ok(b), Ok(s)) = (
         start.parse::<i64>(),
         end.parse::<i64>(),
@@ -125,7 +141,7 @@ fn millis(text: &str) -> Result<u64, crate::units::DurationError> {
 }
 
 /// `START..END:xFACTOR` over numbers, durations or rates.
-fn log_range(start: &str, end: &str, factor: f64) -> Option<Result<Vec<Value>, String>> {
+fn log_range(start: &str, end: &str, factor: f64) -> Option<Result<Vec<Value>, ValuesError>> {
     if let (Ok(a), Ok(b)) = (start.parse::<f64>(), end.parse::<f64>()) {
         let integral = start.parse::<i64>().is_ok() && factor.fract() == 0.0;
         return Some(check_order(a, b, a > 0.0).map(|()| {
@@ -168,12 +184,12 @@ fn steps(start: f64, end: f64, at: impl Fn(i32) -> f64) -> impl Iterator<Item = 
         .take_while(move |v| *v <= end + tolerance)
 }
 
-fn check_order(start: f64, end: f64, step_ok: bool) -> Result<(), String> {
+fn check_order(start: f64, end: f64, step_ok: bool) -> Result<(), ValuesError> {
     if !step_ok {
-        return Err("the step must be positive (and a log range must start above 0)".into());
+        return Err(ValuesError::Step);
     }
     if start > end {
-        return Err("the range starts after its end".into());
+        return Err(ValuesError::Backwards);
     }
     Ok(())
 }

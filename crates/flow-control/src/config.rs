@@ -93,6 +93,22 @@ pub struct ConcurrencyConfig {
     /// How long a dead destination stays suspended. Default `"5m"` (Postfix's
     /// minimal_backoff_time).
     pub dead_backoff: Span,
+    /// When accumulated feedback moves the window: `"half"` (default) with the ±feedback/2
+    /// slack of every released Postfix, `"none"` with the 2007 development arithmetic that
+    /// SCHEDULER_README's measurements were made with.
+    pub rounding: Rounding,
+}
+
+/// The arithmetic of the feedback loops (Postfix qmgr_queue.c).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Rounding {
+    /// Released Postfix: grow while `success + g/2 >= 1`, shrink while `failure - f/2 < 0`.
+    #[default]
+    Half,
+    /// The 2007 development code: grow while `success >= 1`, shrink while `failure < 0`.
+    None,
 }
 
 impl Default for ConcurrencyConfig {
@@ -104,6 +120,7 @@ impl Default for ConcurrencyConfig {
             negative_feedback: Feedback::Constant(1.0),
             failed_cohort_limit: 1,
             dead_backoff: Span::from_mins(5),
+            rounding: Rounding::Half,
         }
     }
 }
@@ -160,9 +177,7 @@ impl OutcomeClass {
     pub(super) fn bit(self) -> u8 {
         1 << self as u8
     }
-}
 
-impl OutcomeClass {
     /// The class's name, as configuration files and logs write it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,12 +1,16 @@
 //! Postfix qmgr's concurrency window (qmgr_queue.c, qmgr_feedback.c): positive feedback
 //! raises the window at the END of 1/feedback good deliveries, negative feedback lowers it
 //! at the START of 1/feedback handshake failures, and failed pseudo-cohorts detect a dead
-//! destination.
+//! destination. The window only grows while it is below the deliveries in flight plus the
+//! initial concurrency (qmgr_queue_unthrottle: "so that we're not too gentle" becomes no
+//! runaway window on a trickle of mail).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::Rounding;
 
 /// A feedback amount as Postfix writes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,6 +105,16 @@ impl schemars::JsonSchema for Feedback {
     }
 }
 
+impl Rounding {
+    /// How far short of a whole step the accumulator may be and still take it.
+    fn slack(self, feedback: f64) -> f64 {
+        match self {
+            Rounding::Half => feedback / 2.0,
+            Rounding::None => 0.0,
+        }
+    }
+}
+
 /// The window and its feedback accumulators (Postfix's `QMGR_QUEUE` fields).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Window {
@@ -118,6 +132,7 @@ pub(super) struct WindowParams {
     pub positive: Feedback,
     pub negative: Feedback,
     pub failed_cohort_limit: u32,
+    pub rounding: Rounding,
 }
 
 impl Window {
@@ -130,16 +145,18 @@ impl Window {
         }
     }
 
-    /// A delivery without a site-level failure. Postfix skips the accumulation when the
-    /// window is already at its limit, so no credit is banked there.
-    pub fn positive(&mut self, p: &WindowParams) {
+    /// A delivery without a site-level failure, `in_flight` deliveries running (this one
+    /// included). Postfix skips the accumulation when the window is at its limit, or not
+    /// below `in_flight + initial`, so no credit is banked there.
+    pub fn positive(&mut self, p: &WindowParams, in_flight: u32) {
         self.fail_cohorts = 0.0;
-        if self.size >= p.max {
+        if self.size >= p.max || self.size >= in_flight.saturating_add(p.initial) {
             return;
         }
         let g = p.positive.amount(self.size);
+        let slack = p.rounding.slack(g);
         self.success += g;
-        while self.success + g / 2.0 >= 1.0 {
+        while self.success + slack >= 1.0 {
             self.size += 1;
             self.success -= 1.0;
             self.failure = 0.0;
@@ -156,8 +173,9 @@ impl Window {
             return true;
         }
         let f = p.negative.amount(self.size);
+        let slack = p.rounding.slack(f);
         self.failure -= f;
-        while self.failure - f / 2.0 < 0.0 {
+        while self.failure - slack < 0.0 {
             self.size = self.size.saturating_sub(1);
             self.success = 0.0;
             self.failure += 1.0;

@@ -37,8 +37,10 @@
 //!   period (KumoMTA's behaviour), so a steady stream of matches keeps the effect alive.
 //! - **Feedback** applies in every state; dead detection only outside suspension, and a
 //!   dead destination restarts, when its `dead_backoff` ends, at the in-flight count or
-//!   `initial`. Postfix's extra brake on growth (`window < in_flight + initial`) is not
-//!   applied: the window is bounded by `concurrency.max` alone.
+//!   `initial`. As in released Postfix the window only grows while it is below the
+//!   deliveries in flight (the one just ended included) plus `initial`, and below
+//!   `concurrency.max`. `concurrency.rounding` picks released Postfix's ±feedback/2 slack
+//!   (`half`, the default) or the 2007 arithmetic of SCHEDULER_README's tables (`none`).
 //! - **Ramp recovery**: leaving backoff takes the first of `ramp_steps` equal steps from
 //!   the backoff limits (concurrency cap, rate) to the normal ones (`concurrency.max`,
 //!   `max_rate`) at once, then one more every `ramp_interval`.
@@ -96,10 +98,15 @@ pub mod time;
 pub mod validate;
 mod window;
 
-pub use config::{FlowControlConfig, OutcomeClass};
+pub use config::{FlowControlConfig, OutcomeClass, Rounding};
 pub use feedback::{Feedback, FeedbackError};
 pub use machine::{Attempt, FlowControl, Permit, Reason, State, Transition, Verdict};
 pub use policy::{Policies, Policy, PolicyIndex, ReplyMatch};
 pub use rate::{Rate, TokenBucket};
 pub use time::{Instant, Span};
 pub use validate::Invalid;
+
+/// The README's embedding example, compiled and run as a doctest so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

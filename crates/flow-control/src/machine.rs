@@ -323,10 +323,11 @@ impl FlowControl {
     /// The end of one attempt started with a granted permit; says what to do with its message.
     pub fn record(&mut self, now: Instant, attempt: Attempt) -> Verdict {
         self.advance(now);
-        self.in_flight = self.in_flight.saturating_sub(1);
+        let in_flight = self.in_flight;
+        self.in_flight = in_flight.saturating_sub(1);
         let fired = self.fire_rules(now, attempt.matched);
         self.apply_sets(now, fired);
-        let dead = self.feedback(attempt);
+        let dead = self.feedback(attempt, in_flight);
         self.apply_suspensions(now, fired, dead);
         let triggered = self.state != State::Suspended && self.apply_backoff(now, fired, attempt);
         if !triggered
@@ -422,14 +423,15 @@ impl FlowControl {
         }
     }
 
-    /// Concurrency feedback; true when the destination just turned out dead.
-    fn feedback(&mut self, attempt: Attempt) -> bool {
+    /// Concurrency feedback for an attempt that ended with `in_flight` running (itself
+    /// included); true when the destination just turned out dead.
+    fn feedback(&mut self, attempt: Attempt, in_flight: u32) -> bool {
         let params = &self.policy.window;
         match (attempt.class, attempt.handshake) {
             (OutcomeClass::Internal, _) => false,
             (_, true) => self.window.negative(params),
             (_, false) => {
-                self.window.positive(params);
+                self.window.positive(params, in_flight);
                 false
             }
         }

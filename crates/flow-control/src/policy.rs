@@ -51,6 +51,38 @@ impl ReplyMatch {
     }
 }
 
+/// The rules of each action, as a set.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ByAction {
+    backoff: ReplyMatch,
+    suspend: ReplyMatch,
+    bounce: ReplyMatch,
+    ignore: ReplyMatch,
+    set: ReplyMatch,
+}
+
+impl ByAction {
+    fn get(&self, action: Action) -> &ReplyMatch {
+        match action {
+            Action::Backoff => &self.backoff,
+            Action::Suspend => &self.suspend,
+            Action::Bounce => &self.bounce,
+            Action::Ignore => &self.ignore,
+            Action::Set => &self.set,
+        }
+    }
+
+    fn get_mut(&mut self, action: Action) -> &mut ReplyMatch {
+        match action {
+            Action::Backoff => &mut self.backoff,
+            Action::Suspend => &mut self.suspend,
+            Action::Bounce => &mut self.bounce,
+            Action::Ignore => &mut self.ignore,
+            Action::Set => &mut self.set,
+        }
+    }
+}
+
 /// One rule, compiled.
 #[derive(Debug)]
 pub(super) struct Rule {
@@ -87,7 +119,7 @@ pub struct Policy {
     pub(super) rules: Vec<Rule>,
     matcher: RegexSet,
     /// Rules per action, for one-instruction tests in `record`.
-    pub(super) by_action: [ReplyMatch; 5],
+    pub(super) by_action: ByAction,
 }
 
 impl Policy {
@@ -108,9 +140,9 @@ impl Policy {
                 set_rate: r.set.and_then(|s| s.max_rate),
             })
             .collect();
-        let mut by_action = [ReplyMatch::NONE; 5];
+        let mut by_action = ByAction::default();
         for (i, rule) in rules.iter().enumerate() {
-            by_action[rule.action as usize].0 |= 1 << i;
+            by_action.get_mut(rule.action).0 |= 1 << i;
         }
         let c = &config.concurrency;
         let b = &config.backoff;
@@ -122,6 +154,7 @@ impl Policy {
                 positive: c.positive_feedback,
                 negative: c.negative_feedback,
                 failed_cohort_limit: c.failed_cohort_limit,
+                rounding: c.rounding,
             },
             dead_backoff: c.dead_backoff,
             max_rate: config.max_rate,
@@ -156,7 +189,7 @@ impl Policy {
 
     /// The rules with this action.
     pub(super) fn with_action(&self, action: Action) -> ReplyMatch {
-        self.by_action[action as usize]
+        *self.by_action.get(action)
     }
 }
 

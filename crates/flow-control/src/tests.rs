@@ -147,6 +147,14 @@ fn feedback_round_trips_through_json() {
 
 // ---------------------------------------------------------------- concurrency window
 
+/// Starts a delivery at `t` with a full window already in flight, as a busy destination
+/// does: the ends recorded next may then grow the window (it grows only while it is below
+/// the deliveries in flight plus `initial`).
+fn busy(fc: &mut FlowControl, t: u64) {
+    let running = fc.concurrency_limit().saturating_sub(1);
+    fc.permit(time(t), running);
+}
+
 /// Feeds `ops` ('+' success, '-' handshake failure) and returns the window after each.
 fn window_walk(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
     let (_, mut fc) = machine(quiet(json!({ "concurrency": {
@@ -159,6 +167,7 @@ fn window_walk(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
             } else {
                 OutcomeClass::Connect
             };
+            busy(&mut fc, 0);
             fc.record(time(0), attempt(class));
             fc.window()
         })
@@ -217,6 +226,61 @@ fn negative_feedback_decrements_at_the_start_of_each_cycle() {
     );
 }
 
+/// The window after `ops` with 2007's arithmetic (no ±feedback/2 slack).
+fn window_walk_2007(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
+    let (_, mut fc) = machine(quiet(json!({ "concurrency": {
+        "initial": 5, "max": 20, "positive_feedback": positive, "negative_feedback": negative,
+        "rounding": "none"
+    }})));
+    ops.chars()
+        .map(|op| {
+            let class = if op == '+' {
+                DELIVERED
+            } else {
+                OutcomeClass::Connect
+            };
+            busy(&mut fc, 0);
+            fc.record(time(0), attempt(class));
+            fc.window()
+        })
+        .collect()
+}
+
+#[test]
+fn without_the_half_step_slack_each_failure_takes_one_step() {
+    // Released Postfix: a -1 failure drops the window by 2 (it overshoots by the slack);
+    // 2007: by 1. Behind a 5-session limiter +-1 feedback then climbs 4, 5, 6 and fails
+    // (a third of the attempts) instead of 5, 6 and fails (half of them).
+    assert_eq!(window_walk("1", "1", "+-+-"), [6, 4, 5, 3]);
+    assert_eq!(window_walk_2007("1", "1", "+-+-"), [6, 5, 6, 5]);
+    // 1/N positive feedback needs all N successes of a cohort, not N - 1/2.
+    assert_eq!(
+        window_walk_2007("1/concurrency", "1", "+++++"),
+        [5, 5, 5, 5, 6]
+    );
+    assert_eq!(
+        window_walk_2007("1/concurrency", "1/concurrency", "++++-"),
+        [5, 5, 5, 5, 4]
+    );
+}
+
+#[test]
+fn the_window_grows_only_below_in_flight_plus_initial() {
+    // One delivery at a time: the window reaches 1 + 5 and stops, however long it lasts.
+    let (_, mut fc) = machine(quiet(
+        json!({ "concurrency": { "positive_feedback": "1" } }),
+    ));
+    for t in 0..50 {
+        assert_eq!(fc.permit(time(t), 0), Permit::Granted);
+        fc.record(time(t), attempt(DELIVERED));
+    }
+    assert_eq!(fc.window(), 6);
+    // Busy again: it grows on.
+    busy(&mut fc, 60);
+    fc.record(time(60), attempt(DELIVERED));
+    assert_eq!(fc.window(), 7);
+}
+
 #[test]
 fn mixed_feedback_resets_the_other_cycle_on_an_adjustment() {
     assert_eq!(
@@ -230,9 +294,12 @@ fn internal_errors_and_transaction_failures_give_no_negative_feedback() {
     let (_, mut fc) = machine(quiet(
         json!({ "concurrency": { "positive_feedback": "1" } }),
     ));
+    busy(&mut fc, 0);
     fc.record(time(0), attempt(OutcomeClass::Internal));
     assert_eq!(fc.window(), 5);
+    busy(&mut fc, 0);
     fc.record(time(0), attempt(TEMPFAIL)); // past the handshake: positive
+    busy(&mut fc, 0);
     fc.record(time(0), attempt(OutcomeClass::Permfail));
     assert_eq!(fc.window(), 7);
     let greeting_421 = Attempt {
@@ -441,6 +508,7 @@ fn only_listed_classes_count() {
 fn backoff_ends_after_to_normal_after() {
     let (_, mut fc) = machine(threshold_3());
     for t in [0, 1, 2] {
+        busy(&mut fc, t);
         fc.record(time(t), attempt(TEMPFAIL));
     }
     assert_eq!(fc.next_wakeup(), Some(time(2 + HOUR)));
@@ -768,6 +836,7 @@ fn set_rule_caps_without_a_rate_of_their_own() {
     let (p, mut fc) = machine(quiet(json!({
         "rules": [ { "match": "x", "action": "set", "set": { "max_rate": "10/s" } } ]
     })));
+    busy(&mut fc, 0);
     fc.record(time(0), reply(&p, TEMPFAIL, "x"));
     assert_eq!(
         (fc.concurrency_limit(), fc.rate_limit()),

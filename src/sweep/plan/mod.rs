@@ -7,16 +7,98 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{MapAccess, Visitor};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::metrics::metric_names;
-use super::values::parse_values;
+mod file;
+
+pub use file::{PlanFile, Vary, VaryValues};
+
+use super::metrics::{Metric, UnknownMetric};
+use super::values::{ValuesError, parse_values};
 use crate::rng::derived_seed;
 use crate::scenario::Override;
 use crate::units::Span;
+
+/// What part of a plan a problem is about: a plan-file field, which is also a command-line
+/// option of `mtasim sweep` (the command line names it by its flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Vary,
+    Replications,
+    Samples,
+    Objective,
+    Require,
+    Deadlines,
+    Pareto,
+}
+
+impl fmt::Display for Setting {
+    /// The plan-file field.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Setting::Vary => "vary",
+            Setting::Replications => "replications",
+            Setting::Samples => "samples",
+            Setting::Objective => "minimize/maximize",
+            Setting::Require => "require",
+            Setting::Deadlines => "deadlines",
+            Setting::Pareto => "pareto",
+        })
+    }
+}
+
+/// What is wrong with a plan setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{0:?}: expected PATH=VALUES, e.g. flow_control.errors.threshold=5,10,20")]
+    NotPathValues(String),
+    #[error("{0:?}: the path is empty")]
+    EmptyPath(String),
+    #[error("{path}: {error}")]
+    Values { path: String, error: ValuesError },
+    #[error("{0}: the list is empty")]
+    EmptyList(String),
+    #[error("nothing varies: give at least one parameter PATH=VALUES")]
+    NothingVaries,
+    #[error("{0} is varied twice")]
+    VariedTwice(String),
+    #[error("must be at least 1")]
+    Zero,
+    #[error("must be positive")]
+    NotPositive,
+    #[error("give minimize or maximize, not both")]
+    BothObjectives,
+    #[error(
+        "{0:?}: expected METRIC OP NUMBER with OP one of = != <= >= < >, e.g. blocks=0 or delivered_share>=0.99"
+    )]
+    Constraint(String),
+    #[error("{0:?}: expected two metrics, e.g. p95_latency,max:min_reputation")]
+    Axes(String),
+    #[error("{0}; the metrics are {1}")]
+    UnknownMetric(UnknownMetric, String),
+    #[error("the sweep has {0} runs, more than {MAX_RUNS}; sample the grid instead")]
+    TooManyRuns(u128),
+}
+
+/// A plan setting that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}{at}: {problem}")]
+pub struct PlanError {
+    pub setting: Setting,
+    /// Where within the setting, in plan-file terms (`[2]` for `require[2]`), if anywhere.
+    pub at: String,
+    pub problem: Problem,
+}
+
+impl PlanError {
+    pub fn new(setting: Setting, problem: Problem) -> PlanError {
+        PlanError {
+            setting,
+            at: String::new(),
+            problem,
+        }
+    }
+}
 
 /// A varied scenario value: the `--set` path and the values it takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,20 +108,26 @@ pub struct Parameter {
 }
 
 impl FromStr for Parameter {
-    type Err = String;
+    type Err = PlanError;
 
     /// `PATH=VALUES`, see [`parse_values`].
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (path, values) = text.split_once('=').ok_or_else(|| {
-            format!("{text:?}: expected PATH=VALUES, e.g. flow_control.errors.threshold=5,10,20")
-        })?;
+    fn from_str(text: &str) -> Result<Self, PlanError> {
+        let bad = |problem| PlanError::new(Setting::Vary, problem);
+        let (path, values) = text
+            .split_once('=')
+            .ok_or_else(|| bad(Problem::NotPathValues(text.into())))?;
         let path = path.trim();
         if path.is_empty() {
-            return Err(format!("{text:?}: the path is empty"));
+            return Err(bad(Problem::EmptyPath(text.into())));
         }
         Ok(Parameter {
             path: path.to_string(),
-            values: parse_values(values).map_err(|e| format!("{path}: {e}"))?,
+            values: parse_values(values).map_err(|error| {
+                bad(Problem::Values {
+                    path: path.into(),
+                    error,
+                })
+            })?,
         })
     }
 }
@@ -55,26 +143,40 @@ pub fn value_text(value: &Value) -> String {
 /// The metric to rank feasible configurations by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
-    pub metric: String,
+    pub metric: Metric,
     pub maximize: bool,
 }
 
 impl Objective {
     /// The objective a `minimize` or `maximize` metric names, from the command line or the
     /// plan file alike; `minimize` wins, so callers that must refuse both check first.
-    pub fn named(minimize: Option<&str>, maximize: Option<&str>) -> Option<Objective> {
-        match (minimize, maximize) {
-            (Some(m), _) => Some(Objective {
-                metric: m.into(),
-                maximize: false,
-            }),
-            (None, Some(m)) => Some(Objective {
-                metric: m.into(),
-                maximize: true,
-            }),
-            (None, None) => None,
-        }
+    pub fn named(
+        minimize: Option<&str>,
+        maximize: Option<&str>,
+    ) -> Result<Option<Objective>, PlanError> {
+        let (name, maximize) = match (minimize, maximize) {
+            (Some(m), _) => (m, false),
+            (None, Some(m)) => (m, true),
+            (None, None) => return Ok(None),
+        };
+        let metric = metric(Setting::Objective, name)?;
+        Ok(Some(Objective { metric, maximize }))
     }
+}
+
+/// The metric called `name`, or an error about `setting` listing the metrics.
+fn metric(setting: Setting, name: &str) -> Result<Metric, PlanError> {
+    name.trim()
+        .parse()
+        .map_err(|unknown| unknown_metric(setting, unknown))
+}
+
+fn unknown_metric(setting: Setting, unknown: UnknownMetric) -> PlanError {
+    let known: Vec<String> = Metric::columns(&DEFAULT_DEADLINES)
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    PlanError::new(setting, Problem::UnknownMetric(unknown, known.join(", ")))
 }
 
 impl fmt::Display for Objective {
@@ -126,20 +228,16 @@ impl Op {
 /// `--require METRIC OP NUMBER`, e.g. `blocks=0`, `delivered_share>=0.99`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Constraint {
-    pub metric: String,
+    pub metric: Metric,
     pub op: Op,
     pub value: f64,
 }
 
 impl FromStr for Constraint {
-    type Err = String;
+    type Err = PlanError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "{text:?}: expected METRIC OP NUMBER with OP one of = != <= >= < >, e.g. blocks=0 or delivered_share>=0.99"
-            )
-        };
+    fn from_str(text: &str) -> Result<Self, PlanError> {
+        let bad = || PlanError::new(Setting::Require, Problem::Constraint(text.into()));
         let at = text.find(['<', '>', '=', '!']).ok_or_else(bad)?;
         let (metric, rest) = text.split_at(at);
         let (op_text, op) = Op::TEXT
@@ -152,7 +250,7 @@ impl FromStr for Constraint {
             return Err(bad());
         }
         Ok(Constraint {
-            metric: metric.to_string(),
+            metric: self::metric(Setting::Require, metric)?,
             op: *op,
             value,
         })
@@ -182,24 +280,21 @@ impl Constraint {
 /// One axis of the Pareto front: a metric, minimised unless written `max:metric`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
-    pub metric: String,
+    pub metric: Metric,
     pub maximize: bool,
 }
 
 impl FromStr for Axis {
-    type Err = String;
+    type Err = PlanError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, PlanError> {
         let text = text.trim();
-        let (metric, maximize) = match text.strip_prefix("max:") {
+        let (name, maximize) = match text.strip_prefix("max:") {
             Some(metric) => (metric, true),
             None => (text.strip_prefix("min:").unwrap_or(text), false),
         };
-        if metric.is_empty() {
-            return Err(format!("{text:?}: no metric"));
-        }
         Ok(Axis {
-            metric: metric.to_string(),
+            metric: metric(Setting::Pareto, name)?,
             maximize,
         })
     }
@@ -210,19 +305,17 @@ impl fmt::Display for Axis {
         if self.maximize {
             write!(f, "max:{}", self.metric)
         } else {
-            f.write_str(&self.metric)
+            write!(f, "{}", self.metric)
         }
     }
 }
 
 /// Parses `a,b` into two Pareto axes.
-pub fn parse_pareto(text: &str) -> Result<[Axis; 2], String> {
+pub fn parse_pareto(text: &str) -> Result<[Axis; 2], PlanError> {
     let axes: Vec<&str> = text.split(',').collect();
     match axes[..] {
         [a, b] => Ok([a.parse()?, b.parse()?]),
-        _ => Err(format!(
-            "{text:?}: expected two metrics, e.g. p95_latency,max:min_reputation"
-        )),
+        _ => Err(PlanError::new(Setting::Pareto, Problem::Axes(text.into()))),
     }
 }
 
@@ -277,7 +370,7 @@ pub struct SweepPlan {
 }
 
 /// The default objective: how long most messages take.
-const DEFAULT_OBJECTIVE: &str = "p95_latency";
+const DEFAULT_OBJECTIVE: Metric = Metric::P95Latency;
 /// The default deadlines for `delivered_within_*`.
 const DEFAULT_DEADLINES: [Span; 2] = [Span::HOUR, Span::from_hours(4)];
 /// Refuse sweeps larger than this many runs (configurations x replications).
@@ -286,12 +379,12 @@ pub const MAX_RUNS: usize = 1_000_000;
 impl SweepPlan {
     /// Completes `parts` with defaults (seed: `scenario_seed`) and checks that every
     /// metric named exists and the sweep is of a sensible size.
-    pub fn resolve(parts: PlanParts, scenario_seed: u64) -> Result<SweepPlan, String> {
+    pub fn resolve(parts: PlanParts, scenario_seed: u64) -> Result<SweepPlan, PlanError> {
         let deadlines = parts
             .deadlines
             .unwrap_or_else(|| DEFAULT_DEADLINES.to_vec());
         let objective = parts.objective.unwrap_or(Objective {
-            metric: DEFAULT_OBJECTIVE.into(),
+            metric: DEFAULT_OBJECTIVE,
             maximize: false,
         });
         let pareto = parts.pareto.unwrap_or_else(|| default_pareto(&objective));
@@ -309,59 +402,63 @@ impl SweepPlan {
         Ok(plan)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PlanError> {
+        let bad = PlanError::new;
         if self.parameters.is_empty() {
-            return Err(
-                "--vary: nothing varies; give at least one --vary PATH=VALUES (or vary in --plan)"
-                    .into(),
-            );
+            return Err(bad(Setting::Vary, Problem::NothingVaries));
         }
         for (i, p) in self.parameters.iter().enumerate() {
             if self.parameters[..i].iter().any(|q| q.path == p.path) {
-                return Err(format!("--vary: {} is varied twice", p.path));
+                return Err(bad(Setting::Vary, Problem::VariedTwice(p.path.clone())));
             }
         }
         if self.replications == 0 {
-            return Err("--replications: must be at least 1".into());
+            return Err(bad(Setting::Replications, Problem::Zero));
         }
         if self.samples == Some(0) {
-            return Err("--samples: must be at least 1".into());
+            return Err(bad(Setting::Samples, Problem::Zero));
         }
         if self.deadlines.contains(&Span::ZERO)
             || self.deadlines.iter().any(|d| *d > 1000 * Span::DAY)
         {
-            return Err("--deadline: must be positive".into());
+            return Err(bad(Setting::Deadlines, Problem::NotPositive));
         }
-        let names = self.metric_names();
-        let known = |flag: &str, metric: &str| {
-            if names.iter().any(|n| n == metric) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{flag}: unknown metric {metric:?}; the metrics are {}",
-                    names.join(", ")
-                ))
+        let columns = self.metrics();
+        let known = |setting: Setting, metric: Metric| {
+            if columns.contains(&metric) {
+                return Ok(());
             }
+            let names: Vec<String> = columns.iter().map(|m| m.name()).collect();
+            Err(bad(
+                setting,
+                Problem::UnknownMetric(UnknownMetric(metric.name()), names.join(", ")),
+            ))
         };
-        known("--minimize/--maximize", &self.objective.metric)?;
+        known(Setting::Objective, self.objective.metric)?;
         for c in &self.constraints {
-            known("--require", &c.metric)?;
+            known(Setting::Require, c.metric)?;
         }
         for axis in &self.pareto {
-            known("--pareto", &axis.metric)?;
+            known(Setting::Pareto, axis.metric)?;
         }
         let runs = self.configuration_count() as u128 * self.replications as u128;
         if runs > MAX_RUNS as u128 {
-            return Err(format!(
-                "--vary: the sweep has {runs} runs, more than {MAX_RUNS}; use --samples"
-            ));
+            return Err(bad(Setting::Vary, Problem::TooManyRuns(runs)));
         }
         Ok(())
     }
 
-    /// The metric names of sweep.csv, in column order.
-    pub fn metric_names(&self) -> Vec<String> {
-        metric_names(&self.deadlines)
+    /// The metrics of sweep.csv, in column order.
+    pub fn metrics(&self) -> Vec<Metric> {
+        Metric::columns(&self.deadlines)
+    }
+
+    /// The column of `metric` (which the plan checked it has).
+    pub fn column(&self, metric: Metric) -> usize {
+        self.metrics()
+            .iter()
+            .position(|&m| m == metric)
+            .expect("the plan checked its metrics")
     }
 
     /// The whole grid's size.
@@ -442,11 +539,11 @@ impl SweepPlan {
             replications: Some(self.replications),
             samples: self.samples,
             seed: Some(self.seed),
-            minimize: (!self.objective.maximize).then(|| self.objective.metric.clone()),
+            minimize: (!self.objective.maximize).then(|| self.objective.metric.name()),
             maximize: self
                 .objective
                 .maximize
-                .then(|| self.objective.metric.clone()),
+                .then(|| self.objective.metric.name()),
             require: self.constraints.iter().map(ToString::to_string).collect(),
             deadlines: Some(self.deadlines.clone()),
             pareto: Some(self.pareto.iter().map(ToString::to_string).collect()),
@@ -457,136 +554,19 @@ impl SweepPlan {
 /// The objective and, as the other axis, how hard the MTA hammered (attempts per delivered
 /// message) — or latency when the objective is that already.
 fn default_pareto(objective: &Objective) -> [Axis; 2] {
-    let other = if objective.metric == "attempts_per_delivered" {
+    let other = if objective.metric == Metric::AttemptsPerDelivered {
         DEFAULT_OBJECTIVE
     } else {
-        "attempts_per_delivered"
+        Metric::AttemptsPerDelivered
     };
     [
         Axis {
-            metric: objective.metric.clone(),
+            metric: objective.metric,
             maximize: objective.maximize,
         },
         Axis {
-            metric: other.into(),
+            metric: other,
             maximize: false,
         },
     ]
-}
-
-/// The `--plan` file (see the README's "Tuning with sweeps"); every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanFile {
-    /// Path -> values: a JSON list of values, or a VALUES text (`"5..50:5"`). In file order.
-    #[serde(default)]
-    pub vary: Vary,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replications: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub samples: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimize: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maximize: Option<String>,
-    #[serde(default)]
-    pub require: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadlines: Option<Vec<Span>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pareto: Option<Vec<String>>,
-}
-
-impl PlanFile {
-    /// Checks and types the file's fields; errors name the field.
-    pub fn parts(&self) -> Result<PlanParts, String> {
-        let parameters = self
-            .vary
-            .0
-            .iter()
-            .map(|(path, values)| {
-                let values = match values {
-                    VaryValues::List(list) if list.is_empty() => {
-                        return Err(format!("vary.{path}: the list is empty"));
-                    }
-                    VaryValues::List(list) => list.clone(),
-                    VaryValues::Text(text) => {
-                        parse_values(text).map_err(|e| format!("vary.{path}: {e}"))?
-                    }
-                };
-                Ok(Parameter {
-                    path: path.clone(),
-                    values,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        if self.minimize.is_some() && self.maximize.is_some() {
-            return Err("give minimize or maximize, not both".into());
-        }
-        let objective = Objective::named(self.minimize.as_deref(), self.maximize.as_deref());
-        let constraints = self
-            .require
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c.parse().map_err(|e| format!("require[{i}]: {e}")))
-            .collect::<Result<_, String>>()?;
-        let pareto = match &self.pareto {
-            Some(axes) => Some(parse_pareto(&axes.join(",")).map_err(|e| format!("pareto: {e}"))?),
-            None => None,
-        };
-        Ok(PlanParts {
-            parameters,
-            replications: self.replications,
-            samples: self.samples,
-            seed: self.seed,
-            objective,
-            constraints,
-            deadlines: self.deadlines.as_ref().cloned(),
-            pareto,
-        })
-    }
-}
-
-/// A parameter's values in a plan file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum VaryValues {
-    List(Vec<Value>),
-    Text(String),
-}
-
-/// `vary`: an object whose key order is kept, because it orders the grid.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Vary(pub Vec<(String, VaryValues)>);
-
-impl Serialize for Vary {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (path, values) in &self.0 {
-            map.serialize_entry(path, values)?;
-        }
-        map.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Vary {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Ordered;
-        impl<'de> Visitor<'de> for Ordered {
-            type Value = Vary;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of path: values")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vary, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(Vary(entries))
-            }
-        }
-        d.deserialize_map(Ordered)
-    }
 }

@@ -1,0 +1,195 @@
+//! A sharded sweep as a job array runs it: every shard a separate `mtasim` process, all at
+//! once, then `sweep-merge` of their folders, byte-identical to the unsharded sweep.
+//! (tests/sweep.rs runs shards one after the other and checks the merge's refusals.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The README recipe's scenario, made small: 2,000 messages in 10 minutes (more than the
+/// marginal receiver's 3,000/h, so it defers and the configurations differ), 3 hours.
+const SMALL: [&str; 6] = [
+    "--set",
+    "traffic.0.messages=2000",
+    "--set",
+    "traffic.0.over=10m",
+    "--set",
+    "duration=3h",
+];
+
+/// 4 x 2 configurations, 2 replications: 16 runs.
+const PLAN: &str = r#"{
+  "vary": { "flow_control.errors.threshold": "5..40:x2",
+            "flow_control.backoff.to_normal_after": ["10m", "30m"] },
+  "replications": 2,
+  "require": ["blocks=0"],
+  "pareto": ["p95_latency", "max:min_reputation"]
+}"#;
+const RUNS: usize = 16;
+
+/// Every file a sweep of two varied parameters writes, sorted.
+const OUTPUTS: [&str; 9] = [
+    "best.json",
+    "heatmap.png",
+    "heatmap.svg",
+    "pareto.csv",
+    "pareto.png",
+    "pareto.svg",
+    "summary.csv",
+    "sweep.csv",
+    "sweep.json",
+];
+
+fn scenario() -> String {
+    format!(
+        "{}/scenarios/tuning-backoff.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn mtasim(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mtasim"));
+    command.args(args).current_dir(dir);
+    command
+}
+
+/// `mtasim sweep` of the small scenario and the plan, with `extra` arguments.
+fn sweep(dir: &Path, extra: &[&str]) -> Command {
+    let scenario = scenario();
+    let args = [
+        &["sweep", &scenario, "--plan", "plan.json"],
+        &SMALL[..],
+        extra,
+    ]
+    .concat();
+    mtasim(&args, dir)
+}
+
+fn succeeded(what: &str, out: Output) {
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The file names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Starts shard I of `count` for every I at once, one thread each, as the tasks of an
+/// array job; waits for all of them.
+fn run_shards(root: &Path, count: usize) -> Vec<PathBuf> {
+    let children: Vec<(String, Child)> = (0..count)
+        .map(|i| {
+            let (shard, out) = (format!("{i}/{count}"), format!("shard-{i}"));
+            let child = sweep(root, &["--shard", &shard, "--out", &out, "-j1", "-q"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (shard, child)
+        })
+        .collect();
+    for (shard, child) in children {
+        succeeded(&shard, child.wait_with_output().unwrap());
+    }
+    (0..count)
+        .map(|i| root.join(format!("shard-{i}")))
+        .collect()
+}
+
+/// The shards' folders in the order a shell glob `shard-*` lists them (shard-10 before
+/// shard-2), as the README's merge command passes them.
+fn globbed(shards: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = shards
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn merge(root: &Path, shards: &[String], out: &str) -> Output {
+    let args = [
+        &["sweep-merge"],
+        &shards.iter().map(String::as_str).collect::<Vec<_>>()[..],
+    ]
+    .concat();
+    mtasim(&[&args[..], &["--out", out, "-q"]].concat(), root)
+        .output()
+        .unwrap()
+}
+
+/// Shards `count` processes wide, merges them, and compares every output with the
+/// unsharded sweep's. Returns how many rows each shard wrote.
+fn sharded_equals_whole(count: usize) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("plan.json"), PLAN).unwrap();
+    let whole = sweep(root, &["--out", "whole", "-q"]).output().unwrap();
+    succeeded("the unsharded sweep", whole);
+    let shards = run_shards(root, count);
+    succeeded("sweep-merge", merge(root, &globbed(&shards), "all"));
+
+    assert_eq!(listing(&root.join("whole")), OUTPUTS);
+    assert_eq!(listing(&root.join("all")), OUTPUTS);
+    for name in OUTPUTS {
+        let whole = std::fs::read(root.join("whole").join(name)).unwrap();
+        let merged = std::fs::read(root.join("all").join(name)).unwrap();
+        assert!(whole == merged, "{name} differs");
+    }
+    let rows = |dir: &Path| {
+        let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
+        csv.lines().count() - 1
+    };
+    assert_eq!(rows(&root.join("whole")), RUNS);
+    shards.iter().map(|s| rows(s)).collect()
+}
+
+#[test]
+fn shard_processes_run_at_once_merge_into_the_unsharded_sweep() {
+    // 16 runs over 3 shards: run i goes to shard i mod 3.
+    assert_eq!(sharded_equals_whole(3), [6, 5, 5]);
+}
+
+#[test]
+fn an_array_wider_than_the_sweep_leaves_empty_shards_that_merge_all_the_same() {
+    // 18 tasks for 16 runs: shards 16 and 17 run nothing but still write their manifest.
+    let mut expected = vec![1; RUNS];
+    expected.extend([0, 0]);
+    assert_eq!(sharded_equals_whole(18), expected);
+}
+
+#[test]
+fn a_failed_merge_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("plan.json"), PLAN).unwrap();
+    let shards = globbed(&run_shards(root, 4));
+    // An array task that died wrote no folder (shard outputs are atomic): one missing.
+    let missing = merge(root, &shards[..3], "all");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: 4 of 16 runs are missing (the first is run 3); give every shard's folder"
+    );
+    // A task that ran twice (a retried pod) handed in twice.
+    let twice = [&shards[..], &shards[1..2]].concat();
+    let repeated = merge(root, &twice, "all");
+    let stderr = String::from_utf8_lossy(&repeated.stderr);
+    assert_eq!(repeated.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim(), "error: shard-1: shard 1/4 is given twice");
+    // Neither wrote its folder, nor left a staging folder behind.
+    assert_eq!(
+        listing(root),
+        ["plan.json", "shard-0", "shard-1", "shard-2", "shard-3"]
+    );
+}
