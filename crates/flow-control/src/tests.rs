@@ -234,11 +234,7 @@ fn window_walk_2007(positive: &str, negative: &str, ops: &str) -> Vec<u32> {
     }})));
     ops.chars()
         .map(|op| {
-            let class = if op == '+' {
-                DELIVERED
-            } else {
-                OutcomeClass::Connect
-            };
+            let class = if op == '+' { DELIVERED } else { OutcomeClass::Connect };
             busy(&mut fc, 0);
             fc.record(time(0), attempt(class));
             fc.window()
@@ -267,9 +263,7 @@ fn without_the_half_step_slack_each_failure_takes_one_step() {
 #[test]
 fn the_window_grows_only_below_in_flight_plus_initial() {
     // One delivery at a time: the window reaches 1 + 5 and stops, however long it lasts.
-    let (_, mut fc) = machine(quiet(
-        json!({ "concurrency": { "positive_feedback": "1" } }),
-    ));
+    let (_, mut fc) = machine(quiet(json!({ "concurrency": { "positive_feedback": "1" } })));
     for t in 0..50 {
         assert_eq!(fc.permit(time(t), 0), Permit::Granted);
         fc.record(time(t), attempt(DELIVERED));
