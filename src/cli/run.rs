@@ -9,7 +9,7 @@ use super::{Failure, OverrideArgs, load_scenario};
 use crate::metrics::Summary;
 use crate::output::{self, DeliveryLog, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult};
-use crate::units::Span;
+use crate::units::human_seconds;
 use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -205,17 +205,6 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         }
     }
     println!("  outputs: {}", folder.display());
-}
-
-/// A duration for people: milliseconds under a minute, seconds under an hour, else minutes.
-fn human_seconds(seconds: f64) -> String {
-    let ms = (seconds * 1000.0).round() as u64;
-    let unit = match ms {
-        0..60_000 => 1,
-        60_000..3_600_000 => 1_000,
-        _ => 60_000,
-    };
-    Span::from_millis((ms + unit / 2) / unit * unit).to_string()
 }
 
 fn print_stats(result: &RunResult) {

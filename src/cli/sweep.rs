@@ -7,6 +7,7 @@ use super::{Failure, OverrideArgs, load_scenario};
 use crate::mta_config::Format;
 use crate::output::OutputFolder;
 use crate::sim::SimError;
+use crate::sweep::metrics::metric_text;
 use crate::sweep::plan::{
     Axis, Constraint, Objective, Parameter, PlanError, PlanFile, PlanParts, Problem, Setting,
     SweepPlan, parse_pareto,
@@ -258,15 +259,15 @@ fn finish(
     );
     match ranking.best {
         Some(best) => {
-            let e =
-                ranking.verdicts[best].estimates[sweep.plan.column(sweep.plan.objective.metric)];
+            let metric = sweep.plan.objective.metric;
+            let e = ranking.verdicts[best].estimates[sweep.plan.column(metric)];
+            let value = |v: f64| metric_text(metric, v, |v| round9(v).to_string());
             text += &format!(
-                "\n  best: {} -> {} = {} (95% CI {} .. {}), written as best.json",
+                "\n  best: {} -> {metric} = {} (95% CI {} – {}), written as best.json",
                 sweep.describe(best),
-                sweep.plan.objective.metric,
-                round9(e.mean),
-                round9(e.low),
-                round9(e.high)
+                value(e.mean),
+                value(e.low),
+                value(e.high)
             );
         }
         None => text += "\n  no configuration meets the constraints: no best.json",

@@ -6,7 +6,8 @@ use plotters::prelude::*;
 
 use super::lines::{self, Shading};
 use super::panel::{
-    self, RightAxis, Scale, TimeFrame, defined_runs, gapped_line, shade, shade_in, time_chart,
+    self, PanelTrace, Pen, RightAxis, Scale, TimeFrame, defined_runs, line, shade, shade_in,
+    time_chart,
 };
 use super::series::{self, Band, Point, axis_max};
 use super::style::{self, CAPTION_SIZE, LABEL_SIZE, TITLE_SIZE};
@@ -74,11 +75,15 @@ impl DestinationFigure {
     }
 
     /// Concurrency limit on the left axis, rate limit (per hour) on the right.
-    fn limits<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    fn limits<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<PanelTrace, DB> {
         let p = &self.points;
         let c_max = axis_max(p.iter().filter_map(|p| p.concurrency_limit), 1.0);
         let r_max = axis_max(p.iter().filter_map(|p| p.rate_limit_per_hour), 1.0);
-        let mut chart = panel::builder(area, "flow-control limits", RightAxis::Secondary)
+        let caption = "flow-control limits";
+        let mut chart = panel::builder(area, caption, RightAxis::Secondary)
             .build_cartesian_2d(0.0..self.frame.end, 0.0..c_max)?
             .set_secondary_coord(0.0..self.frame.end, 0.0..r_max);
         panel::mesh(
@@ -94,12 +99,15 @@ impl DestinationFigure {
             .axis_desc_style((FAMILY, LABEL_SIZE))
             .y_label_formatter(&panel::axis_number)
             .draw()?;
+        let mut trace = PanelTrace::new(caption, &chart);
         shade(&mut chart, &self.trouble(), c_max, |s| s.to_string())?;
         let concurrency = defined_runs(p.iter().map(|p| (p.x, p.concurrency_limit)));
-        gapped_line(
+        let pen = Pen::solid(style::CONCURRENCY);
+        line(
             &mut chart,
+            &mut trace,
             concurrency,
-            style::CONCURRENCY,
+            pen,
             "concurrency limit",
         )?;
         let rate = defined_runs(p.iter().map(|p| (p.x, p.rate_limit_per_hour)));
@@ -108,17 +116,12 @@ impl DestinationFigure {
         } else {
             "rate limit (right axis)"
         };
-        let rate_style = style::line(style::RATE);
-        for (i, run) in rate.into_iter().enumerate() {
-            let drawn =
-                chart.draw_secondary_series(DashedLineSeries::new(run, 8, 5, rate_style))?;
-            if i == 0 {
-                drawn
-                    .label(rate_label)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], rate_style));
-            }
-        }
-        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+        let pen = Pen::dashed(style::RATE, 8, 5);
+        let points = panel::stroke(chart.borrow_secondary(), rate, pen)?;
+        panel::legend_entry(&mut chart, pen, rate_label)?;
+        trace.lines.push((rate_label.to_string(), points));
+        panel::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(trace)
     }
 
     /// Horizontal bars of the most frequent deferral replies over the whole run.
@@ -153,20 +156,27 @@ impl DestinationFigure {
         Ok(())
     }
 
-    fn reputation<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    /// The receiver's score with its thresholds; `None` when it keeps no score.
+    fn reputation<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Option<PanelTrace>, DB> {
         let runs = defined_runs(self.points.iter().map(|p| (p.x, p.reputation)));
         let Some(config) = self.reputation.as_ref().filter(|_| !runs.is_empty()) else {
-            return panel::note(
+            panel::note(
                 area,
                 "the receiver keeps no reputation score for this sender",
-            );
+            )?;
+            return Ok(None);
         };
+        let caption = "receiver's reputation score for this sender";
         let mut chart = time_chart(
             area,
-            "receiver's reputation score for this sender",
+            caption,
             self.frame,
             (1.05, "score (0..1)", Scale::Continuous),
         )?;
+        let mut trace = PanelTrace::new(caption, &chart);
         shade_in(
             &mut chart,
             self.blocking.iter(),
@@ -178,15 +188,20 @@ impl DestinationFigure {
             (config.throttle_below, "throttles below", style::BACKOFF),
             (config.block_below, "blocks below", style::SUSPENDED),
         ] {
-            let points = [(0.0, threshold), (self.frame.end, threshold)];
-            let dashed = style::line(color);
-            chart
-                .draw_series(DashedLineSeries::new(points, 6, 6, dashed))?
-                .label(format!("{label} {threshold}"))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], dashed));
+            let points = vec![(0.0, threshold), (self.frame.end, threshold)];
+            let label = format!("{label} {threshold}");
+            line(
+                &mut chart,
+                &mut trace,
+                vec![points],
+                Pen::dashed(color, 6, 6),
+                &label,
+            )?;
         }
-        gapped_line(&mut chart, runs, style::REPUTATION, "reputation")?;
-        panel::legend(&mut chart, SeriesLabelPosition::LowerRight)
+        let pen = Pen::solid(style::REPUTATION);
+        line(&mut chart, &mut trace, runs, pen, "reputation")?;
+        panel::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(Some(trace))
     }
 }
 
@@ -195,7 +210,10 @@ impl Figure for DestinationFigure {
         (1200, 1180)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
         let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
         let (strip, rest) = body.split_vertically(64);
@@ -208,18 +226,21 @@ impl Figure for DestinationFigure {
             bands: &trouble,
             label: |s| s.to_string(),
         };
-        lines::queue_depth(&queue, "queue depth", self.frame, &self.points, shading)?;
-        self.limits(&limits)?;
+        let mut traces = vec![
+            lines::queue_depth(&queue, "queue depth", self.frame, &self.points, shading)?,
+            self.limits(&limits)?,
+        ];
         let (rates, replies) = outcomes.split_horizontally(760);
-        lines::outcomes(&rates, self.frame, &self.points, shading)?;
+        traces.push(lines::outcomes(&rates, self.frame, &self.points, shading)?);
         self.replies(&replies)?;
-        self.reputation(&reputation)
+        traces.extend(self.reputation(&reputation)?);
+        Ok(traces)
     }
 }
 
 /// The receiver's reputation settings: a named receiver by destination name or domain,
 /// else the generated receivers' template.
-fn reputation_config(result: &RunResult, name: &str) -> Option<ReputationConfig> {
+pub fn reputation_config(result: &RunResult, name: &str) -> Option<ReputationConfig> {
     let scenario = &result.scenario;
     let named = scenario
         .receivers

@@ -5,13 +5,12 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::panel::{self, RightAxis};
-use super::series::short_duration;
+use super::panel::{self, PanelTrace, Pen, RightAxis, line};
 use super::style::{self, LABEL_SIZE, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY};
 use crate::metrics::Histogram;
 use crate::sim::RunResult;
-use crate::units::Span;
+use crate::units::{Span, human_seconds};
 
 /// Latency ticks people think in (seconds): 10ms, 100ms, 1s, 10s, 1m, 10m, 1h, 6h, 1d...
 const NICE_TICKS: [f64; 14] = [
@@ -90,11 +89,15 @@ impl Figure for LatencyFigure {
         (1200, 520)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
         let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
         if self.curve.is_empty() {
-            return panel::note(&body, "no message was delivered");
+            panel::note(&body, "no message was delivered")?;
+            return Ok(Vec::new());
         }
         let (low, high) = self.range();
         let caption = format!(
@@ -117,28 +120,32 @@ impl Figure for LatencyFigure {
             .axis_desc_style((FAMILY, LABEL_SIZE))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
-            .x_label_formatter(&|s| short_duration(*s))
+            .x_label_formatter(&|s| human_seconds(*s))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(
-                self.curve.iter().copied(),
-                style::line(style::DELIVERED),
-            ))?
-            .label("delivered within")
-            .legend(|(x, y)| {
-                PathElement::new([(x, y), (x + 16, y)], style::line(style::DELIVERED))
-            });
+        let mut trace = PanelTrace::new(&caption, &chart);
+        let pen = Pen::solid(style::DELIVERED);
+        line(
+            &mut chart,
+            &mut trace,
+            vec![self.curve.clone()],
+            pen,
+            "delivered within",
+        )?;
         for &(name, at) in &self.marks {
-            let mark = style::line(style::BOUNCED);
-            chart.draw_series(DashedLineSeries::new([(at, 0.0), (at, 1.02)], 5, 5, mark))?;
+            let mark = vec![(at, 0.0), (at, 1.02)];
+            let pen = Pen::dashed(style::BOUNCED, 5, 5);
+            trace
+                .lines
+                .push((name.to_string(), panel::stroke(&chart, vec![mark], pen)?));
             chart.draw_series([Text::new(
-                format!("{name} {}", short_duration(at)),
+                format!("{name} {}", human_seconds(at)),
                 (at * 1.05, 0.08 + marker_height(name)),
                 (FAMILY, LABEL_SIZE).into_font(),
             )])?;
         }
-        panel::legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        panel::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        Ok(vec![trace])
     }
 }
 

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::DrawResult;
-use super::panel::{self, Scale, TimeFrame, line, shade, time_chart};
+use super::panel::{self, PanelTrace, Pen, Scale, TimeFrame, line, shade, time_chart};
 use super::series::{Band, Point, axis_max};
 use super::style;
 use crate::flow_control::State;
@@ -43,7 +43,7 @@ pub fn queue_depth<DB: DrawingBackend>(
     frame: TimeFrame,
     points: &[Point],
     shading: Shading<'_>,
-) -> DrawResult<(), DB> {
+) -> DrawResult<PanelTrace, DB> {
     let y = (caption, "messages");
     lines_panel(area, y, frame, points, &QUEUE_DEPTH, Some(shading))
 }
@@ -54,7 +54,7 @@ pub fn outcomes<DB: DrawingBackend>(
     frame: TimeFrame,
     points: &[Point],
     shading: Shading<'_>,
-) -> DrawResult<(), DB> {
+) -> DrawResult<PanelTrace, DB> {
     let y = ("outcomes", "messages per minute");
     lines_panel(area, y, frame, points, &OUTCOMES, Some(shading))
 }
@@ -68,7 +68,7 @@ pub fn lines_panel<DB: DrawingBackend>(
     points: &[Point],
     series: &[Series],
     shading: Option<Shading<'_>>,
-) -> DrawResult<(), DB> {
+) -> DrawResult<PanelTrace, DB> {
     let highest = |p: &Point| series.iter().map(|(value, ..)| value(p)).reduce(f64::max);
     let y_max = axis_max(points.iter().filter_map(highest), 1.0);
     let whole = |p: &Point| series.iter().all(|(value, ..)| value(p).fract() == 0.0);
@@ -78,16 +78,14 @@ pub fn lines_panel<DB: DrawingBackend>(
         Scale::Continuous
     };
     let mut chart = time_chart(area, caption, frame, (y_max, y_desc, scale))?;
+    let mut trace = PanelTrace::new(caption, &chart);
     if let Some(Shading { bands, label }) = shading {
         shade(&mut chart, bands, y_max, label)?;
     }
     for &(value, color, label) in series {
-        line(
-            &mut chart,
-            points.iter().map(|p| (p.x, value(p))),
-            color,
-            label,
-        )?;
+        let run = points.iter().map(|p| (p.x, value(p))).collect();
+        line(&mut chart, &mut trace, vec![run], Pen::solid(color), label)?;
     }
-    panel::legend(&mut chart, SeriesLabelPosition::UpperRight)
+    panel::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(trace)
 }

@@ -11,7 +11,10 @@ mod lines;
 mod overview;
 mod panel;
 pub mod series;
+mod stroke;
 pub mod style;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::path::Path;
@@ -19,8 +22,11 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+pub use destination::reputation_config;
+
 use crate::metrics::{DestinationSummary, Sample};
 use crate::sim::RunResult;
+use panel::PanelTrace;
 
 /// At most this many destination charts per run, so large runs still draw in a second or
 /// two; the report says when destinations were left out.
@@ -125,10 +131,14 @@ fn file_safe(name: &str) -> String {
 /// The error type of drawing on backend `DB`.
 type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// A chart that can draw itself on any backend, so PNG and SVG come from one code path.
+/// A chart that can draw itself on any backend, so PNG and SVG come from one code path;
+/// it says where each panel drew its lines.
 trait Figure {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<PanelTrace>, DB>;
 }
 
 /// Draws `figure` as `<stem>.png` and `<stem>.svg` in `dir`.

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::lines::{self, Series, Shading};
-use super::panel::TimeFrame;
+use super::panel::{PanelTrace, TimeFrame};
 use super::series::{self, Band, Point};
 use super::style::{self, TITLE_SIZE};
 use super::{DrawResult, Figure, font::FAMILY, rows};
@@ -50,7 +50,7 @@ impl Overview {
     fn flow_control<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
-    ) -> DrawResult<(), DB> {
+    ) -> DrawResult<PanelTrace, DB> {
         let caption = format!(
             "destinations in dynamic flow control (of {})",
             self.destinations
@@ -76,7 +76,10 @@ impl Figure for Overview {
         (1200, 960)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
         let body = root.titled(&self.title, (FAMILY, TITLE_SIZE))?;
         let (top, rest) = body.split_vertically(360);
@@ -86,8 +89,10 @@ impl Figure for Overview {
             label: any_destination,
         };
         let caption = "queue depth (all destinations)";
-        lines::queue_depth(&top, caption, self.frame, &self.points, shading)?;
-        lines::outcomes(&middle, self.frame, &self.points, shading)?;
-        self.flow_control(&bottom)
+        Ok(vec![
+            lines::queue_depth(&top, caption, self.frame, &self.points, shading)?,
+            lines::outcomes(&middle, self.frame, &self.points, shading)?,
+            self.flow_control(&bottom)?,
+        ])
     }
 }

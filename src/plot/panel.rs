@@ -1,5 +1,6 @@
 //! Building blocks shared by the figures: a time panel with labelled axes, state bands
-//! behind the lines, lines with legend entries, and the state strip.
+//! behind the lines, lines with legend entries (all drawn through [`stroke`], which keeps
+//! them inside their plotting area), and the state strip.
 
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -9,6 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::DrawResult;
 use super::font::FAMILY;
 use super::series::{Band, TimeUnit};
+use super::stroke::{self, BackendCoord, PixelRect};
 use super::style::{self, BAND_OPACITY, CAPTION_SIZE, LABEL_SIZE, state_color};
 use crate::flow_control::State;
 use crate::units::{Instant, Span};
@@ -173,15 +175,103 @@ pub fn shade_in<'b, DB: DrawingBackend>(
     Ok(())
 }
 
-/// A line with a legend entry.
-pub fn line<DB: DrawingBackend>(
-    chart: &mut TimeChart<'_, DB>,
-    points: impl IntoIterator<Item = (f64, f64)>,
-    color: RGBColor,
+/// What a panel drew: its plotting area and each line's points where they fell, in
+/// backend pixels, before clipping. A point outside the area means the panel's value range
+/// does not cover its data; tests check that none is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelTrace {
+    pub caption: String,
+    pub area: PixelRect,
+    /// (legend label, points).
+    pub lines: Vec<(String, Vec<BackendCoord>)>,
+}
+
+impl PanelTrace {
+    pub fn new<DB: DrawingBackend, CT: CoordTranslate>(
+        caption: &str,
+        chart: &ChartContext<'_, DB, CT>,
+    ) -> Self {
+        PanelTrace {
+            caption: caption.to_string(),
+            area: PixelRect::from_ranges(chart.plotting_area().get_pixel_range()),
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// A line's colour, and its dash and gap lengths in pixels when dashed.
+#[derive(Debug, Clone, Copy)]
+pub struct Pen {
+    pub color: RGBColor,
+    pub dash: Option<(u32, u32)>,
+}
+
+impl Pen {
+    pub const fn solid(color: RGBColor) -> Self {
+        Pen { color, dash: None }
+    }
+
+    pub const fn dashed(color: RGBColor, dash: u32, gap: u32) -> Self {
+        Pen {
+            color,
+            dash: Some((dash, gap)),
+        }
+    }
+}
+
+/// A chart with numbers on both axes (time or latency across).
+type NumberChart<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
+
+/// Draws `runs` (from [`defined_runs`], or one run) as one line with one legend entry,
+/// and records it in `trace`.
+pub fn line<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut NumberChart<'_, DB, X, Y>,
+    trace: &mut PanelTrace,
+    runs: Vec<Vec<(f64, f64)>>,
+    pen: Pen,
     label: &str,
 ) -> DrawResult<(), DB> {
+    let points = stroke(chart, runs, pen)?;
+    legend_entry(chart, pen, label)?;
+    trace.lines.push((label.to_string(), points));
+    Ok(())
+}
+
+/// Maps `runs` to pixels, draws their clipped, safely split pieces on the plotting area,
+/// and returns the mapped points. Every line of every panel is drawn here.
+pub fn stroke<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &NumberChart<'_, DB, X, Y>,
+    runs: Vec<Vec<(f64, f64)>>,
+    pen: Pen,
+) -> DrawResult<Vec<BackendCoord>, DB> {
+    let area = chart.plotting_area();
+    let bounds = PixelRect::from_ranges(area.get_pixel_range());
+    let canvas = area.strip_coord_spec();
+    let (base_x, base_y) = canvas.get_base_pixel();
+    let mut mapped = Vec::new();
+    for run in runs {
+        let pixels: Vec<BackendCoord> = run.iter().map(|p| chart.backend_coord(p)).collect();
+        for piece in stroke::pieces(&pixels, bounds, pen.dash) {
+            let relative = piece.into_iter().map(|(x, y)| (x - base_x, y - base_y));
+            canvas.draw(&PathElement::new(
+                relative.collect::<Vec<_>>(),
+                style::line(pen.color),
+            ))?;
+        }
+        mapped.extend(pixels);
+    }
+    Ok(mapped)
+}
+
+/// A legend entry for a line drawn with [`stroke`].
+pub fn legend_entry<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut NumberChart<'_, DB, X, Y>,
+    pen: Pen,
+    label: &str,
+) -> DrawResult<(), DB> {
+    let color = pen.color;
     chart
-        .draw_series(LineSeries::new(points, style::line(color)))?
+        .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
         .label(label)
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style::line(color)));
     Ok(())
@@ -203,24 +293,6 @@ pub fn defined_runs(points: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<Vec
         runs.push(current);
     }
     runs
-}
-
-/// A line broken into `runs` (from [`defined_runs`]), with one legend entry for them all.
-pub fn gapped_line<DB: DrawingBackend>(
-    chart: &mut TimeChart<'_, DB>,
-    runs: Vec<Vec<(f64, f64)>>,
-    color: RGBColor,
-    label: &str,
-) -> DrawResult<(), DB> {
-    for (i, run) in runs.into_iter().enumerate() {
-        let drawn = chart.draw_series(LineSeries::new(run, style::line(color)))?;
-        if i == 0 {
-            drawn
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style::line(color)));
-        }
-    }
-    Ok(())
 }
 
 /// The legend box at `position`, over a translucent background; on any chart, so the

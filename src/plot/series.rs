@@ -145,29 +145,6 @@ pub fn axis_max(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
     values.fold(floor, f64::max) * 1.08
 }
 
-/// Seconds as a short human duration for axis ticks and markers: `250ms`, `4.2s`, `12m`,
-/// `3.5h`, `2d`.
-pub fn short_duration(seconds: f64) -> String {
-    let (value, unit) = if seconds < 1.0 {
-        (seconds * 1000.0, "ms")
-    } else if seconds < 60.0 {
-        (seconds, "s")
-    } else if seconds < 3600.0 {
-        (seconds / 60.0, "m")
-    } else if seconds < 86_400.0 {
-        (seconds / 3600.0, "h")
-    } else {
-        (seconds / 86_400.0, "d")
-    };
-    // Round first, so 9.99h reads "10h", not "10.0h".
-    let tenths = (value * 10.0).round() / 10.0;
-    if tenths >= 10.0 || tenths.fract() == 0.0 {
-        format!("{value:.0}{unit}")
-    } else {
-        format!("{tenths:.1}{unit}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,14 +225,5 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(short_duration(0.25), "250ms");
-        assert_eq!(short_duration(4.2), "4.2s");
-        assert_eq!(short_duration(720.0), "12m");
-        assert_eq!(short_duration(9.99 * 3600.0), "10h");
-        assert_eq!(short_duration(2.0 * 86_400.0), "2d");
     }
 }

@@ -1,348 +1,225 @@
-//! `report.html`: one self-contained page per run — scenario, summary per destination,
-//! every chart inlined as SVG markup, and the flow-control transitions — that a browser
-//! opens offline with no network, no external CSS or script.
+//! `report.html`: one self-contained page that a browser opens offline (no network, no
+//! external file): a summary table sortable by any column, an explorer of every
+//! destination's time series, and further sections (chart files, transitions, scenario).
+//!
+//! # The explorer
+//! A destination picker with search; for the chosen destination the panels of the PNG
+//! charts — flow-control state strip, queue depth, flow-control limits, outcomes per minute,
+//! the receiver's reputation (for the total: destinations in backoff and suspended) —
+//! drawn by [uPlot](https://github.com/leeoniya/uPlot) (MIT, vendored in `assets/uplot/`)
+//! from data embedded in the page. Drag to zoom, Shift+drag to pan, Ctrl+wheel to zoom
+//! around the cursor, double-click for the whole run; all panels share one time axis and
+//! one cursor, whose readout gives every series at that time. A click on a summary row
+//! opens its destination. The address keeps the view (`#destination=yahoo&from=3600&to=
+//! 7200`), so a link shows what you saw; `&selftest` makes the page check itself and write
+//! the result into `data-selftest` on `<body>` (the headless-browser test reads it).
+//!
+//! # Filling a page (runs today; diagnose and replay)
+//! A page is a [`Page`] given to [`render`]; [`run::page`] builds a run's. Another command
+//! fills the same structure:
+//! - `table`: one [`Row`] per destination; a row whose `destination` is the `name` of an
+//!   explorer [`Entry`] opens it on click. Cells sort by their [`Cell::sort`] key, else text.
+//! - `explorer`: an [`Explorer`] whose `sources` name the timelines each entry has — a run
+//!   has `["simulated"]`; replay would have `["observed", "simulated"]`, drawn side by
+//!   side on one shared time axis. Each [`Timeline`] has the sample times and any of the
+//!   [`Series`] columns (counts per interval, depths and limits at the sample time); a
+//!   panel is drawn when one of its columns is present, so a log that yields only queue
+//!   and outcome counts shows just those panels. Diagnose's episodes can be given as a
+//!   [`Series::State`] column (backoff where flow control held the destination).
+//! - `sections`: any further HTML (episode lists, fit tables), each with its own heading.
+//!
+//! The data is embedded as columnar JSON (times as steps, each column as values or runs
+//! of equal values, rounded as timeseries.csv rounds). The default run's page weighs
+//! 193 KB (time series 54 KB, uPlot 51 KB), the large campaign's 219 KB (84 KB).
 
+mod explorer;
 mod html;
+pub mod run;
 
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use html::{Cell, escape, table};
+pub use explorer::{Entry, Explorer, Series, Thresholds, Timeline, state_code};
+pub use html::{Cell, Row};
+use html::{escape, sortable_table};
+pub use run::MAX_TRANSITIONS;
 
-use crate::metrics::DestinationSummary;
-use crate::plot::series::short_duration;
-use crate::plot::{self, Chart, MAX_DESTINATION_CHARTS, style};
+use crate::plot::{Chart, style};
 use crate::sim::RunResult;
-use crate::units::Instant;
 
-/// The transitions list shows at most this many rows; transitions.csv has them all.
-pub const MAX_TRANSITIONS: usize = 300;
-/// Replies listed in the run-wide deferrals table.
-const TOP_REPLIES: usize = 20;
+/// The summary table's id; its script sorts it and opens rows in the explorer.
+const SUMMARY_TABLE: &str = "summary-table";
 
-/// Writes `report.html` into `dir`, inlining the SVG of each chart (already drawn there).
-pub fn write(result: &RunResult, charts: &[Chart], dir: &Path) -> io::Result<()> {
-    let svgs = charts
-        .iter()
-        .map(|c| std::fs::read_to_string(dir.join(c.svg())))
-        .collect::<io::Result<Vec<_>>>()?;
-    std::fs::write(dir.join("report.html"), render(result, charts, &svgs))
+/// uPlot 1.6.32 (MIT, see assets/uplot/LICENSE), inlined so the page needs no network.
+const UPLOT_JS: &str = include_str!("../../assets/uplot/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../assets/uplot/uPlot.min.css");
+/// The explorer and the table sorting.
+const EXPLORER_JS: &str = include_str!("../../assets/report/explorer.js");
+const EXPLORER_CSS: &str = include_str!("../../assets/report/explorer.css");
+
+/// Everything a report page shows.
+#[derive(Default)]
+pub struct Page {
+    /// The heading and the window title.
+    pub title: String,
+    pub description: String,
+    /// One line of facts under the heading (seed, durations, totals).
+    pub facts: String,
+    /// A sentence above the summary table.
+    pub diagnosis: String,
+    pub headers: Vec<&'static str>,
+    pub table: Vec<Row>,
+    /// HTML after the table: notes, run-wide tables.
+    pub after_table: String,
+    pub explorer: Explorer,
+    pub sections: Vec<Section>,
 }
 
-/// The page, given each chart's SVG markup (same order as `charts`).
-pub fn render(result: &RunResult, charts: &[Chart], svgs: &[String]) -> String {
-    let mut out = String::with_capacity(svgs.iter().map(String::len).sum::<usize>() + 64_000);
-    head(&mut out, &result.scenario.name);
-    header(&mut out, result);
-    summary(&mut out, result);
-    chart_section(&mut out, result, charts, svgs);
-    transitions(&mut out, result);
-    scenario(&mut out, result);
-    out.push_str("</main>\n</body>\n</html>\n");
+/// A further section of the page, listed in the navigation.
+pub struct Section {
+    pub id: &'static str,
+    pub title: String,
+    /// Already escaped.
+    pub html: String,
+}
+
+/// Writes a run's `report.html` into `dir`, where its charts are already drawn.
+pub fn write(result: &RunResult, charts: &[Chart], dir: &Path) -> io::Result<()> {
+    let latency = charts
+        .iter()
+        .find(|c| c.stem == "latency")
+        .map(|c| std::fs::read_to_string(dir.join(c.svg())))
+        .transpose()?;
+    let page = run::page(result, charts, latency.as_deref());
+    std::fs::write(dir.join("report.html"), render(&page))
+}
+
+/// The page as one HTML document.
+pub fn render(page: &Page) -> String {
+    let data = page.explorer.to_json();
+    let mut out = String::with_capacity(data.len() + UPLOT_JS.len() + 64_000);
+    head(&mut out, &page.title);
+    header(&mut out, page);
+    summary(&mut out, page);
+    explorer_section(&mut out, page);
+    for section in &page.sections {
+        let _ = write!(
+            out,
+            "<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n",
+            section.id,
+            escape(&section.title),
+            section.html
+        );
+    }
+    let _ = write!(
+        out,
+        "<script type=\"application/json\" id=\"explorer-data\">{data}</script>\n\
+         <script type=\"application/json\" id=\"explorer-palette\">{}</script>\n\
+         <script>{UPLOT_JS}</script>\n<script>{EXPLORER_JS}</script>\n\
+         </main>\n</body>\n</html>\n",
+        palette()
+    );
     out
 }
 
-fn head(out: &mut String, name: &str) {
+fn head(out: &mut String, title: &str) {
+    // The error log comes first, so the self-test also sees errors of the scripts below.
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>mtasim report: {}</title>\n<style>\n{}</style>\n</head>\n<body>\n<main>\n",
-        escape(name),
-        css()
+         <title>mtasim report: {}</title>\n\
+         <script>window.scriptErrors = []; window.addEventListener(\"error\", function (e) \
+         {{ window.scriptErrors.push(String(e.message)); }});</script>\n\
+         <style>\n{UPLOT_CSS}\n{}{EXPLORER_CSS}</style>\n</head>\n<body>\n<main>\n",
+        escape(title),
+        state_css()
     );
 }
 
-/// The page's style; state colours come from the charts' palette.
-fn css() -> String {
+/// The state colours of the charts, for the page's tables.
+fn state_css() -> String {
     format!(
-        "body {{ font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; color: #222; margin: 0; background: #f6f6f4; }}\n\
-         main {{ max-width: 1280px; margin: 0 auto; padding: 1.5em 2em 4em; background: #fff; }}\n\
-         h1 {{ margin-bottom: 0.2em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }}\n\
-         p.desc {{ max-width: 60em; line-height: 1.45; }} p.facts, p.note {{ color: #555; }}\n\
-         nav a {{ margin-right: 1.2em; }}\n\
-         .scroll {{ overflow-x: auto; }}\n\
-         table {{ border-collapse: collapse; font-size: 13px; margin: 0.5em 0 1em; }}\n\
-         th, td {{ border-bottom: 1px solid #e4e4e4; padding: 4px 8px; text-align: left; vertical-align: top; }}\n\
-         th {{ background: #f0f0ee; position: sticky; top: 0; }}\n\
-         td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}\n\
-         tr.total td {{ font-weight: bold; }}\n\
-         td.normal {{ color: {normal}; }} td.backoff {{ background: {backoff}33; }} td.suspended {{ background: {suspended}33; }}\n\
-         span.state {{ display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; }}\n\
-         span.normal {{ background: {normal}; }} span.backoff {{ background: {backoff}; }} span.suspended {{ background: {suspended}; }}\n\
-         figure {{ margin: 1.5em 0 2.5em; }} figure svg {{ width: 100%; height: auto; display: block; border: 1px solid #eee; }}\n\
-         figcaption {{ font-size: 14px; color: #444; margin-top: 0.4em; }}\n\
-         pre {{ background: #f6f6f4; padding: 1em; overflow-x: auto; font-size: 12px; }}\n",
-        normal = style::css(style::NORMAL),
-        backoff = style::css(style::BACKOFF),
-        suspended = style::css(style::SUSPENDED),
+        ":root {{ --normal: {}; --backoff: {}; --suspended: {}; }}\n",
+        style::css(style::NORMAL),
+        style::css(style::BACKOFF),
+        style::css(style::SUSPENDED),
     )
 }
 
-fn header(out: &mut String, result: &RunResult) {
-    let scenario = &result.scenario;
+/// The charts' colours by series key, so the explorer looks like the PNGs.
+fn palette() -> String {
+    let colours = [
+        ("normal", style::NORMAL),
+        ("backoff", style::BACKOFF),
+        ("suspended", style::SUSPENDED),
+        ("ready", style::READY),
+        ("waiting", style::WAITING),
+        ("in_flight", style::IN_FLIGHT),
+        ("delivered", style::DELIVERED),
+        ("deferred", style::DEFERRED),
+        ("bounced", style::BOUNCED),
+        ("blocking", style::BLOCKING),
+        ("concurrency_limit", style::CONCURRENCY),
+        ("rate_limit", style::RATE),
+        ("reputation", style::REPUTATION),
+    ];
+    let fields: Vec<String> = colours
+        .iter()
+        .map(|(key, colour)| format!("\"{key}\":\"{}\"", style::css(*colour)))
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+fn header(out: &mut String, page: &Page) {
     let _ = write!(
         out,
-        "<h1>{}</h1>\n<p class=\"desc\">{}</p>\n<p class=\"facts\">seed {} · {} simulated · \
-         sampled every {} · {} messages injected · run took {:.2} s of wall time</p>\n",
-        escape(&scenario.name),
-        escape(&scenario.description),
-        scenario.seed,
-        scenario.duration,
-        scenario.sample_every,
-        result.summary.totals.injected,
-        result.stats.wall.as_secs_f64()
+        "<h1>{}</h1>\n<p class=\"desc\">{}</p>\n<p class=\"facts\">{}</p>\n<nav>\
+         <a href=\"#summary\">Summary</a><a href=\"#explorer\">Explorer</a>",
+        escape(&page.title),
+        escape(&page.description),
+        escape(&page.facts),
     );
-    out.push_str(
-        "<nav><a href=\"#summary\">Summary</a><a href=\"#charts\">Charts</a>\
-         <a href=\"#transitions\">Transitions</a><a href=\"#scenario\">Scenario</a></nav>\n",
-    );
-}
-
-const SUMMARY_HEADERS: [&str; 19] = [
-    "destination",
-    "injected",
-    "delivered",
-    "bounced",
-    "expired",
-    "queued",
-    "attempts",
-    "deferrals",
-    "latency p50",
-    "p90",
-    "p99",
-    "in backoff",
-    "suspended",
-    "backoff entries",
-    "suspensions",
-    "DFC holds",
-    "held messages",
-    "blocks",
-    "min reputation",
-];
-
-fn summary(out: &mut String, result: &RunResult) {
-    let summary = &result.summary;
-    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n");
-    let _ = writeln!(out, "<p>{}</p>", escape(&diagnosis(result)));
-    let mut rows = vec![summary_row("total", &summary.totals)];
-    rows.extend(
-        summary
-            .destinations
-            .iter()
-            .map(|(name, d)| summary_row(name, d)),
-    );
-    if let Some(other) = &summary.other_destinations {
-        let label = format!("{} other destinations", other.count);
-        rows.push(summary_row(&label, &other.summary));
-    }
-    let mut table_html = String::new();
-    table(&mut table_html, &SUMMARY_HEADERS, rows);
-    // The first row is the total: make it stand out.
-    out.push_str(&table_html.replacen("<tbody>\n<tr>", "<tbody>\n<tr class=\"total\">", 1));
-    out.push_str(
-        "<p class=\"note\">Times in backoff and suspended are summed over destinations. DFC holds: \
-         times a due message was held back by flow control (\"Messages queued (dynamic flow \
-         control)\"); held messages: messages held at least once. Blocks: times the receiver \
-         started blocking this sender.</p>\n",
-    );
-    out.push_str("<h3>Deferrals by reply (all destinations)</h3>\n");
-    reply_table(out, &summary.totals, TOP_REPLIES);
-    out.push_str("</section>\n");
-}
-
-/// The support article's reading: backoff at a few destinations points at reputation
-/// there; at all of them at once, at the MTA itself.
-fn diagnosis(result: &RunResult) -> String {
-    let summary = &result.summary;
-    let engaged = summary
-        .destinations
-        .values()
-        .filter(|d| d.backoff_entries + d.suspensions > 0)
-        .count();
-    let listed = summary.destinations.len();
-    let mut text = format!(
-        "Dynamic flow control engaged for {engaged} of the {listed} destinations listed one by one"
-    );
-    if let Some(other) = &summary.other_destinations {
+    for section in &page.sections {
         let _ = write!(
-            text,
-            " (the other {} destinations together: {} backoff entries)",
-            other.count, other.summary.backoff_entries
-        );
-    }
-    text.push_str(
-        ". Backoff at a few destinations points at the sender's reputation there; at every \
-         destination at once, at the sending MTA itself.",
-    );
-    text
-}
-
-fn summary_row(name: &str, d: &DestinationSummary) -> Vec<Cell> {
-    let time = |s: f64| {
-        Cell::number(if s > 0.0 {
-            short_duration(s)
-        } else {
-            "0".into()
-        })
-    };
-    let mut in_backoff = time(d.time_in_state_s.backoff);
-    if d.time_in_state_s.backoff > 0.0 {
-        in_backoff = in_backoff.with_class("num backoff");
-    }
-    let mut suspended = time(d.time_in_state_s.suspended);
-    if d.time_in_state_s.suspended > 0.0 {
-        suspended = suspended.with_class("num suspended");
-    }
-    let latency = |s: f64| {
-        Cell::number(if d.delivered > 0 {
-            short_duration(s)
-        } else {
-            "–".into()
-        })
-    };
-    vec![
-        Cell::text(name),
-        Cell::number(d.injected),
-        Cell::number(d.delivered),
-        Cell::number(d.bounced),
-        Cell::number(d.expired),
-        Cell::number(d.queued),
-        Cell::number(d.attempts),
-        Cell::number(d.deferrals),
-        latency(d.latency_s.p50),
-        latency(d.latency_s.p90),
-        latency(d.latency_s.p99),
-        in_backoff,
-        suspended,
-        Cell::number(d.backoff_entries),
-        Cell::number(d.suspensions),
-        Cell::number(d.dfc_holds),
-        Cell::number(d.dfc_held_messages),
-        Cell::number(d.blocks),
-        Cell::number(d.reputation.map_or("–".into(), |r| format!("{:.3}", r.min))),
-    ]
-}
-
-/// The `limit` most frequent deferral replies of `d`, full text.
-fn reply_table(out: &mut String, d: &DestinationSummary, limit: usize) {
-    if d.deferrals_by_reply.is_empty() {
-        out.push_str("<p class=\"note\">No deferrals.</p>\n");
-        return;
-    }
-    let mut replies: Vec<(&String, &u64)> = d.deferrals_by_reply.iter().collect();
-    replies.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let omitted = replies.len().saturating_sub(limit);
-    table(
-        out,
-        &["deferrals", "reply"],
-        replies
-            .into_iter()
-            .take(limit)
-            .map(|(reply, n)| vec![Cell::number(n), Cell::text(reply)]),
-    );
-    if omitted > 0 {
-        let _ = writeln!(
             out,
-            "<p class=\"note\">{omitted} less frequent replies not shown (see summary.json).</p>"
+            "<a href=\"#{}\">{}</a>",
+            section.id,
+            escape(&section.title)
         );
     }
+    out.push_str("</nav>\n");
 }
 
-fn chart_section(out: &mut String, result: &RunResult, charts: &[Chart], svgs: &[String]) {
-    out.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
-    out.push_str(
-        "<p class=\"note\">Shaded bands: amber where flow control held a destination in backoff \
-         (\"dynamic flow control\"), red where it was suspended; the strip on each destination \
-         chart shows its state (green normal). Rates are per minute of simulated time.</p>\n",
-    );
-    let troubled = plot::troubled_destinations(result).len();
-    let drawn = charts.iter().filter(|c| c.destination.is_some()).count();
-    if troubled > drawn {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">{troubled} destinations were deferred, throttled or held by flow \
-             control; charts show the {drawn} most troubled (by time in backoff and suspended, \
-             then deferrals; at most {MAX_DESTINATION_CHARTS}). The summary table lists them all.</p>"
-        );
-    }
-    for (chart, svg) in charts.iter().zip(svgs) {
-        figure(out, chart, svg);
-        let destination = chart.destination.as_ref();
-        if let Some((name, d)) =
-            destination.and_then(|name| Some((name, result.summary.destinations.get(name)?)))
-        {
-            let _ = writeln!(out, "<h4>{}: deferrals by reply</h4>", escape(name));
-            reply_table(out, d, TOP_REPLIES);
-        }
-    }
-    out.push_str("</section>\n");
-}
-
-/// One chart, inlined, with links to its files.
-fn figure(out: &mut String, chart: &Chart, svg: &str) {
-    let _ = write!(
-        out,
-        "<figure id=\"chart-{stem}\">\n{svg}\n<figcaption>{title} · \
-         <a href=\"{png}\">{png}</a> · <a href=\"{svg_file}\">{svg_file}</a></figcaption>\n</figure>\n",
-        stem = escape(&chart.stem),
-        svg = svg_body(svg),
-        title = escape(&chart.title),
-        png = escape(&chart.png()),
-        svg_file = escape(&chart.svg()),
-    );
-}
-
-/// The `<svg>` element without any XML prologue, ready to inline.
-fn svg_body(svg: &str) -> &str {
-    svg.find("<svg")
-        .map_or(svg, |start| &svg[start..])
-        .trim_end()
-}
-
-fn transitions(out: &mut String, result: &RunResult) {
-    let all = &result.transitions;
+fn summary(out: &mut String, page: &Page) {
     let _ = writeln!(
         out,
-        "<section id=\"transitions\">\n<h2>Flow-control transitions</h2>\n<p>{} transitions.</p>",
-        all.len()
+        "<section id=\"summary\">\n<h2>Summary</h2>\n<p>{}</p>\n<p class=\"note\">Click a \
+         column to sort by it, a destination to explore it.</p>",
+        escape(&page.diagnosis)
     );
-    let state = |s: crate::flow_control::State| Cell {
-        html: format!("<span class=\"state {s}\">{s}</span>"),
-        class: None,
-    };
-    table(
-        out,
-        &["time", "destination", "from", "to", "reason"],
-        all.iter().take(MAX_TRANSITIONS).map(|t| {
-            vec![
-                Cell::number((t.time - Instant::ZERO).to_string()),
-                Cell::text(&t.destination),
-                state(t.from),
-                state(t.to),
-                Cell::text(&t.reason),
-            ]
-        }),
-    );
-    if all.len() > MAX_TRANSITIONS {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">{} more transitions not shown; transitions.csv has all {}.</p>",
-            all.len() - MAX_TRANSITIONS,
-            all.len()
-        );
-    }
+    sortable_table(out, SUMMARY_TABLE, &page.headers, &page.table);
+    out.push_str(&page.after_table);
     out.push_str("</section>\n");
 }
 
-fn scenario(out: &mut String, result: &RunResult) {
-    let json = serde_json::to_string_pretty(&result.scenario)
-        .unwrap_or_else(|e| format!("(cannot show the scenario: {e})"));
+fn explorer_section(out: &mut String, page: &Page) {
+    let entries = page.explorer.entries.len();
     let _ = write!(
         out,
-        "<section id=\"scenario\">\n<h2>Scenario</h2>\n<p>The scenario as run, with every \
-         override applied.</p>\n<pre>{}</pre>\n</section>\n",
-        escape(&json)
+        "<section id=\"explorer\">\n<h2>Explorer</h2>\n\
+         <div class=\"picker\"><input id=\"pick\" type=\"search\" autocomplete=\"off\" \
+         placeholder=\"Search {entries} destinations\" aria-label=\"destination\">\
+         <ul id=\"matches\"></ul></div>\n\
+         <div class=\"toolbar\"><button id=\"zoom-out\" title=\"zoom out\">−</button>\
+         <button id=\"pan-left\" title=\"earlier\">◀</button>\
+         <button id=\"pan-right\" title=\"later\">▶</button>\
+         <button id=\"zoom-all\">whole run</button> <span id=\"range\"></span>\
+         <span class=\"hint\">drag to zoom · Shift+drag to pan · Ctrl+wheel to zoom · \
+         double-click for the whole run</span></div>\n\
+         <h3 id=\"chosen\"></h3>\n<div id=\"panels\"></div>\n<div id=\"replies\"></div>\n\
+         <noscript><p class=\"note\">The explorer needs JavaScript; the PNG and SVG charts \
+         beside this file show the same panels.</p></noscript>\n</section>\n"
     );
 }

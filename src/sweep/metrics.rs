@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crate::replies::BounceReason;
 use crate::sim::RunResult;
-use crate::units::Span;
+use crate::units::{Span, human_seconds};
 
 use super::values::round9;
 
@@ -187,6 +187,16 @@ impl FromStr for Metric {
             .into_iter()
             .find(|m| m.name() == text)
             .ok_or_else(unknown)
+    }
+}
+
+/// A value of `metric` for people: a time in human units (`3h 59m`), anything else by
+/// `number`.
+pub fn metric_text(metric: Metric, value: f64, number: fn(f64) -> String) -> String {
+    if metric.is_duration() {
+        human_seconds(value)
+    } else {
+        number(value)
     }
 }
 

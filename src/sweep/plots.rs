@@ -8,11 +8,12 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Sweep;
-use super::metrics::Metric;
+use super::metrics::{Metric, metric_text};
 use super::plan::value_text;
 use super::rank::Ranking;
 use crate::plot::font::{self, FAMILY};
@@ -60,7 +61,8 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// A number for a chart label: three significant figures or so.
+/// A number for a chart label: three significant figures or so (times go through
+/// [`metric_text`] instead).
 fn short(value: f64) -> String {
     match value.abs() {
         v if v.is_nan() => "–".into(),
@@ -90,6 +92,54 @@ impl Ranged for Categories {
 
     fn range(&self) -> std::ops::Range<f64> {
         0.0..self.0 as f64
+    }
+}
+
+/// A metric's value axis: linear, ticked at round durations for times (`1h`, `1h 30m`)
+/// and at round numbers otherwise.
+struct MetricAxis {
+    range: std::ops::Range<f64>,
+    duration: bool,
+}
+
+/// Tick steps for time axes, in seconds.
+const DURATION_STEPS: [f64; 21] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    10_800.0, 21_600.0, 43_200.0, 86_400.0, 172_800.0, 432_000.0, 864_000.0,
+];
+
+impl Ranged for MetricAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        RangedCoordf64::from(self.range.clone()).map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let linear = RangedCoordf64::from(self.range.clone());
+        if !self.duration {
+            return linear.key_points(hint);
+        }
+        let (lo, hi) = (self.range.start, self.range.end);
+        let most = hint.max_num_points().max(1) as f64;
+        let Some(step) = DURATION_STEPS.iter().find(|&&s| (hi - lo) / s <= most) else {
+            return linear.key_points(hint);
+        };
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        (first..=last).map(|i| i as f64 * step).collect()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.range.clone()
+    }
+}
+
+fn metric_axis(metric: Metric, (lo, hi): (f64, f64)) -> MetricAxis {
+    MetricAxis {
+        range: lo..hi,
+        duration: metric.is_duration(),
     }
 }
 
@@ -178,10 +228,11 @@ fn heatmap<DB: DrawingBackend>(
             )])
             .map_err(text)?;
         if show_values {
+            let value = metric_text(objective.metric, mean, short);
             let label = if verdict.feasible {
-                short(mean)
+                value
             } else {
-                format!("✗ {}", short(mean))
+                format!("✗ {value}")
             };
             let style =
                 TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
@@ -275,14 +326,14 @@ fn lines<DB: DrawingBackend>(
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(categories(labels.len()), lo..hi)
+            .build_cartesian_2d(categories(labels.len()), metric_axis(*metric, (lo, hi)))
             .map_err(text)?;
         chart
             .configure_mesh()
             .x_desc(&sweep.plan.parameters[0].path)
             .y_desc(metric.name())
             .x_label_formatter(&|x| category_label(&labels, *x))
-            .y_label_formatter(&|y| short(*y))
+            .y_label_formatter(&|y| metric_text(*metric, *y, short))
             .label_style((FAMILY, 13))
             .draw()
             .map_err(text)?;
@@ -371,14 +422,17 @@ fn pareto<DB: DrawingBackend>(
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        .build_cartesian_2d(
+            metric_axis(ax.metric, (x0, x1)),
+            metric_axis(ay.metric, (y0, y1)),
+        )
         .map_err(text)?;
     chart
         .configure_mesh()
         .x_desc(ax.metric.name())
         .y_desc(ay.metric.name())
-        .x_label_formatter(&|x| short(*x))
-        .y_label_formatter(&|y| short(*y))
+        .x_label_formatter(&|x| metric_text(ax.metric, *x, short))
+        .y_label_formatter(&|y| metric_text(ay.metric, *y, short))
         .label_style((FAMILY, 14))
         .draw()
         .map_err(text)?;
@@ -419,4 +473,33 @@ fn pareto<DB: DrawingBackend>(
             .map_err(text)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::Span;
+
+    #[test]
+    fn times_read_in_human_units_and_other_metrics_as_numbers() {
+        let four_hours = Metric::DeliveredWithin(Span::from_hours(4));
+        assert_eq!(metric_text(Metric::P95Latency, 14_352.384, short), "3h 59m");
+        assert_eq!(metric_text(Metric::BackoffTime, 42.0, short), "42s");
+        assert_eq!(
+            metric_text(Metric::AttemptsPerDelivered, 1.0412, short),
+            "1.04"
+        );
+        assert_eq!(metric_text(four_hours, 0.957, short), "0.957");
+    }
+
+    #[test]
+    fn time_axes_tick_at_round_durations() {
+        let axis = metric_axis(Metric::P95Latency, (200.0, 21_700.0));
+        assert_eq!(
+            axis.key_points(8),
+            [3600.0, 7200.0, 10_800.0, 14_400.0, 18_000.0, 21_600.0]
+        );
+        let counts = metric_axis(Metric::Attempts, (0.0, 10.0));
+        assert_eq!(counts.key_points(3), [0.0, 5.0, 10.0]);
+    }
 }
