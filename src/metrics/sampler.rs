@@ -4,10 +4,19 @@
 use std::sync::Arc;
 
 use super::{Detail, Interval, PerState, Sample};
-use crate::flow_control::{State, Transition};
+use crate::flow_control::{FlowControl, State, Transition};
 use crate::mta::observe::{AttemptEnd, MessageEvent, Observer, View};
 use crate::mta::world::{DestinationId, World};
 use crate::replies::{BounceReason, ReplyId};
+
+/// The rate flow control lets through now, per hour (None: unlimited): nothing while
+/// suspended, whatever rate the following backoff will have.
+fn allowed_rate(flow: &FlowControl) -> Option<f64> {
+    match flow.state() {
+        State::Suspended => Some(0.0),
+        State::Normal | State::Backoff => flow.rate_limit().map(|r| r.per_hour()),
+    }
+}
 
 /// Collects [`Sample`]s.
 pub struct Sampler {
@@ -87,7 +96,7 @@ impl Observer for Sampler {
                 counts: std::mem::take(&mut self.intervals[row]),
                 state: Some(state),
                 concurrency_limit: Some(destination.flow.concurrency_limit()),
-                rate_limit_per_hour: destination.flow.rate_limit().map(|r| r.per_hour()),
+                rate_limit_per_hour: allowed_rate(&destination.flow),
                 reputation: receiver.reputation(now),
                 receiver_blocking: Some(receiver.blocked()),
                 receiver_tokens: receiver.tokens(now),
