@@ -176,7 +176,7 @@ pub fn simulate_with<O: Observer>(
         destinations: detail
             .reported()
             .iter()
-            .map(|&d| world.destination(d).name.clone())
+            .map(|&d| world.destination_name(d).to_owned())
             .collect(),
         samples: sampler.into_samples(),
         transitions: transitions.into_records(),

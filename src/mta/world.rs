@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::message::{Message, Ready};
+use super::names::Names;
 use super::pick::AliasTable;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policies, PolicyIndex};
@@ -56,9 +57,9 @@ pub struct Domain {
     pub destination: DestinationId,
 }
 
-/// One flow-control destination: a receiver (MX rollup) or a single domain.
+/// One flow-control destination: a receiver (MX rollup) or a single domain (its name is
+/// in [`World::destination_names`]).
 pub struct Destination {
-    pub name: String,
     pub receiver: ReceiverId,
     pub flow: FlowControl,
     /// Messages due now, waiting for a session.
@@ -101,15 +102,16 @@ impl Destination {
 pub struct World {
     pub book: ReplyBook,
     pub receivers: Vec<Receiver>,
-    pub receiver_names: Vec<String>,
+    pub receiver_names: Names,
     /// How many receivers are named ones (the rest are the generated population).
     pub named_receivers: u32,
     /// Per receiver: its domains as a range of `domains`.
     receiver_domains: Vec<(u32, u32)>,
     pub domains: Vec<Domain>,
-    pub domain_names: Vec<String>,
+    pub domain_names: Names,
     pub policies: Policies,
     pub destinations: Vec<Destination>,
+    pub destination_names: Names,
     /// The table that picks a receiver by share.
     picker: AliasTable,
 }
@@ -123,14 +125,14 @@ impl World {
         for named in &compiled.receivers {
             let rng = stream(seed, &format!("receiver:{}", named.name));
             let receiver = Receiver::new(Arc::clone(&named.behaviour), rng);
-            parts.add(receiver, named.name.clone(), &named.domains, named.weight);
+            parts.add(receiver, &named.name, &named.domains, named.weight);
         }
         if let Some(population) = &compiled.population {
             for member in population.members.members() {
                 let rng = stream(seed, &format!("receiver:{}", member.name));
                 let receiver = Receiver::new(Arc::clone(&population.behaviour), rng);
                 let domains = std::slice::from_ref(&member.domain);
-                parts.add(receiver, member.name, domains, member.weight);
+                parts.add(receiver, &member.name, domains, member.weight);
             }
         }
         let mut world = World {
@@ -144,6 +146,7 @@ impl World {
             domain_names: parts.domain_names,
             policies: compiled.policies.clone(),
             destinations: Vec::new(),
+            destination_names: Names::default(),
         };
         world.build_destinations(compiled.scenario.flow_control.key);
         world
@@ -157,11 +160,7 @@ impl World {
                 for r in 0..self.receivers.len() {
                     let (start, len) = self.receiver_domains[r];
                     let only = (len == 1).then_some(DomainId(start));
-                    let d = self.add_destination(
-                        self.receiver_names[r].clone(),
-                        ReceiverId(r as u32),
-                        only,
-                    );
+                    let d = self.add_destination(r, ReceiverId(r as u32), only, KeyKind::Receiver);
                     for domain in &mut self.domains[start as usize..(start + len) as usize] {
                         domain.destination = d;
                     }
@@ -169,23 +168,29 @@ impl World {
             }
             KeyKind::Domain => {
                 for i in 0..self.domains.len() {
-                    let (name, receiver) = (self.domain_names[i].clone(), self.domains[i].receiver);
-                    let only = Some(DomainId(i as u32));
-                    self.domains[i].destination = self.add_destination(name, receiver, only);
+                    let (receiver, only) = (self.domains[i].receiver, Some(DomainId(i as u32)));
+                    self.domains[i].destination =
+                        self.add_destination(i, receiver, only, KeyKind::Domain);
                 }
             }
         }
     }
 
+    /// Adds the destination named by receiver or domain `name` (as `key` says).
     fn add_destination(
         &mut self,
-        name: String,
+        name: usize,
         receiver: ReceiverId,
         only_domain: Option<DomainId>,
+        key: KeyKind,
     ) -> DestinationId {
-        let policy = self.policies.index_of(&name);
+        let name = match key {
+            KeyKind::Receiver => &self.receiver_names[name],
+            KeyKind::Domain => &self.domain_names[name],
+        };
+        let policy = self.policies.index_of(name);
+        self.destination_names.push(name);
         self.destinations.push(Destination {
-            name,
             receiver,
             flow: FlowControl::new(Arc::clone(self.policies.get(policy)), Instant::ZERO),
             ready: VecDeque::new(),
@@ -215,6 +220,10 @@ impl World {
         &self.destinations[id.index()]
     }
 
+    pub fn destination_name(&self, id: DestinationId) -> &str {
+        &self.destination_names[id.index()]
+    }
+
     pub fn destination_mut(&mut self, id: DestinationId) -> &mut Destination {
         &mut self.destinations[id.index()]
     }
@@ -242,22 +251,24 @@ impl World {
 #[derive(Default)]
 struct Parts {
     receivers: Vec<Receiver>,
-    names: Vec<String>,
+    names: Names,
     receiver_domains: Vec<(u32, u32)>,
     domains: Vec<Domain>,
-    domain_names: Vec<String>,
+    domain_names: Names,
     weights: Vec<f64>,
 }
 
 impl Parts {
-    fn add(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
+    fn add(&mut self, receiver: Receiver, name: &str, domains: &[String], weight: f64) {
         let index = ReceiverId(self.receivers.len() as u32);
         let start = self.domains.len() as u32;
         self.domains.extend(domains.iter().map(|_| Domain {
             receiver: index,
             destination: DestinationId(0),
         }));
-        self.domain_names.extend(domains.iter().cloned());
+        for domain in domains {
+            self.domain_names.push(domain);
+        }
         self.receiver_domains.push((start, domains.len() as u32));
         self.receivers.push(receiver);
         self.names.push(name);
