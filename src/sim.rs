@@ -150,7 +150,7 @@ pub fn simulate_with<O: Observer>(
         ));
     }
     model.finish(end);
-    let stored = model.messages.len() as u64;
+    let stored = model.stored();
     let queues = model.queues();
     if queues.ready + queues.waiting + queues.in_flight != stored {
         return Err(SimError::Internal(format!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use super::message::MessageSlot;
+use super::message::{Message, Ready};
 use super::pick::AliasTable;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policies, PolicyIndex};
@@ -62,7 +62,10 @@ pub struct Destination {
     pub receiver: ReceiverId,
     pub flow: FlowControl,
     /// Messages due now, waiting for a session.
-    pub ready: VecDeque<MessageSlot>,
+    pub ready: VecDeque<Ready>,
+    /// Its one recipient domain, if it has only one: then messages that have only arrived
+    /// wait in `ready` without a stored [`Message`].
+    pub only_domain: Option<DomainId>,
     /// How many of the newest `ready` messages have not yet been counted as held.
     pub unheld: usize,
     /// Messages waiting for their retry time.
@@ -83,6 +86,14 @@ impl Destination {
     /// Messages queued here: ready, waiting for a retry, or in a session.
     pub fn queued(&self) -> u64 {
         self.ready.len() as u64 + self.waiting + self.in_flight
+    }
+
+    /// The message an arrived ready entry stands for.
+    pub fn arrival(&self, id: u32, arrived: Instant, held: bool) -> Message {
+        let domain = self
+            .only_domain
+            .expect("arrived entries only queue at one-domain destinations");
+        Message::arrival(id, domain, arrived, held)
     }
 }
 
@@ -144,9 +155,13 @@ impl World {
         match key {
             KeyKind::Receiver => {
                 for r in 0..self.receivers.len() {
-                    let d =
-                        self.add_destination(self.receiver_names[r].clone(), ReceiverId(r as u32));
                     let (start, len) = self.receiver_domains[r];
+                    let only = (len == 1).then_some(DomainId(start));
+                    let d = self.add_destination(
+                        self.receiver_names[r].clone(),
+                        ReceiverId(r as u32),
+                        only,
+                    );
                     for domain in &mut self.domains[start as usize..(start + len) as usize] {
                         domain.destination = d;
                     }
@@ -155,19 +170,26 @@ impl World {
             KeyKind::Domain => {
                 for i in 0..self.domains.len() {
                     let (name, receiver) = (self.domain_names[i].clone(), self.domains[i].receiver);
-                    self.domains[i].destination = self.add_destination(name, receiver);
+                    let only = Some(DomainId(i as u32));
+                    self.domains[i].destination = self.add_destination(name, receiver, only);
                 }
             }
         }
     }
 
-    fn add_destination(&mut self, name: String, receiver: ReceiverId) -> DestinationId {
+    fn add_destination(
+        &mut self,
+        name: String,
+        receiver: ReceiverId,
+        only_domain: Option<DomainId>,
+    ) -> DestinationId {
         let policy = self.policies.index_of(&name);
         self.destinations.push(Destination {
             name,
             receiver,
             flow: FlowControl::new(Arc::clone(self.policies.get(policy)), Instant::ZERO),
             ready: VecDeque::new(),
+            only_domain,
             unheld: 0,
             waiting: 0,
             sessions: 0,

@@ -8,7 +8,7 @@ use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{OutcomeClass, Permit};
 use crate::mta::invariants::Place;
-use crate::mta::message::MessageSlot;
+use crate::mta::message::{MessageSlot, Ready};
 use crate::mta::observe::{Observer, SessionInfo};
 use crate::mta::world::DestinationId;
 use crate::receiver::{ConnectAnswer, Greeted};
@@ -262,7 +262,7 @@ impl<O: Observer> MailModel<O> {
         let destination = self.world.destination_mut(d);
         destination.flow.release(now);
         destination.in_flight -= 1;
-        destination.ready.push_front(slot);
+        destination.ready.push_front(Ready::stored(slot));
         self.checks.recorded(d, &self.world.destination(d).name);
         self.checks.moved(slot, Place::Ready, Instant::ZERO);
         self.queues.in_flight -= 1;
