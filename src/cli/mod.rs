@@ -40,7 +40,7 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Validate {
-        /// Scenario files to check.
+        /// Scenario files to check (`-` reads standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -188,9 +188,13 @@ pub fn load_scenario(
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
     for file in files {
         let scenario = scenario::load_file(file, overrides)?.scenario;
+        let name = if file.as_os_str() == "-" {
+            "<stdin>".into()
+        } else {
+            file.display().to_string()
+        };
         println!(
-            "{}: ok ({} messages, {} simulated)",
-            file.display(),
+            "{name}: ok ({} messages, {} simulated)",
             scenario.total_messages(),
             scenario.duration
         );

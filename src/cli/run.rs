@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Failure, OverrideArgs, load_scenario};
+use super::{Failure, OverrideArgs, check_out, load_scenario};
 use crate::logs::Format;
 use crate::metrics::Summary;
 use crate::output::{self, DeliveryLog, MtaLog, OutputFolder};
@@ -15,7 +15,8 @@ use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Scenario file (JSON). Without it, the built-in default scenario runs.
+    /// Scenario file (JSON; `-` reads standard input). Without it, the built-in default
+    /// scenario runs.
     pub scenario: Option<PathBuf>,
     /// Output folder [default: output/<scenario name>].
     #[arg(long, value_name = "DIR")]
@@ -91,6 +92,9 @@ fn interrupted() -> Arc<AtomicBool> {
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // First, so a Ctrl-C at any point before the outputs are committed stops cleanly.
     let stop = interrupted();
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
     let mut compiled = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
     if let Some(seed) = args.seed {
         compiled.scenario.seed = seed;
