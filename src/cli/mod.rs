@@ -2,6 +2,7 @@
 //! `main.rs` only calls [`main`].
 
 mod config;
+mod diagnose;
 mod run;
 mod sweep;
 
@@ -39,7 +40,7 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Validate {
-        /// Scenario files to check.
+        /// Scenario files to check (`-` reads standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -69,6 +70,14 @@ Exit codes: 0 ok, 2 bad input (syntax error with file:line:column; nothing writt
     mtasim export-config scenarios/default.json --format pmta\n\n\
 Settings the MTA has no equivalent for are listed in a comment at the top.")]
     ExportConfig(config::ExportArgs),
+    /// Diagnose a real Postfix, KumoMTA or PowerMTA log: which destinations a
+    /// dynamic-flow-control MTA would have put into backoff, when and why.
+    #[command(after_help = "Examples:\n  \
+    mtasim diagnose /var/log/maillog /var/log/maillog.1.gz --year 2026 --utc-offset +02:00\n  \
+    mtasim diagnose kumo-logs/*.zst --scenario scenarios/yahoo-deferrals.json --out diag/\n  \
+    zcat acct-*.csv.gz | mtasim diagnose - --format pmta\n\n\
+Exit codes: 0 ok, 2 bad input (unreadable file, no delivery record; nothing written).")]
+    Diagnose(Box<diagnose::DiagnoseArgs>),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -134,6 +143,7 @@ pub fn main() -> ExitCode {
         Some(Command::SweepMerge(args)) => sweep::merge(&args),
         Some(Command::ImportConfig(args)) => config::import(&args),
         Some(Command::ExportConfig(args)) => config::export(&args),
+        Some(Command::Diagnose(args)) => diagnose::diagnose(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,6 +162,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An `--out` that names an existing file (not a folder) is bad input, refused before
+/// anything runs.
+pub fn check_out(out: &std::path::Path) -> Result<(), Failure> {
+    if out.exists() && !out.is_dir() {
+        return Err(Failure::Input(format!(
+            "--out {}: is a file, not a folder",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Loads and compiles the scenario at `path`, or the built-in default.
 pub fn load_scenario(
     path: Option<&PathBuf>,
@@ -166,9 +188,13 @@ pub fn load_scenario(
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
     for file in files {
         let scenario = scenario::load_file(file, overrides)?.scenario;
+        let name = if file.as_os_str() == "-" {
+            "<stdin>".into()
+        } else {
+            file.display().to_string()
+        };
         println!(
-            "{}: ok ({} messages, {} simulated)",
-            file.display(),
+            "{name}: ok ({} messages, {} simulated)",
             scenario.total_messages(),
             scenario.duration
         );
