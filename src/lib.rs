@@ -15,6 +15,7 @@
 //! assert_eq!(totals.injected, totals.delivered + totals.bounced + totals.expired + totals.queued);
 //! ```
 
+pub mod calibrate;
 pub mod engine;
 pub mod logs;
 pub mod metrics;
