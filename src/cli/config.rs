@@ -173,7 +173,7 @@ pub fn export_best(
     Ok(name.to_string())
 }
 
-fn read_source(path: &Path) -> Result<Source, Failure> {
+pub(super) fn read_source(path: &Path) -> Result<Source, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -193,14 +193,14 @@ fn read_source(path: &Path) -> Result<Source, Failure> {
 }
 
 /// The scenario name for output file `out`: its stem, when that is a valid name.
-fn scenario_name(out: &Path) -> Option<String> {
+pub(super) fn scenario_name(out: &Path) -> Option<String> {
     let stem = out.file_stem()?.to_str()?;
     (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_string())
 }
 
 /// Writes `text` to `path` through a temporary file in the same folder, so a failure
 /// leaves nothing half-written.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
+pub(super) fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     let fail =
         |e: std::io::Error| Failure::Internal(format!("cannot write {}: {e}", path.display()));
     let dir = match path.parent() {

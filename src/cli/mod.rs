@@ -1,6 +1,7 @@
 //! The `mtasim` command line: argument definitions and the commands they run.
 //! `main.rs` only calls [`main`].
 
+mod calibrate;
 mod config;
 mod diagnose;
 mod run;
@@ -78,6 +79,16 @@ Settings the MTA has no equivalent for are listed in a comment at the top.")]
     zcat acct-*.csv.gz | mtasim diagnose - --format pmta\n\n\
 Exit codes: 0 ok, 2 bad input (unreadable file, no delivery record; nothing written).")]
     Diagnose(Box<diagnose::DiagnoseArgs>),
+    /// Estimate a scenario whose receivers and MTA behave like those of a real log.
+    #[command(after_help = "Examples:\n  \
+    mtasim calibrate /var/log/maillog* --out mine.json\n  \
+    mtasim calibrate kumo-logs/*.jsonl.zst --bin 10m --receivers 30 \\\n      \
+    --mta shaping.toml --mta-format kumomta --out mine.json\n\n\
+Estimates that fall back to a default say why on stderr and in the scenario's description.\n\
+Exit codes: 0 ok, 2 bad input (nothing written).")]
+    Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Run a scenario beside a real log and compare them per destination (fit.json, report).
+    Replay(Box<calibrate::ReplayArgs>),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -144,6 +155,8 @@ pub fn main() -> ExitCode {
         Some(Command::ImportConfig(args)) => config::import(&args),
         Some(Command::ExportConfig(args)) => config::export(&args),
         Some(Command::Diagnose(args)) => diagnose::diagnose(&args),
+        Some(Command::Calibrate(args)) => calibrate::calibrate(&args),
+        Some(Command::Replay(args)) => calibrate::replay(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

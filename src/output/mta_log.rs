@@ -103,15 +103,15 @@ impl MtaLog {
             return;
         }
         let providers = Providers::builtin();
+        let mut first_domain = vec![None; world.destinations.len()];
+        for (i, domain) in world.domains.iter().enumerate().rev() {
+            first_domain[domain.destination.index()] = Some(i);
+        }
         self.relays = world
             .destination_ids()
             .map(|d| {
-                let first = world
-                    .domains
-                    .iter()
-                    .position(|domain| domain.destination == d)
-                    .map_or("", |i| world.domain_names[i].as_str());
-                let name = &world.destination(d).name;
+                let first = first_domain[d.index()].map_or("", |i| &world.domain_names[i]);
+                let name = world.destination_name(d);
                 (relay_host(&providers, name, first), relay_ip(name))
             })
             .collect();

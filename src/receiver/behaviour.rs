@@ -56,6 +56,14 @@ pub(crate) struct Window {
     pub effect: Unavailable,
 }
 
+/// One deferral episode [from, to): a probability and the reply for a draw under it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Episode {
+    pub from: Instant,
+    pub to: Instant,
+    pub defer: Gate<f64>,
+}
+
 /// A delay and the reply for attempts inside it (greylisting), or a probability and the
 /// reply for a draw under it (transient errors, unknown users), or a count and the reply
 /// past it (messages per connection).
@@ -76,6 +84,7 @@ pub struct Behaviour {
     pub(crate) reputation: Option<Reputation>,
     pub(crate) greylist: Option<Gate<Span>>,
     pub(crate) outages: Box<[Window]>,
+    pub(crate) episodes: Box<[Episode]>,
     pub(crate) transient: Option<Gate<f64>>,
     pub(crate) unknown_users: Option<Gate<f64>>,
     pub(crate) complaint_rate: f64,
@@ -102,6 +111,7 @@ impl Behaviour {
             reputation: reputation(config, &mut replies)?,
             greylist: greylist(config, &mut replies)?,
             outages: outages(config, &mut replies)?,
+            episodes: episodes(config, &mut replies)?,
             transient: transient(config, &mut replies)?,
             unknown_users: unknown_users(config, &mut replies)?,
             complaint_rate: config.complaint_rate,
@@ -114,6 +124,12 @@ impl Behaviour {
     #[inline]
     pub(crate) fn outage(&self, now: Instant) -> Option<&Window> {
         self.outages.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    /// The deferral episode containing `now`, if any (episodes do not overlap).
+    #[inline]
+    pub(crate) fn episode(&self, now: Instant) -> Option<&Episode> {
+        self.episodes.iter().find(|e| e.from <= now && now < e.to)
     }
 
     #[inline]
@@ -279,6 +295,31 @@ fn outages(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Window
                 from: Instant::ZERO + outage.from,
                 to: Instant::ZERO + outage.to,
                 effect,
+            })
+        })
+        .collect()
+}
+
+fn episodes(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Episode]>, Invalid> {
+    config
+        .deferral_episodes
+        .iter()
+        .enumerate()
+        .map(|(i, episode)| {
+            let reply = replies.resolve(
+                &format!("deferral_episodes[{i}].reply"),
+                episode.reply.as_deref(),
+                "generic-throttle",
+                ReplyKind::Temporary,
+                "a deferral episode reply",
+            )?;
+            Ok(Episode {
+                from: Instant::ZERO + episode.from,
+                to: Instant::ZERO + episode.to,
+                defer: Gate {
+                    value: episode.probability,
+                    reply,
+                },
             })
         })
         .collect()

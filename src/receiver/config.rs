@@ -69,6 +69,10 @@ pub struct ReceiverConfig {
     /// Windows of unavailability. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<Outage>,
+    /// Windows in which a share of transactions is deferred (reputation trouble that no
+    /// other behaviour describes, as `mtasim calibrate` finds it in a log). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferral_episodes: Vec<DeferralEpisode>,
     /// Random temporary failures. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transient_errors: Option<TransientErrors>,
@@ -238,6 +242,20 @@ pub struct Outage {
     pub reply: Option<String>,
 }
 
+/// One deferral episode [`from`, `to`): each transaction that gets this far is deferred
+/// with `probability`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeferralEpisode {
+    pub from: Span,
+    pub to: Span,
+    /// Share of transactions deferred inside the window.
+    pub probability: f64,
+    /// The 4xx answer. Default "generic-throttle".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+}
+
 /// `transient_errors`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -355,6 +373,7 @@ impl ReceiverConfig {
             ReputationConfig::validate,
         )?;
         self.validate_outages()?;
+        self.validate_episodes()?;
         within(
             "transient_errors",
             self.transient_errors.as_ref(),
@@ -375,6 +394,21 @@ impl ReceiverConfig {
                 return Err(Invalid::new(
                     join_path(&at, "from"),
                     format!("overlaps outages[{j}]"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_episodes(&self) -> Check {
+        for (i, episode) in self.deferral_episodes.iter().enumerate() {
+            let at = format!("deferral_episodes[{i}]");
+            episode.validate().map_err(|e| e.within(&at))?;
+            let earlier = &self.deferral_episodes[..i];
+            if let Some(j) = earlier.iter().position(|e| e.overlaps(episode)) {
+                return Err(Invalid::new(
+                    join_path(&at, "from"),
+                    format!("overlaps deferral_episodes[{j}]"),
                 ));
             }
         }
@@ -483,6 +517,22 @@ impl Outage {
     }
 
     fn overlaps(&self, other: &Outage) -> bool {
+        self.from < other.to && other.from < self.to
+    }
+}
+
+impl DeferralEpisode {
+    fn validate(&self) -> Check {
+        ensure(self.from < self.to, "to", || {
+            format!(
+                "the episode must end after it starts ({} >= {})",
+                self.from, self.to
+            )
+        })?;
+        probability("probability", self.probability)
+    }
+
+    fn overlaps(&self, other: &DeferralEpisode) -> bool {
         self.from < other.to && other.from < self.to
     }
 }

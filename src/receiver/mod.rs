@@ -16,8 +16,9 @@
 //! 6. the rate limit's token bucket, if empty: its reply (a token is taken only by an
 //!    accepted transaction, or by any refused one when `strict`);
 //! 7. reputation throttling: `throttle_reply`;
-//! 8. a transient error: its reply;
-//! 9. otherwise accepted (250), and perhaps a complaint.
+//! 8. a deferral episode in force: its reply, with the episode's probability;
+//! 9. a transient error: its reply;
+//! 10. otherwise accepted (250), and perhaps a complaint.
 //!
 //! Before the checks, an attempt made within `deferral_memory` of this receiver's last 4xx
 //! costs reputation (an ignored deferral); so does a connect that reaches the receiver (not
@@ -32,8 +33,8 @@
 //! the text it logs for a refused or unanswered connection.
 //!
 //! Draws from the receiver's stream, in order: the unknown-user salt at construction, then
-//! per answer the latency, and only where configured the throttle, transient and complaint
-//! draws, so a receiver's draws depend on nothing but its own configuration and history.
+//! per answer the latency, and only where configured the throttle, episode (inside an
+//! episode's window only), transient and complaint draws, so a receiver's draws depend on nothing but its own configuration and history.
 
 pub mod behaviour;
 pub mod config;
@@ -51,8 +52,8 @@ use rand::Rng;
 
 pub use behaviour::Behaviour;
 pub use config::{
-    ConnectionLimit, GeneratedReceivers, Greylisting, Outage, OutageMode, OverLimit, RateLimit,
-    ReceiverConfig, ReputationConfig, TransientErrors,
+    ConnectionLimit, DeferralEpisode, GeneratedReceivers, Greylisting, Outage, OutageMode,
+    OverLimit, RateLimit, ReceiverConfig, ReputationConfig, TransientErrors,
 };
 pub use latency::Latency;
 pub use population::GeneratedMember;
@@ -234,7 +235,7 @@ impl Receiver {
         self.settle(now, after, reply)
     }
 
-    /// Steps 2 to 9 of the transaction checks. The rate limit only looks at its bucket
+    /// Steps 2 to 10 of the transaction checks. The rate limit only looks at its bucket
     /// here; [`Receiver::settle`] takes the token once the answer is known.
     fn verdict(&mut self, now: Instant, message_id: u64, first_attempt: Instant) -> Resolved {
         let behaviour = &*self.behaviour;
@@ -268,6 +269,12 @@ impl Receiver {
             && reputation.throttle(now, &mut self.rng)
         {
             return reputation.throttle_reply;
+        }
+        if !behaviour.episodes.is_empty()
+            && let Some(episode) = behaviour.episode(now)
+            && self.rng.random::<f64>() < episode.defer.value
+        {
+            return episode.defer.reply;
         }
         if let Some(transient) = behaviour.transient
             && self.rng.random::<f64>() < transient.value

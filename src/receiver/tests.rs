@@ -513,6 +513,52 @@ fn transient_errors_and_connection_message_limit() {
 }
 
 #[test]
+fn deferral_episodes_defer_their_share_inside_their_windows_only() {
+    let (mut r, book) = receiver(json!({
+        "deferral_episodes": [
+            { "from": "1h", "to": "2h", "probability": 0.25 },
+            { "from": "3h", "to": "4h", "probability": 1.0, "reply": "yahoo-tss04" }
+        ]
+    }));
+    let deferred = |r: &mut Receiver, from: u64, to: u64| {
+        (from..to)
+            .step_by(100)
+            .filter(|&t| attempt(r, at(t)).kind == ReplyKind::Temporary)
+            .count()
+    };
+    assert_eq!(deferred(&mut r, 0, HOUR), 0);
+    // 36,000 transactions with p = 0.25: 9,000 expected, sd 82.
+    let share = deferred(&mut r, HOUR, 2 * HOUR);
+    assert!((8_750..=9_250).contains(&share), "{share}");
+    assert_eq!(deferred(&mut r, 2 * HOUR, 3 * HOUR), 0);
+    assert_eq!(deferred(&mut r, 3 * HOUR, 4 * HOUR), 36_000);
+    assert_eq!(deferred(&mut r, 4 * HOUR, 5 * HOUR), 0);
+    let inside = attempt(&mut r, at(3 * HOUR));
+    assert_eq!(name(&book, inside.reply), Some("yahoo-tss04"));
+    let (mut r, book) = receiver(json!({
+        "deferral_episodes": [{ "from": "0s", "to": "1h", "probability": 1.0 }]
+    }));
+    let answer = attempt(&mut r, at(0));
+    assert_eq!(name(&book, answer.reply), Some("generic-throttle"));
+    assert_eq!(attempt(&mut r, at(HOUR)).kind, ReplyKind::Accepted);
+}
+
+#[test]
+fn deferral_episodes_draw_nothing_outside_their_windows() {
+    // The same stream with and without an episode later in time: identical answers before.
+    let (mut plain, plain_book) = receiver(json!({ "transient_errors": { "probability": 0.3 } }));
+    let (mut episodic, episodic_book) = receiver(json!({
+        "transient_errors": { "probability": 0.3 },
+        "deferral_episodes": [{ "from": "1h", "to": "2h", "probability": 0.5 }]
+    }));
+    for t in (0..HOUR).step_by(1000) {
+        let (a, b) = (attempt(&mut plain, at(t)), attempt(&mut episodic, at(t)));
+        assert_eq!((a.after, a.kind), (b.after, b.kind), "at {t}");
+        assert_eq!(name(&plain_book, a.reply), name(&episodic_book, b.reply));
+    }
+}
+
+#[test]
 fn latency_is_sampled_per_answer() {
     let (mut r, _) = receiver(json!({
         "latency": { "uniform": { "min": "100ms", "max": "200ms" } },
@@ -664,6 +710,24 @@ fn validation_names_the_refused_value() {
             "outages[0].reply",
         ),
         (
+            json!({ "deferral_episodes": [ { "from": "2h", "to": "1h", "probability": 0.1 } ] }),
+            "deferral_episodes[0].to",
+        ),
+        (
+            json!({ "deferral_episodes": [ { "from": "1h", "to": "2h", "probability": 1.1 } ] }),
+            "deferral_episodes[0].probability",
+        ),
+        (
+            json!({ "deferral_episodes": [ { "from": "1h", "to": "2h", "probability": 0.1 },
+                                           { "from": "90m", "to": "3h", "probability": 0.1 } ] }),
+            "deferral_episodes[1].from",
+        ),
+        (
+            json!({ "deferral_episodes": [ { "from": "1h", "to": "2h", "probability": 0.1,
+                                             "reply": "user-unknown" } ] }),
+            "deferral_episodes[0].reply",
+        ),
+        (
             json!({ "transient_errors": { "probability": 1.5 } }),
             "transient_errors.probability",
         ),
@@ -776,6 +840,7 @@ fn the_schema_describes_every_section() {
         "over_limit",
         "deferral_memory",
         "tempfail",
+        "deferral_episodes",
         "Default \\\"5m\\\"",
     ] {
         assert!(schema.contains(needle), "{needle} missing from the schema");
