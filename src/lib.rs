@@ -15,8 +15,8 @@
 //! assert_eq!(totals.injected, totals.delivered + totals.bounced + totals.expired + totals.queued);
 //! ```
 
-pub mod diagnose;
 pub mod calibrate;
+pub mod diagnose;
 pub mod engine;
 pub mod logs;
 pub mod metrics;

@@ -69,12 +69,10 @@ fn default_out(logs: &[PathBuf]) -> PathBuf {
         let name = first
             .file_name()
             .map_or_else(|| "log".to_string(), |n| n.to_string_lossy().to_string());
-        let name = name
-            .strip_suffix(".gz")
+        name.strip_suffix(".gz")
             .or_else(|| name.strip_suffix(".zst"))
             .unwrap_or(&name)
-            .to_string();
-        name
+            .to_string()
     };
     PathBuf::from("output").join(format!("{name}-diagnosis"))
 }

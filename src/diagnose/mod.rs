@@ -542,8 +542,8 @@ fn time_in_states(states: &[(Instant, State)], end: Instant) -> (f64, f64) {
     for &(at, state) in states.iter().chain(std::iter::once(&(end, State::Normal))) {
         let span = at - current.0;
         match current.1 {
-            State::Backoff => backoff = backoff + span,
-            State::Suspended => suspended = suspended + span,
+            State::Backoff => backoff += span,
+            State::Suspended => suspended += span,
             State::Normal => {}
         }
         current = (at, state);

@@ -30,8 +30,12 @@ pub struct LogCharts {
     pub destinations: u64,
     /// Affected destinations, most troubled first: name, samples with their state, and
     /// (reply, deferrals) most frequent first.
-    pub affected: Vec<(String, Vec<Sample>, Vec<(String, u64)>)>,
+    pub affected: Vec<AffectedChart>,
 }
+
+/// One affected destination's chart data: name, samples with their state, and (reply,
+/// deferrals) most frequent first.
+pub type AffectedChart = (String, Vec<Sample>, Vec<(String, u64)>);
 
 /// Draws the overview and a chart per affected destination (at most
 /// [`MAX_DESTINATION_CHARTS`]) into `dir`.
