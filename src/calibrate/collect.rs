@@ -439,10 +439,9 @@ impl Evidence {
         let dest = &mut self.dests[d as usize];
         dest.recipients += 1;
         *dest.domains.entry(o.domain).or_insert(0) += 1;
-        if !self.names.contains_key(&o.domain) {
-            self.names
-                .insert(o.domain, reader.text(o.domain).to_string());
-        }
+        self.names
+            .entry(o.domain)
+            .or_insert_with(|| reader.text(o.domain).to_string());
         self.bins
             .entry((d, self.bin_of(arrived)))
             .or_default()

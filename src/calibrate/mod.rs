@@ -395,7 +395,7 @@ fn traffic(e: &Evidence, notes: &mut Notes) -> Vec<TrafficWave> {
                 if w.start + w.over == start && w.messages == n * (w.over.as_millis() / e.bin) =>
             {
                 w.messages += n;
-                w.over = w.over + over;
+                w.over += over;
             }
             _ => waves.push(TrafficWave {
                 start,
