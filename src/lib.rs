@@ -16,6 +16,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod diagnose;
 pub mod engine;
 pub mod logs;
 pub mod metrics;

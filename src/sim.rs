@@ -150,7 +150,7 @@ pub fn simulate_with<O: Observer>(
         ));
     }
     model.finish(end);
-    let stored = model.messages.len() as u64;
+    let stored = model.stored();
     let queues = model.queues();
     if queues.ready + queues.waiting + queues.in_flight != stored {
         return Err(SimError::Internal(format!(
@@ -176,7 +176,7 @@ pub fn simulate_with<O: Observer>(
         destinations: detail
             .reported()
             .iter()
-            .map(|&d| world.destination(d).name.clone())
+            .map(|&d| world.destination_name(d).to_owned())
             .collect(),
         samples: sampler.into_samples(),
         transitions: transitions.into_records(),

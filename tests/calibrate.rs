@@ -60,7 +60,7 @@ impl LogObserver {
             .iter()
             .zip(&first)
             .map(|(name, d)| {
-                let domain = d.map_or("example", |d| world.domain_names[d].as_str());
+                let domain = d.map_or("example", |d| &world.domain_names[d]);
                 relay_host(&self.providers, name, domain)
             })
             .collect();

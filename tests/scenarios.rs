@@ -110,6 +110,8 @@ fn every_scenario_file_loads_and_names_itself() {
         "retry-waves",
         "postfix-defaults",
         "large-campaign",
+        "postfix-scheduler-readme",
+        "postfix-scheduler-timeouts",
     ] {
         assert!(names.contains(wanted), "scenarios/{wanted}.json is missing");
     }

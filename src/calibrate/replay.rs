@@ -194,7 +194,7 @@ pub fn replay(
     let world = World::build(compiled);
     let named: Vec<String> = (0..world.destinations.len())
         .filter(|&d| world.destinations[d].receiver.0 < world.named_receivers)
-        .map(|d| world.destinations[d].name.clone())
+        .map(|d| world.destination_names[d].to_string())
         .collect();
     drop(world);
     let mut groups = named;
@@ -340,7 +340,7 @@ impl SimSide {
         }
         let destination = world.destination(d);
         let g = if destination.receiver.0 < world.named_receivers {
-            group_of(&self.groups, &destination.name)
+            group_of(&self.groups, world.destination_name(d))
         } else {
             self.groups.len() - 1
         };

@@ -3,6 +3,7 @@
 
 mod calibrate;
 mod config;
+mod diagnose;
 mod run;
 mod sweep;
 
@@ -40,7 +41,7 @@ enum Command {
     Run(run::RunArgs),
     /// Check scenario files without running them.
     Validate {
-        /// Scenario files to check.
+        /// Scenario files to check (`-` reads standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -80,6 +81,14 @@ Exit codes: 0 ok, 2 bad input (nothing written).")]
     Calibrate(Box<calibrate::CalibrateArgs>),
     /// Run a scenario beside a real log and compare them per destination (fit.json, report).
     Replay(Box<calibrate::ReplayArgs>),
+    /// Diagnose a real Postfix, KumoMTA or PowerMTA log: which destinations a
+    /// dynamic-flow-control MTA would have put into backoff, when and why.
+    #[command(after_help = "Examples:\n  \
+    mtasim diagnose /var/log/maillog /var/log/maillog.1.gz --year 2026 --utc-offset +02:00\n  \
+    mtasim diagnose kumo-logs/*.zst --scenario scenarios/yahoo-deferrals.json --out diag/\n  \
+    zcat acct-*.csv.gz | mtasim diagnose - --format pmta\n\n\
+Exit codes: 0 ok, 2 bad input (unreadable file, no delivery record; nothing written).")]
+    Diagnose(Box<diagnose::DiagnoseArgs>),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -147,6 +156,7 @@ pub fn main() -> ExitCode {
         Some(Command::ExportConfig(args)) => config::export(&args),
         Some(Command::Calibrate(args)) => calibrate::calibrate(&args),
         Some(Command::Replay(args)) => calibrate::replay(&args),
+        Some(Command::Diagnose(args)) => diagnose::diagnose(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,6 +175,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An `--out` that names an existing file (not a folder) is bad input, refused before
+/// anything runs.
+pub fn check_out(out: &std::path::Path) -> Result<(), Failure> {
+    if out.exists() && !out.is_dir() {
+        return Err(Failure::Input(format!(
+            "--out {}: is a file, not a folder",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Loads and compiles the scenario at `path`, or the built-in default.
 pub fn load_scenario(
     path: Option<&PathBuf>,
@@ -179,9 +201,13 @@ pub fn load_scenario(
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
     for file in files {
         let scenario = scenario::load_file(file, overrides)?.scenario;
+        let name = if file.as_os_str() == "-" {
+            "<stdin>".into()
+        } else {
+            file.display().to_string()
+        };
         println!(
-            "{}: ok ({} messages, {} simulated)",
-            file.display(),
+            "{name}: ok ({} messages, {} simulated)",
             scenario.total_messages(),
             scenario.duration
         );

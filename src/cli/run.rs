@@ -5,16 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Failure, OverrideArgs, load_scenario};
+use super::{Failure, OverrideArgs, check_out, load_scenario};
+use crate::logs::Format;
 use crate::metrics::Summary;
-use crate::output::{self, DeliveryLog, OutputFolder};
+use crate::output::{self, DeliveryLog, MtaLog, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult};
 use crate::units::human_seconds;
 use crate::{plot, report};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Scenario file (JSON). Without it, the built-in default scenario runs.
+    /// Scenario file (JSON; `-` reads standard input). Without it, the built-in default
+    /// scenario runs.
     pub scenario: Option<PathBuf>,
     /// Output folder [default: output/<scenario name>].
     #[arg(long, value_name = "DIR")]
@@ -33,6 +35,10 @@ pub struct RunArgs {
     /// Also write deliveries.jsonl: one line per attempt and per flow-control hold.
     #[arg(long)]
     pub log: bool,
+    /// Also write the run's log in a real MTA's format: `postfix` (maillog), `kumomta`
+    /// (kumo-log.jsonl) or `pmta` (acct.csv); simulated time 0 is 2026-06-14T00:00:00Z.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<Format>,
     /// At most this many deliveries.jsonl lines.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub log_limit: u64,
@@ -59,12 +65,19 @@ impl Default for RunArgs {
             quiet: false,
             no_plots: false,
             log: false,
+            log_format: None,
             log_limit: 1_000_000,
             stats: false,
             max_messages: options.max_messages,
             max_events: options.max_events,
         }
     }
+}
+
+/// A `--format`/`--log-format` value.
+pub(super) fn parse_log_format(text: &str) -> Result<Format, String> {
+    Format::parse(text)
+        .ok_or_else(|| format!("unknown log format {text:?}: postfix, kumomta or pmta"))
 }
 
 /// Set by Ctrl-C; the run stops at its next poll and writes nothing.
@@ -79,6 +92,9 @@ fn interrupted() -> Arc<AtomicBool> {
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // First, so a Ctrl-C at any point before the outputs are committed stops cleanly.
     let stop = interrupted();
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
     let mut compiled = load_scenario(args.scenario.as_ref(), &args.overrides.set)?;
     if let Some(seed) = args.seed {
         compiled.scenario.seed = seed;
@@ -106,16 +122,35 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     } else {
         None
     };
+    let mta_log = args
+        .log_format
+        .map(|format| {
+            MtaLog::create(folder.path(), format).map_err(|e| {
+                Failure::Internal(format!(
+                    "cannot create {}: {e}",
+                    output::mta_log::file_name(format)
+                ))
+            })
+        })
+        .transpose()?;
     let polled = stop.clone();
     let options = RunOptions {
         max_messages: args.max_messages,
         max_events: args.max_events,
         keep_going: Box::new(move || !polled.load(Ordering::Relaxed)),
     };
-    let (result, log) = sim::simulate_with(&compiled, options, log)?;
+    let (result, (log, mta_log)) = sim::simulate_with(&compiled, options, (log, mta_log))?;
     if let Some(log) = log {
         log.finish()
             .map_err(|e| Failure::Internal(format!("writing deliveries.jsonl: {e}")))?;
+    }
+    if let (Some(log), Some(format)) = (mta_log, args.log_format) {
+        log.finish().map_err(|e| {
+            Failure::Internal(format!(
+                "writing {}: {e}",
+                output::mta_log::file_name(format)
+            ))
+        })?;
     }
     output::write_run(&result, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;

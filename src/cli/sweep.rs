@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Failure, OverrideArgs, load_scenario};
+use super::{Failure, OverrideArgs, check_out, load_scenario};
 use crate::mta_config::Format;
 use crate::output::OutputFolder;
 use crate::sim::SimError;
@@ -131,6 +131,9 @@ fn parse_format(text: &str) -> Result<Format, String> {
 
 /// `mtasim sweep`.
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
     let sweep = plan(args)?;
     let runs = sweep.runs(args.shard);
     let rows = in_pool(args.jobs, || exec::run_all(&sweep, &runs, !args.quiet))?;
@@ -281,6 +284,9 @@ fn finish(
 
 /// `mtasim sweep-merge`.
 pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
     let (sweep, rows) =
         crate::sweep::merge::merge(&args.shards).map_err(|e| Failure::Input(e.to_string()))?;
     let target = args

@@ -93,7 +93,7 @@ impl Tallies {
                     min: receiver.reputation_min().unwrap_or(last),
                     last,
                 });
-                (world.destination(d).name.clone(), summary)
+                (world.destination_name(d).to_owned(), summary)
             })
             .collect::<BTreeMap<_, _>>();
         let others = world.destinations.len() - self.detail.reported().len();

@@ -21,7 +21,7 @@ impl Observer for TransitionLog {
     fn transition(&mut self, world: &World, d: DestinationId, transition: &Transition) {
         self.records.push(TransitionRecord {
             time: transition.at,
-            destination: world.destination(d).name.clone(),
+            destination: world.destination_name(d).to_owned(),
             from: transition.from,
             to: transition.to,
             reason: transition.reason.to_string(),

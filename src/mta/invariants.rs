@@ -96,7 +96,7 @@ impl Checks {
             if _connections >= _max {
                 broken!(
                     self.now,
-                    format!("destination {:?}", _destination.name),
+                    format!("destination #{}", _d.0),
                     "a session opened with {_connections} connections open, at or over max_connections {_max}"
                 );
             }
@@ -114,7 +114,7 @@ impl Checks {
     /// A delivery starts at `d` with `others` other sessions open.
     #[cfg(debug_assertions)]
     fn granted(&mut self, d: DestinationId, destination: &Destination, others: u32) {
-        let what = format!("destination {:?}", destination.name);
+        let what = format!("destination #{}", d.0);
         let limit = destination.flow.concurrency_limit();
         if destination.flow.state() == State::Suspended {
             broken!(self.now, what, "a delivery started while suspended");

@@ -62,11 +62,77 @@ impl Message {
         self.attempts_and_held & HELD != 0
     }
 
+    /// The message an arrived [`Ready`] entry stands for, held back or not.
+    pub fn arrival(id: u32, domain: DomainId, injected_at: Instant, held: bool) -> Message {
+        let mut message = Message::new(id, domain, injected_at);
+        if held {
+            message.hold();
+        }
+        message
+    }
+
     /// Marks it held; returns whether this is its first hold.
     pub fn hold(&mut self) -> bool {
         let first = !self.held();
         self.attempts_and_held |= HELD;
         first
+    }
+}
+
+/// An entry of a destination's ready queue, 8 bytes: a stored message, or one that has
+/// only arrived (never attempted, so nothing about it but its id and arrival time is
+/// known yet). A destination in a long suspension queues millions of the latter; keeping
+/// them out of the [`MessageStore`] until a session takes one is what keeps a day of 10^8
+/// messages in memory. Whether an arrived message was held is its position in the queue
+/// (see `Destination::unheld`), so it needs no flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    /// The slot, or the arrived message's id.
+    word: u32,
+    /// The arrival time in ms, or [`Ready::STORED`].
+    arrived: u32,
+}
+
+/// What a ready entry stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyMessage {
+    Stored(MessageSlot),
+    /// Arrived at `arrived` as message `id`, to the destination's only domain.
+    Arrived {
+        id: u32,
+        arrived: Instant,
+    },
+}
+
+impl Ready {
+    const STORED: u32 = u32::MAX;
+
+    pub fn stored(slot: MessageSlot) -> Ready {
+        Ready {
+            word: slot.0,
+            arrived: Ready::STORED,
+        }
+    }
+
+    /// An arrived message, if its arrival time fits the entry (under 49.7 days into the
+    /// run; later arrivals are stored).
+    pub fn arrived(id: u32, arrived: Instant) -> Option<Ready> {
+        let ms = u32::try_from(arrived.as_millis()).ok()?;
+        (ms != Ready::STORED).then_some(Ready {
+            word: id,
+            arrived: ms,
+        })
+    }
+
+    pub fn message(self) -> ReadyMessage {
+        if self.arrived == Ready::STORED {
+            ReadyMessage::Stored(MessageSlot(self.word))
+        } else {
+            ReadyMessage::Arrived {
+                id: self.word,
+                arrived: Instant::from_millis(u64::from(self.arrived)),
+            }
+        }
     }
 }
 
@@ -140,6 +206,28 @@ mod tests {
         assert_eq!(store[b].id, 2);
         assert_eq!(store.len(), 2);
         assert_eq!(std::mem::size_of::<Message>(), 32);
+    }
+
+    #[test]
+    fn ready_entries_keep_a_slot_or_an_arrival_in_8_bytes() {
+        assert_eq!(std::mem::size_of::<Ready>(), 8);
+        let stored = Ready::stored(MessageSlot(7));
+        assert_eq!(stored.message(), ReadyMessage::Stored(MessageSlot(7)));
+        let at = Instant::from_millis(u64::from(u32::MAX) - 1);
+        let arrived = Ready::arrived(u32::MAX, at).expect("fits");
+        assert_eq!(
+            arrived.message(),
+            ReadyMessage::Arrived {
+                id: u32::MAX,
+                arrived: at
+            }
+        );
+        assert_eq!(
+            Ready::arrived(1, Instant::from_millis(u64::from(u32::MAX))),
+            None
+        );
+        assert!(Message::arrival(1, DomainId(0), at, true).held());
+        assert!(!Message::arrival(1, DomainId(0), at, false).held());
     }
 
     #[test]

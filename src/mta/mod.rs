@@ -6,6 +6,7 @@ pub mod config;
 mod invariants;
 pub mod message;
 pub mod model;
+pub mod names;
 pub mod observe;
 pub mod pick;
 pub mod retry;

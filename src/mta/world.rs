@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use super::message::MessageSlot;
+use super::message::{Message, Ready};
+use super::names::Names;
 use super::pick::AliasTable;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policies, PolicyIndex};
@@ -56,13 +57,16 @@ pub struct Domain {
     pub destination: DestinationId,
 }
 
-/// One flow-control destination: a receiver (MX rollup) or a single domain.
+/// One flow-control destination: a receiver (MX rollup) or a single domain (its name is
+/// in [`World::destination_names`]).
 pub struct Destination {
-    pub name: String,
     pub receiver: ReceiverId,
     pub flow: FlowControl,
     /// Messages due now, waiting for a session.
-    pub ready: VecDeque<MessageSlot>,
+    pub ready: VecDeque<Ready>,
+    /// Its one recipient domain, if it has only one: then messages that have only arrived
+    /// wait in `ready` without a stored [`Message`].
+    pub only_domain: Option<DomainId>,
     /// How many of the newest `ready` messages have not yet been counted as held.
     pub unheld: usize,
     /// Messages waiting for their retry time.
@@ -84,21 +88,30 @@ impl Destination {
     pub fn queued(&self) -> u64 {
         self.ready.len() as u64 + self.waiting + self.in_flight
     }
+
+    /// The message an arrived ready entry stands for.
+    pub fn arrival(&self, id: u32, arrived: Instant, held: bool) -> Message {
+        let domain = self
+            .only_domain
+            .expect("arrived entries only queue at one-domain destinations");
+        Message::arrival(id, domain, arrived, held)
+    }
 }
 
 /// Everything built from the scenario before the first event.
 pub struct World {
     pub book: ReplyBook,
     pub receivers: Vec<Receiver>,
-    pub receiver_names: Vec<String>,
+    pub receiver_names: Names,
     /// How many receivers are named ones (the rest are the generated population).
     pub named_receivers: u32,
     /// Per receiver: its domains as a range of `domains`.
     receiver_domains: Vec<(u32, u32)>,
     pub domains: Vec<Domain>,
-    pub domain_names: Vec<String>,
+    pub domain_names: Names,
     pub policies: Policies,
     pub destinations: Vec<Destination>,
+    pub destination_names: Names,
     /// The table that picks a receiver by share.
     picker: AliasTable,
 }
@@ -112,14 +125,14 @@ impl World {
         for named in &compiled.receivers {
             let rng = stream(seed, &format!("receiver:{}", named.name));
             let receiver = Receiver::new(Arc::clone(&named.behaviour), rng);
-            parts.add(receiver, named.name.clone(), &named.domains, named.weight);
+            parts.add(receiver, &named.name, &named.domains, named.weight);
         }
         if let Some(population) = &compiled.population {
             for member in population.members.members() {
                 let rng = stream(seed, &format!("receiver:{}", member.name));
                 let receiver = Receiver::new(Arc::clone(&population.behaviour), rng);
                 let domains = std::slice::from_ref(&member.domain);
-                parts.add(receiver, member.name, domains, member.weight);
+                parts.add(receiver, &member.name, domains, member.weight);
             }
         }
         let mut world = World {
@@ -133,6 +146,7 @@ impl World {
             domain_names: parts.domain_names,
             policies: compiled.policies.clone(),
             destinations: Vec::new(),
+            destination_names: Names::default(),
         };
         world.build_destinations(compiled.scenario.flow_control.key);
         world
@@ -144,9 +158,9 @@ impl World {
         match key {
             KeyKind::Receiver => {
                 for r in 0..self.receivers.len() {
-                    let d =
-                        self.add_destination(self.receiver_names[r].clone(), ReceiverId(r as u32));
                     let (start, len) = self.receiver_domains[r];
+                    let only = (len == 1).then_some(DomainId(start));
+                    let d = self.add_destination(r, ReceiverId(r as u32), only, KeyKind::Receiver);
                     for domain in &mut self.domains[start as usize..(start + len) as usize] {
                         domain.destination = d;
                     }
@@ -154,20 +168,33 @@ impl World {
             }
             KeyKind::Domain => {
                 for i in 0..self.domains.len() {
-                    let (name, receiver) = (self.domain_names[i].clone(), self.domains[i].receiver);
-                    self.domains[i].destination = self.add_destination(name, receiver);
+                    let (receiver, only) = (self.domains[i].receiver, Some(DomainId(i as u32)));
+                    self.domains[i].destination =
+                        self.add_destination(i, receiver, only, KeyKind::Domain);
                 }
             }
         }
     }
 
-    fn add_destination(&mut self, name: String, receiver: ReceiverId) -> DestinationId {
-        let policy = self.policies.index_of(&name);
+    /// Adds the destination named by receiver or domain `name` (as `key` says).
+    fn add_destination(
+        &mut self,
+        name: usize,
+        receiver: ReceiverId,
+        only_domain: Option<DomainId>,
+        key: KeyKind,
+    ) -> DestinationId {
+        let name = match key {
+            KeyKind::Receiver => &self.receiver_names[name],
+            KeyKind::Domain => &self.domain_names[name],
+        };
+        let policy = self.policies.index_of(name);
+        self.destination_names.push(name);
         self.destinations.push(Destination {
-            name,
             receiver,
             flow: FlowControl::new(Arc::clone(self.policies.get(policy)), Instant::ZERO),
             ready: VecDeque::new(),
+            only_domain,
             unheld: 0,
             waiting: 0,
             sessions: 0,
@@ -191,6 +218,10 @@ impl World {
 
     pub fn destination(&self, id: DestinationId) -> &Destination {
         &self.destinations[id.index()]
+    }
+
+    pub fn destination_name(&self, id: DestinationId) -> &str {
+        &self.destination_names[id.index()]
     }
 
     pub fn destination_mut(&mut self, id: DestinationId) -> &mut Destination {
@@ -220,22 +251,24 @@ impl World {
 #[derive(Default)]
 struct Parts {
     receivers: Vec<Receiver>,
-    names: Vec<String>,
+    names: Names,
     receiver_domains: Vec<(u32, u32)>,
     domains: Vec<Domain>,
-    domain_names: Vec<String>,
+    domain_names: Names,
     weights: Vec<f64>,
 }
 
 impl Parts {
-    fn add(&mut self, receiver: Receiver, name: String, domains: &[String], weight: f64) {
+    fn add(&mut self, receiver: Receiver, name: &str, domains: &[String], weight: f64) {
         let index = ReceiverId(self.receivers.len() as u32);
         let start = self.domains.len() as u32;
         self.domains.extend(domains.iter().map(|_| Domain {
             receiver: index,
             destination: DestinationId(0),
         }));
-        self.domain_names.extend(domains.iter().cloned());
+        for domain in domains {
+            self.domain_names.push(domain);
+        }
         self.receiver_domains.push((start, domains.len() as u32));
         self.receivers.push(receiver);
         self.names.push(name);

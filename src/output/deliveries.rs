@@ -68,7 +68,7 @@ impl DeliveryLog {
             time_s: at.as_secs_f64(),
             kind: entry.kind,
             message: message.id,
-            destination: &world.destination(d).name,
+            destination: world.destination_name(d),
             domain: &world.domain_names[message.domain.index()],
             attempt: message.attempts(),
             outcome: entry.outcome,

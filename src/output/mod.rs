@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod folder;
+pub mod mta_log;
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -10,6 +11,7 @@ use std::path::Path;
 
 pub use deliveries::DeliveryLog;
 pub use folder::OutputFolder;
+pub use mta_log::MtaLog;
 
 use crate::metrics::Sample;
 use crate::sim::RunResult;

@@ -124,36 +124,8 @@ impl DestinationFigure {
         Ok(trace)
     }
 
-    /// Horizontal bars of the most frequent deferral replies over the whole run.
     fn replies<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        let (width, _) = area.dim_in_pixel();
-        let heading = format!("deferrals by reply (top {TOP_REPLIES}, whole run)");
-        area.draw(&Text::new(
-            heading,
-            (10, 8),
-            (FAMILY, CAPTION_SIZE).into_font(),
-        ))?;
-        if self.replies.is_empty() {
-            return panel::note(area, "no deferrals");
-        }
-        let most = self.replies[0].1.max(1) as f64;
-        let bar_room = width as f64 - 90.0;
-        let font = (FAMILY, LABEL_SIZE - 1).into_font();
-        for (i, (reply, count)) in self.replies.iter().enumerate() {
-            let y = 40 + i as i32 * 48;
-            area.draw(&Text::new(shorten(reply), (10, y), font.clone()))?;
-            let bar = (bar_room * *count as f64 / most).max(1.0) as i32;
-            area.draw(&Rectangle::new(
-                [(10, y + 18), (10 + bar, y + 34)],
-                style::DEFERRED.mix(0.8).filled(),
-            ))?;
-            area.draw(&Text::new(
-                count.to_string(),
-                (16 + bar, y + 18),
-                font.clone(),
-            ))?;
-        }
-        Ok(())
+        reply_bars(area, &self.replies, "whole run")
     }
 
     /// The receiver's score with its thresholds; `None` when it keeps no score.
@@ -263,4 +235,41 @@ fn shorten(reply: &str) -> String {
         let cut: String = reply.chars().take(REPLY_CHARS - 1).collect();
         format!("{cut}…")
     }
+}
+
+/// Horizontal bars of the most frequent deferral replies (the first [`TOP_REPLIES`] of
+/// `replies`, most frequent first) over `period`.
+pub(super) fn reply_bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    replies: &[(String, u64)],
+    period: &str,
+) -> DrawResult<(), DB> {
+    let (width, _) = area.dim_in_pixel();
+    let heading = format!("deferrals by reply (top {TOP_REPLIES}, {period})");
+    area.draw(&Text::new(
+        heading,
+        (10, 8),
+        (FAMILY, CAPTION_SIZE).into_font(),
+    ))?;
+    if replies.is_empty() {
+        return panel::note(area, "no deferrals");
+    }
+    let most = replies[0].1.max(1) as f64;
+    let bar_room = width as f64 - 90.0;
+    let font = (FAMILY, LABEL_SIZE - 1).into_font();
+    for (i, (reply, count)) in replies.iter().take(TOP_REPLIES).enumerate() {
+        let y = 40 + i as i32 * 48;
+        area.draw(&Text::new(shorten(reply), (10, y), font.clone()))?;
+        let bar = (bar_room * *count as f64 / most).max(1.0) as i32;
+        area.draw(&Rectangle::new(
+            [(10, y + 18), (10 + bar, y + 34)],
+            style::DEFERRED.mix(0.8).filled(),
+        ))?;
+        area.draw(&Text::new(
+            count.to_string(),
+            (16 + bar, y + 18),
+            font.clone(),
+        ))?;
+    }
+    Ok(())
 }

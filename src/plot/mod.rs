@@ -5,6 +5,7 @@
 //! as `<stem>.png` and `<stem>.svg`. The report inlines the SVGs.
 
 mod destination;
+mod diagnosis;
 pub mod font;
 mod latency;
 mod lines;
@@ -23,6 +24,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub use destination::reputation_config;
+pub use diagnosis::{LogCharts, draw_log};
 
 use crate::metrics::{DestinationSummary, Sample};
 use crate::sim::RunResult;

@@ -23,6 +23,8 @@ pub type TimeChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Ra
 pub struct TimeFrame {
     pub unit: TimeUnit,
     pub end: f64,
+    /// The time of a real log (since its first record), not simulated time.
+    pub observed: bool,
 }
 
 impl TimeFrame {
@@ -31,6 +33,24 @@ impl TimeFrame {
         TimeFrame {
             unit,
             end: unit.x(Instant::ZERO + duration.max(Span::MILLISECOND)),
+            observed: false,
+        }
+    }
+
+    /// The frame of a real log spanning `duration` from its first record.
+    pub fn observed(duration: Span) -> Self {
+        TimeFrame {
+            observed: true,
+            ..TimeFrame::new(duration)
+        }
+    }
+
+    /// The time axis' label, with its unit.
+    pub fn axis_label(self) -> &'static str {
+        if self.observed {
+            self.unit.log_axis_label()
+        } else {
+            self.unit.axis_label()
         }
     }
 }
@@ -105,7 +125,7 @@ pub fn mesh<DB: DrawingBackend>(
     };
     chart
         .configure_mesh()
-        .x_desc(frame.unit.axis_label())
+        .x_desc(frame.axis_label())
         .y_desc(y_desc)
         .label_style((FAMILY, LABEL_SIZE))
         .axis_desc_style((FAMILY, LABEL_SIZE))

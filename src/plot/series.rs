@@ -49,6 +49,15 @@ impl TimeUnit {
             TimeUnit::Days => "simulated time (days)",
         }
     }
+
+    /// The axis label of a real log's time.
+    pub fn log_axis_label(self) -> &'static str {
+        match self {
+            TimeUnit::Minutes => "time since the first log record (minutes)",
+            TimeUnit::Hours => "time since the first log record (hours)",
+            TimeUnit::Days => "time since the first log record (days)",
+        }
+    }
 }
 
 /// One drawn point: depths and limits as sampled at the end of its bucket of samples,

@@ -112,8 +112,10 @@ pub struct Receiver {
     /// Queued connections, oldest first: (ticket, when it connected).
     backlog: VecDeque<(u64, Instant)>,
     next_ticket: u64,
-    bucket: Option<TokenBucket>,
-    reputation: Option<Reputation>,
+    /// Boxed, as is `reputation`: most receivers (the generated population) have neither,
+    /// and a million of them should not carry the room for both.
+    bucket: Option<Box<TokenBucket>>,
+    reputation: Option<Box<Reputation>>,
 }
 
 impl Receiver {
@@ -123,8 +125,8 @@ impl Receiver {
         Receiver {
             bucket: behaviour
                 .rate_limit
-                .map(|limit| TokenBucket::new(limit.rate, limit.burst)),
-            reputation: behaviour.reputation.clone(),
+                .map(|limit| Box::new(TokenBucket::new(limit.rate, limit.burst))),
+            reputation: behaviour.reputation.clone().map(Box::new),
             behaviour,
             rng,
             salt,
@@ -331,20 +333,18 @@ impl Receiver {
 
     /// The lowest score seen at any interaction so far.
     pub fn reputation_min(&self) -> Option<f64> {
-        self.reputation.as_ref().map(Reputation::min)
+        self.reputation.as_ref().map(|r| r.min())
     }
 
     /// Whether the receiver was blocking us at its last transaction (a block ends at the
     /// first transaction after the score rises above `unblock_above`).
     pub fn blocked(&self) -> bool {
-        self.reputation
-            .as_ref()
-            .is_some_and(Reputation::is_blocking)
+        self.reputation.as_ref().is_some_and(|r| r.is_blocking())
     }
 
     /// How many times the receiver started blocking us.
     pub fn blocks(&self) -> u64 {
-        self.reputation.as_ref().map_or(0, Reputation::blocks)
+        self.reputation.as_ref().map_or(0, |r| r.blocks())
     }
 
     /// Rate limit tokens available at `now`, if this receiver limits the rate.

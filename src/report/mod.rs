@@ -32,6 +32,7 @@
 //! of equal values, rounded as timeseries.csv rounds). The default run's page weighs
 //! 193 KB (time series 54 KB, uPlot 51 KB), the large campaign's 219 KB (84 KB).
 
+pub mod diagnosis;
 mod explorer;
 mod html;
 pub mod run;

@@ -271,7 +271,7 @@ fn entry_replies(d: &DestinationSummary) -> Vec<(String, u64)> {
 
 /// Links to every chart file (for documents and tickets), and the latency distribution
 /// inlined: the explorer draws everything else.
-fn charts_section(charts: &[Chart], latency_svg: Option<&str>) -> Section {
+pub(super) fn charts_section(charts: &[Chart], latency_svg: Option<&str>) -> Section {
     let mut html = String::from(
         "<p class=\"note\">The same panels as PNG and SVG files beside this page, for documents \
          and tickets (the most troubled destinations):</p>\n<ul class=\"files\">\n",

@@ -72,9 +72,14 @@ pub fn parse_file(path: &Path, overrides: &[Override]) -> Result<Scenario, Scena
     parse(&origin, &text, overrides)
 }
 
-/// The file's name for messages, and its text.
+/// The file's name for messages, and its text; `-` reads standard input (`<stdin>`).
 fn read(path: &Path) -> Result<(String, String), ScenarioError> {
-    let origin = path.display().to_string();
+    let stdin = path.as_os_str() == "-";
+    let origin = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
     let fail = |message: String| ScenarioError {
         origin: origin.clone(),
         position: None,
@@ -82,15 +87,31 @@ fn read(path: &Path) -> Result<(String, String), ScenarioError> {
         message,
         set_by: None,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| fail(format!("cannot read: {e}")))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(fail(format!(
+    let too_large = |size: u64| {
+        fail(format!(
             "file is {size} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        ))
+    };
+    let bytes = if stdin {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin().lock(), MAX_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+        bytes
+    } else {
+        let size = std::fs::metadata(path)
+            .map_err(|e| fail(format!("cannot read: {e}")))?
+            .len();
+        if size > MAX_FILE_BYTES {
+            return Err(too_large(size));
+        }
+        std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?
+    };
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();

@@ -166,8 +166,9 @@ pub struct Transition {
 enum BackoffCause {
     /// The error threshold or a suspension's end: `to_normal_after`.
     ToNormalAfter,
-    /// Backoff rule `index`: its `duration` after its last firing.
-    Rule(usize),
+    /// Backoff rule `index`: its `duration` after its last firing (rules are few: a
+    /// `u32` keeps the cause, and so the state machine, small).
+    Rule(u32),
 }
 
 /// Recovery in steps after backoff (`recovery: "ramp"`).
@@ -191,9 +192,9 @@ pub struct FlowControl {
     errors: EventWindow,
     backoff_events: EventWindow,
     /// Per rule, its threshold trigger's recent matches.
-    rule_hits: Vec<EventWindow>,
+    rule_hits: Box<[EventWindow]>,
     /// Per rule, when its `set` caps end (meaningful for rules in `set_active`).
-    set_until: Vec<Instant>,
+    set_until: Box<[Instant]>,
     set_active: ReplyMatch,
     suspended_until: Instant,
     /// The current suspension is a dead destination's: restart the window at its end.
@@ -233,7 +234,7 @@ impl FlowControl {
             errors: EventWindow::new(p.error_threshold, p.error_window),
             backoff_events: EventWindow::new(p.escalate_after, p.escalate_within),
             rule_hits,
-            set_until: vec![Instant::ZERO; p.rules.len()],
+            set_until: vec![Instant::ZERO; p.rules.len()].into_boxed_slice(),
             set_active: ReplyMatch::NONE,
             suspended_until: Instant::ZERO,
             restart_window: false,
@@ -477,7 +478,7 @@ impl FlowControl {
         let rules = fired
             .and(p.with_action(Action::Backoff))
             .indices()
-            .map(|i| (now + p.rules[i].duration, BackoffCause::Rule(i)));
+            .map(|i| (now + p.rules[i].duration, BackoffCause::Rule(i as u32)));
         let errors = threshold.then_some((now + p.to_normal_after, BackoffCause::ToNormalAfter));
         let Some((until, cause)) = rules
             .chain(errors)
@@ -486,7 +487,7 @@ impl FlowControl {
             return false;
         };
         let reason = match cause {
-            BackoffCause::Rule(i) => self.rule_reason(i),
+            BackoffCause::Rule(i) => self.rule_reason(i as usize),
             BackoffCause::ToNormalAfter => Reason::Errors {
                 count: p.error_threshold,
                 window: p.error_window,
@@ -573,11 +574,14 @@ impl FlowControl {
     fn backoff_expiry_reason(&self) -> Reason {
         match self.backoff_cause {
             BackoffCause::ToNormalAfter => Reason::ToNormalAfter(self.policy.to_normal_after),
-            BackoffCause::Rule(index) => Reason::RuleExpired {
-                index,
-                pattern: Arc::clone(&self.policy.rules[index].pattern),
-                duration: self.policy.rules[index].duration,
-            },
+            BackoffCause::Rule(index) => {
+                let index = index as usize;
+                Reason::RuleExpired {
+                    index,
+                    pattern: Arc::clone(&self.policy.rules[index].pattern),
+                    duration: self.policy.rules[index].duration,
+                }
+            }
         }
     }
 

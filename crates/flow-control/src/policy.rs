@@ -123,6 +123,16 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Errors within [`Policy::error_window`] that switch to backoff (0: never).
+    pub fn error_threshold(&self) -> u32 {
+        self.error_threshold
+    }
+
+    /// The error count's sliding window.
+    pub fn error_window(&self) -> Span {
+        self.error_window
+    }
+
     /// Validates `config` and compiles it as it stands: its `overrides` are neither
     /// applied nor checked ([`Policies::compile`] does both).
     pub fn new(config: &FlowControlConfig) -> Result<Policy, Invalid> {

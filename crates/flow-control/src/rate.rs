@@ -124,8 +124,10 @@ impl schemars::JsonSchema for Rate {
 pub struct TokenBucket {
     rate: Rate,
     burst: u64,
-    /// Scaled time at which the bucket would be empty again (theoretical arrival time).
-    empty_at: u128,
+    /// Scaled time at which the bucket would be empty again (theoretical arrival time),
+    /// as low and high words: 8-aligned, a bucket is 40 bytes instead of 48, which counts
+    /// in a million destinations.
+    empty_at: [u64; 2],
 }
 
 impl TokenBucket {
@@ -133,8 +135,16 @@ impl TokenBucket {
         TokenBucket {
             rate,
             burst: burst.max(1),
-            empty_at: 0,
+            empty_at: [0; 2],
         }
+    }
+
+    fn empty_at(&self) -> u128 {
+        u128::from(self.empty_at[0]) | u128::from(self.empty_at[1]) << 64
+    }
+
+    fn set_empty_at(&mut self, at: u128) {
+        self.empty_at = [at as u64, (at >> 64) as u64];
     }
 
     fn scaled(&self, now: Instant) -> u128 {
@@ -152,7 +162,7 @@ impl TokenBucket {
 
     /// The earliest time at or after `now` when a token is available.
     pub fn next_available(&self, now: Instant) -> Instant {
-        let start = self.empty_at.saturating_sub(self.tolerance());
+        let start = self.empty_at().saturating_sub(self.tolerance());
         if start <= self.scaled(now) {
             now
         } else {
@@ -177,13 +187,13 @@ impl TokenBucket {
         let earliest = self
             .scaled(now)
             .saturating_sub(u128::from(self.rate.count) - 1);
-        self.empty_at = self.empty_at.max(earliest) + self.period();
+        self.set_empty_at(self.empty_at().max(earliest) + self.period());
     }
 
     /// Tokens available at `now`, for sampling.
     pub fn available(&self, now: Instant) -> f64 {
         let now_scaled = self.scaled(now) as f64;
-        let full_at = self.empty_at as f64;
+        let full_at = self.empty_at() as f64;
         let missing = (full_at - now_scaled).max(0.0) / self.period() as f64;
         (self.burst as f64 - missing).max(0.0)
     }
@@ -193,11 +203,11 @@ impl TokenBucket {
         if rate == self.rate && burst == self.burst {
             return;
         }
-        let owed = self.empty_at.saturating_sub(self.scaled(now));
+        let owed = self.empty_at().saturating_sub(self.scaled(now));
         let owed_tokens = owed.div_ceil(self.period());
         self.rate = rate;
         self.burst = burst.max(1);
-        self.empty_at = self.scaled(now) + owed_tokens * self.period();
+        self.set_empty_at(self.scaled(now) + owed_tokens * self.period());
     }
 }
 

@@ -9,21 +9,21 @@ use crate::time::{Instant, Span};
 /// the span when the newest minus the oldest is less than `span`.
 #[derive(Debug, Clone)]
 pub(super) struct EventWindow {
-    times: Vec<Instant>,
+    times: Box<[Instant]>,
     /// Index of the oldest kept event.
-    head: usize,
-    len: usize,
-    n: usize,
+    head: u32,
+    len: u32,
+    n: u32,
     span: Span,
 }
 
 impl EventWindow {
     pub fn new(n: u32, span: Span) -> Self {
         EventWindow {
-            times: Vec::new(),
+            times: Box::default(),
             head: 0,
             len: 0,
-            n: n as usize,
+            n,
             span,
         }
     }
@@ -35,16 +35,16 @@ impl EventWindow {
             return false;
         }
         if self.times.is_empty() {
-            self.times = vec![Instant::ZERO; self.n];
+            self.times = vec![Instant::ZERO; self.n as usize].into_boxed_slice();
         }
-        let slot = (self.head + self.len) % self.n;
-        self.times[slot] = now;
+        let slot = ((u64::from(self.head) + u64::from(self.len)) % u64::from(self.n)) as u32;
+        self.times[slot as usize] = now;
         if self.len == self.n {
             self.head = (self.head + 1) % self.n;
         } else {
             self.len += 1;
         }
-        self.len == self.n && now.saturating_since(self.times[self.head]) < self.span
+        self.len == self.n && now.saturating_since(self.times[self.head as usize]) < self.span
     }
 
     /// Forgets every event (the trigger has been acted on).

@@ -4,6 +4,7 @@
 use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{Permit, State};
+use crate::mta::message::ReadyMessage;
 use crate::mta::observe::{MessageEvent, Observer};
 use crate::mta::world::DestinationId;
 use crate::units::Instant;
@@ -45,13 +46,21 @@ impl<O: Observer> MailModel<O> {
         }
         let len = destination.ready.len();
         for position in len - destination.unheld..len {
-            let slot = self.world.destination(d).ready[position];
-            let message = &mut self.messages[slot];
-            let first = message.hold();
+            let destination = self.world.destination(d);
+            let (message, first) = match destination.ready[position].message() {
+                ReadyMessage::Stored(slot) => {
+                    let message = &mut self.messages[slot];
+                    let first = message.hold();
+                    (*message, first)
+                }
+                ReadyMessage::Arrived { id, arrived } => {
+                    (destination.arrival(id, arrived, true), true)
+                }
+            };
             let event = MessageEvent {
                 at: now,
                 destination: d,
-                message,
+                message: &message,
             };
             self.observer.held(&self.world, event, first);
         }
@@ -87,7 +96,7 @@ impl<O: Observer> MailModel<O> {
                 .extend(destination.flow.drain_transitions());
             for transition in self.transitions.drain(..) {
                 self.checks
-                    .transition(d, &self.world.destination(d).name, transition.at);
+                    .transition(d, self.world.destination_name(d), transition.at);
                 self.observer.transition(&self.world, d, &transition);
             }
         }

@@ -7,7 +7,7 @@ use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{Attempt, OutcomeClass, Verdict};
 use crate::mta::invariants::Place;
-use crate::mta::message::{MessageSlot, MessageStore};
+use crate::mta::message::{MessageSlot, MessageStore, Ready, ReadyMessage};
 use crate::mta::observe::{AttemptEnd, MessageEvent, Observer};
 use crate::mta::world::DestinationId;
 use crate::replies::{BounceReason, ReplyId};
@@ -15,32 +15,63 @@ use crate::units::{Instant, Span};
 
 impl<O: Observer> MailModel<O> {
     /// Takes the next ready message of `d` into a session.
+    /// Takes the next ready message of `d` into a session (an arrived one is stored now).
     pub(super) fn take_ready(&mut self, d: DestinationId) -> Option<MessageSlot> {
-        let slot = self.pop_ready(d)?;
+        let (entry, held) = self.pop_ready(d)?;
+        let slot = match entry.message() {
+            ReadyMessage::Stored(slot) => slot,
+            ReadyMessage::Arrived { id, arrived } => {
+                let message = self.world.destination(d).arrival(id, arrived, held);
+                let slot = self.messages.insert(message);
+                self.checks.moved(slot, Place::Ready, Instant::ZERO);
+                slot
+            }
+        };
         self.checks.moved(slot, Place::Session, Instant::ZERO);
         self.world.destination_mut(d).in_flight += 1;
         self.queues.in_flight += 1;
         Some(slot)
     }
 
-    fn pop_ready(&mut self, d: DestinationId) -> Option<MessageSlot> {
+    /// Takes the head of `d`'s ready queue, and whether flow control has held it (for an
+    /// arrived entry: whether it was older than the `unheld` newest).
+    fn pop_ready(&mut self, d: DestinationId) -> Option<(Ready, bool)> {
         let destination = self.world.destination_mut(d);
-        let slot = destination.ready.pop_front()?;
+        let held = destination.ready.len() > destination.unheld;
+        let entry = destination.ready.pop_front()?;
         destination.unheld = destination.unheld.min(destination.ready.len());
         self.queues.ready -= 1;
-        Some(slot)
+        if let ReadyMessage::Arrived { .. } = entry.message() {
+            self.arrived -= 1;
+        }
+        Some((entry, held))
     }
 
     /// Expires the messages at the head of `d`'s ready queue that are too old, so the
     /// next one taken is deliverable.
     pub(super) fn expire_stale_head(&mut self, d: DestinationId, now: Instant) {
         let max_age = self.mta.max_age;
-        while let Some(&slot) = self.world.destination(d).ready.front() {
-            if now.saturating_since(self.messages[slot].injected_at) < max_age {
+        while let Some(&entry) = self.world.destination(d).ready.front() {
+            let injected_at = match entry.message() {
+                ReadyMessage::Stored(slot) => self.messages[slot].injected_at,
+                ReadyMessage::Arrived { arrived, .. } => arrived,
+            };
+            if now.saturating_since(injected_at) < max_age {
                 return;
             }
-            self.pop_ready(d);
-            self.expire(d, slot, now);
+            let (_, held) = self.pop_ready(d).expect("the head was there");
+            match entry.message() {
+                ReadyMessage::Stored(slot) => self.expire(d, slot, now),
+                ReadyMessage::Arrived { id, arrived } => {
+                    let message = self.world.destination(d).arrival(id, arrived, held);
+                    let event = MessageEvent {
+                        at: now,
+                        destination: d,
+                        message: &message,
+                    };
+                    self.observer.expired(&self.world, event);
+                }
+            }
         }
     }
 
@@ -60,7 +91,7 @@ impl<O: Observer> MailModel<O> {
         let destination = self.world.destination_mut(d);
         let verdict = destination.flow.record(now, attempt);
         let state = destination.flow.state();
-        self.checks.recorded(d, &self.world.destination(d).name);
+        self.checks.recorded(d, self.world.destination_name(d));
         let end = AttemptEnd {
             at: now,
             destination: d,
@@ -158,7 +189,7 @@ impl<O: Observer> MailModel<O> {
         if now - self.messages[slot].injected_at >= self.mta.max_age {
             return self.expire(d, slot, now);
         }
-        self.push_ready(d, slot);
+        self.push_ready(d, Ready::stored(slot));
         self.dispatch(d, scheduler);
     }
 }

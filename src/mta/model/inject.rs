@@ -1,11 +1,10 @@
 //! Traffic: each wave's messages arrive evenly over its span, one event per arrival time.
 
-use super::fate::message_event;
 use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::mta::invariants::Place;
-use crate::mta::message::{Message, MessageSlot};
-use crate::mta::observe::Observer;
+use crate::mta::message::{Message, Ready, ReadyMessage};
+use crate::mta::observe::{MessageEvent, Observer};
 use crate::mta::world::DestinationId;
 use crate::units::{Instant, Span};
 
@@ -32,25 +31,38 @@ impl<O: Observer> MailModel<O> {
         }
     }
 
+    /// A message arrives: at a one-domain destination it queues as an arrived entry, else
+    /// it is stored.
     fn inject_one(&mut self, now: Instant, scheduler: &mut Scheduler<Event>) {
         let domain = self.world.pick_domain(&mut self.traffic_rng);
-        let slot = self
-            .messages
-            .insert(Message::new(self.next_id, domain, now));
+        let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let d = self.world.destination_of(domain);
-        let event = message_event(&self.messages, d, slot, now);
+        let message = Message::new(id, domain, now);
+        let event = MessageEvent {
+            at: now,
+            destination: d,
+            message: &message,
+        };
         self.observer.injected(&self.world, event);
-        self.push_ready(d, slot);
+        let arrived = match self.world.destination(d).only_domain {
+            Some(_) => Ready::arrived(id, now),
+            None => None,
+        };
+        let entry = arrived.unwrap_or_else(|| Ready::stored(self.messages.insert(message)));
+        self.push_ready(d, entry);
         self.dispatch(d, scheduler);
     }
 
     /// Puts a message at the back of its destination's ready queue.
-    pub(super) fn push_ready(&mut self, d: DestinationId, slot: MessageSlot) {
+    pub(super) fn push_ready(&mut self, d: DestinationId, entry: Ready) {
         let destination = self.world.destination_mut(d);
-        destination.ready.push_back(slot);
+        destination.ready.push_back(entry);
         destination.unheld += 1;
-        self.checks.moved(slot, Place::Ready, Instant::ZERO);
+        match entry.message() {
+            ReadyMessage::Stored(slot) => self.checks.moved(slot, Place::Ready, Instant::ZERO),
+            ReadyMessage::Arrived { .. } => self.arrived += 1,
+        }
         self.queues.ready += 1;
     }
 }

@@ -64,6 +64,8 @@ pub struct MailModel<O> {
     traffic_rng: Stream,
     mta_rng: Stream,
     pub messages: MessageStore,
+    /// Ready entries that are arrived messages, not in `messages`.
+    arrived: u64,
     sessions: Vec<Session>,
     free_sessions: Vec<u32>,
     /// Sessions waiting in a receiver's backlog, by ticket.
@@ -95,6 +97,7 @@ impl<O: Observer> MailModel<O> {
             traffic_rng: stream(seed, "traffic"),
             mta_rng: stream(seed, "mta"),
             messages: MessageStore::default(),
+            arrived: 0,
             sessions: Vec::new(),
             free_sessions: Vec::new(),
             tickets: HashMap::new(),
@@ -138,7 +141,7 @@ impl<O: Observer> MailModel<O> {
     /// series' intervals hold every count of the run (the last may be a partial interval).
     fn on_sample(&mut self, scheduler: &mut Scheduler<Event>) {
         let now = scheduler.now();
-        let view = view(&self.world, self.queues, &self.messages, now);
+        let view = view(&self.world, self.queues, self.stored(), now);
         self.observer.sample(&view);
         let next = now + self.sample_every;
         if next < self.end {
@@ -154,19 +157,24 @@ impl<O: Observer> MailModel<O> {
     /// Closes the books at the end of the run, after every event at `now`: the last
     /// sample.
     pub fn finish(&mut self, now: Instant) {
-        let view = view(&self.world, self.queues, &self.messages, now);
+        let view = view(&self.world, self.queues, self.stored(), now);
         self.observer.sample(&view);
+    }
+
+    /// Messages queued: stored ones and arrived entries.
+    pub fn stored(&self) -> u64 {
+        self.messages.len() as u64 + self.arrived
     }
 }
 
 /// The world as observers see it at `at` (built from the fields it needs, so that the
 /// observer field stays free to be told).
-fn view<'a>(world: &'a World, queues: Queues, messages: &MessageStore, at: Instant) -> View<'a> {
+fn view(world: &World, queues: Queues, stored: u64, at: Instant) -> View<'_> {
     View {
         at,
         world,
         queues,
-        stored: messages.len() as u64,
+        stored,
     }
 }
 
