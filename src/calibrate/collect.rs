@@ -176,6 +176,11 @@ pub struct Dest {
     pub expired: u64,
     pub held: u64,
     pub greeting_rejects: u64,
+    /// The first delivery, the first rate-limit reply, and the deliveries before it (the
+    /// rate limit's burst shows there).
+    pub first_delivery: Option<u64>,
+    pub first_limited: Option<u64>,
+    pub delivered_before_limit: u64,
     /// Deferrals by reply key.
     pub deferrals_by_reply: FxHashMap<Sym, u64>,
     /// Unexplained deferrals per reply: (bin, count) in time order.
@@ -243,7 +248,8 @@ pub struct Evidence {
     pub bins: FxHashMap<(u32, u32), Bin>,
     /// All destinations per minute: busy time (Postfix c + d).
     pub busy_minutes: FxHashMap<u32, u64>,
-    /// All attempts and the MTA's own failures per bin.
+    /// New connections (attempts that were not on a reused one) and the MTA's own
+    /// failures per bin: the MTA's errors strike when it connects.
     pub mta_bins: Vec<(u32, u32)>,
     /// Recipients arriving per bin (the traffic).
     pub traffic: Vec<u64>,
@@ -265,6 +271,8 @@ pub struct Evidence {
     pub unkeyed: u64,
     /// Whether any outcome carried Postfix `delays=`.
     pub has_delays: bool,
+    /// Whether any record's time had milliseconds (else the log's clock ticks in seconds).
+    pub subsecond: bool,
     pub outcomes: u64,
 }
 
@@ -312,6 +320,11 @@ impl Evidence {
             .unwrap_or(ReplyClass::Other)
     }
 
+    /// The resolution of the log's timestamps, in seconds.
+    pub fn resolution(&self) -> f64 {
+        if self.subsecond { 0.001 } else { 1.0 }
+    }
+
     /// The exact text of a reply key, as first seen.
     pub fn text(&self, reply: Sym) -> &str {
         self.exact_replies.get(&reply).map_or("", String::as_str)
@@ -326,6 +339,7 @@ impl Evidence {
         let t = (o.time.0 - origin.0).max(0) as u64;
         self.end = self.end.max(t);
         self.outcomes += 1;
+        self.subsecond |= o.time.0 % 1000 != 0;
         if let Some(age) = o.age {
             self.oldest = self.oldest.max(age);
         }
@@ -411,7 +425,14 @@ impl Evidence {
         reader: &LogReader,
     ) -> Option<RecipientKey> {
         let key = o.recipient?;
-        if self.recipients.contains_key(&key) {
+        if let Some(r) = self.recipients.get_mut(&key) {
+            // First seen without a relay (an MTA error before DNS): it belongs where its
+            // mail goes.
+            if r.dest != d && o.class != Some(OutcomeClass::Internal) {
+                let (from, arrived) = (r.dest, r.arrived);
+                r.dest = d;
+                self.move_recipient(o, (from, d), arrived);
+            }
             return Some(key);
         }
         let arrived = self.arrived_at(o, t);
@@ -439,6 +460,22 @@ impl Evidence {
             },
         );
         Some(key)
+    }
+
+    fn move_recipient(&mut self, o: &Outcome, (from, to): (u32, u32), arrived: u64) {
+        let b = self.bin_of(arrived);
+        let old = &mut self.dests[from as usize];
+        old.recipients -= 1;
+        if let Some(n) = old.domains.get_mut(&o.domain) {
+            *n = n.saturating_sub(1);
+        }
+        let new = &mut self.dests[to as usize];
+        new.recipients += 1;
+        *new.domains.entry(o.domain).or_insert(0) += 1;
+        if let Some(bin) = self.bins.get_mut(&(from, b)) {
+            bin.arrived = bin.arrived.saturating_sub(1);
+        }
+        self.bins.entry((to, b)).or_default().arrived += 1;
     }
 
     /// When a newly seen recipient arrived: its message's arrival record, else its age,
@@ -512,7 +549,8 @@ impl Evidence {
         if b >= self.mta_bins.len() {
             self.mta_bins.resize(b + 1, (0, 0));
         }
-        self.mta_bins[b].0 += 1;
+        let reused = matches!(o.extra, Extra::Postfix(p) if p.conn_use > 1);
+        self.mta_bins[b].0 += u32::from(!reused);
         let d = self.dest(o.destination, reader);
         self.dests[d as usize].attempts += 1;
         let Some(key) = self.recipient(o, t, d, reader) else {
@@ -523,6 +561,11 @@ impl Evidence {
         let class = o.class.unwrap_or(OutcomeClass::Tempfail);
         if class == OutcomeClass::Internal {
             self.mta_bins[b].1 += 1;
+            let dest = &mut self.dests[d as usize];
+            dest.deferred += 1;
+            *dest.deferrals_by_reply.entry(o.reply).or_insert(0) += 1;
+            self.learn(o.reply, reader);
+            self.bins.entry((d, self.bin_of(t))).or_default().deferred += 1;
             self.after_attempt(key, t, true);
             return;
         }
@@ -618,6 +661,10 @@ impl Evidence {
         match o.kind {
             Kind::Delivered => {
                 dest.delivered += 1;
+                if dest.first_limited.is_none() {
+                    dest.delivered_before_limit += 1;
+                    dest.first_delivery.get_or_insert(t);
+                }
                 dest.latency.add(d_ms);
                 dest.delivery.record(t.saturating_sub(arrived));
                 bin.delivered += 1;
@@ -662,6 +709,7 @@ impl Evidence {
                     }
                     ReplyClass::RateLimit => {
                         bin.rate_limited += 1;
+                        dest.first_limited.get_or_insert(t);
                         count_run(dest.rate_limited.entry(o.reply).or_default(), b);
                         self.minutes.entry((d, minute)).or_default().rate_limited += 1;
                     }

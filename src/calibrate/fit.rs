@@ -202,6 +202,7 @@ pub fn rate_limit(
         return None;
     }
     let per_hour = (median(&mut per_minute) * 60.0).round() as u64;
+    let burst = burst(d, per_hour);
     let totals: FxHashMap<Sym, u64> = d
         .rate_limited
         .iter()
@@ -215,14 +216,24 @@ pub fn rate_limit(
         ""
     };
     notes.say(format!(
-        "{name}.rate_limit: {per_hour}/h, the median of accepted deliveries per minute over the {minutes} minutes with rate-limit replies{doubt} ({limited} such replies); burst not inferred (1)"
+        "{name}.rate_limit: {per_hour}/h, the median of accepted deliveries per minute over the {minutes} minutes with rate-limit replies{doubt} ({limited} such replies); burst {}, the deliveries before the first rate-limit reply beyond what the rate allowed since the first delivery",
+        burst.unwrap_or(1)
     ));
     Some(RateLimit {
         rate: Rate::new(per_hour.max(1), Span::HOUR),
-        burst: None,
+        burst,
         strict: false,
         reply: Some(reply),
     })
+}
+
+/// The rate limit's burst: deliveries before the first rate-limit reply, less what the
+/// rate refilled since the first delivery (`None`: 1 or less).
+fn burst(d: &Dest, per_hour: u64) -> Option<u64> {
+    let (first, limited) = (d.first_delivery?, d.first_limited?);
+    let refilled = per_hour as f64 * limited.saturating_sub(first) as f64 / 3_600_000.0;
+    let burst = (d.delivered_before_limit as f64 - refilled).round();
+    (burst > 1.0).then_some(burst as u64)
 }
 
 /// A connection limit: the sessions open (Postfix busy time per minute) in the minutes
@@ -373,32 +384,56 @@ pub fn deferrals(
         b.transactions >= MIN_BIN_TRANSACTIONS
             && f64::from(unexplained(b)) / f64::from(b.transactions) >= threshold
     };
-    let mut windows: Vec<(u32, u32, u64, u64)> = Vec::new();
+    // A window goes on across bins with too few transactions to tell (a destination held
+    // back by flow control): only a bin with enough of them and a low rate ends it, midway
+    // between the last high bin and that one.
+    let mut windows: Vec<Window> = Vec::new();
+    let mut open = false;
     for (i, b) in &t.bins {
-        if !in_episode(b) {
+        if b.transactions < MIN_BIN_TRANSACTIONS {
             continue;
         }
-        match windows.last_mut() {
-            Some(w) if w.1 + 1 == *i => {
-                w.1 = *i;
-                w.2 += u64::from(unexplained(b));
-                w.3 += u64::from(b.transactions);
+        if !in_episode(b) {
+            if open && let Some(w) = windows.last_mut() {
+                w.end = (u64::from(w.last + 1) * e.bin + u64::from(*i) * e.bin) / 2;
             }
-            _ => windows.push((*i, *i, u64::from(unexplained(b)), u64::from(b.transactions))),
+            open = false;
+            continue;
         }
+        let (deferred, transactions) = (u64::from(unexplained(b)), u64::from(b.transactions));
+        match windows.last_mut() {
+            Some(w) if open => {
+                w.last = *i;
+                w.end = u64::from(*i + 1) * e.bin;
+                w.deferred += deferred;
+                w.transactions += transactions;
+            }
+            _ => windows.push(Window {
+                first: *i,
+                last: *i,
+                end: u64::from(*i + 1) * e.bin,
+                deferred,
+                transactions,
+            }),
+        }
+        open = true;
     }
     let replies = reply_counts(d, rate_limited_too);
-    let episode_bins = |i: u32| windows.iter().any(|w| (w.0..=w.1).contains(&i));
+    let episode_bins = |i: u32| windows.iter().any(|w| (w.first..=w.last).contains(&i));
     let mut episodes = Vec::new();
-    for &(first, last, deferred, transactions) in &windows {
+    for &Window {
+        first,
+        last,
+        end,
+        deferred,
+        transactions,
+    } in &windows
+    {
         let rate = deferred as f64 / transactions as f64;
         let p = ((rate - baseline) / (1.0 - baseline)).clamp(0.0, 1.0);
         let p = (p * 1000.0).round() / 1000.0;
         let reply = top_reply(&replies, |b| (first..=last).contains(&b));
-        let (from, to) = (
-            ms(u64::from(first) * e.bin),
-            ms(u64::from(last + 1) * e.bin),
-        );
+        let (from, to) = (ms(u64::from(first) * e.bin), ms(end));
         notes.say(format!(
             "{name}.deferral_episodes: {from} to {to} with probability {p} ({deferred} unexplained deferrals of {transactions} transactions, {} against a median of {})",
             percent(rate),
@@ -430,6 +465,16 @@ pub fn deferrals(
         }
     });
     (episodes, transient.filter(|t| t.probability > 0.0))
+}
+
+/// A deferral episode as found: its high bins, its estimated end (ms) and its counts.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    first: u32,
+    last: u32,
+    end: u64,
+    deferred: u64,
+    transactions: u64,
 }
 
 /// Unexplained deferrals per reply and bin (rate-limit replies too when they are not a
@@ -643,7 +688,7 @@ pub fn internal_errors(e: &Evidence, notes: &mut Notes) -> InternalErrors {
         0.0
     };
     notes.say(format!(
-        "mta.internal_errors.probability: {probability} ({internal} of {attempts} attempts outside windows failed inside the MTA)"
+        "mta.internal_errors.probability: {probability} ({internal} of {attempts} new connections outside windows failed inside the MTA)"
     ));
     let windows = windows
         .iter()
@@ -654,7 +699,7 @@ pub fn internal_errors(e: &Evidence, notes: &mut Notes) -> InternalErrors {
                 ms((last as u64 + 1) * e.bin),
             );
             notes.say(format!(
-                "mta.internal_errors.windows: {from} to {to} with probability {p} ({internal} of {attempts} attempts)"
+                "mta.internal_errors.windows: {from} to {to} with probability {p} ({internal} of {attempts} new connections)"
             ));
             ErrorWindow {
                 from,
@@ -677,27 +722,29 @@ pub fn concurrency(busy: impl Iterator<Item = u64>) -> Option<u32> {
         .map(|b| (b as f64 / 60_000.0).ceil() as u32)
 }
 
-/// A Zipf exponent fitted to volumes by rank (least squares on logs), in [0, 3].
+/// The Zipf exponent that gives the largest of `volumes` (sorted, most first) the same
+/// part of their total as in the log: the head of a population is what reaches flow
+/// control's thresholds. In [0, 3]; 1 with fewer than three volumes.
 pub fn zipf_exponent(volumes: &[u64]) -> f64 {
-    let points: Vec<(f64, f64)> = volumes
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| **v > 0)
-        .map(|(i, v)| (((i + 1) as f64).ln(), (*v as f64).ln()))
-        .collect();
-    if points.len() < 3 {
+    let total: u64 = volumes.iter().sum();
+    let largest = volumes.first().copied().unwrap_or(0);
+    if volumes.len() < 3 || largest == 0 {
         return 1.0;
     }
-    let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let (cov, var) = points.iter().fold((0.0, 0.0), |(c, v), (x, y)| {
-        (c + (x - mx) * (y - my), v + (x - mx) * (x - mx))
-    });
-    let slope = if var > 0.0 { cov / var } else { -1.0 };
-    ((-slope * 100.0).round() / 100.0).clamp(0.0, 3.0)
+    let want = total as f64 / largest as f64;
+    let n = volumes.len();
+    let harmonic = |s: f64| (1..=n).map(|k| (k as f64).powf(-s)).sum::<f64>();
+    let (mut lo, mut hi) = (0.0, 3.0);
+    for _ in 0..50 {
+        let mid = (lo + hi) / 2.0;
+        // The harmonic number falls as the exponent grows.
+        if harmonic(mid) > want {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    ((lo + hi) / 2.0 * 100.0).round() / 100.0
 }
 
 #[cfg(test)]
@@ -735,6 +782,7 @@ mod tests {
             .map(|k| (1e6 / (k as f64).powf(1.2)) as u64)
             .collect();
         assert_eq!(zipf_exponent(&volumes), 1.2);
+        assert_eq!(zipf_exponent(&[10, 10, 10, 10]), 0.0);
         assert_eq!(zipf_exponent(&[5, 3]), 1.0);
         assert_eq!(concurrency([30_000, 600_001].into_iter()), Some(11));
         assert_eq!(concurrency(std::iter::empty()), None);

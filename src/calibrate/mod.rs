@@ -299,7 +299,7 @@ fn population(
     };
     let share = share(pooled.recipients, total);
     notes.say(format!(
-        "generated_receivers: the {} destinations past the top {}, share {share} ({} recipients), Zipf exponent {zipf_exponent} fitted to their volumes by rank; only latency, unknown users and transient errors are pooled for them",
+        "generated_receivers: the {} destinations past the top {}, share {share} ({} recipients), Zipf exponent {zipf_exponent} (the largest of them gets the same part of their total as in the log); only latency, unknown users and transient errors are pooled for them",
         rest.len(),
         e.dests.len() - rest.len(),
         pooled.recipients
@@ -315,10 +315,11 @@ fn population(
 /// The MTA side: retries, maximum age, connections, own failures.
 fn mta(e: &Evidence, notes: &mut Notes) -> MtaConfig {
     let defaults = MtaConfig::default();
-    let max_connections = fit::concurrency(e.busy_minutes.values().copied());
+    let max_connections = fit::concurrency(e.busy_minutes.values().copied())
+        .map(|seen| seen.max(defaults.max_connections));
     match max_connections {
         Some(n) => notes.say(format!(
-            "mta.max_connections: {n}, the most sessions open at once over all destinations (Postfix busy time per minute)"
+            "mta.max_connections: {n}: the most sessions seen open at once over all destinations (Postfix busy time per minute), or the default when more (a log shows what the traffic needed, a lower bound of the limit)"
         )),
         None => notes.fallback(format!(
             "mta.max_connections: the default {}, because the log has no Postfix delays to count open sessions",
@@ -349,10 +350,9 @@ fn flow_control(
         .max();
     match per_destination {
         Some(n) => {
-            config.concurrency.max = n.max(1);
-            config.concurrency.initial = config.concurrency.initial.min(config.concurrency.max);
+            config.concurrency.max = n.max(config.concurrency.max);
             notes.say(format!(
-                "flow_control.concurrency.max: {}, the most sessions open at once to one destination",
+                "flow_control.concurrency.max: {}: the most sessions seen open at once to one destination ({n}), or the default when more (a lower bound of the limit)",
                 config.concurrency.max
             ));
         }

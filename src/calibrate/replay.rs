@@ -106,9 +106,17 @@ pub struct Compared {
 
 impl Compared {
     fn new(observed: f64, simulated: f64) -> Compared {
+        Compared::within(observed, simulated, 0.0)
+    }
+
+    /// Compared with a difference up to `resolution` counted as none (a latency measured
+    /// with a log's one-second timestamps).
+    fn within(observed: f64, simulated: f64, resolution: f64) -> Compared {
+        let gap = simulated - observed;
+        let gap = gap.signum() * (gap.abs() - resolution).max(0.0);
         let relative_error = if observed != 0.0 {
-            Some(round((simulated - observed) / observed, 4))
-        } else if simulated == 0.0 {
+            Some(round(gap / observed, 4))
+        } else if gap == 0.0 {
             Some(0.0)
         } else {
             None
@@ -158,6 +166,8 @@ pub struct Fit {
     pub bin_s: f64,
     pub score: f64,
     pub scored_metrics: Vec<&'static str>,
+    /// Latency differences up to this are counted as none: the log's clock resolution.
+    pub latency_resolution_s: f64,
     pub destinations: Vec<DestinationFit>,
     pub totals: DestinationFit,
 }
@@ -202,7 +212,13 @@ pub fn replay(
     let (_, observer) = sim::simulate_with(compiled, options, observer)?;
     let end = compiled.end();
     let simulated = observer.finish(end);
-    let fit = compare(&compiled.scenario.name, &groups, &observed, &simulated, bin);
+    let fit = compare(
+        &compiled.scenario.name,
+        &groups,
+        (&observed, &simulated),
+        bin,
+        evidence.resolution(),
+    );
     Ok(Replay {
         fit,
         groups,
@@ -428,9 +444,9 @@ impl Observer for SimSide {
 fn compare(
     scenario: &str,
     groups: &[String],
-    observed: &[Side],
-    simulated: &[Side],
+    (observed, simulated): (&[Side], &[Side]),
     bin: Span,
+    resolution: f64,
 ) -> Fit {
     let total_recipients: u64 = observed.iter().map(|s| s.recipients).sum();
     let mut destinations: Vec<DestinationFit> = groups
@@ -439,7 +455,7 @@ fn compare(
         .filter(|(_, (o, s))| o.recipients + s.recipients > 0)
         .map(|(name, (o, s))| {
             let weight = o.recipients as f64 / total_recipients.max(1) as f64;
-            fit_of(name, round(weight, 6), o, s)
+            fit_of(name, round(weight, 6), (o, s), resolution)
         })
         .collect();
     destinations.sort_by(|a, b| {
@@ -476,16 +492,24 @@ fn compare(
         score: round(score, 4),
         scored_metrics: SCORED.to_vec(),
         destinations,
-        totals: fit_of("totals", 1.0, &sum(observed), &sum(simulated)),
+        totals: fit_of("totals", 1.0, (&sum(observed), &sum(simulated)), resolution),
+        latency_resolution_s: resolution,
     }
 }
 
-fn fit_of(name: &str, weight: f64, o: &Side, s: &Side) -> DestinationFit {
+fn fit_of(name: &str, weight: f64, (o, s): (&Side, &Side), resolution: f64) -> DestinationFit {
     let metrics: BTreeMap<&'static str, Compared> = o
         .metrics()
         .iter()
         .zip(s.metrics())
-        .map(|((key, observed), (_, simulated))| (*key, Compared::new(*observed, simulated)))
+        .map(|((key, observed), (_, simulated))| {
+            let compared = if key.starts_with("latency_") {
+                Compared::within(*observed, simulated, resolution)
+            } else {
+                Compared::new(*observed, simulated)
+            };
+            (*key, compared)
+        })
         .collect();
     let error: f64 = SCORED.iter().map(|k| metrics[k].capped()).sum::<f64>() / SCORED.len() as f64;
     let mut replies: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -566,6 +590,8 @@ mod tests {
         assert_eq!(Compared::new(0.0, 3.0).capped(), 1.0);
         assert_eq!(Compared::new(10.0, 40.0).capped(), 1.0);
         assert_eq!(Compared::new(10.0, 9.0).capped(), 0.1);
+        assert_eq!(Compared::within(1.0, 0.2, 1.0).relative_error, Some(0.0));
+        assert_eq!(Compared::within(10.0, 13.0, 1.0).relative_error, Some(0.2));
     }
 
     #[test]
