@@ -14,7 +14,7 @@ use crate::output::OutputFolder;
 use crate::report::{self, Cell, Entry, Explorer, Page, Row, Section, Series, Timeline};
 use crate::scenario;
 use crate::sim::RunOptions;
-use crate::units::{Instant, Span};
+use crate::units::{Instant, Span, human_seconds};
 
 /// How to read the logs.
 #[derive(Debug, Clone, clap::Args)]
@@ -208,14 +208,14 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         for d in &replayed.fit.destinations {
             let m = |k: &str| &d.metrics[k];
             println!(
-                "  {:<20} delivered {:>8} / {:<8} deferred {:>8} / {:<8} p90 {:>8.0}s / {:<8.0}s score {:.3}",
+                "  {:<20} delivered {:>8} / {:<8} deferred {:>8} / {:<8} p90 {:>7} / {:<7} score {:.3}",
                 d.destination,
                 m("delivered").observed,
                 m("delivered").simulated,
                 m("deferred").observed,
                 m("deferred").simulated,
-                m("latency_p90_s").observed,
-                m("latency_p90_s").simulated,
+                human_seconds(m("latency_p90_s").observed),
+                human_seconds(m("latency_p90_s").simulated),
                 d.score
             );
         }
@@ -258,7 +258,7 @@ fn page(r: &Replay, scenario: &scenario::Scenario) -> Page {
                 cells.push(Cell::count(m(key).simulated as u64));
             }
             for v in [m("latency_p90_s").observed, m("latency_p90_s").simulated] {
-                cells.push(Cell::number(crate::units::human_seconds(v)).sorted_by(v));
+                cells.push(Cell::number(human_seconds(v)).sorted_by(v));
             }
             Row {
                 destination: Some(d.destination.clone()),

@@ -9,5 +9,6 @@ pub mod model;
 pub mod names;
 pub mod observe;
 pub mod pick;
+pub mod ready;
 pub mod retry;
 pub mod world;

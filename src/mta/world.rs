@@ -2,14 +2,14 @@
 //! their domains, the destinations flow control keys on, and how traffic picks among them.
 //! It holds mechanics only; what is measured about it lives with the observers.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand::Rng;
 
-use super::message::{Message, Ready};
+use super::message::Message;
 use super::names::Names;
 use super::pick::AliasTable;
+use super::ready::ReadyQueue;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policies, PolicyIndex};
 use crate::receiver::Receiver;
@@ -63,7 +63,7 @@ pub struct Destination {
     pub receiver: ReceiverId,
     pub flow: FlowControl,
     /// Messages due now, waiting for a session.
-    pub ready: VecDeque<Ready>,
+    pub ready: ReadyQueue,
     /// Its one recipient domain, if it has only one: then messages that have only arrived
     /// wait in `ready` without a stored [`Message`].
     pub only_domain: Option<DomainId>,
@@ -193,7 +193,7 @@ impl World {
         self.destinations.push(Destination {
             receiver,
             flow: FlowControl::new(Arc::clone(self.policies.get(policy)), Instant::ZERO),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             only_domain,
             unheld: 0,
             waiting: 0,

@@ -47,7 +47,12 @@ impl<O: Observer> MailModel<O> {
         let len = destination.ready.len();
         for position in len - destination.unheld..len {
             let destination = self.world.destination(d);
-            let (message, first) = match destination.ready[position].message() {
+            let (message, first) = match destination
+                .ready
+                .get(position)
+                .expect("within the queue")
+                .message()
+            {
                 ReadyMessage::Stored(slot) => {
                     let message = &mut self.messages[slot];
                     let first = message.hold();

@@ -51,7 +51,7 @@ impl<O: Observer> MailModel<O> {
     /// next one taken is deliverable.
     pub(super) fn expire_stale_head(&mut self, d: DestinationId, now: Instant) {
         let max_age = self.mta.max_age;
-        while let Some(&entry) = self.world.destination(d).ready.front() {
+        while let Some(entry) = self.world.destination(d).ready.front() {
             let injected_at = match entry.message() {
                 ReadyMessage::Stored(slot) => self.messages[slot].injected_at,
                 ReadyMessage::Arrived { arrived, .. } => arrived,
