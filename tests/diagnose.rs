@@ -151,9 +151,12 @@ fn the_mtas_own_errors_are_all_destinations() {
             "{what}: {:?}",
             d.verdict.causes
         );
-        // Every episode starts within the burst (1h to 1h30m).
+        // Every episode starts within the burst (1h to 1h30m), and its cause is read from
+        // its deferrals, not from the unknown-user bounces the same window counted.
         for e in &d.episodes {
             assert!((3600.0..5400.0).contains(&e.start_s), "{what}: {e:?}");
+            assert!(!e.top_reply.contains("5.1.1"), "{what}: {e:?}");
+            assert_ne!(e.cause, diagnose::Cause::Unknown, "{what}: {e:?}");
         }
         counts_agree(&result, &d, &what);
     }

@@ -5,7 +5,7 @@
 //! 1. the episode's most frequent reply contains the signature of a known provider reply
 //!    ([`KNOWN`]: Yahoo TSS04/TS01/TS02/TS03, Gmail 4.7.28/4.7.0/4.2.1, Microsoft
 //!    4.7.650/RP-001/S3150, greylisting): that reply's cause and advice;
-//! 2. more than half of the failures are of one kind: connect failures and timeouts at
+//! 2. more than half of the failures other than bounces (5xx but blocks) are of one kind: connect failures and timeouts at
 //!    connect -> outage; the MTA's own errors (DNS, local resources, `KumoMTA internal`)
 //!    -> mta; rejects at the greeting -> connection limit; 5xx 5.7.x -> block;
 //! 3. words of the most frequent reply, in this order: greylist -> greylisting; "too many
@@ -183,13 +183,16 @@ pub struct Failures {
     pub greeting: u64,
     /// 5xx 5.7.x (a block).
     pub blocked: u64,
-    /// Every other failure (4xx, 5xx, timeouts later in the session).
+    /// 5xx other than blocks (5.1.1 user unknown, policy): counted by flow control, but
+    /// no sign of the destination's standing, so no part of the majority.
+    pub bounced: u64,
+    /// Every other failure (4xx, timeouts later in the session).
     pub other: u64,
 }
 
 impl Failures {
     pub fn total(&self) -> u64 {
-        self.connect + self.internal + self.greeting + self.blocked + self.other
+        self.connect + self.internal + self.greeting + self.blocked + self.bounced + self.other
     }
 
     /// Counts one failed attempt; `blocked`: a 5.7.x permanent failure.
@@ -199,12 +202,13 @@ impl Failures {
             (OutcomeClass::Connect, _) | (OutcomeClass::Timeout, true) => self.connect += 1,
             (_, true) => self.greeting += 1,
             (OutcomeClass::Permfail, _) if blocked => self.blocked += 1,
+            (OutcomeClass::Permfail, _) => self.bounced += 1,
             _ => self.other += 1,
         }
     }
 
     fn majority(&self) -> Option<Cause> {
-        let half = self.total() / 2;
+        let half = (self.total() - self.bounced) / 2;
         [
             (self.connect, Cause::Outage),
             (self.internal, Cause::Mta),
@@ -286,6 +290,28 @@ mod tests {
         assert_eq!(
             cause_of("451 4.3.0 Internal error", &internal).0,
             Cause::Mta
+        );
+        // 19 of the MTA's own errors among 56 failures, 30 of them unknown-user bounces:
+        // the bounces say nothing of the destination, so the MTA's errors are the majority.
+        let diluted = Failures {
+            internal: 19,
+            bounced: 30,
+            other: 7,
+            ..Failures::default()
+        };
+        let dns = "Host or domain name not found. Name service error for * type=MX";
+        assert_eq!(cause_of(dns, &diluted).0, Cause::Mta);
+        assert_eq!(
+            cause_of(
+                dns,
+                &Failures {
+                    bounced: 0,
+                    other: 37,
+                    ..diluted
+                }
+            )
+            .0,
+            Cause::Unknown
         );
         let even = Failures {
             internal: 5,

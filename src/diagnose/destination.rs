@@ -81,7 +81,9 @@ pub struct Open {
     pub backoffs: u32,
     pub suspensions: u32,
     pub failures: Failures,
-    pub replies: FxHashMap<Sym, u64>,
+    /// Per reply: how often, and whether it is a bounce that says nothing of the
+    /// destination's standing (a 5xx other than a block, such as 5.1.1 user unknown).
+    pub replies: FxHashMap<Sym, (u64, bool)>,
 }
 
 /// A finished (or, at the log's end, still open) episode.
@@ -338,7 +340,9 @@ pub fn coarsen(series: &mut Vec<Bucket>) {
 
 fn add(open: &mut Open, f: &Failure) {
     open.failures.count(f.class, f.handshake, f.blocked);
-    *open.replies.entry(f.reply).or_default() += 1;
+    let entry = open.replies.entry(f.reply).or_default();
+    entry.0 += 1;
+    entry.1 = f.class == OutcomeClass::Permfail && !f.blocked;
 }
 
 /// Why a bounce bounced, as summary.json's `bounces_by_reason` says it.

@@ -19,7 +19,8 @@
 //! An **episode** runs from a destination's transition out of normal to its transition
 //! back (or the end of the log: `end` is then null). Its `errors` are the failed attempts
 //! of the error window that triggered it and of the episode itself; `top_reply` the most
-//! frequent reply among them; `cause` comes from [`cause`].
+//! frequent reply among them, bounces that say nothing of the destination's standing
+//! (5xx other than 5.7.x blocks) only when there is nothing else; `cause` comes from [`cause`].
 //!
 //! # The verdict
 //! A destination is *busy* when it had `errors.threshold` attempts within one
@@ -507,12 +508,12 @@ fn episode_report(
     origin: UnixMillis,
 ) -> EpisodeReport {
     let open = &e.open;
-    let (top, count) = open
+    let (top, count, _) = open
         .replies
         .iter()
-        .map(|(sym, n)| (reader.text(*sym), *n))
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .unwrap_or(("", 0));
+        .map(|(sym, &(n, bounce))| (reader.text(*sym), n, bounce))
+        .max_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(b.0.cmp(a.0)))
+        .unwrap_or(("", 0, false));
     let (cause, known) = cause::cause_of(top, &open.failures);
     EpisodeReport {
         destination: reader.text(d.name).to_string(),
