@@ -179,6 +179,45 @@ struct Ramp {
     next: Instant,
 }
 
+/// What only a destination that has left normal needs: its backoff and suspension
+/// deadlines, escalation, ramp, counters and undrained transitions. Most destinations of a
+/// large sender never leave normal, so this is boxed and created on the first transition.
+#[derive(Debug, Clone)]
+struct Trouble {
+    backoff_events: EventWindow,
+    suspended_until: Instant,
+    /// The current suspension is a dead destination's: restart the window at its end.
+    restart_window: bool,
+    backoff_until: Instant,
+    backoff_cause: BackoffCause,
+    ramp: Option<Ramp>,
+    /// Consecutive escalations so far (the suspension is `duration << level`).
+    escalation_level: u32,
+    /// When the last escalation's suspension ended.
+    escalation_end: Instant,
+    transitions: Vec<Transition>,
+    backoff_entries: u64,
+    suspensions: u64,
+}
+
+impl Trouble {
+    fn new(policy: &Policy) -> Box<Trouble> {
+        Box::new(Trouble {
+            backoff_events: EventWindow::new(policy.escalate_after, policy.escalate_within),
+            suspended_until: Instant::ZERO,
+            restart_window: false,
+            backoff_until: Instant::ZERO,
+            backoff_cause: BackoffCause::ToNormalAfter,
+            ramp: None,
+            escalation_level: 0,
+            escalation_end: Instant::ZERO,
+            transitions: Vec::new(),
+            backoff_entries: 0,
+            suspensions: 0,
+        })
+    }
+}
+
 /// One destination's flow control. Feed it every attempt's end ([`FlowControl::record`]),
 /// ask it before every start ([`FlowControl::permit`]), and call
 /// [`FlowControl::advance`] at [`FlowControl::next_wakeup`].
@@ -190,29 +229,17 @@ pub struct FlowControl {
     /// Deliveries running: the last `permit` argument, plus grants, minus records since.
     in_flight: u32,
     errors: EventWindow,
-    backoff_events: EventWindow,
     /// Per rule, its threshold trigger's recent matches.
     rule_hits: Box<[EventWindow]>,
     /// Per rule, when its `set` caps end (meaningful for rules in `set_active`).
     set_until: Box<[Instant]>,
     set_active: ReplyMatch,
-    suspended_until: Instant,
-    /// The current suspension is a dead destination's: restart the window at its end.
-    restart_window: bool,
-    backoff_until: Instant,
-    backoff_cause: BackoffCause,
-    ramp: Option<Ramp>,
-    /// Consecutive escalations so far (the suspension is `duration << level`).
-    escalation_level: u32,
-    /// When the last escalation's suspension ended.
-    escalation_end: Instant,
     bucket: Option<TokenBucket>,
     /// Concurrency cap of the state, ramp and `set` rules (the window applies below it).
     cap: u32,
     rate: Option<Rate>,
-    transitions: Vec<Transition>,
-    backoff_entries: u64,
-    suspensions: u64,
+    /// None until the first transition out of normal.
+    trouble: Option<Box<Trouble>>,
 }
 
 impl FlowControl {
@@ -232,23 +259,13 @@ impl FlowControl {
             window: Window::new(p.window.initial),
             in_flight: 0,
             errors: EventWindow::new(p.error_threshold, p.error_window),
-            backoff_events: EventWindow::new(p.escalate_after, p.escalate_within),
             rule_hits,
             set_until: vec![Instant::ZERO; p.rules.len()].into_boxed_slice(),
             set_active: ReplyMatch::NONE,
-            suspended_until: Instant::ZERO,
-            restart_window: false,
-            backoff_until: Instant::ZERO,
-            backoff_cause: BackoffCause::ToNormalAfter,
-            ramp: None,
-            escalation_level: 0,
-            escalation_end: Instant::ZERO,
             bucket: None,
             cap: u32::MAX,
             rate: None,
-            transitions: Vec::new(),
-            backoff_entries: 0,
-            suspensions: 0,
+            trouble: None,
             policy,
         };
         fc.refresh(now);
@@ -280,12 +297,12 @@ impl FlowControl {
 
     /// Backoff events so far: transitions into backoff (from normal or a suspension's end).
     pub fn backoff_entries(&self) -> u64 {
-        self.backoff_entries
+        self.trouble.as_ref().map_or(0, |t| t.backoff_entries)
     }
 
     /// Transitions into suspended so far (an extended suspension counts once).
     pub fn suspensions(&self) -> u64 {
-        self.suspensions
+        self.trouble.as_ref().map_or(0, |t| t.suspensions)
     }
 
     /// Least delay before a failed message may be retried: `backoff.retry_after` in backoff
@@ -304,7 +321,7 @@ impl FlowControl {
         self.in_flight = in_flight;
         if self.state == State::Suspended {
             return Permit::Suspended {
-                until: self.suspended_until,
+                until: self.troubled().suspended_until,
             };
         }
         if in_flight >= self.concurrency_limit() {
@@ -359,13 +376,16 @@ impl FlowControl {
 
     /// When [`FlowControl::advance`] must next be called (None: no timer pending).
     pub fn next_wakeup(&self) -> Option<Instant> {
+        let sets = self.set_active.indices().map(|i| self.set_until[i]).min();
+        let Some(t) = &self.trouble else {
+            return sets;
+        };
         let state = match self.state {
             State::Normal => None,
-            State::Backoff => Some(self.backoff_until),
-            State::Suspended => Some(self.suspended_until),
+            State::Backoff => Some(t.backoff_until),
+            State::Suspended => Some(t.suspended_until),
         };
-        let sets = self.set_active.indices().map(|i| self.set_until[i]).min();
-        [state, self.ramp.map(|r| r.next), sets]
+        [state, t.ramp.map(|r| r.next), sets]
             .into_iter()
             .flatten()
             .min()
@@ -373,27 +393,35 @@ impl FlowControl {
 
     /// The transitions since the last call, oldest first.
     pub fn drain_transitions(&mut self) -> impl Iterator<Item = Transition> + '_ {
-        self.transitions.drain(..)
+        self.trouble
+            .iter_mut()
+            .flat_map(|t| t.transitions.drain(..))
     }
 
     /// Whether there are transitions to drain (most calls have none).
     pub fn has_transitions(&self) -> bool {
-        !self.transitions.is_empty()
+        self.trouble
+            .as_ref()
+            .is_some_and(|t| !t.transitions.is_empty())
     }
 
     fn fire_timers(&mut self, at: Instant) {
-        match self.state {
-            State::Suspended if self.suspended_until <= at => self.end_suspension(at),
-            State::Backoff if self.backoff_until <= at => {
-                let reason = self.backoff_expiry_reason();
-                self.exit_backoff(at, reason);
+        if let Some(t) = &self.trouble {
+            match self.state {
+                State::Suspended if t.suspended_until <= at => self.end_suspension(at),
+                State::Backoff if t.backoff_until <= at => {
+                    let reason = self.backoff_expiry_reason();
+                    self.exit_backoff(at, reason);
+                }
+                _ => {}
             }
-            _ => {}
         }
-        if let (Some(ramp), Some((steps, interval))) = (self.ramp, self.policy.ramp)
+        let policy_ramp = self.policy.ramp;
+        if let Some(t) = &mut self.trouble
+            && let (Some(ramp), Some((steps, interval))) = (t.ramp, policy_ramp)
             && ramp.next <= at
         {
-            self.ramp = (ramp.step + 1 < steps).then_some(Ramp {
+            t.ramp = (ramp.step + 1 < steps).then_some(Ramp {
                 step: ramp.step + 1,
                 next: ramp.next + interval,
             });
@@ -458,7 +486,7 @@ impl FlowControl {
             self.suspend(now, now + self.policy.rules[i].duration, reason);
         }
         if dead && !was_suspended {
-            self.restart_window = true;
+            self.trouble().restart_window = true;
             let cohorts = self.policy.window.failed_cohort_limit;
             self.suspend(
                 now,
@@ -500,18 +528,22 @@ impl FlowControl {
     /// A backoff trigger in normal or backoff: enter backoff or push its end out, and
     /// count it toward escalation.
     fn backoff_event(&mut self, now: Instant, until: Instant, cause: BackoffCause, reason: Reason) {
-        if self.state == State::Normal {
+        let entering = self.state == State::Normal;
+        if entering {
             self.transition(now, State::Backoff, reason);
-            self.backoff_entries += 1;
-            self.ramp = None;
-            self.backoff_until = until;
-            self.backoff_cause = cause;
-        } else if until >= self.backoff_until {
-            self.backoff_until = until;
-            self.backoff_cause = cause;
         }
+        let t = self.trouble();
+        if entering {
+            t.backoff_entries += 1;
+            t.ramp = None;
+        }
+        if entering || until >= t.backoff_until {
+            t.backoff_until = until;
+            t.backoff_cause = cause;
+        }
+        let escalates = t.backoff_events.record(now);
         self.errors.clear();
-        if self.backoff_events.record(now) {
+        if escalates {
             self.escalate(now);
         }
     }
@@ -521,48 +553,55 @@ impl FlowControl {
     /// after the previous escalation's suspension ended.
     fn escalate(&mut self, now: Instant) {
         let p = Arc::clone(&self.policy);
-        if now >= self.escalation_end.saturating_add(p.escalate_within) {
-            self.escalation_level = 0;
+        let t = self.trouble();
+        if now >= t.escalation_end.saturating_add(p.escalate_within) {
+            t.escalation_level = 0;
         }
-        let factor = 1u64.checked_shl(self.escalation_level).unwrap_or(u64::MAX);
+        let factor = 1u64.checked_shl(t.escalation_level).unwrap_or(u64::MAX);
         let duration = p.suspend_duration.saturating_mul(factor).min(p.suspend_max);
-        self.escalation_level = (self.escalation_level + 1).min(63);
-        self.backoff_events.clear();
+        t.escalation_level = (t.escalation_level + 1).min(63);
+        t.backoff_events.clear();
         let reason = Reason::Escalation {
             backoffs: p.escalate_after,
             within: p.escalate_within,
         };
         self.suspend(now, now + duration, reason);
-        self.escalation_end = self.suspended_until;
+        let t = self.trouble();
+        t.escalation_end = t.suspended_until;
     }
 
     /// Enters suspension until `until`, or extends the current one.
     fn suspend(&mut self, now: Instant, until: Instant, reason: Reason) {
         if self.state == State::Suspended {
-            self.suspended_until = self.suspended_until.max(until);
+            let t = self.trouble();
+            t.suspended_until = t.suspended_until.max(until);
             return;
         }
         self.transition(now, State::Suspended, reason);
-        self.suspensions += 1;
-        self.suspended_until = until;
-        self.ramp = None;
+        let t = self.trouble();
+        t.suspensions += 1;
+        t.suspended_until = until;
+        t.ramp = None;
         self.errors.clear();
     }
 
     /// A suspension's end goes to backoff, never straight to normal.
     fn end_suspension(&mut self, at: Instant) {
         self.transition(at, State::Backoff, Reason::SuspensionOver);
-        self.backoff_entries += 1;
-        self.backoff_until = at + self.policy.to_normal_after;
-        self.backoff_cause = BackoffCause::ToNormalAfter;
-        if std::mem::take(&mut self.restart_window) {
+        let to_normal_after = self.policy.to_normal_after;
+        let t = self.trouble();
+        t.backoff_entries += 1;
+        t.backoff_until = at + to_normal_after;
+        t.backoff_cause = BackoffCause::ToNormalAfter;
+        if std::mem::take(&mut t.restart_window) {
             self.window.restart(self.in_flight, &self.policy.window);
         }
     }
 
     fn exit_backoff(&mut self, at: Instant, reason: Reason) {
         self.transition(at, State::Normal, reason);
-        self.ramp = match self.policy.ramp {
+        let policy_ramp = self.policy.ramp;
+        self.trouble().ramp = match policy_ramp {
             Some((steps, interval)) if steps > 1 => Some(Ramp {
                 step: 1,
                 next: at + interval,
@@ -572,7 +611,7 @@ impl FlowControl {
     }
 
     fn backoff_expiry_reason(&self) -> Reason {
-        match self.backoff_cause {
+        match self.troubled().backoff_cause {
             BackoffCause::ToNormalAfter => Reason::ToNormalAfter(self.policy.to_normal_after),
             BackoffCause::Rule(index) => {
                 let index = index as usize;
@@ -595,13 +634,27 @@ impl FlowControl {
     }
 
     fn transition(&mut self, at: Instant, to: State, reason: Reason) {
-        self.transitions.push(Transition {
+        let from = self.state;
+        self.trouble().transitions.push(Transition {
             at,
-            from: self.state,
+            from,
             to,
             reason,
         });
         self.state = to;
+    }
+
+    /// The state of a destination out of normal, created on its first transition.
+    fn trouble(&mut self) -> &mut Trouble {
+        let policy = &self.policy;
+        self.trouble.get_or_insert_with(|| Trouble::new(policy))
+    }
+
+    /// [`FlowControl::trouble`] where it must exist already: in backoff or suspended.
+    fn troubled(&self) -> &Trouble {
+        self.trouble
+            .as_deref()
+            .expect("a destination out of normal has its trouble state")
     }
 
     fn verdict(&self, class: OutcomeClass, fired: ReplyMatch) -> Verdict {
@@ -619,7 +672,8 @@ impl FlowControl {
     /// Recomputes the caps and the rate in force at `now` and retunes the bucket.
     fn refresh(&mut self, now: Instant) {
         let p = &self.policy;
-        let (mut cap, mut rate) = match (self.state, self.ramp) {
+        let ramp = self.trouble.as_ref().and_then(|t| t.ramp);
+        let (mut cap, mut rate) = match (self.state, ramp) {
             (State::Normal, None) => (u32::MAX, p.max_rate),
             (State::Normal, Some(ramp)) => ramp_limits(p, ramp.step),
             _ => (p.backoff_concurrency, p.backoff_rate),
