@@ -1300,3 +1300,11 @@ fn threshold_trigger_keeps_firing_while_n_matches_are_within_the_period() {
     );
     assert_eq!(fc.next_wakeup(), Some(time(50 * MINUTE)));
 }
+
+/// A large sender has a million destinations, most of which never leave normal: what
+/// only trouble needs is boxed (`Trouble`), and this keeps it so.
+#[test]
+fn a_destination_that_never_left_normal_stays_small() {
+    let size = std::mem::size_of::<FlowControl>();
+    assert!(size <= 216, "FlowControl is {size} bytes");
+}
