@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 
 use super::message::MessageSlot;
+use super::names::Names;
 use super::world::{Destination, DestinationId};
 #[cfg(debug_assertions)]
 use crate::flow_control::State;
@@ -133,15 +134,16 @@ impl Checks {
         self.permits[d] += 1;
     }
 
-    /// An attempt of destination `d` was recorded with flow control.
+    /// An attempt of destination `d` was recorded with flow control. The names are passed
+    /// whole so that a release build, which checks nothing, never looks one up.
     #[inline(always)]
-    pub fn recorded(&mut self, _d: DestinationId, _name: &str) {
+    pub fn recorded(&mut self, _d: DestinationId, _names: &Names) {
         #[cfg(debug_assertions)]
         match self.permits.get_mut(_d.index()) {
             Some(n) if *n > 0 => *n -= 1,
             _ => broken!(
                 self.now,
-                format!("destination {_name:?}"),
+                format!("destination {:?}", &_names[_d.index()]),
                 "an attempt recorded without a granted permit"
             ),
         }
@@ -193,10 +195,10 @@ impl Checks {
 
     /// Destination `d` changed state at `at`.
     #[inline(always)]
-    pub fn transition(&mut self, _d: DestinationId, _name: &str, _at: Instant) {
+    pub fn transition(&mut self, _d: DestinationId, _names: &Names, _at: Instant) {
         #[cfg(debug_assertions)]
         {
-            let what = format!("destination {_name:?}");
+            let what = format!("destination {:?}", &_names[_d.index()]);
             if _at > self.now {
                 broken!(
                     self.now,

@@ -101,7 +101,7 @@ impl<O: Observer> MailModel<O> {
                 .extend(destination.flow.drain_transitions());
             for transition in self.transitions.drain(..) {
                 self.checks
-                    .transition(d, self.world.destination_name(d), transition.at);
+                    .transition(d, &self.world.destination_names, transition.at);
                 self.observer.transition(&self.world, d, &transition);
             }
         }

@@ -91,7 +91,7 @@ impl<O: Observer> MailModel<O> {
         let destination = self.world.destination_mut(d);
         let verdict = destination.flow.record(now, attempt);
         let state = destination.flow.state();
-        self.checks.recorded(d, self.world.destination_name(d));
+        self.checks.recorded(d, &self.world.destination_names);
         let end = AttemptEnd {
             at: now,
             destination: d,

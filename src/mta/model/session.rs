@@ -263,7 +263,7 @@ impl<O: Observer> MailModel<O> {
         destination.flow.release(now);
         destination.in_flight -= 1;
         destination.ready.push_front(Ready::stored(slot));
-        self.checks.recorded(d, self.world.destination_name(d));
+        self.checks.recorded(d, &self.world.destination_names);
         self.checks.moved(slot, Place::Ready, Instant::ZERO);
         self.queues.in_flight -= 1;
         self.queues.ready += 1;
