@@ -441,6 +441,26 @@ fn an_outage_window_is_recovered() {
 }
 
 #[test]
+fn a_connection_limit_is_recovered_from_the_sessions_open_while_rejected() {
+    let s = load("postfix-scheduler-readme", &[]);
+    let dir = scratch("connection-limit");
+    let log = simulate_log(&s, Format::Postfix, &dir);
+    let c = calibrated(&log);
+    let limit = receiver(&c.scenario, "limited")
+        .connection_limit
+        .as_ref()
+        .expect("greeting rejects give a connection limit");
+    assert_eq!(limit.max, 5);
+    assert!(
+        limit
+            .reply
+            .as_deref()
+            .unwrap_or("")
+            .contains("too many connections")
+    );
+}
+
+#[test]
 fn mta_internal_error_windows_are_recovered() {
     let s = load("mta-internal-errors", &["duration=4h"]);
     let dir = scratch("internal");
