@@ -1,22 +1,29 @@
 //! Picking a receiver by share in constant time: Vose's alias method.
 //!
 //! A binary search over 100,000 cumulative shares misses the cache on every message; the
-//! alias table answers with one uniform index, one uniform fraction and two reads.
+//! alias table answers with one uniform index, one uniform fraction and one read.
 
 use rand::Rng;
 
-/// A table for drawing index i with probability weight_i / sum(weights).
+/// A table for drawing item i with probability weight_i / sum(weights). Each column holds
+/// both of its items (not their indices), so a draw reads one entry.
 #[derive(Debug, Clone)]
-pub struct AliasTable {
-    /// Per column: the probability of keeping the column's own index, and its alias.
-    columns: Vec<(f64, u32)>,
-    /// The index each column stands for: zero weights get no column, so adding one
-    /// changes no draw.
-    indices: Vec<u32>,
+pub struct AliasTable<T = u32> {
+    columns: Vec<Column<T>>,
+}
+
+/// The probability of keeping the column's own item, the item, and its alias.
+#[derive(Debug, Clone, Copy)]
+struct Column<T> {
+    keep: f64,
+    own: T,
+    alias: T,
 }
 
 impl AliasTable {
-    /// Builds the table; weights must be finite, non-negative and not all zero.
+    /// Builds the table of indices into `all_weights`; weights must be finite,
+    /// non-negative and not all zero. Zero weights get no column, so adding one changes no
+    /// draw.
     pub fn new(all_weights: &[f64]) -> Self {
         let indices: Vec<u32> = (0..all_weights.len() as u32)
             .filter(|&i| all_weights[i as usize] > 0.0)
@@ -40,19 +47,42 @@ impl AliasTable {
         for i in large.into_iter().chain(small) {
             columns[i as usize] = (1.0, i);
         }
-        AliasTable { columns, indices }
+        let columns = columns
+            .iter()
+            .enumerate()
+            .map(|(own, &(keep, alias))| Column {
+                keep,
+                own: indices[own],
+                alias: indices[alias as usize],
+            })
+            .collect();
+        AliasTable { columns }
+    }
+}
+
+impl<T: Copy> AliasTable<T> {
+    /// The same table with each item replaced by `f(item)`: the draws do not change.
+    pub fn map<U>(&self, f: impl Fn(T) -> U) -> AliasTable<U> {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Column {
+                keep: c.keep,
+                own: f(c.own),
+                alias: f(c.alias),
+            })
+            .collect();
+        AliasTable { columns }
     }
 
-    /// Draws an index (u32 draws only, so the result does not depend on the platform).
-    pub fn sample(&self, rng: &mut impl Rng) -> u32 {
-        let column = rng.random_range(0..self.columns.len() as u32);
-        let (keep, alias) = self.columns[column as usize];
-        let chosen = if rng.random::<f64>() < keep {
-            column
+    /// Draws an item (u32 draws only, so the result does not depend on the platform).
+    pub fn sample(&self, rng: &mut impl Rng) -> T {
+        let column = self.columns[rng.random_range(0..self.columns.len() as u32) as usize];
+        if rng.random::<f64>() < column.keep {
+            column.own
         } else {
-            alias
-        };
-        self.indices[chosen as usize]
+            column.alias
+        }
     }
 }
 

@@ -112,8 +112,8 @@ pub struct World {
     pub policies: Policies,
     pub destinations: Vec<Destination>,
     pub destination_names: Names,
-    /// The table that picks a receiver by share.
-    picker: AliasTable,
+    /// The table that picks a receiver by share, as its range of `domains`.
+    picker: AliasTable<(u32, u32)>,
 }
 
 impl World {
@@ -137,7 +137,7 @@ impl World {
         }
         let mut world = World {
             book: compiled.replies.clone(),
-            picker: AliasTable::new(&parts.weights),
+            picker: AliasTable::new(&parts.weights).map(|r| parts.receiver_domains[r as usize]),
             receivers: parts.receivers,
             receiver_names: parts.names,
             named_receivers: compiled.receivers.len() as u32,
@@ -208,12 +208,28 @@ impl World {
 
     /// Picks a domain for a new message: a receiver by share, then one of its domains.
     pub fn pick_domain(&self, rng: &mut Stream) -> DomainId {
-        let (start, len) = self.receiver_domains[self.picker.sample(rng) as usize];
+        let (start, len) = self.picker.sample(rng);
         DomainId(if len == 1 {
             start
         } else {
             start + rng.random_range(0..len)
         })
+    }
+
+    /// Starts fetching `domain`'s entry into the cache, for a message that will use it soon.
+    pub fn prefetch_domain(&self, domain: DomainId) {
+        prefetch(&self.domains[domain.index()]);
+    }
+
+    /// Starts fetching the destination and receiver of `domain` (whose entry should be in
+    /// the cache by now) into the cache.
+    pub fn prefetch_destination_of(&self, domain: DomainId) {
+        let Domain {
+            receiver,
+            destination,
+        } = self.domains[domain.index()];
+        prefetch(&self.destinations[destination.index()]);
+        prefetch(&self.receivers[receiver.index()]);
     }
 
     pub fn destination(&self, id: DestinationId) -> &Destination {
@@ -274,4 +290,22 @@ impl Parts {
         self.names.push(name);
         self.weights.push(weight);
     }
+}
+
+/// A hint to the CPU to bring every cache line of `value` in: no effect on any result, and
+/// a no-op where there is no prefetch instruction to give it.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch never faults and reads nothing the program can observe;
+            // the address is inside `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }

@@ -61,7 +61,7 @@ pub struct MailModel<O> {
     /// Per wave: messages injected so far.
     injected_of_wave: Vec<u64>,
     next_id: u32,
-    traffic_rng: Stream,
+    picks: inject::Picks,
     mta_rng: Stream,
     pub messages: MessageStore,
     /// Ready entries that are arrived messages, not in `messages`.
@@ -84,6 +84,7 @@ pub struct MailModel<O> {
 impl<O: Observer> MailModel<O> {
     pub fn new(compiled: &CompiledScenario, world: World, observer: O) -> Self {
         let seed = compiled.scenario.seed;
+        let picks = inject::Picks::new(&world, stream(seed, "traffic"));
         MailModel {
             matches: vec![Vec::new(); world.book.len()],
             world,
@@ -94,7 +95,7 @@ impl<O: Observer> MailModel<O> {
             traffic: compiled.traffic.clone(),
             injected_of_wave: vec![0; compiled.traffic.len()],
             next_id: 0,
-            traffic_rng: stream(seed, "traffic"),
+            picks,
             mta_rng: stream(seed, "mta"),
             messages: MessageStore::default(),
             arrived: 0,
