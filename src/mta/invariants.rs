@@ -230,6 +230,14 @@ mod tests {
 
     const D0: DestinationId = DestinationId(0);
 
+    /// Destination names for the checks' messages: "a" and "b".
+    fn names() -> Names {
+        let mut names = Names::default();
+        names.push("a");
+        names.push("b");
+        names
+    }
+
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
     }
@@ -314,8 +322,8 @@ mod tests {
     fn a_record_needs_a_permit() {
         let mut checks = Checks::default();
         checks.opened(D0, &destination(), 0, 10);
-        checks.recorded(D0, "a");
-        checks.recorded(D0, "a");
+        checks.recorded(D0, &names());
+        checks.recorded(D0, &names());
     }
 
     #[test]
@@ -357,7 +365,7 @@ mod tests {
     fn transitions_are_in_order() {
         let mut checks = Checks::default();
         checks.clock(at(10));
-        checks.transition(DestinationId(1), "a", at(7));
-        checks.transition(DestinationId(1), "a", at(5));
+        checks.transition(DestinationId(1), &names(), at(7));
+        checks.transition(DestinationId(1), &names(), at(5));
     }
 }
