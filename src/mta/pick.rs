@@ -75,6 +75,12 @@ impl<T: Copy> AliasTable<T> {
         AliasTable { columns }
     }
 
+    /// Starts fetching the column the next draw from `rng` will read.
+    pub fn prefetch_next(&self, rng: &(impl Rng + Clone)) {
+        let column = rng.clone().random_range(0..self.columns.len() as u32);
+        prefetch(&self.columns[column as usize]);
+    }
+
     /// Draws an item (u32 draws only, so the result does not depend on the platform).
     pub fn sample(&self, rng: &mut impl Rng) -> T {
         let column = self.columns[rng.random_range(0..self.columns.len() as u32) as usize];
@@ -84,6 +90,24 @@ impl<T: Copy> AliasTable<T> {
             column.alias
         }
     }
+}
+
+/// A hint to the CPU to bring every cache line of `value` in: no effect on any result, and
+/// a no-op where there is no prefetch instruction to give it.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch never faults and reads nothing the program can observe;
+            // the address is inside `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 #[cfg(test)]

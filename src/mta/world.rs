@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::message::Message;
 use super::names::Names;
-use super::pick::AliasTable;
+use super::pick::{AliasTable, prefetch};
 use super::ready::ReadyQueue;
 use crate::flow_control::config::KeyKind;
 use crate::flow_control::{FlowControl, Policies, PolicyIndex};
@@ -221,6 +221,13 @@ impl World {
         prefetch(&self.domains[domain.index()]);
     }
 
+    /// Starts fetching what the next pick drawn from `rng` will read: with the draws of a
+    /// pick depending on what it reads, this is a guess, right whenever the pick before was
+    /// of a receiver with one domain.
+    pub fn prefetch_next_pick(&self, rng: &Stream) {
+        self.picker.prefetch_next(rng);
+    }
+
     /// Starts fetching the destination and receiver of `domain` (whose entry should be in
     /// the cache by now) into the cache.
     pub fn prefetch_destination_of(&self, domain: DomainId) {
@@ -290,22 +297,4 @@ impl Parts {
         self.names.push(name);
         self.weights.push(weight);
     }
-}
-
-/// A hint to the CPU to bring every cache line of `value` in: no effect on any result, and
-/// a no-op where there is no prefetch instruction to give it.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = (value as *const T).cast::<i8>();
-        for offset in (0..size_of::<T>()).step_by(64) {
-            // SAFETY: a prefetch never faults and reads nothing the program can observe;
-            // the address is inside `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }

@@ -29,6 +29,7 @@ impl Picks {
         for &domain in &ring {
             world.prefetch_domain(domain);
         }
+        world.prefetch_next_pick(&rng);
         Picks { rng, ring, next: 0 }
     }
 
@@ -37,6 +38,7 @@ impl Picks {
         let domain = self.ring[self.next];
         let drawn = world.pick_domain(&mut self.rng);
         world.prefetch_domain(drawn);
+        world.prefetch_next_pick(&self.rng);
         self.ring[self.next] = drawn;
         self.next = (self.next + 1) % AHEAD;
         world.prefetch_destination_of(self.ring[(self.next + AHEAD / 2) % AHEAD]);
