@@ -41,6 +41,10 @@ pub struct Scheduler<E> {
     now: Instant,
     next_seq: u64,
     queue: BinaryHeap<Entry<E>>,
+    /// The root was handed out by `pop_until` and is still in the heap: the next event
+    /// scheduled takes its place (one sift instead of a pop and a push, and most handlers
+    /// schedule one), else the next pop removes it.
+    taken: bool,
 }
 
 impl<E> Default for Scheduler<E> {
@@ -55,6 +59,7 @@ impl<E> Scheduler<E> {
             now: Instant::ZERO,
             next_seq: 0,
             queue: BinaryHeap::new(),
+            taken: false,
         }
     }
 
@@ -67,13 +72,21 @@ impl<E> Scheduler<E> {
     /// Schedules `event` at absolute time `at`; a time in the past runs now.
     #[inline]
     pub fn at(&mut self, at: Instant, event: E) {
-        let time = at.max(self.now);
-        self.queue.push(Entry {
-            time,
+        let entry = Entry {
+            time: at.max(self.now),
             seq: self.next_seq,
             event,
-        });
+        };
         self.next_seq += 1;
+        // Later than the root it replaces (time at least now, a newer sequence), so sifting
+        // it down keeps the heap, and the order of every pop, as a push would.
+        if std::mem::take(&mut self.taken)
+            && let Some(mut root) = self.queue.peek_mut()
+        {
+            *root = entry;
+        } else {
+            self.queue.push(entry);
+        }
     }
 
     /// Schedules `event` after `delay`.
@@ -84,23 +97,37 @@ impl<E> Scheduler<E> {
 
     /// Number of events waiting.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() - usize::from(self.taken)
     }
 
     /// Time of the next event, if any.
-    pub fn peek_time(&self) -> Option<Instant> {
+    pub fn peek_time(&mut self) -> Option<Instant> {
+        self.settle();
         self.queue.peek().map(|entry| entry.time)
+    }
+
+    /// Removes the root handed out last, if no event has taken its place.
+    fn settle(&mut self) {
+        if std::mem::take(&mut self.taken) {
+            self.queue.pop();
+        }
     }
 
     /// Removes the next event if it is due at or before `until`, advancing the clock to it.
     #[inline]
-    pub fn pop_until(&mut self, until: Instant) -> Option<E> {
-        if self.queue.peek()?.time > until {
+    pub fn pop_until(&mut self, until: Instant) -> Option<E>
+    where
+        E: Copy,
+    {
+        self.settle();
+        let root = self.queue.peek()?;
+        if root.time > until {
             return None;
         }
-        let entry = self.queue.pop()?;
-        self.now = entry.time;
-        Some(entry.event)
+        self.now = root.time;
+        let event = root.event;
+        self.taken = true;
+        Some(event)
     }
 }
 
@@ -123,7 +150,7 @@ pub struct Progress {
 /// Runs `model` until no event is due at or before `until`, then sets the clock to
 /// `until`. `keep_going` is polled every 65,536 events so an interrupted run can stop
 /// early (the clock then stays where it stopped); it returns false to stop.
-pub fn run<M: Model>(
+pub fn run<M: Model<Event: Copy>>(
     model: &mut M,
     scheduler: &mut Scheduler<M::Event>,
     until: Instant,
@@ -137,6 +164,7 @@ pub fn run<M: Model>(
         if progress.events % POLL_EVERY == 0 {
             progress.peak_pending = progress.peak_pending.max(scheduler.pending());
             if !keep_going() {
+                scheduler.settle();
                 return progress;
             }
         }
