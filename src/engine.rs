@@ -241,6 +241,98 @@ mod tests {
         assert_eq!(scheduler.peek_time(), Some(at(51)));
     }
 
+    /// Schedules 0, 1 or 2 events per event handled, at pseudo-random delays (ties
+    /// included), for as long as labels last.
+    struct Branching {
+        seen: Vec<(u64, u32)>,
+        state: u64,
+        next_label: u32,
+    }
+
+    impl Branching {
+        fn draw(&mut self) -> u64 {
+            self.state = self
+                .state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.state >> 33
+        }
+
+        /// The events `label` schedules when handled: (delay, new label) pairs.
+        fn children(&mut self) -> Vec<(u64, u32)> {
+            let count = if self.next_label < 5_000 {
+                self.draw() % 3
+            } else {
+                0
+            };
+            (0..count)
+                .map(|_| {
+                    self.next_label += 1;
+                    (self.draw() % 4, self.next_label)
+                })
+                .collect()
+        }
+    }
+
+    impl Model for Branching {
+        type Event = u32;
+
+        fn handle(&mut self, event: u32, scheduler: &mut Scheduler<u32>) {
+            self.seen.push((scheduler.now().as_millis(), event));
+            for (delay, label) in self.children() {
+                scheduler.after(Span::from_millis(delay), label);
+            }
+        }
+    }
+
+    #[test]
+    fn the_handed_out_root_changes_no_order() {
+        let mut model = Branching {
+            seen: Vec::new(),
+            state: 7,
+            next_label: 100,
+        };
+        let mut scheduler = Scheduler::new();
+        for label in 0..100 {
+            scheduler.at(at(u64::from(label % 5)), label);
+        }
+        run(&mut model, &mut scheduler, Instant::NEVER, || true);
+        // The same model against a plain list searched for the least (time, sequence).
+        let mut reference = Branching {
+            seen: Vec::new(),
+            state: 7,
+            next_label: 100,
+        };
+        let mut pending: Vec<(u64, u64, u32)> = (0..100)
+            .map(|label| (u64::from(label % 5), u64::from(label), label))
+            .collect();
+        let mut seq = 100;
+        while let Some(i) = (0..pending.len()).min_by_key(|&i| (pending[i].0, pending[i].1)) {
+            let (now, _, label) = pending.swap_remove(i);
+            reference.seen.push((now, label));
+            for (delay, child) in reference.children() {
+                pending.push((now + delay, seq, child));
+                seq += 1;
+            }
+        }
+        assert!(model.seen.len() > 1_000, "{}", model.seen.len());
+        assert_eq!(model.seen, reference.seen);
+        assert_eq!(scheduler.pending(), 0);
+    }
+
+    #[test]
+    fn an_interrupted_run_leaves_only_the_events_not_handled() {
+        let mut scheduler = Scheduler::new();
+        for label in 0..(1 << 16) + 3 {
+            scheduler.at(at(1), label + 100);
+        }
+        let mut model = Recorder(Vec::new());
+        let progress = run(&mut model, &mut scheduler, at(10), || false);
+        assert_eq!(progress.events, 1 << 16);
+        assert_eq!(scheduler.pending(), 3);
+        assert_eq!(scheduler.peek_time(), Some(at(1)));
+    }
+
     #[test]
     fn past_times_run_now() {
         let mut scheduler = Scheduler::new();
