@@ -615,6 +615,29 @@ fn the_command_line_calibrates_and_replays() {
     assert_eq!(scenario.name, "mine");
     assert!(scenario.description.contains("greylisting.min_delay"));
     assert_eq!(scenario.total_messages(), 3000);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains(calibrate::DEFAULT_POLICY), "{stderr}");
+    // With the MTA's configuration the policy is the configuration's: no such note.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/configs/postfix");
+    let mut with_mta = vec!["calibrate", log_text, "--year", "2026"];
+    let files: Vec<String> = ["main.cf", "master.cf"]
+        .iter()
+        .map(|f| fixture.join(f).display().to_string())
+        .collect();
+    for file in &files {
+        with_mta.extend(["--mta", file.as_str()]);
+    }
+    let configured = dir.join("configured.json");
+    with_mta.extend([
+        "--mta-format",
+        "postfix",
+        "--out",
+        configured.to_str().unwrap(),
+    ]);
+    let run = mtasim(&with_mta);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.contains(calibrate::DEFAULT_POLICY), "{stderr}");
     let folder = dir.join("replay");
     let run = mtasim(&[
         "replay",

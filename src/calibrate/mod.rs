@@ -30,6 +30,10 @@ use crate::receiver::{GeneratedReceivers, ReceiverConfig};
 use crate::scenario::{self, Scenario, TrafficWave};
 use crate::units::Span;
 
+/// The note for the flow-control policy a log cannot show; a calibration given the MTA's
+/// configuration (`calibrate --mta`) drops it.
+pub const DEFAULT_POLICY: &str = "flow_control: the rest is mtasim's default policy; a log does not show the MTA's thresholds and rules (give --mta to take them from its configuration)";
+
 /// How to calibrate.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -374,10 +378,7 @@ fn flow_control(
                 .into(),
         );
     }
-    notes.fallback(
-        "flow_control: the rest is mtasim's default policy; a log does not show the MTA's thresholds and rules (give --mta to take them from its configuration)"
-            .into(),
-    );
+    notes.fallback(DEFAULT_POLICY.into());
     config
 }
 

@@ -142,7 +142,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
         // The policy is the configuration's now, not the default the log fell back to.
         calibration
             .fallbacks
-            .retain(|note| !note.starts_with("flow_control:"));
+            .retain(|note| note != calibrate::DEFAULT_POLICY);
     }
     for fallback in &calibration.fallbacks {
         eprintln!("note: {fallback}");

@@ -5,9 +5,10 @@
 //! 1. the episode's most frequent reply contains the signature of a known provider reply
 //!    ([`KNOWN`]: Yahoo TSS04/TS01/TS02/TS03, Gmail 4.7.28/4.7.0/4.2.1, Microsoft
 //!    4.7.650/RP-001/S3150, greylisting): that reply's cause and advice;
-//! 2. more than half of the failures other than bounces (5xx but blocks) are of one kind: connect failures and timeouts at
-//!    connect -> outage; the MTA's own errors (DNS, local resources, `KumoMTA internal`)
-//!    -> mta; rejects at the greeting -> connection limit; 5xx 5.7.x -> block;
+//! 2. more than half of the failures other than bounces (5xx but blocks) are of one kind:
+//!    connect failures and timeouts at connect -> outage; the MTA's own errors (DNS, local
+//!    resources, `KumoMTA internal`) -> mta; rejects at the greeting -> connection limit;
+//!    5xx 5.7.x -> block;
 //! 3. words of the most frequent reply, in this order: greylist -> greylisting; "too many
 //!    connections", "connection limit" -> connection limit; "reputation", "spam",
 //!    "complaint" -> reputation; "rate", "too fast", "too many messages", "too much mail"
