@@ -4,35 +4,83 @@
 //! engine pops events in (time, sequence) order — equal times run first-in first-out, as
 //! in SimPy — and hands each to the model with a [`Scheduler`] to schedule more.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
 use crate::units::{Instant, Span};
 
-/// One pending event. Ordered so that the max-heap pops the earliest, then the oldest.
+/// One pending event.
+#[derive(Clone, Copy)]
 struct Entry<E> {
     time: Instant,
     seq: u64,
     event: E,
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+impl<E> Entry<E> {
+    /// Whether this one runs before `other`: the earlier, then the older.
+    #[inline(always)]
+    fn before(&self, other: &Self) -> bool {
+        (self.time, self.seq) < (other.time, other.seq)
     }
 }
 
-impl<E> Eq for Entry<E> {}
-
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// The pending events as a binary min-heap on (time, sequence). Written out rather than
+/// `std::collections::BinaryHeap` so that an entry being placed stays in registers while
+/// it sifts: the standard heap writes it into its slot and reads it back at once, and a
+/// read of an entry just written in several pieces cannot be forwarded from the store
+/// buffer, so it waits for every older store, the model's cache-missing ones included.
+struct Heap<E> {
+    entries: Vec<Entry<E>>,
 }
 
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+impl<E: Copy> Heap<E> {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn peek(&self) -> Option<&Entry<E>> {
+        self.entries.first()
+    }
+
+    fn push(&mut self, entry: Entry<E>) {
+        let mut hole = self.entries.len();
+        self.entries.push(entry);
+        while hole > 0 {
+            let parent = (hole - 1) / 2;
+            if !entry.before(&self.entries[parent]) {
+                break;
+            }
+            self.entries[hole] = self.entries[parent];
+            hole = parent;
+        }
+        self.entries[hole] = entry;
+    }
+
+    /// Puts `entry` in the root's place and sifts it down.
+    fn replace_root(&mut self, entry: Entry<E>) {
+        let len = self.entries.len();
+        let mut hole = 0;
+        loop {
+            let mut child = 2 * hole + 1;
+            if child >= len {
+                break;
+            }
+            if child + 1 < len && self.entries[child + 1].before(&self.entries[child]) {
+                child += 1;
+            }
+            if !self.entries[child].before(&entry) {
+                break;
+            }
+            self.entries[hole] = self.entries[child];
+            hole = child;
+        }
+        self.entries[hole] = entry;
+    }
+
+    fn pop(&mut self) {
+        if let Some(last) = self.entries.pop()
+            && !self.entries.is_empty()
+        {
+            self.replace_root(last);
+        }
     }
 }
 
@@ -40,25 +88,27 @@ impl<E> Ord for Entry<E> {
 pub struct Scheduler<E> {
     now: Instant,
     next_seq: u64,
-    queue: BinaryHeap<Entry<E>>,
+    queue: Heap<E>,
     /// The root was handed out by `pop_until` and is still in the heap: the next event
     /// scheduled takes its place (one sift instead of a pop and a push, and most handlers
     /// schedule one), else the next pop removes it.
     taken: bool,
 }
 
-impl<E> Default for Scheduler<E> {
+impl<E: Copy> Default for Scheduler<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> Scheduler<E> {
+impl<E: Copy> Scheduler<E> {
     pub fn new() -> Self {
         Scheduler {
             now: Instant::ZERO,
             next_seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Heap {
+                entries: Vec::new(),
+            },
             taken: false,
         }
     }
@@ -80,10 +130,8 @@ impl<E> Scheduler<E> {
         self.next_seq += 1;
         // Later than the root it replaces (time at least now, a newer sequence), so sifting
         // it down keeps the heap, and the order of every pop, as a push would.
-        if std::mem::take(&mut self.taken)
-            && let Some(mut root) = self.queue.peek_mut()
-        {
-            *root = entry;
+        if std::mem::take(&mut self.taken) {
+            self.queue.replace_root(entry);
         } else {
             self.queue.push(entry);
         }
@@ -115,10 +163,7 @@ impl<E> Scheduler<E> {
 
     /// Removes the next event if it is due at or before `until`, advancing the clock to it.
     #[inline]
-    pub fn pop_until(&mut self, until: Instant) -> Option<E>
-    where
-        E: Copy,
-    {
+    pub fn pop_until(&mut self, until: Instant) -> Option<E> {
         self.settle();
         let root = self.queue.peek()?;
         if root.time > until {
@@ -331,6 +376,53 @@ mod tests {
         assert_eq!(progress.events, 1 << 16);
         assert_eq!(scheduler.pending(), 3);
         assert_eq!(scheduler.peek_time(), Some(at(1)));
+    }
+
+    /// Pushes, root replacements and pops against a sorted list, with many equal times.
+    #[test]
+    fn the_heap_gives_the_earliest_then_the_oldest() {
+        let mut heap = Heap {
+            entries: Vec::new(),
+        };
+        let mut reference: Vec<(u64, u64)> = Vec::new();
+        let mut state = 11u64;
+        for seq in 0..20_000u64 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let time = (state >> 40) % 64;
+            let entry = Entry {
+                time: at(time),
+                seq,
+                event: seq as u32,
+            };
+            match (state >> 20) % 3 {
+                0 if !reference.is_empty() => {
+                    reference.remove(0);
+                    heap.pop();
+                }
+                // Replacing takes an entry not before the root, as `Scheduler::at` does.
+                1 if !reference.is_empty() && at(time) >= heap.peek().unwrap().time => {
+                    reference.remove(0);
+                    heap.replace_root(entry);
+                    reference.push((time, seq));
+                }
+                _ => {
+                    heap.push(entry);
+                    reference.push((time, seq));
+                }
+            }
+            reference.sort_unstable();
+            let root = heap.peek().map(|e| (e.time.as_millis(), e.seq, e.event));
+            let want = reference.first().map(|&(t, s)| (t, s, s as u32));
+            assert_eq!(root, want, "after {seq}");
+        }
+        assert!(heap.len() > 100, "{}", heap.len());
+        while let Some(&(time, seq)) = reference.first() {
+            let root = heap.peek().expect("as many as the reference");
+            assert_eq!((root.time.as_millis(), root.seq), (time, seq));
+            heap.pop();
+            reference.remove(0);
+        }
+        assert_eq!(heap.len(), 0);
     }
 
     #[test]

@@ -100,20 +100,39 @@ pub fn prefetch<T>(value: &T) {
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let start = (value as *const T).cast::<i8>();
-        for offset in (0..size_of::<T>()).step_by(64) {
+        for line in lines(start.addr(), size_of::<T>()) {
             // SAFETY: a prefetch never faults and reads nothing the program can observe;
-            // the address is inside `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+            // the line holds part of `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.with_addr(line)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
 }
 
+/// The start of every 64-byte cache line that `size` bytes at `address` touch: one more
+/// than the size suggests when they do not start on a line.
+#[cfg(any(target_arch = "x86_64", test))]
+#[inline(always)]
+fn lines(address: usize, size: usize) -> impl Iterator<Item = usize> {
+    const LINE: usize = 64;
+    (address & !(LINE - 1)..address + size.max(1)).step_by(LINE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::stream;
+
+    #[test]
+    fn a_value_across_lines_is_fetched_whole() {
+        let starts = |address, size| lines(address, size).collect::<Vec<_>>();
+        assert_eq!(starts(0, 304), [0, 64, 128, 192, 256]);
+        assert_eq!(starts(48, 304), [0, 64, 128, 192, 256, 320]);
+        assert_eq!(starts(48, 96), [0, 64, 128]);
+        assert_eq!(starts(64, 64), [64]);
+        assert_eq!(starts(70, 0), [64]);
+    }
 
     #[test]
     fn draws_follow_the_weights() {
