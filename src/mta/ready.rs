@@ -1,5 +1,5 @@
-//! A destination's ready queue: a ring of 8-byte [`Ready`] entries whose memory follows
-//! its length. A suspended destination of a large sender queues tens of millions of
+//! A destination's ready queue: its front entry, then a ring of 8-byte [`Ready`] entries
+//! whose memory follows its length. A suspended destination of a large sender queues tens of millions of
 //! entries; a plain `VecDeque` doubles its ring to get there (up to twice the entries,
 //! all resident once the ring wraps) and keeps it after the backlog drains. This one grows
 //! by an eighth once it is large and gives memory back when it is mostly empty.
@@ -15,57 +15,75 @@ const DOUBLING_BELOW: usize = 1 << 16;
 /// A ring at least this large is shrunk when it is less than a quarter full.
 const SHRINK_ABOVE: usize = 1 << 12;
 
+/// A FIFO of ready entries whose front is kept apart, in the destination itself: most of
+/// a large population has at most one message waiting at a time, and then the ring is
+/// never touched (nor, for one that never has two, allocated), so taking that message
+/// reads only the destination, which was fetched ahead.
 #[derive(Debug, Default)]
 pub struct ReadyQueue {
-    ring: VecDeque<Ready>,
+    front: Option<Ready>,
+    /// The entries after the front (empty while there is no front).
+    rest: VecDeque<Ready>,
 }
 
 impl ReadyQueue {
     pub fn len(&self) -> usize {
-        self.ring.len()
+        usize::from(self.front.is_some()) + self.rest.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ring.is_empty()
+        self.front.is_none()
     }
 
     pub fn front(&self) -> Option<Ready> {
-        self.ring.front().copied()
+        self.front
     }
 
     /// The entry at `position` from the front.
     pub fn get(&self, position: usize) -> Option<Ready> {
-        self.ring.get(position).copied()
+        match position {
+            0 => self.front,
+            _ => self.rest.get(position - 1).copied(),
+        }
     }
 
     pub fn push_back(&mut self, entry: Ready) {
-        self.make_room();
-        self.ring.push_back(entry);
+        if self.front.is_none() {
+            self.front = Some(entry);
+        } else {
+            self.make_room();
+            self.rest.push_back(entry);
+        }
     }
 
     pub fn push_front(&mut self, entry: Ready) {
-        self.make_room();
-        self.ring.push_front(entry);
+        if let Some(second) = self.front.replace(entry) {
+            self.make_room();
+            self.rest.push_front(second);
+        }
     }
 
     pub fn pop_front(&mut self) -> Option<Ready> {
-        let entry = self.ring.pop_front()?;
-        let capacity = self.ring.capacity();
-        if capacity >= SHRINK_ABOVE && self.ring.len() < capacity / 4 {
-            self.ring.shrink_to(self.ring.len() * 2);
+        let entry = self.front.take()?;
+        if !self.rest.is_empty() {
+            self.front = self.rest.pop_front();
+            let capacity = self.rest.capacity();
+            if capacity >= SHRINK_ABOVE && self.rest.len() < capacity / 4 {
+                self.rest.shrink_to(self.rest.len() * 2);
+            }
         }
         Some(entry)
     }
 
-    /// The ring's capacity, in entries.
+    /// How many entries the queue holds without growing.
     pub fn capacity(&self) -> usize {
-        self.ring.capacity()
+        1 + self.rest.capacity()
     }
 
     fn make_room(&mut self) {
-        let len = self.ring.len();
-        if len == self.ring.capacity() && len >= DOUBLING_BELOW {
-            self.ring.reserve_exact(len / 8);
+        let len = self.rest.len();
+        if len == self.rest.capacity() && len >= DOUBLING_BELOW {
+            self.rest.reserve_exact(len / 8);
         }
     }
 }
@@ -92,6 +110,22 @@ mod tests {
         let expected: Vec<Ready> = [99, 0, 1, 2, 3, 4].into_iter().map(entry).collect();
         assert_eq!(order, expected);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn one_message_at_a_time_needs_no_ring() {
+        let mut queue = ReadyQueue::default();
+        for n in 0..10 {
+            queue.push_back(entry(n));
+            assert_eq!((queue.len(), queue.front()), (1, Some(entry(n))));
+            assert_eq!(queue.pop_front(), Some(entry(n)));
+        }
+        queue.push_front(entry(7));
+        assert_eq!(queue.get(0), Some(entry(7)));
+        assert_eq!(queue.get(1), None);
+        assert_eq!(queue.pop_front(), Some(entry(7)));
+        assert_eq!((queue.pop_front(), queue.len()), (None, 0));
+        assert_eq!(queue.capacity(), 1, "no ring was allocated");
     }
 
     #[test]
