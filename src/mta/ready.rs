@@ -1,8 +1,9 @@
 //! A destination's ready queue: its front entry, then a ring of 8-byte [`Ready`] entries
-//! whose memory follows its length. A suspended destination of a large sender queues tens of millions of
-//! entries; a plain `VecDeque` doubles its ring to get there (up to twice the entries,
-//! all resident once the ring wraps) and keeps it after the backlog drains. This one grows
-//! by an eighth once it is large and gives memory back when it is mostly empty.
+//! whose memory follows its length. A suspended destination of a large sender queues
+//! tens of millions of entries; a plain `VecDeque` doubles its ring to get there (up to
+//! twice the entries, all resident once the ring wraps) and keeps it after the backlog
+//! drains. This one grows by an eighth once it is large and gives memory back when it is
+//! mostly empty.
 
 use std::collections::VecDeque;
 
