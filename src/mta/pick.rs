@@ -116,7 +116,8 @@ pub fn prefetch<T>(value: &T) {
 #[inline(always)]
 fn lines(address: usize, size: usize) -> impl Iterator<Item = usize> {
     const LINE: usize = 64;
-    (address & !(LINE - 1)..address + size.max(1)).step_by(LINE)
+    let (first, last) = (address / LINE, (address + size.max(1) - 1) / LINE);
+    (first..last + 1).map(|line| line * LINE)
 }
 
 #[cfg(test)]
