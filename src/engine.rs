@@ -42,6 +42,7 @@ impl<E: Copy> Heap<E> {
 
     fn push(&mut self, entry: Entry<E>) {
         let mut hole = self.entries.len();
+        // A slot at the bottom; the hole ends where `entry` belongs and it is written there.
         self.entries.push(entry);
         while hole > 0 {
             let parent = (hole - 1) / 2;

@@ -110,6 +110,8 @@ pub struct World {
     pub domains: Vec<Domain>,
     pub domain_names: Names,
     pub policies: Policies,
+    /// In receiver order: those of named receivers first, then the generated population's
+    /// by rank (the observers count the first few one by one, `metrics::Detail`).
     pub destinations: Vec<Destination>,
     pub destination_names: Names,
     /// The table that picks a receiver by share, as its range of `domains`.
