@@ -66,12 +66,10 @@ impl ReadyQueue {
 
     pub fn pop_front(&mut self) -> Option<Ready> {
         let entry = self.front.take()?;
-        if !self.rest.is_empty() {
-            self.front = self.rest.pop_front();
-            let capacity = self.rest.capacity();
-            if capacity >= SHRINK_ABOVE && self.rest.len() < capacity / 4 {
-                self.rest.shrink_to(self.rest.len() * 2);
-            }
+        self.front = self.rest.pop_front();
+        let capacity = self.rest.capacity();
+        if capacity >= SHRINK_ABOVE && self.rest.len() < capacity / 4 {
+            self.rest.shrink_to(self.rest.len() * 2);
         }
         Some(entry)
     }
