@@ -15,10 +15,17 @@ struct Entry<E> {
 }
 
 impl<E> Entry<E> {
-    /// Whether this one runs before `other`: the earlier, then the older.
+    /// Whether this one runs before `other`: the earlier, then the older. Compared as one
+    /// 128-bit number (time above sequence), the same order as the pair's: one comparison
+    /// and one branch where the pair's takes two of each, mispredicted often in a sift.
     #[inline(always)]
     fn before(&self, other: &Self) -> bool {
-        (self.time, self.seq) < (other.time, other.seq)
+        self.key() < other.key()
+    }
+
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.time.as_millis()) << 64) | u128::from(self.seq)
     }
 }
 
