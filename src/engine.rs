@@ -457,6 +457,50 @@ mod tests {
         assert_eq!(heap.len(), 0);
     }
 
+    /// Grows the heap past the size up to which a sift chooses children without a branch
+    /// and shrinks it again, root replacements among the pops, against an ordered set.
+    #[test]
+    fn both_ways_of_choosing_a_child_keep_the_order() {
+        const LIMIT: usize = Heap::<u32>::CHOOSE_WITHOUT_BRANCH_UP_TO;
+        let mut heap = Heap {
+            entries: Vec::new(),
+        };
+        let mut reference = std::collections::BTreeSet::new();
+        let mut state = 5u64;
+        let mut draw = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 33) % 1_000
+        };
+        let mut seq = 0u64;
+        let mut entry = |time: u64| {
+            seq += 1;
+            Entry {
+                time: at(time),
+                seq,
+                event: seq as u32,
+            }
+        };
+        for _ in 0..LIMIT + 5_000 {
+            let e = entry(draw());
+            heap.push(e);
+            reference.insert((e.time.as_millis(), e.seq));
+        }
+        assert!(heap.len() > LIMIT);
+        while let Some(&(time, seq)) = reference.first() {
+            let root = heap.peek().expect("as many as the reference");
+            assert_eq!((root.time.as_millis(), root.seq), (time, seq));
+            reference.pop_first();
+            if seq % 4 == 0 {
+                let later = entry(time + draw());
+                heap.replace_root(later);
+                reference.insert((later.time.as_millis(), later.seq));
+            } else {
+                heap.pop();
+            }
+        }
+        assert_eq!(heap.len(), 0);
+    }
+
     #[test]
     fn past_times_run_now() {
         let mut scheduler = Scheduler::new();
