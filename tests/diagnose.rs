@@ -184,3 +184,106 @@ fn a_healthy_run_is_none() {
         );
     }
 }
+
+// ---- One meaning of a reply: the log readers, the diagnosis and the simulator agree -------
+
+/// Diagnoses a maillog held in memory with the default scenario's flow control and the
+/// given overrides.
+fn diagnose_text(maillog: &str, overrides: &[&str]) -> Diagnosis {
+    let overrides: Vec<Override> = overrides.iter().map(|o| o.parse().unwrap()).collect();
+    let compiled = scenario::load("default", scenario::DEFAULT_SCENARIO, &overrides).unwrap();
+    let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(maillog.to_string()));
+    let read = ReadOptions {
+        year: Some(2026),
+        ..ReadOptions::default()
+    };
+    let mut reader = LogReader::from_readers(vec![("maillog".into(), input, None)], read).unwrap();
+    let options = Options {
+        policies: compiled.policies.clone(),
+        interval: Span::MINUTE,
+    };
+    diagnose::diagnose(&mut reader, options).unwrap()
+}
+
+/// One delivery-status line to gmail answered with `reply`, `n` seconds into the log.
+fn gmail_line(n: u32, status: &str, reply: &str) -> String {
+    format!(
+        "Jun 14 18:{:02}:{:02} mail postfix/smtp[1283]: {:010X}: to=<user{n}@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=4.0.0, status={status} (host gmail-smtp-in.l.google.com[142.250.102.27] said: {reply} (in reply to end of DATA command))\n",
+        n / 60,
+        n % 60,
+        0xA0000 + n
+    )
+}
+
+/// Replies with a code: each catalogue entry's, and odd codes a client still acts on.
+fn coded_replies() -> Vec<String> {
+    let mut texts: Vec<String> = mtasim::replies::catalogue()
+        .iter()
+        .filter(|e| e.text.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|e| e.text.to_string())
+        .collect();
+    texts.push("550 5.2.2 mailbox full".into());
+    texts.push("554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org".into());
+    texts
+}
+
+#[test]
+fn a_reply_code_means_the_same_to_the_log_reader_and_the_simulator() {
+    for text in coded_replies() {
+        let reply = mtasim::replies::Reply::parse(&text).unwrap();
+        let status = match reply.kind() {
+            mtasim::replies::ReplyKind::Accepted => "sent",
+            mtasim::replies::ReplyKind::Temporary => "deferred",
+            mtasim::replies::ReplyKind::Permanent => "bounced",
+        };
+        let line = gmail_line(1, status, &text);
+        let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(line));
+        let read = ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        };
+        let mut reader = LogReader::from_readers(vec![("m".into(), input, None)], read).unwrap();
+        let o = reader.next_outcome().unwrap().unwrap();
+        assert_eq!(o.class, Some(reply.outcome_class()), "{text}");
+    }
+}
+
+#[test]
+fn a_bounce_reason_is_the_same_in_a_diagnosis_and_a_run() {
+    for text in coded_replies() {
+        let reply = mtasim::replies::Reply::parse(&text).unwrap();
+        if reply.kind() != mtasim::replies::ReplyKind::Permanent {
+            continue;
+        }
+        let d = diagnose_text(&gmail_line(1, "bounced", &text), &[]);
+        let by_reason = &d.destinations["gmail"].bounces_by_reason;
+        assert_eq!(
+            by_reason.keys().copied().collect::<Vec<_>>(),
+            [reply.bounce_reason().name()],
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_reply_says_the_same_to_a_diagnosis_as_to_the_replies_module() {
+    use mtasim::replies::Signal;
+    let replies = [
+        "421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        "421 4.7.0 [TS02] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        "450 4.7.1 Rate limit exceeded, try again later",
+        "451 4.7.1 Greylisted, please try again later",
+        "421 4.7.0 Too many connections, try again later",
+        "451 4.3.0 Error: a separate message was generated",
+        "421 4.7.0 Temporarily deferred due to sender reputation, try again later",
+    ];
+    for reply in replies {
+        // Twelve deferrals within a minute: past the error threshold (10 in 1m); no reply
+        // rule, so that the words decide (the default's rules ignore greylisting).
+        let log: String = (0..12).map(|i| gmail_line(i, "deferred", reply)).collect();
+        let d = diagnose_text(&log, &["flow_control.rules=[]"]);
+        assert_eq!(d.episodes.len(), 1, "{reply}");
+        let e = &d.episodes[0];
+        assert_eq!(e.cause, diagnose::Cause::from(Signal::of(reply)), "{reply}");
+    }
+}

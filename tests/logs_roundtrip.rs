@@ -29,7 +29,7 @@ fn domain(recipient: &str) -> &str {
 }
 
 fn code_of(reply: &str) -> Option<u16> {
-    mtasim::logs::classify::reply_code(reply).map(|c| c.code)
+    mtasim::replies::reply_code(reply).map(|c| c.code)
 }
 
 /// Writes the synthetic stream in `format` and returns the log and what reading it must give.

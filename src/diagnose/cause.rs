@@ -3,22 +3,19 @@
 //!
 //! In order, the first that applies:
 //! 1. the episode's most frequent reply contains the signature of a known provider reply
-//!    ([`KNOWN`]: Yahoo TSS04/TS01/TS02/TS03, Gmail 4.7.28/4.7.0/4.2.1, Microsoft
-//!    4.7.650/RP-001/S3150, greylisting): that reply's cause and advice;
+//!    ([`replies::KNOWN`]: Yahoo TSS04/TS01/TS02/TS03, Gmail 4.7.28/4.7.0/4.2.1, Microsoft
+//!    4.7.650/RP-001/S3150, greylisting): that reply's signal and advice;
 //! 2. more than half of the failures other than bounces (5xx but blocks) are of one kind:
 //!    connect failures and timeouts at connect -> outage; the MTA's own errors (DNS, local
 //!    resources, `KumoMTA internal`) -> mta; rejects at the greeting -> connection limit;
 //!    5xx 5.7.x -> block;
-//! 3. words of the most frequent reply, in this order: greylist -> greylisting; "too many
-//!    connections", "connection limit" -> connection limit; "reputation", "spam",
-//!    "complaint" -> reputation; "rate", "too fast", "too many messages", "too much mail"
-//!    -> rate limit; "block", "deferred", "throttl" -> reputation;
+//! 3. what the words of the most frequent reply say ([`Signal::of_words`]);
 //! 4. else unknown.
 
 use serde::Serialize;
 
 use crate::flow_control::OutcomeClass;
-use crate::replies;
+use crate::replies::{self, KnownReply, Signal};
 
 /// The cause of a backoff episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -39,6 +36,19 @@ pub enum Cause {
     /// The sending MTA's own errors, before or outside any receiver's answer.
     Mta,
     Unknown,
+}
+
+impl From<Signal> for Cause {
+    fn from(signal: Signal) -> Cause {
+        match signal {
+            Signal::Reputation => Cause::Reputation,
+            Signal::RateLimit => Cause::RateLimit,
+            Signal::ConnectionLimit => Cause::ConnectionLimit,
+            Signal::Greylisting => Cause::Greylisting,
+            Signal::Block => Cause::Block,
+            Signal::Unknown => Cause::Unknown,
+        }
+    }
 }
 
 impl Cause {
@@ -66,111 +76,6 @@ impl Cause {
             Cause::Unknown => "unknown",
         }
     }
-}
-
-/// A provider reply recognised in a log: its catalogue entry, the text that identifies it,
-/// its cause and what to do.
-#[derive(Debug, Clone, Copy)]
-pub struct Known {
-    /// The [`catalogue`] entry's name.
-    pub name: &'static str,
-    /// A substring that identifies the reply (case-sensitive).
-    pub signature: &'static str,
-    pub cause: Cause,
-    pub advice: &'static str,
-}
-
-/// The provider replies the diagnosis recognises (advice from the providers' postmaster
-/// pages and the reference notes, section 5).
-pub const KNOWN: &[Known] = &[
-    Known {
-        name: "yahoo-tss04",
-        signature: "[TSS04]",
-        cause: Cause::Reputation,
-        advice: "Yahoo asks to stop sending from this IP for about 2 hours (unexpected volume or \
-                 complaints): suspend the Yahoo queue for 2h instead of retrying, then lower the \
-                 volume and check complaint rates.",
-    },
-    Known {
-        name: "yahoo-ts01",
-        signature: "[TS01]",
-        cause: Cause::Reputation,
-        advice: "Yahoo defers for user complaints: review list hygiene and complaint feedback \
-                 before sending more.",
-    },
-    Known {
-        name: "yahoo-ts02",
-        signature: "[TS02]",
-        cause: Cause::RateLimit,
-        advice: "Yahoo sees unusual traffic patterns: slow down and submit the sending IPs for \
-                 review.",
-    },
-    Known {
-        name: "yahoo-ts03",
-        signature: "[TS03]",
-        cause: Cause::Reputation,
-        advice: "Yahoo will keep deferring this IP: retrying will not succeed until sending \
-                 practices change.",
-    },
-    Known {
-        name: "gmail-4.7.28",
-        signature: "4.7.28",
-        cause: Cause::RateLimit,
-        advice: "Gmail rate-limits this IP for unsolicited-looking mail: slow down, check \
-                 authentication (SPF, DKIM, DMARC) and the spam rate in Postmaster Tools.",
-    },
-    Known {
-        name: "gmail-4.7.0",
-        signature: "very low reputation of the sending domain",
-        cause: Cause::Reputation,
-        advice: "Gmail distrusts the sending domain: fix the domain's reputation (authentication, \
-                 complaints) before raising volume.",
-    },
-    Known {
-        name: "gmail-4.2.1",
-        signature: "receiving mail at a rate that prevents",
-        cause: Cause::RateLimit,
-        advice: "Gmail says these recipients receive mail too quickly: spread messages to the same \
-                 recipient over time.",
-    },
-    Known {
-        name: "microsoft-4.7.650",
-        signature: "4.7.650",
-        cause: Cause::RateLimit,
-        advice: "Microsoft rate-limits this IP for its reputation: slow down (connections and \
-                 messages per hour), warm the IP up, check SNDS and JMRP.",
-    },
-    Known {
-        name: "microsoft-rp-001",
-        signature: "RP-001",
-        cause: Cause::RateLimit,
-        advice: "Microsoft's hourly or daily volume limit for this IP: spread the volume over the \
-                 day.",
-    },
-    Known {
-        name: "microsoft-s3150",
-        signature: "S3150",
-        cause: Cause::Block,
-        advice: "Microsoft blocks this IP, which is what a sender gets for not slowing down after \
-                 4xx deferrals: slow down on 4xx and request delisting.",
-    },
-    Known {
-        name: "greylist",
-        signature: "reylist",
-        cause: Cause::Greylisting,
-        advice: "Greylisting defers first attempts on purpose: do not count it as an error (a \
-                 flow-control rule with action ignore) and retry after a few minutes.",
-    },
-];
-
-/// The known reply `text` contains, if any.
-pub fn known(text: &str) -> Option<&'static Known> {
-    KNOWN.iter().find(|k| text.contains(k.signature))
-}
-
-/// The catalogue's meaning of a known reply.
-pub fn meaning(known: &Known) -> &'static str {
-    replies::find(known.name).map_or("", |e| e.meaning)
 }
 
 /// Failures of an episode by kind, for the pattern rule.
@@ -223,50 +128,19 @@ impl Failures {
 }
 
 /// The cause of an episode whose most frequent reply is `top_reply`.
-pub fn cause_of(top_reply: &str, failures: &Failures) -> (Cause, Option<&'static Known>) {
-    if let Some(k) = known(top_reply) {
-        return (k.cause, Some(k));
+pub fn cause_of(top_reply: &str, failures: &Failures) -> (Cause, Option<&'static KnownReply>) {
+    if let Some(k) = replies::known(top_reply) {
+        return (k.signal.into(), Some(k));
     }
     if let Some(cause) = failures.majority() {
         return (cause, None);
     }
-    (by_words(top_reply), None)
-}
-
-fn by_words(reply: &str) -> Cause {
-    let text = reply.to_ascii_lowercase();
-    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    if any(&["greylist", "graylist"]) {
-        Cause::Greylisting
-    } else if any(&[
-        "too many connections",
-        "connection limit",
-        "connections from",
-    ]) {
-        Cause::ConnectionLimit
-    } else if any(&["reputation", "spam", "complaint"]) {
-        Cause::Reputation
-    } else if any(&["rate", "too fast", "too many messages", "too much mail"]) {
-        Cause::RateLimit
-    } else if any(&["block", "deferred", "throttl"]) {
-        Cause::Reputation
-    } else {
-        Cause::Unknown
-    }
+    (Signal::of_words(top_reply).into(), None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_known_reply_is_in_the_catalogue_and_recognised() {
-        for k in KNOWN {
-            let entry = replies::find(k.name).unwrap_or_else(|| panic!("{}", k.name));
-            assert_eq!(known(entry.text).map(|x| x.name), Some(k.name));
-            assert!(!meaning(k).is_empty());
-        }
-    }
 
     #[test]
     fn causes_by_reply_then_pattern_then_words() {

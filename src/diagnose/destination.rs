@@ -168,7 +168,7 @@ impl Destination {
             return;
         };
         self.busy_check(at);
-        let blocked = o.enhanced.is_some_and(|e| e.class == 5 && e.subject == 7);
+        let blocked = BounceReason::of(o.enhanced) == BounceReason::Blocked;
         match o.kind {
             Kind::Delivered => {
                 if let Some(age) = o.age {
@@ -176,7 +176,7 @@ impl Destination {
                 }
             }
             Kind::Deferred => *self.deferrals.entry(o.reply).or_default() += 1,
-            _ => self.bounces[bounce_reason(o) as usize] += 1,
+            _ => self.bounces[BounceReason::of(o.enhanced) as usize] += 1,
         }
         let failure = (o.kind != Kind::Delivered).then_some(Failure {
             at,
@@ -343,13 +343,4 @@ fn add(open: &mut Open, f: &Failure) {
     let entry = open.replies.entry(f.reply).or_default();
     entry.0 += 1;
     entry.1 = f.class == OutcomeClass::Permfail && !f.blocked;
-}
-
-/// Why a bounce bounced, as summary.json's `bounces_by_reason` says it.
-fn bounce_reason(o: &Outcome) -> BounceReason {
-    match o.enhanced {
-        Some(e) if e.class == 5 && e.subject == 1 && e.detail == 1 => BounceReason::UserUnknown,
-        Some(e) if e.class == 5 && e.subject == 7 => BounceReason::Blocked,
-        _ => BounceReason::Rejected,
-    }
 }

@@ -530,7 +530,7 @@ fn episode_report(
         top_reply_count: count,
         cause,
         known_reply: known.map(|k| k.name),
-        meaning: known.map(cause::meaning),
+        meaning: known.map(|k| k.meaning()),
         advice: known.map(|k| k.advice),
         failures: open.failures,
     }

@@ -8,11 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::classify::{self, Command, Enhanced};
+use super::classify::{self, Command};
 use super::lexed::{Lex, LexExtra, Lexed, Malformed, Skip, Span, What, identity};
 use super::time::parse_datetime;
 use super::{Kind, UnixMillis};
 use crate::flow_control::OutcomeClass;
+use crate::replies::{Enhanced, ReplyKind};
 
 #[derive(Deserialize)]
 struct Record<'a> {
@@ -206,7 +207,7 @@ fn internal_class(content: &str) -> (OutcomeClass, bool, Option<u16>) {
                 .get(at + c + 6..at + c + 9)
                 .and_then(|d| d.parse::<u16>().ok())
         {
-            return (classify::class_of_code(code), true, Some(code));
+            return (ReplyKind::acted_on(code).outcome_class(), true, Some(code));
         }
         if let Some(f) = classify::connection_failure(content) {
             return (f.class, f.handshake, None);
@@ -359,7 +360,9 @@ fn set_response(
         Kind::Delivered => (OutcomeClass::Delivered, false, None),
         _ if text.starts_with(INTERNAL) => internal_class(text),
         _ => (
-            code.map_or(OutcomeClass::Tempfail, classify::class_of_code),
+            code.map_or(OutcomeClass::Tempfail, |c| {
+                ReplyKind::acted_on(c).outcome_class()
+            }),
             false,
             None,
         ),

@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use rustc_hash::FxHasher;
 use serde::Serialize;
 
-use super::classify::{Command, Enhanced};
+use super::classify::Command;
 use super::{Kind, PostfixExtra, UnixMillis};
 use crate::flow_control::OutcomeClass;
+use crate::replies::Enhanced;
 
 /// A piece of the current line (or, with the top bit set, of the scratch buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

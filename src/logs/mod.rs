@@ -113,7 +113,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use classify::{Command, Enhanced};
+pub use classify::Command;
 pub use input::{Format, detect};
 pub use lexed::{Malformed, Skip};
 pub use reader::{
@@ -123,6 +123,7 @@ pub use symbols::{Sym, Symbols};
 pub use time::{TimeOrigin, UnixMillis, YearSource};
 
 use crate::flow_control::OutcomeClass;
+pub use crate::replies::Enhanced;
 
 /// What a record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

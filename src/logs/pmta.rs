@@ -8,10 +8,11 @@ use std::net::IpAddr;
 use rustc_hash::FxHasher;
 
 use super::Kind;
-use super::classify::{self, Enhanced};
+use super::classify;
 use super::lexed::{Lex, LexExtra, Lexed, Malformed, Skip, Span, What};
 use super::time::parse_datetime;
 use crate::flow_control::OutcomeClass;
+use crate::replies::{Enhanced, ReplyKind, reply_code};
 
 /// The default `acct-file` field order, used until a header row is seen.
 pub const DEFAULT_FIELDS: [&str; 21] = [
@@ -225,7 +226,7 @@ pub fn lex(
     lexed.reply = span(reply);
     let status = field(columns.dsn_status);
     let status_code = Enhanced::parse(status.split(' ').next().unwrap_or(""));
-    let code = classify::reply_code(reply);
+    let code = reply_code(reply);
     lexed.code = code.map(|c| c.code);
     lexed.enhanced = code.and_then(|c| c.enhanced).or(status_code);
     let esmtp_empty = columns.esmtp.is_some() && field(columns.esmtp).is_empty();
@@ -244,7 +245,7 @@ pub fn lex(
     let (class, handshake) = match (kind, failure, code) {
         (Kind::Delivered, _, _) => (OutcomeClass::Delivered, false),
         (_, Some(f), _) => (f.class, f.handshake),
-        (_, None, Some(c)) => (classify::class_of_code(c.code), esmtp_empty),
+        (_, None, Some(c)) => (ReplyKind::acted_on(c.code).outcome_class(), esmtp_empty),
         (Kind::Bounced, None, None) => (OutcomeClass::Permfail, false),
         _ => (OutcomeClass::Tempfail, false),
     };

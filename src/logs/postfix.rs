@@ -6,11 +6,12 @@ use std::net::IpAddr;
 
 use memchr::{memchr, memmem};
 
-use super::classify::{self, Command, Enhanced};
+use super::classify::{self, Command};
 use super::lexed::{Lex, LexExtra, Lexed, Malformed, Skip, Span, What, identity};
 use super::time::{YearClock, parse_classic, parse_datetime};
 use super::{Kind, PostfixExtra, UnixMillis};
 use crate::flow_control::OutcomeClass;
+use crate::replies::{Enhanced, ReplyKind, reply_code};
 
 /// Lexes one maillog line; recipients go to `rcpts`.
 pub fn lex(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lex {
@@ -382,7 +383,7 @@ fn read_reason(line: &str, reason: &str, status: Status, dsn: Option<Enhanced>, 
         host = host_ip(h).map(|(name, ip, _)| (name, ip));
     }
     lexed.reply = Span::of(line, reply);
-    let code = classify::reply_code(reply);
+    let code = reply_code(reply);
     lexed.code = code.map(|c| c.code);
     lexed.enhanced = code.and_then(|c| c.enhanced).or(dsn);
     if lexed.relay_host.is_empty()
@@ -423,7 +424,7 @@ fn classify_reason(
         return (OutcomeClass::Delivered, false);
     }
     if let Some(code) = code {
-        return (classify::class_of_code(code), false);
+        return (ReplyKind::acted_on(code).outcome_class(), false);
     }
     if !by_reply {
         if let Some(f) = classify::connection_failure(text) {

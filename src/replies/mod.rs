@@ -7,16 +7,22 @@
 //! flow-control rules match their regexes against the full text only when they need to.
 //! The MTA interns its own replies (internal errors, timeouts) in the same book.
 //!
-//! What a reply means is decided here, once: its kind (2xx, 4xx, 5xx), the outcome class
-//! flow control counts, and the bounce reason of a permanent one.
+//! What a reply means is decided here, once, for the simulator and for real logs alike: its
+//! kind (2xx, 4xx, 5xx) and the outcome class flow control counts ([`ReplyKind`]), the
+//! bounce reason of a permanent one ([`BounceReason::of`]), and what its words say the
+//! receiver is doing ([`Signal`]: rate limit, greylisting, block, ...).
 
 mod catalogue;
+mod code;
+mod meaning;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 pub use catalogue::{CatalogueEntry, catalogue, find};
+pub use code::{Enhanced, ReplyCode, reply_code};
+pub use meaning::{KNOWN, KnownReply, Signal, known};
 
 use crate::flow_control::OutcomeClass;
 
@@ -34,12 +40,28 @@ pub enum ReplyKind {
 
 impl ReplyKind {
     /// The family of `code`, or `None` for codes a final reply cannot have (1xx, 3xx, ...).
-    fn of_code(code: u16) -> Option<ReplyKind> {
+    pub fn of_code(code: u16) -> Option<ReplyKind> {
         match code / 100 {
             2 => Some(ReplyKind::Accepted),
             4 => Some(ReplyKind::Temporary),
             5 => Some(ReplyKind::Permanent),
             _ => None,
+        }
+    }
+
+    /// What a client does with a reply of `code`: a code no final reply can have leaves the
+    /// message queued, as a temporary failure does.
+    pub fn acted_on(code: u16) -> ReplyKind {
+        ReplyKind::of_code(code).unwrap_or(ReplyKind::Temporary)
+    }
+
+    /// The outcome of a transaction answered with a reply of this family, as flow control
+    /// counts it.
+    pub fn outcome_class(self) -> OutcomeClass {
+        match self {
+            ReplyKind::Accepted => OutcomeClass::Delivered,
+            ReplyKind::Temporary => OutcomeClass::Tempfail,
+            ReplyKind::Permanent => OutcomeClass::Permfail,
         }
     }
 
@@ -67,6 +89,25 @@ pub enum BounceReason {
 }
 
 impl BounceReason {
+    /// Why a message answered with a permanent reply of enhanced status `code` bounced
+    /// (RFC 3463): 5.1.1 is a bad mailbox, 5.7.x a policy (block) rejection, anything else
+    /// (or no enhanced code) a rejection.
+    pub fn of(code: Option<Enhanced>) -> BounceReason {
+        match code {
+            Some(Enhanced {
+                class: 5,
+                subject: 1,
+                detail: 1,
+            }) => BounceReason::UserUnknown,
+            Some(Enhanced {
+                class: 5,
+                subject: 7,
+                ..
+            }) => BounceReason::Blocked,
+            _ => BounceReason::Rejected,
+        }
+    }
+
     pub const ALL: [BounceReason; 4] = [
         BounceReason::UserUnknown,
         BounceReason::Blocked,
@@ -116,26 +157,18 @@ pub struct Reply {
 impl Reply {
     /// Whether the reply accepts, defers or refuses.
     pub fn kind(&self) -> ReplyKind {
-        ReplyKind::of_code(self.code).unwrap_or(ReplyKind::Temporary)
+        ReplyKind::acted_on(self.code)
     }
 
     /// The outcome of a transaction answered with this reply, as flow control counts it.
     pub fn outcome_class(&self) -> OutcomeClass {
-        match self.kind() {
-            ReplyKind::Accepted => OutcomeClass::Delivered,
-            ReplyKind::Temporary => OutcomeClass::Tempfail,
-            ReplyKind::Permanent => OutcomeClass::Permfail,
-        }
+        self.kind().outcome_class()
     }
 
-    /// Why a message answered with this (permanent) reply bounced, by its enhanced status
-    /// code (RFC 3463): 5.1.1 is a bad mailbox, 5.7.x a policy (block) rejection.
+    /// Why a message answered with this (permanent) reply bounced: [`BounceReason::of`] its
+    /// enhanced status code.
     pub fn bounce_reason(&self) -> BounceReason {
-        match self.enhanced.as_deref() {
-            Some("5.1.1") => BounceReason::UserUnknown,
-            Some(e) if e.starts_with("5.7.") => BounceReason::Blocked,
-            _ => BounceReason::Rejected,
-        }
+        BounceReason::of(self.enhanced.as_deref().and_then(Enhanced::parse))
     }
 
     /// Parses a literal reply line: a 2xx, 4xx or 5xx code, then a space or `-`, then

@@ -12,7 +12,8 @@ use super::{
 };
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
-use crate::logs::classify::{Command, Enhanced, reply_code};
+use crate::logs::classify::Command;
+use crate::replies::{Enhanced, reply_code};
 
 #[derive(Serialize)]
 struct Code {

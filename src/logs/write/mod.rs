@@ -26,6 +26,7 @@ pub use postfix::{PostfixStyle, PostfixWriter};
 
 use super::classify::Command;
 use crate::flow_control::OutcomeClass;
+use crate::replies::{Enhanced, reply_code};
 use crate::units::Instant;
 
 /// Milliseconds of simulated time, inside the writers.
@@ -158,7 +159,7 @@ fn push_datetime(buf: &mut Vec<u8>, c: &super::time::Civil, sep: u8) {
     push_padded(buf, c.second as u64, 2);
 }
 
-fn push_enhanced(buf: &mut Vec<u8>, e: super::classify::Enhanced) {
+fn push_enhanced(buf: &mut Vec<u8>, e: Enhanced) {
     push_num(buf, e.class as u64);
     buf.push(b'.');
     push_num(buf, e.subject as u64);
@@ -179,8 +180,7 @@ fn push_offset(buf: &mut Vec<u8>, minutes: i32, colon: bool) {
 
 /// The enhanced code a writer reports for an attempt: the reply's, else the usual one for
 /// its class.
-fn dsn_of(a: &Attempt) -> super::classify::Enhanced {
-    use super::classify::{Enhanced, reply_code};
+fn dsn_of(a: &Attempt) -> Enhanced {
     let default = |class, subject, detail| Enhanced {
         class,
         subject,

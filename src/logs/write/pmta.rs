@@ -10,8 +10,8 @@ use super::{
 };
 use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
-use crate::logs::classify::{Enhanced, reply_code};
 use crate::logs::pmta::DEFAULT_FIELDS;
+use crate::replies::{Enhanced, reply_code};
 
 /// Writes a PowerMTA `acct.csv`.
 pub struct PmtaWriter<W: Write> {

@@ -343,7 +343,7 @@ impl<W: Write> PostfixWriter<W> {
                 self.push(" (in reply to ");
                 let command = a.command.unwrap_or_else(|| {
                     Command::typical_for(
-                        crate::logs::classify::reply_code(a.reply).and_then(|r| r.enhanced),
+                        crate::replies::reply_code(a.reply).and_then(|r| r.enhanced),
                     )
                 });
                 self.push(command.postfix_name());
