@@ -6,10 +6,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use mtasim::MtaKind;
 use mtasim::logs::destinations::Providers;
 use mtasim::logs::write::synthetic::{Event, Synthetic};
 use mtasim::logs::write::{EventLog, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter};
-use mtasim::logs::{Format, LogReader, ReadOptions, UnixMillis};
+use mtasim::logs::{LogReader, ReadOptions, UnixMillis};
 
 const START: UnixMillis = UnixMillis(1_781_395_200_000);
 
@@ -26,16 +27,16 @@ fn replay(synthetic: &Synthetic, writer: &mut dyn EventLog) {
     writer.flush().expect("writing to memory");
 }
 
-fn log(format: Format, messages: u32) -> &'static [u8] {
+fn log(format: MtaKind, messages: u32) -> &'static [u8] {
     let synthetic = Synthetic::standard(messages, 1);
     let mut out = Vec::new();
     {
         let mut writer: Box<dyn EventLog + '_> = match format {
-            Format::Postfix => {
+            MtaKind::Postfix => {
                 Box::new(PostfixWriter::new(&mut out, START, PostfixStyle::default()))
             }
-            Format::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
-            Format::Pmta => Box::new(PmtaWriter::new(&mut out, START).expect("memory")),
+            MtaKind::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
+            MtaKind::Pmta => Box::new(PmtaWriter::new(&mut out, START).expect("memory")),
         };
         replay(&synthetic, writer.as_mut());
     }
@@ -62,9 +63,9 @@ fn readers(c: &mut Criterion) {
     let mut group = c.benchmark_group("read_log");
     group.sample_size(10);
     for (name, format) in [
-        ("postfix", Format::Postfix),
-        ("kumomta", Format::KumoMta),
-        ("pmta", Format::Pmta),
+        ("postfix", MtaKind::Postfix),
+        ("kumomta", MtaKind::KumoMta),
+        ("pmta", MtaKind::Pmta),
     ] {
         let log = log(format, 40_000);
         let lines = log.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -78,7 +79,7 @@ fn writers(c: &mut Criterion) {
     let mut group = c.benchmark_group("write_log");
     group.sample_size(10);
     let synthetic = Synthetic::standard(10_000, 1);
-    let lines = log(Format::Postfix, 10_000)
+    let lines = log(MtaKind::Postfix, 10_000)
         .iter()
         .filter(|&&b| b == b'\n')
         .count() as u64;

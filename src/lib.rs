@@ -22,7 +22,9 @@ pub mod logs;
 pub mod metrics;
 pub mod mta;
 pub mod mta_config;
+pub mod mta_kind;
 pub mod output;
+pub mod providers;
 pub mod receiver;
 pub mod replies;
 pub mod rng;
@@ -35,6 +37,8 @@ pub mod validate;
 /// The per-destination flow-control state machine, a crate of its own so that a real MTA
 /// can embed it.
 pub use mta_flow_control as flow_control;
+
+pub use mta_kind::MtaKind;
 
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -6,6 +6,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mtasim::MtaKind;
 use mtasim::calibrate::replay::{self, Replay};
 use mtasim::calibrate::{self, Calibration, Options};
 use mtasim::flow_control::OutcomeClass;
@@ -15,7 +16,7 @@ use mtasim::logs::write::{
     Arrival, Attempt, EventLog, Expiry, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter,
     RelayHost, Removal, Written,
 };
-use mtasim::logs::{Format, LogReader, ReadOptions, UnixMillis};
+use mtasim::logs::{LogReader, ReadOptions, UnixMillis};
 use mtasim::mta::observe::{AttemptEnd, MessageEvent, Observer};
 use mtasim::mta::world::World;
 use mtasim::receiver::OutageMode;
@@ -204,17 +205,17 @@ fn load(scenario: &str, sets: &[&str]) -> CompiledScenario {
 }
 
 /// Runs `compiled` and writes its log in `format` to `dir/log`.
-fn simulate_log(compiled: &CompiledScenario, format: Format, dir: &Path) -> PathBuf {
+fn simulate_log(compiled: &CompiledScenario, format: MtaKind, dir: &Path) -> PathBuf {
     let path = dir.join(match format {
-        Format::Postfix => "maillog",
-        Format::KumoMta => "kumo.jsonl",
-        Format::Pmta => "acct.csv",
+        MtaKind::Postfix => "maillog",
+        MtaKind::KumoMta => "kumo.jsonl",
+        MtaKind::Pmta => "acct.csv",
     });
     let out = BufWriter::new(std::fs::File::create(&path).unwrap());
     let log: Box<dyn EventLog> = match format {
-        Format::Postfix => Box::new(PostfixWriter::new(out, START, PostfixStyle::default())),
-        Format::KumoMta => Box::new(KumoWriter::new(out, START)),
-        Format::Pmta => Box::new(PmtaWriter::new(out, START).unwrap()),
+        MtaKind::Postfix => Box::new(PostfixWriter::new(out, START, PostfixStyle::default())),
+        MtaKind::KumoMta => Box::new(KumoWriter::new(out, START)),
+        MtaKind::Pmta => Box::new(PmtaWriter::new(out, START).unwrap()),
     };
     let (_, mut observer) =
         sim::simulate_with(compiled, RunOptions::default(), LogObserver::new(log)).unwrap();
@@ -353,7 +354,7 @@ fn a_rate_limit_is_recovered_from_its_plateau() {
         ],
     );
     let dir = scratch("rate-limit");
-    for format in [Format::Postfix, Format::KumoMta, Format::Pmta] {
+    for format in [MtaKind::Postfix, MtaKind::KumoMta, MtaKind::Pmta] {
         let log = simulate_log(&s, format, &dir);
         let c = calibrated(&log);
         let gmail = receiver(&c.scenario, "gmail");
@@ -372,7 +373,7 @@ fn a_rate_limit_is_recovered_from_its_plateau() {
             0.005,
         );
         eprintln!("{format:?} retry {:?}", c.scenario.mta.retry);
-        if format == Format::Postfix {
+        if format == MtaKind::Postfix {
             let r = replayed(&s.scenario, &c.scenario, &log);
             check_replay(&r, 0.02, 0.15, 0.15);
         }
@@ -384,7 +385,7 @@ fn greylisting_delay_and_retries_are_recovered() {
     // Full jitter: retries come before and after the 5-minute delay.
     let s = load("greylisting", &["duration=6h", "mta.retry.jitter=full"]);
     let dir = scratch("greylisting");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     for name in ["corp-a", "corp-b", "uni", "isp-small", "hosting", "gov"] {
         let grey = receiver(&c.scenario, name)
@@ -416,7 +417,7 @@ fn greylisting_delay_and_retries_are_recovered() {
 fn an_outage_window_is_recovered() {
     let s = load("outage-recovery", &["duration=12h"]);
     let dir = scratch("outage");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     let outages = &receiver(&c.scenario, "bigcorp").outages;
     assert_eq!(outages.len(), 1, "{outages:?}");
@@ -444,7 +445,7 @@ fn an_outage_window_is_recovered() {
 fn a_connection_limit_is_recovered_from_the_sessions_open_while_rejected() {
     let s = load("postfix-scheduler-readme", &[]);
     let dir = scratch("connection-limit");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     let limit = receiver(&c.scenario, "limited")
         .connection_limit
@@ -464,7 +465,7 @@ fn a_connection_limit_is_recovered_from_the_sessions_open_while_rejected() {
 fn mta_internal_error_windows_are_recovered() {
     let s = load("mta-internal-errors", &["duration=4h"]);
     let dir = scratch("internal");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     let errors = &c.scenario.mta.internal_errors;
     eprintln!("{errors:?}");
@@ -506,7 +507,7 @@ fn mta_internal_error_windows_are_recovered() {
 fn steady_reputation_throttling_becomes_transient_errors() {
     let s = load("reputation-few-domains", &["duration=6h"]);
     let dir = scratch("reputation");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     for name in ["comcast", "gmx", "orange"] {
         let errors = receiver(&c.scenario, name)
@@ -555,7 +556,7 @@ fn a_deferral_episode_is_recovered() {
         ],
     );
     let dir = scratch("episode");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
     let episodes = &receiver(&c.scenario, "gmail").deferral_episodes;
     eprintln!("{episodes:?}");
@@ -594,7 +595,7 @@ fn mtasim(args: &[&str]) -> std::process::Output {
 fn the_command_line_calibrates_and_replays() {
     let s = load("greylisting", &["duration=3h", "traffic.0.messages=3000"]);
     let dir = scratch("cli");
-    let log = simulate_log(&s, Format::Postfix, &dir);
+    let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let out = dir.join("mine.json");
     let log_text = log.to_str().unwrap();
     let run = mtasim(&[

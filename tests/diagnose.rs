@@ -5,19 +5,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use mtasim::MtaKind;
 use mtasim::diagnose::{self, Diagnosis, Options, VerdictKind};
-use mtasim::logs::{Format, LogReader, ReadOptions};
+use mtasim::logs::{LogReader, ReadOptions};
 use mtasim::output::MtaLog;
 use mtasim::output::mta_log::file_name;
 use mtasim::scenario::{self, Override};
 use mtasim::sim::{RunResult, simulate_with};
 use mtasim::units::Span;
 
-const FORMATS: [Format; 3] = [Format::Postfix, Format::KumoMta, Format::Pmta];
+const FORMATS: [MtaKind; 3] = [MtaKind::Postfix, MtaKind::KumoMta, MtaKind::Pmta];
 
 /// Runs `file` with `overrides` writing its log in `format`, and diagnoses the log with
 /// the scenario's flow control.
-fn round_trip(file: &str, overrides: &[&str], format: Format) -> (RunResult, Diagnosis) {
+fn round_trip(file: &str, overrides: &[&str], format: MtaKind) -> (RunResult, Diagnosis) {
     let overrides: Vec<Override> = overrides.iter().map(|o| o.parse().unwrap()).collect();
     let compiled = scenario::load_file(Path::new(file), &overrides).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -3,10 +3,11 @@
 
 use proptest::prelude::*;
 
-use mtasim::logs::{Format, LogReader, ReadOptions};
+use mtasim::MtaKind;
+use mtasim::logs::{LogReader, ReadOptions};
 
 /// Reads `bytes` to the end (or the first error), returning the outcome count.
-fn drain(bytes: Vec<u8>, format: Option<Format>) -> usize {
+fn drain(bytes: Vec<u8>, format: Option<MtaKind>) -> usize {
     let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> = vec![(
         "prop".to_string(),
         Box::new(std::io::Cursor::new(bytes)),
@@ -92,24 +93,24 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
-        for format in [None, Some(Format::Postfix), Some(Format::KumoMta), Some(Format::Pmta)] {
+        for format in [None, Some(MtaKind::Postfix), Some(MtaKind::KumoMta), Some(MtaKind::Pmta)] {
             drain(bytes.clone(), format);
         }
     }
 
     #[test]
     fn garbled_postfix_lines_never_panic(bytes in lines(POSTFIX)) {
-        drain(bytes, Some(Format::Postfix));
+        drain(bytes, Some(MtaKind::Postfix));
     }
 
     #[test]
     fn garbled_kumomta_records_never_panic(bytes in lines(KUMO)) {
-        drain(bytes, Some(Format::KumoMta));
+        drain(bytes, Some(MtaKind::KumoMta));
     }
 
     #[test]
     fn garbled_pmta_records_never_panic(bytes in lines(PMTA)) {
-        drain(bytes, Some(Format::Pmta));
+        drain(bytes, Some(MtaKind::Pmta));
     }
 }
 

@@ -3,11 +3,10 @@
 
 use std::io::Write;
 
+use mtasim::MtaKind;
 use mtasim::flow_control::OutcomeClass;
 use mtasim::flow_control::config::KeyKind;
-use mtasim::logs::{
-    Command, Extra, Format, Kind, LogError, LogReader, Outcome, ReadOptions, UnixMillis,
-};
+use mtasim::logs::{Command, Extra, Kind, LogError, LogReader, Outcome, ReadOptions, UnixMillis};
 
 /// An outcome with its symbols and texts resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +34,7 @@ struct Seen {
     recipients: u32,
 }
 
-fn options(format: Option<Format>) -> ReadOptions {
+fn options(format: Option<MtaKind>) -> ReadOptions {
     ReadOptions {
         format,
         year: Some(2026),
@@ -551,7 +550,7 @@ fn gzip_and_zstd_files_are_read_transparently() {
             (0, "a3@x.example".into())
         ]
     );
-    assert!(reader.files().iter().all(|f| f.format == Format::Postfix));
+    assert!(reader.files().iter().all(|f| f.format == MtaKind::Postfix));
 }
 
 #[test]
@@ -622,7 +621,7 @@ fn bad_input_is_one_clear_error() {
         let bytes = gz.finish().unwrap();
         write_file(dir.path(), "cut.gz", &bytes[..bytes.len() / 2])
     };
-    let e = LogReader::open(&[&truncated], options(Some(Format::Postfix)))
+    let e = LogReader::open(&[&truncated], options(Some(MtaKind::Postfix)))
         .and_then(|mut r| {
             while r.next_outcome()?.is_some() {}
             Ok(())
@@ -698,7 +697,7 @@ fn kumo_delivery() {
         "(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com"
     );
     assert_eq!(reader.text(k.egress_source), "source2");
-    assert_eq!(reader.files()[0].format, Format::KumoMta);
+    assert_eq!(reader.files()[0].format, MtaKind::KumoMta);
 }
 
 #[test]
@@ -885,7 +884,7 @@ fn pmta_records_by_header() {
         "d,x@y.example,yesterday,2.0.0,smtp;250 ok,mx.y.example (192.0.2.1),,x\n",
     );
     let (seen, reader) = read_with(&[text], options(None));
-    assert_eq!(reader.files()[0].format, Format::Pmta);
+    assert_eq!(reader.files()[0].format, MtaKind::Pmta);
     let got: Vec<(Kind, &str, Option<OutcomeClass>, bool, &str)> = seen
         .iter()
         .map(|s| {

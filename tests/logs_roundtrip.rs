@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use mtasim::MtaKind;
 use mtasim::flow_control::OutcomeClass;
 use mtasim::logs::destinations::Providers;
 use mtasim::logs::write::synthetic::{Event, Synthetic};
 use mtasim::logs::write::{EventLog, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter, Written};
-use mtasim::logs::{Format, Kind, LogReader, ReadOptions, UnixMillis};
+use mtasim::logs::{Kind, LogReader, ReadOptions, UnixMillis};
 
 /// 2026-06-14T00:00:00Z
 const START: UnixMillis = UnixMillis(1_781_395_200_000);
@@ -33,13 +34,13 @@ fn code_of(reply: &str) -> Option<u16> {
 }
 
 /// Writes the synthetic stream in `format` and returns the log and what reading it must give.
-fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>, Vec<Expected>) {
+fn write(format: MtaKind, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>, Vec<Expected>) {
     let providers = Providers::builtin();
     let mut out = Vec::new();
     let mut writer: Box<dyn EventLog + '_> = match format {
-        Format::Postfix => Box::new(PostfixWriter::new(&mut out, START, style)),
-        Format::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
-        Format::Pmta => Box::new(PmtaWriter::new(&mut out, START).unwrap()),
+        MtaKind::Postfix => Box::new(PostfixWriter::new(&mut out, START, style)),
+        MtaKind::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
+        MtaKind::Pmta => Box::new(PmtaWriter::new(&mut out, START).unwrap()),
     };
     let mut expected = Vec::new();
     let names: BTreeMap<String, String> = synthetic
@@ -53,33 +54,33 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
     synthetic.run(&providers, |event| match event {
         Event::Arrival(a) => {
             writer.arrival(a).unwrap();
-            if format != Format::Pmta {
+            if format != MtaKind::Pmta {
                 expected.push(Expected {
                     kind: Kind::Arrival,
-                    recipient: if format == Format::KumoMta {
+                    recipient: if format == MtaKind::KumoMta {
                         a.recipient.to_string()
                     } else {
                         String::new()
                     },
                     destination: match format {
-                        Format::KumoMta if attempted.contains(domain(a.recipient)) => {
+                        MtaKind::KumoMta if attempted.contains(domain(a.recipient)) => {
                             dest(a.recipient)
                         }
-                        Format::KumoMta => domain(a.recipient).to_string(),
+                        MtaKind::KumoMta => domain(a.recipient).to_string(),
                         _ => String::new(),
                     },
                     class: None,
                     handshake: false,
                     code: None,
                     time: a.time.as_millis() as i64,
-                    age: (format == Format::KumoMta).then_some(0),
+                    age: (format == MtaKind::KumoMta).then_some(0),
                 });
             }
         }
         Event::Attempt(a) => {
             writer.attempt(a).unwrap();
             attempted.insert(domain(a.recipient).to_string());
-            if a.outcome == Written::Held && format == Format::Pmta {
+            if a.outcome == Written::Held && format == MtaKind::Pmta {
                 return;
             }
             let kind = match a.outcome {
@@ -94,14 +95,14 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
             );
             let code = match (format, a.outcome) {
                 (_, Written::Held) => None,
-                (Format::KumoMta, _) if mta_side || a.handshake => {
+                (MtaKind::KumoMta, _) if mta_side || a.handshake => {
                     if a.handshake && !mta_side {
                         code_of(a.reply)
                     } else {
                         Some(400)
                     }
                 }
-                (Format::Pmta, _) if a.class == OutcomeClass::Connect => Some(421),
+                (MtaKind::Pmta, _) if a.class == OutcomeClass::Connect => Some(421),
                 (_, _) if mta_side => None,
                 _ => code_of(a.reply),
             };
@@ -120,7 +121,7 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
             writer.expiry(e).unwrap();
             expected.push(Expected {
                 kind: Kind::Expired,
-                recipient: if format == Format::Postfix {
+                recipient: if format == MtaKind::Postfix {
                     String::new()
                 } else {
                     e.recipient.to_string()
@@ -129,17 +130,17 @@ fn write(format: Format, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8>
                 class: None,
                 handshake: false,
                 code: match format {
-                    Format::Postfix => None,
-                    Format::KumoMta => Some(551),
-                    Format::Pmta => code_of(e.last_reply).or(Some(421)),
+                    MtaKind::Postfix => None,
+                    MtaKind::KumoMta => Some(551),
+                    MtaKind::Pmta => code_of(e.last_reply).or(Some(421)),
                 },
                 time: e.time.as_millis() as i64,
-                age: (format != Format::Postfix).then_some((e.time - e.arrived).as_millis()),
+                age: (format != MtaKind::Postfix).then_some((e.time - e.arrived).as_millis()),
             });
         }
         Event::Removal(r) => {
             writer.removal(r).unwrap();
-            if format == Format::Postfix {
+            if format == MtaKind::Postfix {
                 expected.push(Expected {
                     kind: Kind::Removed,
                     recipient: String::new(),
@@ -169,7 +170,7 @@ struct Got {
     age: Option<u64>,
 }
 
-fn read(format: Format, log: Vec<u8>) -> (Vec<Got>, LogReader) {
+fn read(format: MtaKind, log: Vec<u8>) -> (Vec<Got>, LogReader) {
     let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
         vec![("log".to_string(), Box::new(std::io::Cursor::new(log)), None)];
     let mut reader = LogReader::from_readers(
@@ -198,7 +199,7 @@ fn read(format: Format, log: Vec<u8>) -> (Vec<Got>, LogReader) {
     (got, reader)
 }
 
-fn check(format: Format, style: PostfixStyle) {
+fn check(format: MtaKind, style: PostfixStyle) {
     let synthetic = Synthetic::standard(3000, 7);
     let (log, expected) = write(format, &synthetic, style.clone());
     let text = String::from_utf8(log.clone()).unwrap();
@@ -215,7 +216,7 @@ fn check(format: Format, style: PostfixStyle) {
     );
     assert_eq!(got.len(), expected.len(), "{}", &text[..2000]);
     // Second-resolution formats: classic syslog and PowerMTA.
-    let coarse = format == Format::Pmta || (format == Format::Postfix && !style.rfc3339);
+    let coarse = format == MtaKind::Pmta || (format == MtaKind::Postfix && !style.rfc3339);
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
         let at = format!("{format:?} outcome {i}: expected {e:?}");
         assert_eq!(g.kind, e.kind, "{at}");
@@ -225,19 +226,19 @@ fn check(format: Format, style: PostfixStyle) {
             assert_eq!((g.class, g.handshake), (e.class, e.handshake), "{at}");
             assert_eq!(g.code, e.code, "{at}");
         }
-        if g.kind == Kind::Expired && format == Format::Postfix {
+        if g.kind == Kind::Expired && format == MtaKind::Postfix {
             continue;
         }
         let want_time = if coarse { e.time / 1000 * 1000 } else { e.time };
         assert_eq!(g.time, want_time, "{at}");
         match (g.age, e.age, format) {
-            (Some(g), Some(e), Format::KumoMta) => assert_eq!(g, e, "{at}"),
-            (Some(g), Some(e), Format::Pmta) => {
+            (Some(g), Some(e), MtaKind::KumoMta) => assert_eq!(g, e, "{at}"),
+            (Some(g), Some(e), MtaKind::Pmta) => {
                 let (t, arrived) = (want_time as u64, (want_time as u64).saturating_sub(e));
                 let _ = arrived;
                 assert!(g.abs_diff(e) <= 1000 && t >= g, "{at}: age {g}");
             }
-            (Some(g), Some(e), Format::Postfix) => {
+            (Some(g), Some(e), MtaKind::Postfix) => {
                 let tolerance = if e < 1000 {
                     6
                 } else if e < 10_000 {
@@ -264,13 +265,13 @@ fn check(format: Format, style: PostfixStyle) {
 
 #[test]
 fn postfix_round_trip() {
-    check(Format::Postfix, PostfixStyle::default());
+    check(MtaKind::Postfix, PostfixStyle::default());
 }
 
 #[test]
 fn postfix_rfc3339_round_trip() {
     check(
-        Format::Postfix,
+        MtaKind::Postfix,
         PostfixStyle {
             rfc3339: true,
             utc_offset_minutes: -180,
@@ -281,18 +282,18 @@ fn postfix_rfc3339_round_trip() {
 
 #[test]
 fn kumomta_round_trip() {
-    check(Format::KumoMta, PostfixStyle::default());
+    check(MtaKind::KumoMta, PostfixStyle::default());
 }
 
 #[test]
 fn pmta_round_trip() {
-    check(Format::Pmta, PostfixStyle::default());
+    check(MtaKind::Pmta, PostfixStyle::default());
 }
 
 #[test]
 fn writers_are_deterministic() {
     let synthetic = Synthetic::standard(300, 3);
-    for format in [Format::Postfix, Format::KumoMta, Format::Pmta] {
+    for format in [MtaKind::Postfix, MtaKind::KumoMta, MtaKind::Pmta] {
         let (a, _) = write(format, &synthetic, PostfixStyle::default());
         let (b, _) = write(format, &synthetic, PostfixStyle::default());
         assert_eq!(a, b);

@@ -339,17 +339,51 @@ fn bad_arguments_exit_2_before_anything_is_written() {
         "{}",
         stderr(&out)
     );
-    let out = mtasim(
-        &["import-config", "x", "--format", "exim", "--out", "o.json"],
-        dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown format \"exim\""),
-        "{}",
-        stderr(&out)
-    );
     assert!(!dir.path().join("o.json").exists());
+}
+
+/// Every flag that names an MTA takes the same names and words its refusal the same way.
+#[test]
+fn every_mta_flag_refuses_an_unknown_mta_with_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let wanted = "unknown MTA \"exchange\": expected postfix, kumomta or pmta";
+    for args in [
+        &[
+            "import-config",
+            "x",
+            "--format",
+            "exchange",
+            "--out",
+            "o.json",
+        ][..],
+        &["export-config", "x.json", "--format", "exchange"],
+        &["diagnose", "maillog", "--format", "exchange"],
+        &[
+            "calibrate",
+            "maillog",
+            "--log-format",
+            "exchange",
+            "--out",
+            "o.json",
+        ],
+        &[
+            "calibrate",
+            "maillog",
+            "--out",
+            "o.json",
+            "--mta",
+            "c",
+            "--mta-format",
+            "exchange",
+        ],
+        &["run", "--log-format", "exchange"],
+        &["sweep", "--vary", "seed=1,2", "--export", "exchange"],
+    ] {
+        let out = mtasim(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(wanted), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// Exports `scenario` into a folder and returns the files.
@@ -511,5 +545,90 @@ fn sweep_export_writes_the_winner_beside_best_json_with_the_sweep_notes() {
         from_files.replace("from sweep/best.json", "from best.json"),
         text,
         "export-config reads the same notes from sweep.json and sweep.csv"
+    );
+}
+
+/// One provider table serves both bridges: for every built-in provider with mail domains,
+/// a KumoMTA `provider` table matched by `MXSuffix` lands on the receiver named after it,
+/// and a Postfix log line delivered to each of its domains through that domain's MX host
+/// lands on the destination of the same name.
+#[test]
+fn a_kumomta_mx_suffix_rule_and_a_log_line_land_on_the_same_destination() {
+    use mtasim::logs::{LogReader, ReadOptions};
+    use mtasim::mta_config::{self, Source};
+    use mtasim::providers::BUILTIN;
+    use mtasim::{MtaKind, scenario};
+
+    let providers: Vec<_> = BUILTIN.iter().filter(|p| !p.domains.is_empty()).collect();
+    let mut into: Value = serde_json::from_str(scenario::DEFAULT_SCENARIO).unwrap();
+    into["receivers"] = Value::Array(
+        providers
+            .iter()
+            .map(|p| {
+                let domains: Vec<&str> = p.domains.iter().map(|(d, _)| *d).collect();
+                json!({"name": p.name, "domains": domains, "share": 1.0})
+            })
+            .collect(),
+    );
+    let into = scenario::parse("<test>", &into.to_string(), &[]).unwrap();
+    let mut shaping = String::new();
+    for (i, p) in providers.iter().enumerate() {
+        let matches: Vec<String> = p
+            .suffixes
+            .iter()
+            .map(|s| format!("{{MXSuffix=\".{s}\"}}"))
+            .collect();
+        shaping += &format!(
+            "[provider.\"kumo-{}\"]\nmatch = [{}]\nprovider_connection_limit = {}\n\n",
+            p.name,
+            matches.join(", "),
+            i + 1
+        );
+    }
+    let source = Source {
+        name: "shaping.toml".into(),
+        text: shaping,
+    };
+    let imported = mta_config::import(MtaKind::KumoMta, &[source], &into).unwrap();
+    let overrides = &imported.scenario.flow_control.overrides;
+    let mut maillog = String::new();
+    for (i, p) in providers.iter().enumerate() {
+        assert_eq!(
+            overrides[p.name]["concurrency"]["max"],
+            json!(i + 1),
+            "{}",
+            p.name
+        );
+        for (j, (domain, mx)) in p.domains.iter().enumerate() {
+            maillog += &format!(
+                "Jun 14 18:08:{:02} mx postfix/smtp[1]: {:X}{j:X}0000: to=<bob@{domain}>, relay={mx}[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 OK)\n",
+                i % 60,
+                i + 10
+            );
+        }
+    }
+    assert_eq!(overrides.len(), providers.len());
+    let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(maillog));
+    let options = ReadOptions {
+        year: Some(2026),
+        ..ReadOptions::default()
+    };
+    let mut reader =
+        LogReader::from_readers(vec![("maillog".into(), input, None)], options).unwrap();
+    let mut seen = 0;
+    while let Some(o) = reader.next_outcome().unwrap() {
+        let destination = reader.text(o.destination).to_string();
+        let domain = reader.text(o.domain).to_string();
+        let owner = providers
+            .iter()
+            .find(|p| p.domains.iter().any(|(d, _)| *d == domain))
+            .unwrap();
+        assert_eq!(destination, owner.name, "{domain}");
+        assert!(overrides.contains_key(&destination));
+        seen += 1;
+    }
+    assert_eq!(
+        seen,
+        providers.iter().map(|p| p.domains.len()).sum::<usize>()
     );
 }

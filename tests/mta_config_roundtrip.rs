@@ -5,13 +5,14 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use mtasim::MtaKind;
 use mtasim::flow_control::config::{
     Action, BackoffConfig, ConcurrencyConfig, FlowControlConfig, KeyKind, Recovery, RuleConfig,
     SetLimits, Trigger,
 };
 use mtasim::flow_control::{Feedback, Rounding};
 use mtasim::mta::config::{Jitter, RetryConfig, Schedule};
-use mtasim::mta_config::{self, Format, Provenance, Source};
+use mtasim::mta_config::{self, Provenance, Source};
 use mtasim::scenario::{self, Scenario};
 use mtasim::units::{Rate, Span};
 
@@ -31,7 +32,7 @@ fn default_scenario() -> Scenario {
 }
 
 /// Exports `scenario`, imports the files back into it, and returns the result.
-fn round_trip(format: Format, scenario: &Scenario) -> Scenario {
+fn round_trip(format: MtaKind, scenario: &Scenario) -> Scenario {
     let exported = mta_config::export(format, scenario, &Provenance::scenario("x.json"));
     let sources: Vec<Source> = exported
         .files
@@ -525,21 +526,21 @@ proptest! {
 
     #[test]
     fn kumomta_round_trips(x in kumo_scenario()) {
-        let back = round_trip(Format::Kumomta, &x);
+        let back = round_trip(MtaKind::KumoMta, &x);
         prop_assert_eq!(&back.flow_control, &x.flow_control);
         prop_assert_eq!(&back.mta, &x.mta);
     }
 
     #[test]
     fn postfix_round_trips(x in postfix_scenario()) {
-        let back = round_trip(Format::Postfix, &x);
+        let back = round_trip(MtaKind::Postfix, &x);
         prop_assert_eq!(&back.flow_control, &x.flow_control);
         prop_assert_eq!(&back.mta, &x.mta);
     }
 
     #[test]
     fn pmta_round_trips(x in pmta_scenario()) {
-        let back = round_trip(Format::Pmta, &x);
+        let back = round_trip(MtaKind::Pmta, &x);
         prop_assert_eq!(&back.flow_control, &x.flow_control);
         prop_assert_eq!(&back.mta, &x.mta);
     }

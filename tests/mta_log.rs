@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mtasim::logs::{Format, Kind, LogReader, ReadOptions};
+use mtasim::MtaKind;
+use mtasim::logs::{Kind, LogReader, ReadOptions};
 use mtasim::metrics::DestinationSummary;
 use mtasim::output::MtaLog;
 use mtasim::output::mta_log::file_name;
@@ -19,7 +20,7 @@ fn of_summary(d: &DestinationSummary) -> Counts {
 }
 
 /// Runs `file` with `overrides`, writing its log in `format` into `dir`.
-fn run(file: &str, overrides: &[&str], format: Format, dir: &Path) -> RunResult {
+fn run(file: &str, overrides: &[&str], format: MtaKind, dir: &Path) -> RunResult {
     let overrides: Vec<Override> = overrides.iter().map(|o| o.parse().unwrap()).collect();
     let compiled = scenario::load_file(Path::new(file), &overrides).unwrap();
     let log = MtaLog::create(dir, format).unwrap();
@@ -58,7 +59,7 @@ fn read_back(path: &Path) -> (BTreeMap<String, Counts>, u64) {
     (counts, held)
 }
 
-fn check(format: Format) {
+fn check(format: MtaKind) {
     let dir = tempfile::tempdir().unwrap();
     let result = run(
         "scenarios/reputation-few-domains.json",
@@ -81,7 +82,7 @@ fn check(format: Format) {
     assert!(counts.len() as u64 <= others.count);
     assert!(summary.totals.deferrals > 0 && summary.totals.bounced > 0);
     // PowerMTA has no record of a hold; the others log every one.
-    let holds = if format == Format::Pmta {
+    let holds = if format == MtaKind::Pmta {
         0
     } else {
         summary.totals.dfc_holds
@@ -91,17 +92,17 @@ fn check(format: Format) {
 
 #[test]
 fn postfix_log_reads_back_as_the_summary() {
-    check(Format::Postfix);
+    check(MtaKind::Postfix);
 }
 
 #[test]
 fn kumomta_log_reads_back_as_the_summary() {
-    check(Format::KumoMta);
+    check(MtaKind::KumoMta);
 }
 
 #[test]
 fn pmta_log_reads_back_as_the_summary() {
-    check(Format::Pmta);
+    check(MtaKind::Pmta);
 }
 
 #[test]
@@ -113,11 +114,11 @@ fn log_is_the_same_on_every_run() {
         run(
             "scenarios/mta-internal-errors.json",
             &overrides,
-            Format::KumoMta,
+            MtaKind::KumoMta,
             dir.path(),
         );
     }
-    let name = file_name(Format::KumoMta);
+    let name = file_name(MtaKind::KumoMta);
     let (x, y) = (
         std::fs::read(a.path().join(name)).unwrap(),
         std::fs::read(b.path().join(name)).unwrap(),

@@ -2,13 +2,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtasim::logs::{Format, LogReader, ReadOptions};
+use mtasim::logs::{LogReader, ReadOptions};
+use mtasim::MtaKind;
 
 fuzz_target!(|data: &[u8]| {
     let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
         vec![("fuzz".to_string(), Box::new(std::io::Cursor::new(data.to_vec())), None)];
     let options = ReadOptions {
-        format: Some(Format::Postfix),
+        format: Some(MtaKind::Postfix),
         year: Some(2026),
         ..ReadOptions::default()
     };

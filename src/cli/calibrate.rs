@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::config::{read_source, scenario_name, write_atomically};
 use super::{Failure, OverrideArgs};
+use crate::MtaKind;
 use crate::calibrate::replay::{self, OTHER, Replay, Side};
 use crate::calibrate::{self, CalibrateError, Options};
 use crate::flow_control::config::KeyKind;
-use crate::logs::{Format, LogReader, ReadOptions};
+use crate::logs::{LogReader, ReadOptions};
 use crate::mta_config;
 use crate::output::OutputFolder;
 use crate::report::{self, Cell, Entry, Explorer, Page, Row, Section, Series, Timeline};
@@ -20,8 +21,8 @@ use crate::units::{Instant, Span, human_seconds};
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// The log format: postfix, kumomta or pmta [default: detected per file].
-    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
-    pub log_format: Option<Format>,
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    pub log_format: Option<MtaKind>,
     /// The year of the first classic syslog timestamp [default: from the file's
     /// modification time].
     #[arg(long)]
@@ -50,8 +51,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "FILE", requires = "mta_format")]
     pub mta: Vec<PathBuf>,
     /// The MTA of --mta: kumomta, postfix or pmta.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_mta_format, requires = "mta")]
-    pub mta_format: Option<mta_config::Format>,
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta, requires = "mta")]
+    pub mta_format: Option<MtaKind>,
     /// Print no summary (fallbacks are still printed, on stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -80,15 +81,6 @@ pub struct ReplayArgs {
     pub quiet: bool,
 }
 
-fn parse_log_format(text: &str) -> Result<Format, String> {
-    Format::parse(text)
-        .ok_or_else(|| format!("unknown log format {text:?}: expected postfix, kumomta or pmta"))
-}
-
-fn parse_mta_format(text: &str) -> Result<mta_config::Format, String> {
-    text.parse()
-}
-
 fn parse_span(text: &str) -> Result<Span, String> {
     let span: Span = text.parse().map_err(|e| format!("{e}"))?;
     if span < Span::SECOND {
@@ -109,6 +101,9 @@ fn open(logs: &[PathBuf], args: &LogArgs, key: KeyKind) -> Result<LogReader, Fai
 
 /// `mtasim calibrate`.
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
+    if let Some(kind) = args.mta_format {
+        super::config::with_dialect(kind, "--mta-format")?;
+    }
     let sources = args
         .mta
         .iter()

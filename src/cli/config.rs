@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Failure, OverrideArgs, load_scenario};
-use crate::mta_config::{self, Format, Provenance, Source, SweepOrigin, WarningKind};
+use crate::MtaKind;
+use crate::mta_config::{self, Provenance, Source, SweepOrigin, WarningKind};
 use crate::scenario;
 use crate::sweep::Sweep;
 use crate::sweep::rank::Ranking;
@@ -19,8 +20,8 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The MTA: kumomta, postfix or pmta.
-    #[arg(long, value_parser = parse_format)]
-    pub format: Format,
+    #[arg(long, value_name = "MTA", value_parser = super::parse_mta)]
+    pub format: MtaKind,
     /// Scenario whose receivers, traffic and simulation settings the configuration goes
     /// into [default: the built-in default scenario].
     #[arg(long, value_name = "SCENARIO")]
@@ -42,8 +43,8 @@ pub struct ExportArgs {
     #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
     /// The MTA: kumomta, postfix or pmta.
-    #[arg(long, value_parser = parse_format)]
-    pub format: Format,
+    #[arg(long, value_name = "MTA", value_parser = super::parse_mta)]
+    pub format: MtaKind,
     /// A file gets the whole configuration (Postfix: main.cf, master.cf and transport as
     /// sections; KumoMTA: shaping TOML with queue.toml as comments). An existing folder, or
     /// a path ending in '/', gets one file each (shaping.toml + queue.toml; main.cf +
@@ -54,12 +55,22 @@ pub struct ExportArgs {
     pub overrides: OverrideArgs,
 }
 
-fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse()
+/// `kind` when mtasim has its configuration dialect; else the one error, naming `flag`, for
+/// an MTA whose logs mtasim reads but whose configuration it does not model.
+pub(super) fn with_dialect(kind: MtaKind, flag: &str) -> Result<MtaKind, Failure> {
+    if kind.has_config() {
+        return Ok(kind);
+    }
+    Err(Failure::Input(format!(
+        "{flag} {kind}: mtasim reads {} logs but not its configuration: expected {}",
+        kind.title(),
+        MtaKind::config_names()
+    )))
 }
 
 /// `mtasim import-config`.
 pub fn import(args: &ImportArgs) -> Result<(), Failure> {
+    with_dialect(args.format, "--format")?;
     let sources = args
         .files
         .iter()
@@ -97,6 +108,7 @@ pub fn import(args: &ImportArgs) -> Result<(), Failure> {
 
 /// `mtasim export-config`.
 pub fn export(args: &ExportArgs) -> Result<(), Failure> {
+    with_dialect(args.format, "--format")?;
     let scenario = scenario::load_file(&args.scenario, &args.overrides.set)?.scenario;
     let mut provenance = Provenance::scenario(args.scenario.display().to_string());
     match SweepOrigin::beside(&args.scenario) {
@@ -149,7 +161,7 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
 pub fn export_best(
     sweep: &Sweep,
     ranking: &Ranking,
-    format: Format,
+    format: MtaKind,
     dir: &Path,
 ) -> Result<String, Failure> {
     let Some(best) = ranking.best else {
@@ -164,9 +176,9 @@ pub fn export_best(
     };
     let exported = mta_config::export(format, &scenario, &provenance);
     let name = match format {
-        Format::Kumomta => "best.kumomta.toml",
-        Format::Postfix => "best.postfix.cf",
-        Format::Pmta => "best.pmta.config",
+        MtaKind::KumoMta => "best.kumomta.toml",
+        MtaKind::Postfix => "best.postfix.cf",
+        MtaKind::Pmta => "best.pmta.config",
     };
     std::fs::write(dir.join(name), exported.combined)
         .map_err(|e| Failure::Internal(format!("writing {name}: {e}")))?;

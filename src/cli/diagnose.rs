@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{Failure, check_out, load_scenario};
+use crate::MtaKind;
 use crate::diagnose::{self, Diagnosis, Options};
 use crate::logs::destinations::Providers;
 use crate::logs::time::parse_utc_offset;
-use crate::logs::{Format, LogReader, ReadOptions, YearSource};
+use crate::logs::{LogReader, ReadOptions, YearSource};
 use crate::output::OutputFolder;
 use crate::units::{Span, human_seconds};
 
@@ -18,8 +19,8 @@ pub struct DiagnoseArgs {
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
     /// The log format: postfix, kumomta or pmta [default: detected from the content].
-    #[arg(long, value_name = "FORMAT", value_parser = super::run::parse_log_format)]
-    pub format: Option<Format>,
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    pub format: Option<MtaKind>,
     /// The year of the first classic syslog timestamp [default: from the file's
     /// modification time].
     #[arg(long, value_name = "YEAR")]

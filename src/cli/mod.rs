@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::mta_kind::{MtaKind, UnknownMta};
 use crate::scenario::{self, CompiledScenario, Override, ScenarioError};
 use crate::sim::{Limit, SimError};
 
@@ -102,6 +103,12 @@ pub struct OverrideArgs {
 }
 
 fn parse_override(text: &str) -> Result<Override, String> {
+    text.parse()
+}
+
+/// The value of every flag that names an MTA (`--format`, `--log-format`, `--mta-format`,
+/// `--export`): one parser, one error text.
+fn parse_mta(text: &str) -> Result<MtaKind, UnknownMta> {
     text.parse()
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Failure, OverrideArgs, check_out, load_scenario};
-use crate::logs::Format;
+use crate::MtaKind;
 use crate::metrics::Summary;
 use crate::output::{self, DeliveryLog, MtaLog, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult};
@@ -37,8 +37,8 @@ pub struct RunArgs {
     pub log: bool,
     /// Also write the run's log in a real MTA's format: `postfix` (maillog), `kumomta`
     /// (kumo-log.jsonl) or `pmta` (acct.csv); simulated time 0 is 2026-06-14T00:00:00Z.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
-    pub log_format: Option<Format>,
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    pub log_format: Option<MtaKind>,
     /// At most this many deliveries.jsonl lines.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub log_limit: u64,
@@ -72,12 +72,6 @@ impl Default for RunArgs {
             max_events: options.max_events,
         }
     }
-}
-
-/// A `--format`/`--log-format` value.
-pub(super) fn parse_log_format(text: &str) -> Result<Format, String> {
-    Format::parse(text)
-        .ok_or_else(|| format!("unknown log format {text:?}: postfix, kumomta or pmta"))
 }
 
 /// Set by Ctrl-C; the run stops at its next poll and writes nothing.

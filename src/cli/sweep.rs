@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Failure, OverrideArgs, check_out, load_scenario};
-use crate::mta_config::Format;
+use crate::MtaKind;
 use crate::output::OutputFolder;
 use crate::sim::SimError;
 use crate::sweep::metrics::metric_text;
@@ -75,8 +75,8 @@ pub struct SweepArgs {
     pub no_plots: bool,
     /// Also write the winner as a real MTA's configuration beside best.json
     /// (best.kumomta.toml, best.postfix.cf or best.pmta.config): kumomta, postfix or pmta.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
-    pub export: Option<Format>,
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    pub export: Option<MtaKind>,
     /// Print nothing on success, and no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -125,12 +125,11 @@ fn flag_error(e: PlanError) -> Failure {
     Failure::Input(format!("{flag}: {}", e.problem))
 }
 
-fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse()
-}
-
 /// `mtasim sweep`.
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
+    if let Some(kind) = args.export {
+        super::config::with_dialect(kind, "--export")?;
+    }
     if let Some(out) = &args.out {
         check_out(out)?;
     }
@@ -244,7 +243,7 @@ fn finish(
     rows: &[RunRow],
     dir: &Path,
     no_plots: bool,
-    export: Option<Format>,
+    export: Option<MtaKind>,
 ) -> Result<String, Failure> {
     let ranking = write_sweep(sweep, rows, dir)
         .map_err(|e| Failure::Internal(format!("writing sweep outputs: {e}")))?;

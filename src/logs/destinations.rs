@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use crate::flow_control::config::KeyKind;
+use crate::providers::host_has_suffix;
 
 use super::symbols::{Sym, Symbols};
 
@@ -21,69 +22,6 @@ pub struct Provider {
     /// A real MX host of the provider, for the log writers.
     pub mx: String,
 }
-
-/// The built-in providers: (name, a typical MX host, MX suffixes). Sources: KumoMTA's
-/// `shaping.toml` provider blocks (google, yahoo, outlook/office365, apple, mimecast,
-/// barracuda, kpn, gmx/web.de) and the providers' published MX hosts.
-const BUILTIN: &[(&str, &str, &[&str])] = &[
-    (
-        "gmail",
-        "gmail-smtp-in.l.google.com",
-        &["google.com", "googlemail.com"],
-    ),
-    ("yahoo", "mta5.am0.yahoodns.net", &["yahoodns.net"]),
-    (
-        "microsoft",
-        "hotmail-com.olc.protection.outlook.com",
-        &[
-            "protection.outlook.com",
-            "outlook.com",
-            "hotmail.com",
-            "mx.microsoft",
-        ],
-    ),
-    (
-        "apple",
-        "mx01.mail.icloud.com",
-        &["icloud.com", "mail.me.com"],
-    ),
-    ("comcast", "mx1a1.comcast.net", &["comcast.net"]),
-    (
-        "att",
-        "ff-ip4-mx-vip1.prodigy.net",
-        &["prodigy.net", "att.net"],
-    ),
-    (
-        "gmx",
-        "mx00.emig.gmx.net",
-        &["gmx.net", "gmx.com", "gmx.de"],
-    ),
-    ("web.de", "mx-ha03.web.de", &["web.de"]),
-    ("orange", "smtp-in.orange.fr", &["orange.fr", "wanadoo.fr"]),
-    ("mail.ru", "mxs.mail.ru", &["mail.ru"]),
-    ("yandex", "mx.yandex.net", &["yandex.net", "yandex.ru"]),
-    (
-        "zoho",
-        "mx.zoho.com",
-        &["zoho.com", "zoho.eu", "zohomail.com"],
-    ),
-    (
-        "proofpoint",
-        "mx0a-00000001.pphosted.com",
-        &["pphosted.com", "ppe-hosted.com"],
-    ),
-    (
-        "mimecast",
-        "eu-smtp-inbound-1.mimecast.com",
-        &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
-    ),
-    (
-        "barracuda",
-        "d12345a.ess.barracudanetworks.com",
-        &["barracudanetworks.com"],
-    ),
-    ("kpn", "mx.kpnmail.nl", &["kpnmail.nl"]),
-];
 
 /// The provider table: built-in entries, then the user's (which win on the same name or a
 /// longer suffix).
@@ -127,15 +65,15 @@ fn normalise_suffix(s: &str) -> String {
 }
 
 impl Providers {
-    /// The built-in table alone.
+    /// The built-in table alone ([`crate::providers::BUILTIN`]).
     pub fn builtin() -> Providers {
         Providers {
-            entries: BUILTIN
+            entries: crate::providers::BUILTIN
                 .iter()
-                .map(|(name, mx, suffixes)| Provider {
-                    name: name.to_string(),
-                    suffixes: suffixes.iter().map(|s| s.to_string()).collect(),
-                    mx: mx.to_string(),
+                .map(|p| Provider {
+                    name: p.name.to_string(),
+                    suffixes: p.suffixes.iter().map(|s| s.to_string()).collect(),
+                    mx: p.mx.to_string(),
                 })
                 .collect(),
         }
@@ -189,11 +127,7 @@ impl Providers {
         let mut best: Option<(&Provider, usize)> = None;
         for p in &self.entries {
             for s in &p.suffixes {
-                let matches = host == s
-                    || (host.len() > s.len()
-                        && host.ends_with(s.as_str())
-                        && host.as_bytes()[host.len() - s.len() - 1] == b'.');
-                if matches && best.is_none_or(|(_, len)| s.len() >= len) {
+                if host_has_suffix(host, s) && best.is_none_or(|(_, len)| s.len() >= len) {
                     best = Some((p, s.len()));
                 }
             }

@@ -6,43 +6,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::MtaKind;
 use flate2::bufread::MultiGzDecoder;
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
-use serde::Serialize;
-
-/// A log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Postfix `maillog` (syslog).
-    Postfix,
-    /// KumoMTA JSON log records, one per line.
-    #[serde(rename = "kumomta")]
-    KumoMta,
-    /// PowerMTA accounting CSV.
-    Pmta,
-}
-
-impl Format {
-    /// The name users type (`--format`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Postfix => "postfix",
-            Format::KumoMta => "kumomta",
-            Format::Pmta => "pmta",
-        }
-    }
-
-    /// Parses a `--format` value.
-    pub fn parse(name: &str) -> Option<Format> {
-        match name {
-            "postfix" => Some(Format::Postfix),
-            "kumomta" => Some(Format::KumoMta),
-            "pmta" => Some(Format::Pmta),
-            _ => None,
-        }
-    }
-}
 
 const BUFFER: usize = 256 * 1024;
 
@@ -120,19 +86,19 @@ impl Read for ZstdFrames {
 
 /// The format of a log from its first bytes: the first non-empty line that one of the
 /// formats recognises decides (up to 50 lines).
-pub fn detect(head: &[u8]) -> Option<Format> {
+pub fn detect(head: &[u8]) -> Option<MtaKind> {
     let text = String::from_utf8_lossy(head);
     for line in text.lines().filter(|l| !l.trim().is_empty()).take(50) {
         let line = line.trim_start_matches('\u{feff}');
         if line.starts_with('{') && line.contains("\"type\"") {
-            return Some(Format::KumoMta);
+            return Some(MtaKind::KumoMta);
         }
         if is_pmta_header(line) || is_pmta_record(line) {
-            return Some(Format::Pmta);
+            return Some(MtaKind::Pmta);
         }
         let b = line.as_bytes();
         if super::time::parse_classic(b).is_some() || super::time::parse_datetime(b).is_some() {
-            return Some(Format::Postfix);
+            return Some(MtaKind::Postfix);
         }
     }
     None
@@ -159,23 +125,23 @@ mod tests {
     fn detects_formats() {
         assert_eq!(
             detect(b"\n\nJun 14 18:08:39 mx postfix/smtp[1]: ABCDEF: to=<a@b>"),
-            Some(Format::Postfix)
+            Some(MtaKind::Postfix)
         );
         assert_eq!(
             detect(b"2026-06-14T18:08:39.620674-03:00 mx postfix/qmgr[1]: x"),
-            Some(Format::Postfix)
+            Some(MtaKind::Postfix)
         );
         assert_eq!(
             detect(br#"{"type":"Delivery","id":"x"}"#),
-            Some(Format::KumoMta)
+            Some(MtaKind::KumoMta)
         );
         assert_eq!(
             detect(b"type,timeLogged,timeQueued,orig,rcpt\n"),
-            Some(Format::Pmta)
+            Some(MtaKind::Pmta)
         );
         assert_eq!(
             detect(b"d,2024-01-02 03:04:05+0000,2024-01-02 03:04:00+0000,a@b,c@d\n"),
-            Some(Format::Pmta)
+            Some(MtaKind::Pmta)
         );
         assert_eq!(detect(b"hello\nworld\n"), None);
     }

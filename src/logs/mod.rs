@@ -114,7 +114,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 pub use classify::Command;
-pub use input::{Format, detect};
+pub use input::detect;
 pub use lexed::{Malformed, Skip};
 pub use reader::{
     FileInfo, LineStats, LogError, LogReader, MalformedLine, ReadOptions, RecordText,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::classify::reply_key;
 use super::destinations::{Providers, Resolver};
-use super::input::{self, Format};
+use super::input::{self};
 use super::lexed::{Lex, LexExtra, Lexed, Malformed, Skip, Span, Texts, What};
 use super::pmta::PmtaColumns;
 use super::symbols::{Sym, Symbols};
@@ -20,13 +20,14 @@ use super::time::{TimeOrigin, UnixMillis, YearClock, YearSource};
 use super::{
     Extra, Kind, KumoExtra, Outcome, PmtaExtra, QueueKey, RecipientKey, Relay, kumo, pmta, postfix,
 };
+use crate::MtaKind;
 use crate::flow_control::config::KeyKind;
 
 /// How to read.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// Every file's format (`None`: detect each from its content).
-    pub format: Option<Format>,
+    pub format: Option<MtaKind>,
     /// The year of the first classic syslog timestamp (`None`: from the file's
     /// modification time, see [`YearClock`]).
     pub year: Option<i64>,
@@ -82,7 +83,7 @@ pub enum LogError {
 #[derive(Debug, Clone, Serialize)]
 pub struct FileInfo {
     pub name: String,
-    pub format: Format,
+    pub format: MtaKind,
     pub origin: TimeOrigin,
 }
 
@@ -188,7 +189,7 @@ struct CsvInput {
 
 struct Source {
     name: String,
-    format: Format,
+    format: MtaKind,
     input: Input,
     clock: YearClock,
     line: String,
@@ -219,7 +220,7 @@ impl Source {
             self.scratch.clear();
             let lexed = match &mut self.input {
                 Input::Lines(_) => match self.format {
-                    Format::Postfix => postfix::lex(&self.line, &mut self.clock, &mut self.rcpts),
+                    MtaKind::Postfix => postfix::lex(&self.line, &mut self.clock, &mut self.rcpts),
                     _ => kumo::lex(&self.line, &mut self.scratch, &mut self.rcpts),
                 },
                 Input::Csv(csv) => pmta::lex(
@@ -584,7 +585,7 @@ pub struct LogReader {
 
 /// Reads up to 50 non-empty lines (or 64 KiB) for format detection, then hands back a
 /// reader that yields them again.
-fn sniff(mut reader: Box<dyn BufRead>) -> io::Result<(Option<Format>, usize, Box<dyn BufRead>)> {
+fn sniff(mut reader: Box<dyn BufRead>) -> io::Result<(Option<MtaKind>, usize, Box<dyn BufRead>)> {
     let mut head = Vec::new();
     let mut lines = 0;
     while lines < 50 && head.len() < 64 * 1024 {
@@ -637,7 +638,7 @@ impl LogReader {
                     // An empty file (a fresh rotation) has no format and no records.
                     let f = match f {
                         Some(f) => f,
-                        None if lines == 0 => Format::Postfix,
+                        None if lines == 0 => MtaKind::Postfix,
                         None => return Err(LogError::UnknownFormat { file: name.clone() }),
                     };
                     (f, reader)
@@ -648,7 +649,7 @@ impl LogReader {
                 None => (UnixMillis::from_system(SystemTime::now()), YearSource::Now),
             };
             let input = match format {
-                Format::Pmta => Input::Csv(Box::new(CsvInput {
+                MtaKind::Pmta => Input::Csv(Box::new(CsvInput {
                     reader: csv::ReaderBuilder::new()
                         .has_headers(false)
                         .flexible(true)

@@ -2,7 +2,8 @@
 //! header with the origin and the settings that have no equivalent, and the settings
 //! each preceded by where it came from.
 
-use super::{Exported, Format, Provenance};
+use super::{Exported, Provenance};
+use crate::MtaKind;
 
 /// A scenario setting the target MTA cannot say, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ impl Doc {
 }
 
 /// The header every exported file starts with.
-pub fn header(format: Format, provenance: &Provenance, gaps: &Gaps) -> String {
+pub fn header(format: MtaKind, provenance: &Provenance, gaps: &Gaps) -> String {
     let mut doc = Doc::default();
     doc.comment(format!(
         "{} configuration written by mtasim export-config from {}.",

@@ -16,7 +16,8 @@ use super::mapping::{self, Destinations, bare, json, leaves, neutral_backoff, on
 use super::toml_tree::{self, Field, Kind, Node, get};
 use super::units::{DAY, MINUTE, Millis, SECOND};
 use super::units::{kumo_duration_seconds, kumo_duration_str, kumo_rate, kumo_throttle, per};
-use super::{Exported, Format, Imported, Provenance, Source};
+use super::{Exported, Imported, Provenance, Source};
+use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{
     Action, FlowControlConfig, KeyKind, RuleConfig, SetLimits, Trigger,
@@ -33,27 +34,6 @@ const CONNECT_TIMEOUT: Millis = 60 * SECOND;
 const BANNER_TIMEOUT: Millis = 60 * SECOND;
 const RETRY_INTERVAL: Millis = 20 * MINUTE;
 const MAX_AGE: Millis = 7 * DAY;
-
-/// MX host suffixes of well-known mailbox providers' domains: without DNS, this is how a
-/// `provider` table's `MXSuffix` / `HostName` rules find the scenario's receivers.
-const KNOWN_MX: &[(&str, &str)] = &[
-    ("gmail.com", "gmail-smtp-in.l.google.com"),
-    ("googlemail.com", "gmail-smtp-in.l.google.com"),
-    ("yahoo.com", "mta5.am0.yahoodns.net"),
-    ("ymail.com", "mta5.am0.yahoodns.net"),
-    ("rocketmail.com", "mta5.am0.yahoodns.net"),
-    ("aol.com", "mx-aol.mail.gm0.yahoodns.net"),
-    ("outlook.com", "outlook-com.olc.protection.outlook.com"),
-    ("hotmail.com", "hotmail-com.olc.protection.outlook.com"),
-    ("live.com", "live-com.olc.protection.outlook.com"),
-    ("msn.com", "msn-com.olc.protection.outlook.com"),
-    ("icloud.com", "mx01.mail.icloud.com"),
-    ("me.com", "mx01.mail.icloud.com"),
-    ("mac.com", "mx01.mail.icloud.com"),
-    ("comcast.net", "mx1a1.comcast.net"),
-    ("gmx.com", "mx00.gmx.com"),
-    ("orange.fr", "smtp-in.orange.fr"),
-];
 
 /// The queue helper's top-level keys: a file with any of them is a `queue.toml`.
 const QUEUE_KEYS: &[&str] = &[
@@ -697,14 +677,12 @@ fn read_set_config(
     Ok(())
 }
 
-/// Does provider `p` match one of `domains` (by suffix, or by the well-known MX hosts)?
+/// Does provider `p` match one of `domains` (by suffix, or by the MX host the provider
+/// table gives a known mail domain)?
 fn provider_matches(p: &Provider, domains: &[String]) -> bool {
     domains.iter().any(|d| {
         let d = d.to_ascii_lowercase();
-        let mx = KNOWN_MX
-            .iter()
-            .find(|(domain, _)| *domain == d)
-            .map(|(_, mx)| *mx);
+        let mx = crate::providers::mx_of_domain(&d);
         p.matches
             .iter()
             .any(|(kind, value, _)| match kind.as_str() {
@@ -774,7 +752,7 @@ fn build(
     let mut scenario = into.clone();
     scenario.flow_control = config;
     scenario.mta = mta;
-    scenario.description = mapping::description(Format::Kumomta, sources, into);
+    scenario.description = mapping::description(MtaKind::KumoMta, sources, into);
     mapping::validated(scenario, sources)
 }
 
@@ -996,7 +974,7 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let queue = queue_file(mta, p);
     let unsupported = gaps.0.len();
     assemble(
-        header(Format::Kumomta, provenance, &gaps),
+        header(MtaKind::KumoMta, provenance, &gaps),
         vec![("shaping.toml", shaping.text()), ("queue.toml", queue)],
         &["queue.toml"],
         unsupported,

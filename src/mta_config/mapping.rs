@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value};
 
+use super::Source;
 use super::diag::{ConfigError, Place};
-use super::{Format, Source};
+use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{
     BackoffConfig, ConcurrencyConfig, ErrorsConfig, FlowControlConfig, KeyKind, Recovery,
@@ -155,7 +156,7 @@ pub fn leaves(patch: &Value) -> Vec<(String, &Value)> {
 }
 
 /// The description of an imported scenario.
-pub fn description(format: Format, sources: &[Source], into: &Scenario) -> String {
+pub fn description(format: MtaKind, sources: &[Source], into: &Scenario) -> String {
     let files: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
     format!(
         "Flow control and retry imported from {} configuration {} by mtasim import-config; receivers and traffic from scenario {:?}.",

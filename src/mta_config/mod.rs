@@ -21,60 +21,10 @@ mod provenance;
 mod toml_tree;
 mod units;
 
-use std::fmt;
-use std::str::FromStr;
-
 pub use diag::{ConfigError, Place, Warning, WarningKind};
 pub use provenance::{Provenance, SweepOrigin};
 
 use crate::scenario::Scenario;
-
-/// A real MTA whose configuration mtasim reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// KumoMTA traffic shaping TOML (and the queue helper's `queue.toml`).
-    Kumomta,
-    /// Postfix `main.cf`, `master.cf` and a `transport_maps` table.
-    Postfix,
-    /// PowerMTA's `config` (`<domain>` blocks and `<smtp-pattern-list>`s).
-    Pmta,
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "kumomta" => Ok(Format::Kumomta),
-            "postfix" => Ok(Format::Postfix),
-            "pmta" => Ok(Format::Pmta),
-            other => Err(format!(
-                "unknown format {other:?}: expected kumomta, postfix or pmta"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Kumomta => "kumomta",
-            Format::Postfix => "postfix",
-            Format::Pmta => "pmta",
-        })
-    }
-}
-
-impl Format {
-    /// The MTA's name for people.
-    pub fn title(self) -> &'static str {
-        match self {
-            Format::Kumomta => "KumoMTA",
-            Format::Postfix => "Postfix",
-            Format::Pmta => "PowerMTA",
-        }
-    }
-}
 
 /// One configuration file: the name it is reported under and its text.
 #[derive(Debug, Clone)]
@@ -95,15 +45,14 @@ pub struct Imported {
 /// Reads `sources` (in order: later files merge over earlier ones) into a copy of `into`:
 /// its `flow_control` is rebuilt from the configuration with the MTA's defaults for what
 /// the files leave out; in `mta`, the fields the MTA configures are set the same way.
-pub fn import(
-    format: Format,
-    sources: &[Source],
-    into: &Scenario,
-) -> Result<Imported, ConfigError> {
-    match format {
-        Format::Kumomta => kumomta::import(sources, into),
-        Format::Postfix => postfix::import(sources, into),
-        Format::Pmta => pmta::import(sources, into),
+///
+/// `kind` must have a dialect ([`MtaKind::has_config`]); the command line refuses one that
+/// has none before it gets here.
+pub fn import(kind: MtaKind, sources: &[Source], into: &Scenario) -> Result<Imported, ConfigError> {
+    match kind {
+        MtaKind::KumoMta => kumomta::import(sources, into),
+        MtaKind::Postfix => postfix::import(sources, into),
+        MtaKind::Pmta => pmta::import(sources, into),
     }
 }
 
@@ -118,11 +67,12 @@ pub struct Exported {
     pub unsupported: usize,
 }
 
-/// Writes `scenario` in `format`'s language; `provenance` says where it came from.
-pub fn export(format: Format, scenario: &Scenario, provenance: &Provenance) -> Exported {
-    match format {
-        Format::Kumomta => kumomta::export(scenario, provenance),
-        Format::Postfix => postfix::export(scenario, provenance),
-        Format::Pmta => pmta::export(scenario, provenance),
+/// Writes `scenario` in `kind`'s language; `provenance` says where it came from. `kind` must
+/// have a dialect, as for [`import`].
+pub fn export(kind: MtaKind, scenario: &Scenario, provenance: &Provenance) -> Exported {
+    match kind {
+        MtaKind::KumoMta => kumomta::export(scenario, provenance),
+        MtaKind::Postfix => postfix::export(scenario, provenance),
+        MtaKind::Pmta => pmta::export(scenario, provenance),
     }
 }

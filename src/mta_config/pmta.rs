@@ -15,7 +15,8 @@ use super::emit::{Doc, Gaps, assemble, header};
 use super::mapping::{self, Destinations, bare, json, leaves, on_demand};
 use super::units::{DAY, HOUR, MINUTE, Millis};
 use super::units::{pmta_duration, pmta_duration_text, pmta_rate, pmta_rate_text};
-use super::{Exported, Format, Imported, Provenance, Source};
+use super::{Exported, Imported, Provenance, Source};
+use crate::MtaKind;
 use crate::flow_control::config::{
     Action, BackoffConfig, FlowControlConfig, KeyKind, Recovery, RuleConfig, Trigger,
 };
@@ -577,7 +578,7 @@ fn build(
     let mut scenario = into.clone();
     scenario.flow_control = base;
     scenario.mta = mta;
-    scenario.description = mapping::description(Format::Pmta, sources, into);
+    scenario.description = mapping::description(MtaKind::Pmta, sources, into);
     mapping::validated(scenario, sources)
 }
 
@@ -863,7 +864,7 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let text = doc.text() + &blocks.text();
     let unsupported = gaps.0.len();
     assemble(
-        header(Format::Pmta, provenance, &gaps),
+        header(MtaKind::Pmta, provenance, &gaps),
         vec![("config", text)],
         &[],
         unsupported,

@@ -17,7 +17,8 @@ use super::emit::{Doc, Gaps, assemble, header};
 use super::mapping::{self, Destinations, bare, json, leaves, neutral_backoff};
 use super::units::{Millis, SECOND, per};
 use super::units::{postfix_time, postfix_time_text};
-use super::{Exported, Format, Imported, Provenance, Source};
+use super::{Exported, Imported, Provenance, Source};
+use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{ConcurrencyConfig, FlowControlConfig, KeyKind, Rounding};
 use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
@@ -648,7 +649,7 @@ fn build(
     let mut scenario = into.clone();
     scenario.flow_control = fc;
     scenario.mta = mta;
-    scenario.description = mapping::description(Format::Postfix, sources, into);
+    scenario.description = mapping::description(MtaKind::Postfix, sources, into);
     mapping::validated(scenario, sources)
 }
 
@@ -1085,7 +1086,7 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     }
     let unsupported = gaps.0.len();
     assemble(
-        header(Format::Postfix, provenance, &gaps),
+        header(MtaKind::Postfix, provenance, &gaps),
         vec![
             ("main.cf", main.text()),
             ("master.cf", master.text()),

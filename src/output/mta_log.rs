@@ -14,13 +14,14 @@ use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::MtaKind;
 use crate::flow_control::OutcomeClass;
+use crate::logs::UnixMillis;
 use crate::logs::destinations::{Providers, relay_host, relay_ip};
 use crate::logs::write::{
     Arrival, Attempt, EventLog, Expiry, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter,
     RelayHost, Removal, Written,
 };
-use crate::logs::{Format, UnixMillis};
 use crate::mta::message::Message;
 use crate::mta::model::HOLD_REPLY;
 use crate::mta::observe::{AttemptEnd, MessageEvent, Observer, SessionInfo};
@@ -35,11 +36,11 @@ pub const LOG_START: UnixMillis = UnixMillis(1_781_395_200_000);
 pub const SENDER: &str = "news@sender.example";
 
 /// The log file's name in the output folder.
-pub fn file_name(format: Format) -> &'static str {
+pub fn file_name(format: MtaKind) -> &'static str {
     match format {
-        Format::Postfix => "maillog",
-        Format::KumoMta => "kumo-log.jsonl",
-        Format::Pmta => "acct.csv",
+        MtaKind::Postfix => "maillog",
+        MtaKind::KumoMta => "kumo-log.jsonl",
+        MtaKind::Pmta => "acct.csv",
     }
 }
 
@@ -69,7 +70,7 @@ pub struct MtaLog {
 
 impl MtaLog {
     /// Creates the log file for `format` in `dir`.
-    pub fn create(dir: &Path, format: Format) -> io::Result<MtaLog> {
+    pub fn create(dir: &Path, format: MtaKind) -> io::Result<MtaLog> {
         let file = BufWriter::with_capacity(
             256 * 1024,
             std::fs::File::create(dir.join(file_name(format)))?,
@@ -181,11 +182,11 @@ impl MtaLog {
 }
 
 /// The writer of `format` on `out`.
-pub fn writer<W: Write + 'static>(out: W, format: Format) -> io::Result<Box<dyn EventLog>> {
+pub fn writer<W: Write + 'static>(out: W, format: MtaKind) -> io::Result<Box<dyn EventLog>> {
     Ok(match format {
-        Format::Postfix => Box::new(PostfixWriter::new(out, LOG_START, PostfixStyle::default())),
-        Format::KumoMta => Box::new(KumoWriter::new(out, LOG_START)),
-        Format::Pmta => Box::new(PmtaWriter::new(out, LOG_START)?),
+        MtaKind::Postfix => Box::new(PostfixWriter::new(out, LOG_START, PostfixStyle::default())),
+        MtaKind::KumoMta => Box::new(KumoWriter::new(out, LOG_START)),
+        MtaKind::Pmta => Box::new(PmtaWriter::new(out, LOG_START)?),
     })
 }
 
