@@ -24,6 +24,7 @@ mod units;
 pub use diag::{ConfigError, Place, Warning, WarningKind};
 pub use provenance::{Provenance, SweepOrigin};
 
+use crate::MtaKind;
 use crate::scenario::Scenario;
 
 /// One configuration file: the name it is reported under and its text.

@@ -3,30 +3,13 @@
 //! its place and nothing written, and exports that parse by each format's own rules.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
+use crate::common::{mtasim, repo, stderr};
 
 fn fixture(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/configs")
-        .join(path)
-        .display()
-        .to_string()
-}
-
-fn mtasim(args: &[&str], dir: &Path) -> Output {
-    Command::new(MTASIM)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    repo("scenarios/configs").join(path).display().to_string()
 }
 
 /// Imports `files`, checks the run succeeds, and returns the scenario and the warnings.
@@ -417,7 +400,7 @@ fn export_folder(scenario: &str, format: &str, dir: &Path) -> Vec<(String, Strin
 #[test]
 fn exports_of_the_default_scenario_parse_by_each_formats_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.json");
+    let default = repo("scenarios/default.json");
     let default = default.to_str().unwrap();
     let kumo = export_folder(default, "kumomta", dir.path());
     assert_eq!(
@@ -504,7 +487,7 @@ fn export_of_an_import_imports_back_to_the_same_scenario() {
 #[test]
 fn sweep_export_writes_the_winner_beside_best_json_with_the_sweep_notes() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo("");
     let out = mtasim(
         &[
             "sweep",

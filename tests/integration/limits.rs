@@ -7,43 +7,10 @@ use std::time::{Duration, Instant};
 use mtasim::scenario;
 use mtasim::sim::{RunOptions, estimate_events, simulate};
 
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
+use crate::common::{command, contents, mtasim_at_root, names, repo, stderr};
 
 fn default_scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.json")
-}
-
-fn mtasim(args: &[&str]) -> Output {
-    Command::new(MTASIM).args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Every file of a folder with its bytes, sorted by name.
-fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    repo("scenarios/default.json")
 }
 
 /// Runs a 3,000-message, 3-hour default scenario with `flag` at `refused` (exit 2 with
@@ -53,7 +20,7 @@ fn refused_then_allowed(flag: &str, refused: &str, allowed: &str, error: &str) {
     let out = root.path().join("out");
     let scenario = default_scenario();
     let run = |limit: &str| {
-        mtasim(&[
+        mtasim_at_root(&[
             "run",
             scenario.to_str().unwrap(),
             "--out",
@@ -115,7 +82,7 @@ fn the_event_estimate_is_sensible() {
 /// second, and returns its output and how long it took to stop.
 fn interrupt(out: &Path) -> (Output, Duration) {
     let scenario = default_scenario();
-    let mut child = Command::new(MTASIM)
+    let mut child = command()
         .args(["run", scenario.to_str().unwrap(), "-q", "--out"])
         .arg(out)
         .args([
@@ -163,7 +130,7 @@ fn ctrl_c_keeps_the_previous_outputs_whole() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let scenario = default_scenario();
-    let previous = mtasim(&[
+    let previous = mtasim_at_root(&[
         "run",
         scenario.to_str().unwrap(),
         "-q",
@@ -211,14 +178,14 @@ fn an_existing_output_folder_is_replaced_only_when_a_run_finishes() {
         args
     };
     // A refused run (bad input) leaves the folder as it was.
-    let failed = Command::new(MTASIM)
+    let failed = command()
         .args(args(&["--set", "receivers.0.share=-1"]))
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
     assert_eq!(names(&out), vec!["stale.txt"]);
     // A finished run replaces it whole: the stale file is gone.
-    let finished = Command::new(MTASIM).args(args(&[])).output().unwrap();
+    let finished = command().args(args(&[])).output().unwrap();
     assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
     let files = names(&out);
     assert!(!files.contains(&"stale.txt".to_string()), "{files:?}");

@@ -8,18 +8,18 @@
 //! the file is named as `name.json`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
+use crate::common::{command, repo};
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
+    repo("tests/hostile")
 }
 
 /// Runs `mtasim run <file> --out <empty temp dir>/nested/out` in `dir`.
 fn run_in(dir: &Path, file: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
-    let output = Command::new(MTASIM)
+    let output = command()
         .current_dir(dir)
         .arg("run")
         .arg(file)

@@ -4,7 +4,6 @@
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use mtasim::MtaKind;
 use mtasim::calibrate::replay::{self, Replay};
@@ -21,9 +20,11 @@ use mtasim::mta::observe::{AttemptEnd, MessageEvent, Observer};
 use mtasim::mta::world::World;
 use mtasim::receiver::OutageMode;
 use mtasim::replies::BounceReason;
-use mtasim::scenario::{self, CompiledScenario, Override, Scenario};
+use mtasim::scenario::{self, CompiledScenario, Scenario};
 use mtasim::sim::{self, RunOptions};
 use mtasim::units::Span;
+
+use crate::common::{library_scenario, mtasim_at_root, repo};
 
 /// 2026-01-01T00:00:00Z: simulated time 0 in the logs.
 const START: UnixMillis = UnixMillis(1_767_225_600_000);
@@ -196,14 +197,6 @@ fn scratch(name: &str) -> Scratch {
     Scratch(dir)
 }
 
-fn load(scenario: &str, sets: &[&str]) -> CompiledScenario {
-    let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{scenario}.json"));
-    scenario::load_file(&path, &overrides).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Runs `compiled` and writes its log in `format` to `dir/log`.
 fn simulate_log(compiled: &CompiledScenario, format: MtaKind, dir: &Path) -> PathBuf {
     let path = dir.join(match format {
@@ -345,7 +338,7 @@ fn check_replay_except(r: &Replay, bounds: (f64, f64, f64), except: &[(&str, (f6
 #[test]
 fn a_rate_limit_is_recovered_from_its_plateau() {
     // The MTA pushes 36,000/h at Gmail's 30,000/h and ignores the 4.7.28s.
-    let s = load(
+    let s = library_scenario(
         "gmail-rate-limit",
         &[
             "duration=3h",
@@ -383,7 +376,7 @@ fn a_rate_limit_is_recovered_from_its_plateau() {
 #[test]
 fn greylisting_delay_and_retries_are_recovered() {
     // Full jitter: retries come before and after the 5-minute delay.
-    let s = load("greylisting", &["duration=6h", "mta.retry.jitter=full"]);
+    let s = library_scenario("greylisting", &["duration=6h", "mta.retry.jitter=full"]);
     let dir = scratch("greylisting");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
@@ -415,7 +408,7 @@ fn greylisting_delay_and_retries_are_recovered() {
 
 #[test]
 fn an_outage_window_is_recovered() {
-    let s = load("outage-recovery", &["duration=12h"]);
+    let s = library_scenario("outage-recovery", &["duration=12h"]);
     let dir = scratch("outage");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
@@ -443,7 +436,7 @@ fn an_outage_window_is_recovered() {
 
 #[test]
 fn a_connection_limit_is_recovered_from_the_sessions_open_while_rejected() {
-    let s = load("postfix-scheduler-readme", &[]);
+    let s = library_scenario("postfix-scheduler-readme", &[]);
     let dir = scratch("connection-limit");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
@@ -463,7 +456,7 @@ fn a_connection_limit_is_recovered_from_the_sessions_open_while_rejected() {
 
 #[test]
 fn mta_internal_error_windows_are_recovered() {
-    let s = load("mta-internal-errors", &["duration=4h"]);
+    let s = library_scenario("mta-internal-errors", &["duration=4h"]);
     let dir = scratch("internal");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
@@ -505,7 +498,7 @@ fn mta_internal_error_windows_are_recovered() {
 
 #[test]
 fn steady_reputation_throttling_becomes_transient_errors() {
-    let s = load("reputation-few-domains", &["duration=6h"]);
+    let s = library_scenario("reputation-few-domains", &["duration=6h"]);
     let dir = scratch("reputation");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let c = calibrated(&log);
@@ -547,7 +540,7 @@ fn steady_reputation_throttling_becomes_transient_errors() {
 
 #[test]
 fn a_deferral_episode_is_recovered() {
-    let s = load(
+    let s = library_scenario(
         "outage-recovery",
         &[
             "duration=10h",
@@ -584,21 +577,14 @@ fn a_deferral_episode_is_recovered() {
     check_replay(&r, 0.02, 0.15, 0.15);
 }
 
-fn mtasim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mtasim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_command_line_calibrates_and_replays() {
-    let s = load("greylisting", &["duration=3h", "traffic.0.messages=3000"]);
+    let s = library_scenario("greylisting", &["duration=3h", "traffic.0.messages=3000"]);
     let dir = scratch("cli");
     let log = simulate_log(&s, MtaKind::Postfix, &dir);
     let out = dir.join("mine.json");
     let log_text = log.to_str().unwrap();
-    let run = mtasim(&[
+    let run = mtasim_at_root(&[
         "calibrate",
         log_text,
         "--year",
@@ -619,7 +605,7 @@ fn the_command_line_calibrates_and_replays() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains(calibrate::DEFAULT_POLICY), "{stderr}");
     // With the MTA's configuration the policy is the configuration's: no such note.
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/configs/postfix");
+    let fixture = repo("scenarios/configs/postfix");
     let mut with_mta = vec!["calibrate", log_text, "--year", "2026"];
     let files: Vec<String> = ["main.cf", "master.cf"]
         .iter()
@@ -635,12 +621,12 @@ fn the_command_line_calibrates_and_replays() {
         "--out",
         configured.to_str().unwrap(),
     ]);
-    let run = mtasim(&with_mta);
+    let run = mtasim_at_root(&with_mta);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(!stderr.contains(calibrate::DEFAULT_POLICY), "{stderr}");
     let folder = dir.join("replay");
-    let run = mtasim(&[
+    let run = mtasim_at_root(&[
         "replay",
         log_text,
         "--year",
@@ -692,7 +678,7 @@ fn bad_input_is_refused_with_exit_code_2_and_nothing_written() {
         args.extend(case.clone());
         args.extend(["--out".into(), out.display().to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = mtasim(&args);
+        let run = mtasim_at_root(&args);
         assert_eq!(
             run.status.code(),
             Some(2),
@@ -703,7 +689,7 @@ fn bad_input_is_refused_with_exit_code_2_and_nothing_written() {
         assert!(stderr.contains("error"), "{case:?}: {stderr}");
         assert!(!out.exists(), "{case:?} wrote {}", out.display());
     }
-    let run = mtasim(&[
+    let run = mtasim_at_root(&[
         "replay",
         garbage.to_str().unwrap(),
         "--scenario",
@@ -713,8 +699,8 @@ fn bad_input_is_refused_with_exit_code_2_and_nothing_written() {
     ]);
     assert_eq!(run.status.code(), Some(2));
     assert!(!dir.join("replay").exists());
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/greylisting.json");
-    let run = mtasim(&[
+    let scenario = repo("scenarios/greylisting.json");
+    let run = mtasim_at_root(&[
         "replay",
         garbage.to_str().unwrap(),
         "--scenario",

@@ -6,7 +6,7 @@
 //!
 //! Cases: 1000 for the invariants, 64 for determinism, 256 for each loader property by
 //! default (a few seconds in all); for a long
-//! run, `PROPTEST_CASES=5000 cargo test --test properties`.
+//! run, `PROPTEST_CASES=5000 cargo test --test integration properties::`.
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::process::Command;
+
+use crate::common::{command, names};
 use std::sync::OnceLock;
 
 use mtasim::metrics::TransitionRecord;
@@ -297,7 +299,7 @@ fn the_report_escapes_text_and_caps_the_transitions_list() {
 }
 
 fn cli_run(out: &Path, extra: &[&str]) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mtasim"));
+    let mut command = command();
     command.args(["run", "--quiet", "--out"]).arg(out);
     for set in SMALL {
         command.args(["--set", set]);
@@ -307,13 +309,10 @@ fn cli_run(out: &Path, extra: &[&str]) {
 }
 
 fn drawn_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    names(dir)
+        .into_iter()
         .filter(|n| n.ends_with(".png") || n.ends_with(".svg") || n.ends_with(".html"))
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! and best.json as a runnable scenario.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use mtasim::scenario;
 use mtasim::sweep::Sweep;
@@ -12,6 +11,8 @@ use mtasim::sweep::plan::{Constraint, Parameter, PlanParts, Problem, Setting, Sw
 use mtasim::sweep::rank::{RunRow, rank};
 use mtasim::sweep::values::parse_values;
 use serde_json::{Value, json};
+
+use crate::common::{mtasim, mtasim_ok, stderr};
 
 /// A receiver that throttles and sours when hammered, and one that does not: a few
 /// hundred messages, so a run takes milliseconds even in a debug build.
@@ -282,23 +283,6 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_ne!(one[0].metrics, one[4].metrics);
 }
 
-fn mtasim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mtasim"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str], dir: &Path) {
-    let out = mtasim(args, dir);
-    assert!(
-        out.status.success(),
-        "mtasim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 const SWEEP: [&str; 9] = [
     "sweep",
     "tiny.json",
@@ -316,15 +300,15 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("tiny.json"), TINY).unwrap();
-    ok(&[&SWEEP[..], &["--out", "whole", "-q"]].concat(), root);
+    mtasim_ok(&[&SWEEP[..], &["--out", "whole", "-q"]].concat(), root);
     for shard in ["0/3", "1/3", "2/3"] {
         let out = format!("shard{}", &shard[..1]);
-        ok(
+        mtasim_ok(
             &[&SWEEP[..], &["--shard", shard, "--out", &out, "-q"]].concat(),
             root,
         );
     }
-    ok(
+    mtasim_ok(
         &[
             "sweep-merge",
             "shard2",
@@ -366,7 +350,7 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
     // A shard missing, or given twice, is refused.
     let missing = mtasim(&["sweep-merge", "shard0", "shard1", "--out", "m2"], root);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("missing"));
+    assert!(stderr(&missing).contains("missing"));
     let twice = mtasim(
         &[
             "sweep-merge",
@@ -380,9 +364,9 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
         root,
     );
     assert_eq!(twice.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("twice"));
+    assert!(stderr(&twice).contains("twice"));
     // A shard of another sweep is refused.
-    ok(
+    mtasim_ok(
         &[
             &SWEEP[..],
             &["--seed", "9", "--shard", "0/3", "--out", "other", "-q"],
@@ -395,7 +379,7 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
         root,
     );
     assert_eq!(other.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&other.stderr).contains("another sweep"));
+    assert!(stderr(&other).contains("another sweep"));
 }
 
 #[test]
@@ -403,7 +387,7 @@ fn best_json_runs_and_reproduces_its_sweep_row() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("tiny.json"), TINY).unwrap();
-    ok(
+    mtasim_ok(
         &[
             "sweep",
             "tiny.json",
@@ -435,7 +419,7 @@ fn best_json_runs_and_reproduces_its_sweep_row() {
     let seed = row[2];
     let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
 
-    ok(
+    mtasim_ok(
         &["run", "s/best.json", "--seed", seed, "--out", "r", "-q"],
         root,
     );
@@ -489,7 +473,7 @@ fn bad_input_exits_2_naming_the_argument_and_writes_nothing() {
             &[&["sweep", "tiny.json", "--out", "never"], args].concat(),
             root,
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(named), "{args:?}: {stderr}");
         assert_eq!(
@@ -512,11 +496,11 @@ fn a_plan_file_describes_the_same_sweep() {
             "replications": 2, "require": ["delivered_share>=0.5"]}"#,
     )
     .unwrap();
-    ok(
+    mtasim_ok(
         &[&SWEEP[..], &["--out", "args", "-q", "--no-plots"]].concat(),
         root,
     );
-    ok(
+    mtasim_ok(
         &[
             "sweep",
             "tiny.json",

@@ -3,17 +3,17 @@
 //!
 //! The golden file is tests/golden/<name>.summary.json for the scenario
 //! tests/golden/<name>.json. After an intended change of the model or its random
-//! streams, regenerate it with `MTASIM_BLESS=1 cargo test --test determinism` and
+//! streams, regenerate it with `MTASIM_BLESS=1 cargo test --test integration determinism::` and
 //! review the diff.
 
 use std::path::Path;
-use std::process::Command;
 
 use mtasim::output;
 use mtasim::scenario;
 use mtasim::sim::simulate;
 
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
+use crate::common::{command, repo, stderr};
+
 const DATA_FILES: [&str; 4] = [
     "summary.json",
     "timeseries.csv",
@@ -22,14 +22,12 @@ const DATA_FILES: [&str; 4] = [
 ];
 
 fn golden(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
+    repo("tests/golden").join(name)
 }
 
 /// Runs the command line into `out` and returns the data files' bytes.
 fn cli_run(scenario: &Path, out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
-    let output = Command::new(MTASIM)
+    let output = command()
         .arg("run")
         .arg(scenario)
         .arg("--out")
@@ -38,11 +36,7 @@ fn cli_run(scenario: &Path, out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)
         .args(extra)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", stderr(&output));
     DATA_FILES
         .iter()
         .map(|name| (name.to_string(), std::fs::read(out.join(name)).unwrap()))
@@ -52,7 +46,7 @@ fn cli_run(scenario: &Path, out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)
 #[test]
 fn two_command_line_runs_write_identical_files() {
     let root = tempfile::tempdir().unwrap();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.json");
+    let scenario = repo("scenarios/default.json");
     let small = ["--set", "traffic.0.messages=20000"];
     let a = cli_run(&scenario, &root.path().join("a"), &small);
     let b = cli_run(&scenario, &root.path().join("b"), &small);
@@ -102,7 +96,7 @@ fn the_golden_summary_is_unchanged() {
     }
     let expected = std::fs::read_to_string(&pinned).unwrap_or_else(|_| {
         panic!(
-            "{} is missing: MTASIM_BLESS=1 cargo test --test determinism",
+            "{} is missing: MTASIM_BLESS=1 cargo test --test integration determinism::",
             pinned.display()
         )
     });
@@ -114,7 +108,7 @@ fn the_golden_summary_is_unchanged() {
             .unwrap_or(0);
         panic!(
             "summary.json of tests/golden/pinned.json changed (first difference at line {}:\n  now:    {}\n  pinned: {})\n\
-             If the change is intended, regenerate with MTASIM_BLESS=1 cargo test --test determinism",
+             If the change is intended, regenerate with MTASIM_BLESS=1 cargo test --test integration determinism::",
             first + 1,
             summary.lines().nth(first).unwrap_or(""),
             expected.lines().nth(first).unwrap_or("")

@@ -2,22 +2,19 @@
 //! description promises, in numbers from the run results.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use mtasim::flow_control::State;
 use mtasim::metrics::DestinationSummary;
-use mtasim::scenario::{self, Override};
+use mtasim::scenario;
 use mtasim::sim::{RunResult, simulate};
+
+use crate::common::{library_scenario, repo};
 /// u64econds per minute and hour: the samples' times are compared in milliseconds.
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
 
 fn run(name: &str, sets: &[&str]) -> RunResult {
-    let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.json"));
-    let scenario = scenario::load_file(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = library_scenario(name, sets);
     simulate(&scenario, Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -75,7 +72,7 @@ fn settled(d: &DestinationSummary) -> bool {
 
 #[test]
 fn every_scenario_file_loads_and_names_itself() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = repo("scenarios");
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

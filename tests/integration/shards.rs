@@ -1,9 +1,11 @@
 //! A sharded sweep as a job array runs it: every shard a separate `mtasim` process, all at
 //! once, then `sweep-merge` of their folders, byte-identical to the unsharded sweep.
-//! (tests/sweep.rs runs shards one after the other and checks the merge's refusals.)
+//! (tests/integration/sweep.rs runs shards one after the other and checks the merge's refusals.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+
+use crate::common::{command, repo, stderr};
 
 /// The README recipe's scenario, made small: 2,000 messages in 10 minutes (more than the
 /// marginal receiver's 3,000/h, so it defers and the configurations differ), 3 hours.
@@ -40,14 +42,11 @@ const OUTPUTS: [&str; 9] = [
 ];
 
 fn scenario() -> String {
-    format!(
-        "{}/scenarios/tuning-backoff.json",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    repo("scenarios/tuning-backoff.json").display().to_string()
 }
 
 fn mtasim(args: &[&str], dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mtasim"));
+    let mut command = command();
     command.args(args).current_dir(dir);
     command
 }
@@ -69,7 +68,7 @@ fn succeeded(what: &str, out: Output) {
         out.status.success(),
         "{what}: {:?}\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
 }
 
@@ -175,18 +174,18 @@ fn a_failed_merge_exits_2_and_writes_nothing() {
     let shards = globbed(&run_shards(root, 4));
     // An array task that died wrote no folder (shard outputs are atomic): one missing.
     let missing = merge(root, &shards[..3], "all");
-    let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    let said = stderr(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{said}");
     assert_eq!(
-        stderr.trim(),
+        said.trim(),
         "error: 4 of 16 runs are missing (the first is run 3); give every shard's folder"
     );
     // A task that ran twice (a retried pod) handed in twice.
     let twice = [&shards[..], &shards[1..2]].concat();
     let repeated = merge(root, &twice, "all");
-    let stderr = String::from_utf8_lossy(&repeated.stderr);
-    assert_eq!(repeated.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.trim(), "error: shard-1: shard 1/4 is given twice");
+    let said = stderr(&repeated);
+    assert_eq!(repeated.status.code(), Some(2), "{said}");
+    assert_eq!(said.trim(), "error: shard-1: shard 1/4 is given twice");
     // Neither wrote its folder, nor left a staging folder behind.
     assert_eq!(
         listing(root),

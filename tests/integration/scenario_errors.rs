@@ -202,7 +202,7 @@ fn overrides_apply_and_their_errors_say_so() {
 #[test]
 fn the_default_scenario_and_every_shipped_scenario_validate() {
     scenario::load("default", scenario::DEFAULT_SCENARIO, &[]).unwrap();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).unwrap() {
+    for entry in std::fs::read_dir(crate::common::repo("scenarios")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
             scenario::load_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));

@@ -2,29 +2,7 @@
 //! bad input (exit code 2) before anything runs. And `mtasim diagnose` end to end: a run's
 //! log in, its outputs out, bad logs refused with nothing written.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
-
-/// Runs mtasim with `args` in `dir`, `stdin` on its standard input.
-fn mtasim(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(MTASIM)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{mtasim_with_stdin, stderr, stdout};
 
 const SMALL: &str = r#"{"name": "small", "seed": 5, "duration": "20m",
   "receivers": [{"name": "yahoo", "domains": ["yahoo.com"], "share": 1,
@@ -35,26 +13,23 @@ const SMALL: &str = r#"{"name": "small", "seed": 5, "duration": "20m",
 #[test]
 fn dash_reads_the_scenario_from_standard_input() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mtasim(dir.path(), &["validate", "-"], SMALL.as_bytes());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        "<stdin>: ok (2000 messages, 20m simulated)\n"
-    );
-    let out = mtasim(
-        dir.path(),
+    let out = mtasim_with_stdin(&["validate", "-"], dir.path(), SMALL.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "<stdin>: ok (2000 messages, 20m simulated)\n");
+    let out = mtasim_with_stdin(
         &["run", "-", "--out", "run", "--no-plots", "-q"],
+        dir.path(),
         SMALL.as_bytes(),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let summary = std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap();
     assert!(summary.contains("\"scenario\": \"small\""));
-    let out = mtasim(dir.path(), &["run", "-"], b"{\"name\": ");
+    let out = mtasim_with_stdin(&["run", "-"], dir.path(), b"{\"name\": ");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with("error: <stdin>:1:"),
+        stderr(&out).starts_with("error: <stdin>:1:"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 }
 
@@ -70,15 +45,10 @@ fn an_out_that_is_a_file_is_refused_before_anything_runs() {
         &["diagnose", "maillog", "--out", "taken"],
     ];
     for args in commands {
-        let out = mtasim(dir.path(), args, b"");
+        let out = mtasim_with_stdin(args, dir.path(), b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert_eq!(
-            text(&out.stderr),
+            stderr(&out),
             "error: --out taken: is a file, not a folder\n",
             "{args:?}"
         );
@@ -97,8 +67,7 @@ fn an_out_that_is_a_file_is_refused_before_anything_runs() {
 #[test]
 fn diagnose_a_runs_log_from_standard_input() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mtasim(
-        dir.path(),
+    let out = mtasim_with_stdin(
         &[
             "run",
             "-",
@@ -109,17 +78,18 @@ fn diagnose_a_runs_log_from_standard_input() {
             "--log-format",
             "postfix",
         ],
+        dir.path(),
         SMALL.as_bytes(),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let maillog = std::fs::read(dir.path().join("run/maillog")).unwrap();
-    let out = mtasim(
-        dir.path(),
+    let out = mtasim_with_stdin(
         &["diagnose", "-", "--year", "2026", "--out", "diag"],
+        dir.path(),
         &maillog,
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = stdout(&out);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("few-destinations: "), "{stdout}");
     for file in [
@@ -165,16 +135,16 @@ fn a_log_without_delivery_records_is_bad_input_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let noise = "Jun 14 00:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]\n";
     std::fs::write(dir.path().join("maillog"), noise).unwrap();
-    let out = mtasim(dir.path(), &["diagnose", "maillog", "--out", "diag"], b"");
+    let out = mtasim_with_stdin(&["diagnose", "maillog", "--out", "diag"], dir.path(), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with("error: no line of maillog is a delivery record"),
+        stderr(&out).starts_with("error: no line of maillog is a delivery record"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
-    let out = mtasim(dir.path(), &["diagnose", "missing.log"], b"");
+    let out = mtasim_with_stdin(&["diagnose", "missing.log"], dir.path(), b"");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("error: cannot read missing.log"));
+    assert!(stderr(&out).starts_with("error: cannot read missing.log"));
     assert!(!dir.path().join("diag").exists());
     assert!(!dir.path().join("output").exists());
 }

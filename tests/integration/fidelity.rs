@@ -11,7 +11,7 @@ fn run(text: &str, overrides: &[&str]) -> RunResult {
     simulate(&scenario, Default::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-const SCHEDULER_README: &str = include_str!("../scenarios/postfix-scheduler-readme.json");
+const SCHEDULER_README: &str = include_str!("../../scenarios/postfix-scheduler-readme.json");
 
 /// Percent of the 1,000 first deliveries deferred, with this feedback and rounding.
 fn deferred_percent(feedback: &str, rounding: &str) -> f64 {
@@ -66,7 +66,7 @@ fn released_postfix_defers_a_third_with_plus_minus_one_and_a_sixth_with_one_over
     );
 }
 
-const SCHEDULER_TIMEOUTS: &str = include_str!("../scenarios/postfix-scheduler-timeouts.json");
+const SCHEDULER_TIMEOUTS: &str = include_str!("../../scenarios/postfix-scheduler-timeouts.json");
 
 /// What one run of the timeout set-up gives: percent of the first deliveries deferred, the
 /// deferrals by connect and by greeting timeout, and the client's mean window while mail
