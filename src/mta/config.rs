@@ -125,6 +125,7 @@ pub struct Mta {
     pub retry: RetryPolicy,
     /// A message older than this expires.
     pub max_age: Span,
+    pub expire: Expiry,
     pub replies: MtaReplies,
     reaction: ConnectionLimitReply,
 }
@@ -182,6 +183,7 @@ impl MtaConfig {
             },
             retry: RetryPolicy::new(&self.retry),
             max_age: self.retry.max_age,
+            expire: self.retry.expire,
             replies,
             reaction: self.on_connection_limit_reply,
         })
@@ -232,6 +234,33 @@ pub struct RetryConfig {
     pub jitter: Jitter,
     /// A message older than this expires and bounces with reason `expired` (default 5d).
     pub max_age: Span,
+    /// When a message expires: `after_max_age` (default) or `before_next_retry`.
+    #[serde(skip_serializing_if = "Expiry::is_default")]
+    pub expire: Expiry,
+    /// Postfix's `queue_run_delay`: deferred messages are retried at the first queue run
+    /// (every this long from time 0) at or after their retry time. Omitted (default): each
+    /// retry goes out when it is due, as KumoMTA and PowerMTA do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_run_delay: Option<Span>,
+}
+
+/// When a message too old to be worth retrying expires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Expiry {
+    /// Once it is older than `max_age`, at its next failed attempt or retry time (Postfix:
+    /// `maximal_queue_lifetime` is checked when delivery fails).
+    #[default]
+    AfterMaxAge,
+    /// At a deferral whose next retry would come after `max_age` (KumoMTA: "next delivery
+    /// time would exceed the expiry time"), so it is logged before `max_age`.
+    BeforeNextRetry,
+}
+
+impl Expiry {
+    fn is_default(&self) -> bool {
+        *self == Expiry::default()
+    }
 }
 
 impl Default for RetryConfig {
@@ -244,6 +273,8 @@ impl Default for RetryConfig {
             intervals: Vec::new(),
             jitter: Jitter::Full,
             max_age: Span::from_hours(120),
+            expire: Expiry::AfterMaxAge,
+            queue_run_delay: None,
         }
     }
 }
@@ -296,6 +327,9 @@ impl RetryConfig {
     fn validate(&self) -> Check {
         validate::positive("initial", self.initial.as_millis(), "initial")?;
         validate::positive("max_age", self.max_age.as_millis(), "max_age")?;
+        if let Some(delay) = self.queue_run_delay {
+            validate::positive("queue_run_delay", delay.as_millis(), "queue_run_delay")?;
+        }
         if self.max < self.initial {
             return Err(Invalid::new("max", "must be at least `initial`"));
         }

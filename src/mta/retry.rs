@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::config::{Jitter, RetryConfig, Schedule};
-use crate::units::Span;
+use crate::units::{Instant, Span};
 
 /// A retry schedule resolved to milliseconds.
 #[derive(Debug, Clone)]
@@ -14,6 +14,9 @@ pub struct RetryPolicy {
     max: u64,
     intervals: Vec<u64>,
     jitter: Jitter,
+    /// Postfix's queue runs: retries go out at the first multiple of this at or after
+    /// their time (0: when due).
+    queue_run: u64,
 }
 
 impl RetryPolicy {
@@ -25,7 +28,18 @@ impl RetryPolicy {
             max: config.max.as_millis(),
             intervals: config.intervals.iter().map(|d| d.as_millis()).collect(),
             jitter: config.jitter,
+            queue_run: config.queue_run_delay.map_or(0, |d| d.as_millis()),
         }
+    }
+
+    /// How long after `now` a retry `delay` away goes out: at once when due, or at the first
+    /// queue run at or after then.
+    pub fn wait(&self, now: Instant, delay: Span) -> Span {
+        if self.queue_run == 0 {
+            return delay;
+        }
+        let due = (now + delay).as_millis();
+        Span::from_millis(due.next_multiple_of(self.queue_run) - now.as_millis())
     }
 
     /// The delay before retry number `retry` (0 for the first) of a message `age` old,
@@ -121,6 +135,30 @@ mod tests {
         assert_eq!(scheduled(&p, 0, 0), 10 * MINUTE);
         assert_eq!(scheduled(&p, 3, 25 * MINUTE), 25 * MINUTE);
         assert_eq!(scheduled(&p, 9, 2 * 24 * HOUR), 4 * HOUR);
+    }
+
+    #[test]
+    fn queue_runs_round_a_retry_up_to_the_next_run() {
+        let mut config = RetryConfig {
+            queue_run_delay: Some(Span::from_mins(5)),
+            ..RetryConfig::default()
+        };
+        let p = RetryPolicy::new(&config);
+        let wait = |now: u64, delay: u64| {
+            p.wait(Instant::from_millis(now), Span::from_millis(delay))
+                .as_millis()
+        };
+        // Due at 7m: the run at 10m. Due exactly at a run: that run.
+        assert_eq!(wait(0, 7 * MINUTE), 10 * MINUTE);
+        assert_eq!(wait(3 * MINUTE, 7 * MINUTE), 7 * MINUTE);
+        assert_eq!(wait(MINUTE, 4 * MINUTE), 4 * MINUTE);
+        assert_eq!(wait(MINUTE, 0), 4 * MINUTE);
+        config.queue_run_delay = None;
+        let p = RetryPolicy::new(&config);
+        assert_eq!(
+            p.wait(Instant::from_millis(MINUTE), Span::from_mins(7)),
+            Span::from_mins(7)
+        );
     }
 
     /// Min, max and mean of many jittered first-retry delays (scheduled 10m).

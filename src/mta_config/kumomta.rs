@@ -891,6 +891,7 @@ fn kumo_mta(into: &Scenario, shaping: &Shaping) -> MtaConfig {
             intervals: Vec::new(),
             jitter: Jitter::None,
             max_age: Span::from_millis(max_age),
+            ..RetryConfig::default()
         },
         ..into.mta.clone()
     }

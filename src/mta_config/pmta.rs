@@ -776,6 +776,7 @@ fn pmta_mta(star: &Settings, into: &Scenario) -> Result<MtaConfig, ConfigError> 
             intervals,
             jitter: Jitter::None,
             max_age: positive("bounce-after", time("bounce-after", BOUNCE_AFTER)?)?,
+            ..RetryConfig::default()
         },
         ..into.mta.clone()
     })

@@ -784,6 +784,7 @@ fn postfix_mta(
             intervals: Vec::new(),
             jitter: Jitter::None,
             max_age: Span::from_millis(lifetime),
+            ..RetryConfig::default()
         },
         ..into.mta.clone()
     })

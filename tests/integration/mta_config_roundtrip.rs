@@ -212,6 +212,7 @@ fn kumo_scenario() -> impl Strategy<Value = Scenario> {
                 intervals: Vec::new(),
                 jitter: Jitter::None,
                 max_age,
+                ..RetryConfig::default()
             };
             s.mta.retry.max =
                 Span::from_millis(s.mta.retry.max.as_millis().max(initial.as_millis()));
@@ -336,6 +337,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
                 intervals: Vec::new(),
                 jitter: Jitter::None,
                 max_age,
+                ..RetryConfig::default()
             };
             s
         })
@@ -508,6 +510,7 @@ fn pmta_scenario() -> impl Strategy<Value = Scenario> {
                 intervals,
                 jitter: Jitter::None,
                 max_age,
+                ..RetryConfig::default()
             };
             s
         })

@@ -171,6 +171,53 @@ fn messages_expire_at_max_age() {
     assert_eq!(t.attempts, 600);
 }
 
+/// 100 messages to a receiver that defers everything, retried at fixed intervals without
+/// jitter (every 10 minutes unless `retry` says otherwise), run for `duration`.
+fn always_deferred(duration: &str, retry: &str) -> RunResult {
+    run(&format!(
+        r#"{{
+      "name": "expiry", "duration": "{duration}",
+      "mta": {{ "retry": {{ "schedule": "intervals", "jitter": "none", {retry} }} }},
+      "flow_control": {{ "errors": {{ "threshold": 0 }}, "concurrency": {{ "failed_cohort_limit": 0 }} }},
+      "receivers": [ {{ "name": "down", "domains": ["down.example"], "share": 1,
+                       "transient_errors": {{ "probability": 1.0 }} }} ],
+      "traffic": [ {{ "messages": 100, "over": "0s" }} ]
+    }}"#
+    ))
+}
+
+#[test]
+fn a_message_expires_when_its_next_retry_would_pass_max_age() {
+    // Attempts at 0, 10, 20, 30, 40 minutes. KumoMTA's rule expires each message at the
+    // 40-minute deferral (its next retry, at 50, would pass 45); Postfix's keeps it waiting
+    // until its retry at 50 finds it too old.
+    let before = always_deferred(
+        "45m",
+        r#""intervals": ["10m"], "max_age": "45m", "expire": "before_next_retry""#,
+    );
+    let t = &before.summary.totals;
+    assert_eq!((t.expired, t.queued, t.attempts), (100, 0, 500));
+    let after = always_deferred("45m", r#""intervals": ["10m"], "max_age": "45m""#);
+    let t = &after.summary.totals;
+    assert_eq!((t.expired, t.queued, t.attempts), (0, 100, 500));
+    let after = always_deferred(
+        "55m",
+        r#""intervals": ["10m"], "max_age": "45m", "expire": "after_max_age""#,
+    );
+    let t = &after.summary.totals;
+    assert_eq!((t.expired, t.queued, t.attempts), (100, 0, 500));
+}
+
+#[test]
+fn retries_wait_for_the_next_queue_run() {
+    // Due every 7 minutes, but the deferred queue is scanned every 5: the retries go out at
+    // 10, 20, 30, 40 and 50 minutes (without queue runs: 7, 14, ..., 56).
+    let runs = always_deferred("59m", r#""intervals": ["7m"], "queue_run_delay": "5m""#);
+    assert_eq!(runs.summary.totals.attempts, 600);
+    let due = always_deferred("59m", r#""intervals": ["7m"]"#);
+    assert_eq!(due.summary.totals.attempts, 900);
+}
+
 #[test]
 fn the_connection_cap_holds_over_all_destinations() {
     let result = run(r#"{

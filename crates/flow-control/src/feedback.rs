@@ -15,7 +15,8 @@ use crate::config::Rounding;
 /// A feedback amount as Postfix writes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Feedback {
-    /// `"1"`, `"0.25"`, `"1/4"`: a constant in (0, 1].
+    /// `"1"`, `"0.25"`, `"1/4"`: a constant in [0, 1]; `"0"` never moves the window (a sender
+    /// that holds its concurrency whatever happens).
     Constant(f64),
     /// `"1/concurrency"`: +-1 per pseudo-cohort (linear).
     InverseConcurrency,
@@ -38,7 +39,7 @@ impl Feedback {
 /// Why a feedback string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid feedback {0:?}: expected \"1/concurrency\", \"1/sqrt(concurrency)\" or a constant in (0, 1] such as \"1\", \"0.25\" or \"1/4\""
+    "invalid feedback {0:?}: expected \"1/concurrency\", \"1/sqrt(concurrency)\" or a constant in [0, 1] such as \"1\", \"0.25\", \"1/4\" or \"0\" (none)"
 )]
 pub struct FeedbackError(String);
 
@@ -54,7 +55,8 @@ impl FromStr for Feedback {
             Some((x, y)) => number(x).ok_or_else(bad)? / number(y).ok_or_else(bad)?,
             None => number(&compact).ok_or_else(bad)?,
         };
-        if value > 0.0 && value <= 1.0 {
+        // Postfix takes 0 to 1 inclusive: 0 turns that feedback off.
+        if (0.0..=1.0).contains(&value) {
             Ok(Feedback::Constant(value))
         } else {
             Err(bad())
@@ -99,8 +101,8 @@ impl schemars::JsonSchema for Feedback {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "Concurrency feedback: \"1/concurrency\", \"1/sqrt(concurrency)\", or a constant in (0, 1] (\"1\", \"0.25\", \"1/4\").",
-            "examples": ["1", "1/4", "1/concurrency", "1/sqrt(concurrency)"]
+            "description": "Concurrency feedback: \"1/concurrency\", \"1/sqrt(concurrency)\", or a constant in [0, 1] (\"1\", \"0.25\", \"1/4\"; \"0\": the window never moves that way).",
+            "examples": ["1", "1/4", "1/concurrency", "1/sqrt(concurrency)", "0"]
         })
     }
 }

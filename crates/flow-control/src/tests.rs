@@ -114,8 +114,9 @@ fn feedback_values_parse() {
         parse("1/sqrt(concurrency)"),
         Ok(Feedback::InverseSqrtConcurrency)
     );
+    assert_eq!(parse("0"), Ok(Feedback::Constant(0.0)));
+    assert_eq!(parse("0/4"), Ok(Feedback::Constant(0.0)));
     for bad in [
-        "0",
         "2",
         "1.5",
         "-1",
@@ -128,7 +129,7 @@ fn feedback_values_parse() {
         "2/concurrency",
     ] {
         let err = parse(bad).expect_err(bad);
-        assert!(err.to_string().contains("constant in (0, 1]"), "{err}");
+        assert!(err.to_string().contains("constant in [0, 1]"), "{err}");
     }
 }
 
@@ -224,6 +225,14 @@ fn negative_feedback_decrements_at_the_start_of_each_cycle() {
         window_walk("1", "1/sqrt(concurrency)", "------"),
         [4, 3, 3, 2, 1, 1]
     );
+}
+
+#[test]
+fn zero_feedback_never_moves_the_window() {
+    // Postfix's feedback range is 0..1 inclusive: a sender that holds its concurrency.
+    assert_eq!(window_walk("0", "0", "+++---+-"), [5; 8]);
+    assert_eq!(window_walk("1", "0", "++---"), [6, 7, 7, 7, 7]);
+    assert_eq!(window_walk("0", "1", "++-"), [5, 5, 3]);
 }
 
 /// The window after `ops` with 2007's arithmetic (no ±feedback/2 slack).

@@ -6,6 +6,7 @@ use super::session::Session;
 use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{Attempt, OutcomeClass, Verdict};
+use crate::mta::config::Expiry;
 use crate::mta::invariants::Place;
 use crate::mta::message::{MessageSlot, MessageStore, Ready, ReadyMessage};
 use crate::mta::observe::{AttemptEnd, MessageEvent, Observer};
@@ -173,6 +174,10 @@ impl<O: Observer> MailModel<O> {
             .delay(retry, age, previous, &mut self.mta_rng)
             .max(floor);
         message.previous_delay = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        let delay = self.mta.retry.wait(now, delay);
+        if self.mta.expire == Expiry::BeforeNextRetry && age + delay >= self.mta.max_age {
+            return self.expire(d, slot, now);
+        }
         self.checks
             .moved(slot, Place::Waiting, now.saturating_add(delay));
         self.world.destination_mut(d).waiting += 1;
