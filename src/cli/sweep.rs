@@ -93,6 +93,10 @@ pub struct MergeArgs {
     /// Write no charts.
     #[arg(long)]
     pub no_plots: bool,
+    /// Also write the winner as a real MTA's configuration beside best.json, as
+    /// `mtasim sweep --export` does: kumomta, postfix or pmta.
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    pub export: Option<MtaKind>,
     /// Print nothing on success.
     #[arg(long, short)]
     pub quiet: bool,
@@ -283,6 +287,9 @@ fn finish(
 
 /// `mtasim sweep-merge`.
 pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    if let Some(kind) = args.export {
+        super::config::with_dialect(kind, "--export")?;
+    }
     if let Some(out) = &args.out {
         check_out(out)?;
     }
@@ -293,6 +300,6 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, None));
     write_outputs(&target, args.quiet, |dir| {
-        finish(&sweep, &rows, dir, args.no_plots, None)
+        finish(&sweep, &rows, dir, args.no_plots, args.export)
     })
 }

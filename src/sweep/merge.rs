@@ -13,6 +13,11 @@ use super::{Manifest, ManifestError, Shard, Sweep};
 pub enum MergeError {
     #[error("no shard folders given")]
     Nothing,
+    #[error(
+        "{}: no such folder: that shard failed or has not finished (a shard's folder appears only when it succeeds); rerun it, then merge",
+        .dir.display()
+    )]
+    NoFolder { dir: PathBuf },
     #[error("{}: {file}: {message}", .dir.display())]
     Unreadable {
         dir: PathBuf,
@@ -38,13 +43,30 @@ pub enum MergeError {
     #[error("{}: sweep.csv: run {run} appears twice", .dir.display())]
     Repeated { dir: PathBuf, run: usize },
     #[error(
-        "{missing} of {runs} runs are missing (the first is run {first}); give every shard's folder"
+        "{} missing ({missing} of {runs} runs): give every shard's folder; rerun a shard that failed with the same sweep and --shard I/{count}",
+        shard_list(.shards, *.count)
     )]
-    Missing {
+    MissingShards {
+        shards: Vec<usize>,
+        count: usize,
         missing: usize,
         runs: usize,
-        first: usize,
     },
+    #[error("{}: sweep.csv: run {run} of shard {shard} is missing; rerun the shard", .dir.display())]
+    Incomplete {
+        dir: PathBuf,
+        run: usize,
+        shard: Shard,
+    },
+}
+
+/// "shard 3/8 is", "shards 1/8, 3/8 are".
+fn shard_list(shards: &[usize], count: usize) -> String {
+    let names: Vec<String> = shards.iter().map(|i| format!("{i}/{count}")).collect();
+    match names.as_slice() {
+        [one] => format!("shard {one} is"),
+        _ => format!("shards {} are", names.join(", ")),
+    }
 }
 
 /// Reads every shard folder and returns the sweep with all its rows in run order.
@@ -59,7 +81,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(Sweep, Vec<RunRow>), MergeError> {
         error,
     })?;
     let mut rows: Vec<Option<RunRow>> = vec![None; sweep.run_count()];
-    let mut seen = Vec::new();
+    let mut seen: Vec<(usize, PathBuf)> = Vec::new();
     for (dir, manifest) in &manifests {
         let dir = dir.to_path_buf();
         let shard = manifest.shard.expect("read_manifest checked");
@@ -70,10 +92,10 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(Sweep, Vec<RunRow>), MergeError> {
             let first = first_dir.to_path_buf();
             return Err(MergeError::OtherSweep { dir, first });
         }
-        if seen.contains(&shard.index) {
+        if seen.iter().any(|(index, _)| *index == shard.index) {
             return Err(MergeError::Twice { dir, shard });
         }
-        seen.push(shard.index);
+        seen.push((shard.index, dir.clone()));
         let text = read(&dir, "sweep.csv")?;
         let read = read_sweep_csv(&sweep, &text);
         for row in read.map_err(|error| MergeError::Rows {
@@ -89,14 +111,47 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(Sweep, Vec<RunRow>), MergeError> {
             }
         }
     }
-    if let Some(first) = rows.iter().position(Option::is_none) {
-        return Err(MergeError::Missing {
+    check_complete(
+        &rows,
+        &seen,
+        first.shard.expect("read_manifest checked").count,
+    )?;
+    Ok((sweep, rows.into_iter().flatten().collect()))
+}
+
+/// Every shard given, and every run in its shard's rows: else the shards, or the first
+/// run, that are missing.
+fn check_complete(
+    rows: &[Option<RunRow>],
+    seen: &[(usize, PathBuf)],
+    count: usize,
+) -> Result<(), MergeError> {
+    let absent: Vec<usize> = (0..count)
+        .filter(|i| seen.iter().all(|(index, _)| index != i))
+        .collect();
+    if !absent.is_empty() {
+        return Err(MergeError::MissingShards {
+            shards: absent,
+            count,
             missing: rows.iter().filter(|r| r.is_none()).count(),
             runs: rows.len(),
-            first,
         });
     }
-    Ok((sweep, rows.into_iter().flatten().collect()))
+    match rows.iter().position(Option::is_none) {
+        Some(run) => {
+            let shard = Shard {
+                index: run % count,
+                count,
+            };
+            let (_, dir) = seen.iter().find(|(i, _)| *i == shard.index).expect("seen");
+            Err(MergeError::Incomplete {
+                dir: dir.clone(),
+                run,
+                shard,
+            })
+        }
+        None => Ok(()),
+    }
 }
 
 fn read(dir: &Path, file: &'static str) -> Result<String, MergeError> {
@@ -109,6 +164,11 @@ fn read(dir: &Path, file: &'static str) -> Result<String, MergeError> {
 
 /// A shard's sweep.json.
 fn read_manifest(dir: &Path) -> Result<Manifest, MergeError> {
+    if !dir.exists() {
+        return Err(MergeError::NoFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
     let text = read(dir, "sweep.json")?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| MergeError::Unreadable {
         dir: dir.to_path_buf(),

@@ -28,4 +28,5 @@ mod run;
 mod scenario_errors;
 mod scenarios;
 mod shards;
+mod slurm;
 mod sweep;

@@ -178,7 +178,14 @@ fn a_failed_merge_exits_2_and_writes_nothing() {
     assert_eq!(missing.status.code(), Some(2), "{said}");
     assert_eq!(
         said.trim(),
-        "error: 4 of 16 runs are missing (the first is run 3); give every shard's folder"
+        "error: shard 3/4 is missing (4 of 16 runs): give every shard's folder; rerun a shard that failed with the same sweep and --shard I/4"
+    );
+    // Two of them.
+    let two = merge(root, &[&shards[..1], &shards[2..3]].concat(), "all");
+    let said = stderr(&two);
+    assert!(
+        said.starts_with("error: shards 1/4, 3/4 are missing (8 of 16 runs)"),
+        "{said}"
     );
     // A task that ran twice (a retried pod) handed in twice.
     let twice = [&shards[..], &shards[1..2]].concat();
@@ -191,4 +198,91 @@ fn a_failed_merge_exits_2_and_writes_nothing() {
         listing(root),
         ["plan.json", "shard-0", "shard-1", "shard-2", "shard-3"]
     );
+    // A failed task's folder named anyway, as examples/slurm/submit.sh's merge names all.
+    std::fs::remove_dir_all(root.join("shard-3")).unwrap();
+    let absent = merge(
+        root,
+        &[&shards[..3], &["shard-3".to_owned()]].concat(),
+        "all",
+    );
+    let said = stderr(&absent);
+    assert_eq!(absent.status.code(), Some(2), "{said}");
+    assert!(
+        said.starts_with("error: shard-3: no such folder: that shard failed or has not finished"),
+        "{said}"
+    );
+}
+
+fn manifest(file: &str) -> String {
+    std::fs::read_to_string(repo(&format!("examples/kubernetes/{file}"))).unwrap()
+}
+
+/// The list under `key:` in a manifest of examples/kubernetes/ (`- item` lines, or a
+/// flow list `["a", "b"]` on the key's line).
+fn manifest_list(file: &str, key: &str) -> Vec<String> {
+    let text = manifest(file);
+    let mut lines = text.lines().skip_while(|l| l.trim() != key);
+    lines.next().unwrap_or_else(|| panic!("{file}: no {key}"));
+    lines
+        .map_while(|l| l.trim().strip_prefix("- "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_kubernetes_jobs_shard_and_merge_into_the_unsharded_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("plan.json"), PLAN).unwrap();
+    let whole = sweep(root, &["--out", "whole", "-q"]).output().unwrap();
+    succeeded("the unsharded sweep", whole);
+    // sweep-job.yaml's args as the kubelet expands them for each index, with the image's
+    // paths on this machine and the small scenario's --set overrides.
+    let args = manifest_list("sweep-job.yaml", "args:");
+    let scenarios = format!("{}/", repo("scenarios").display());
+    let data = root.join("data");
+    for index in 0..3 {
+        let expanded: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("$(SHARD_INDEX)", &index.to_string())
+                    .replace("$(SHARDS)", "3")
+                    .replace("$(CPUS)", "1")
+                    .replace(
+                        "/usr/share/mtasim/scenarios/sweeps/tuning-backoff.json",
+                        "plan.json",
+                    )
+                    .replace("/usr/share/mtasim/scenarios/", &scenarios)
+                    .replace("/data", data.to_str().unwrap())
+            })
+            .collect();
+        let expanded: Vec<&str> = expanded.iter().map(String::as_str).collect();
+        let out = mtasim(&[&expanded[..], &SMALL[..]].concat(), root)
+            .output()
+            .unwrap();
+        succeeded(&format!("index {index}"), out);
+    }
+    // merge-job.yaml's command, through sh as in the pod.
+    let line = manifest("merge-job.yaml")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("command: [\"sh\", \"-c\", \""))
+        .map(|c| {
+            c.trim_end_matches("\"]")
+                .replace("/data", data.to_str().unwrap())
+        })
+        .expect("merge-job.yaml: a sh -c command");
+    let bin = Path::new(env!("CARGO_BIN_EXE_mtasim")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let merged = Command::new("sh")
+        .args(["-c", &line])
+        .env("PATH", path)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    succeeded("the merge job", merged);
+    for name in OUTPUTS {
+        let whole = std::fs::read(root.join("whole").join(name)).unwrap();
+        let merged = std::fs::read(data.join("sweep/all").join(name)).unwrap();
+        assert!(whole == merged, "{name} differs");
+    }
 }

@@ -300,7 +300,11 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("tiny.json"), TINY).unwrap();
-    mtasim_ok(&[&SWEEP[..], &["--out", "whole", "-q"]].concat(), root);
+    let export = ["--export", "kumomta"];
+    mtasim_ok(
+        &[&SWEEP[..], &["--out", "whole", "-q"], &export].concat(),
+        root,
+    );
     for shard in ["0/3", "1/3", "2/3"] {
         let out = format!("shard{}", &shard[..1]);
         mtasim_ok(
@@ -310,14 +314,18 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
     }
     mtasim_ok(
         &[
-            "sweep-merge",
-            "shard2",
-            "shard0",
-            "shard1",
-            "--out",
-            "merged",
-            "-q",
-        ],
+            &[
+                "sweep-merge",
+                "shard2",
+                "shard0",
+                "shard1",
+                "--out",
+                "merged",
+                "-q",
+            ][..],
+            &export,
+        ]
+        .concat(),
         root,
     );
     let mut names: Vec<String> = std::fs::read_dir(root.join("whole"))
@@ -333,6 +341,7 @@ fn merged_shards_equal_the_whole_sweep_byte_for_byte() {
         "sweep.json",
         "heatmap.png",
         "pareto.svg",
+        "best.kumomta.toml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
