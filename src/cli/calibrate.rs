@@ -120,8 +120,13 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
         _ => Failure::Input(e.to_string()),
     })?;
     if let Some(format) = args.mta_format {
-        let imported = mta_config::import(format, &sources, &calibration.scenario)
-            .map_err(|e| Failure::Input(e.to_string()))?;
+        let imported = mta_config::import(
+            format,
+            &sources,
+            &calibration.scenario,
+            mta_config::MissingDomains::Report,
+        )
+        .map_err(|e| Failure::Input(e.to_string()))?;
         for warning in &imported.warnings {
             eprintln!("warning: {warning}");
         }

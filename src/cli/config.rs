@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Failure, OverrideArgs, load_scenario};
 use crate::MtaKind;
-use crate::mta_config::{self, Provenance, Source, SweepOrigin, WarningKind};
+use crate::mta_config::{self, MissingDomains, Provenance, Source, SweepOrigin, WarningKind};
 use crate::scenario;
 use crate::sweep::Sweep;
 use crate::sweep::rank::Ranking;
@@ -77,7 +77,11 @@ pub fn import(args: &ImportArgs) -> Result<(), Failure> {
         .map(|path| read_source(path))
         .collect::<Result<Vec<_>, _>>()?;
     let into = load_scenario(args.into.as_ref(), &args.overrides.set)?.scenario;
-    let mut imported = mta_config::import(args.format, &sources, &into)
+    let missing = match args.into {
+        Some(_) => MissingDomains::Report,
+        None => MissingDomains::AddReceiver,
+    };
+    let mut imported = mta_config::import(args.format, &sources, &into, missing)
         .map_err(|e| Failure::Input(e.to_string()))?;
     if let Some(name) = scenario_name(&args.out) {
         imported.scenario.name = name;

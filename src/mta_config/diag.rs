@@ -53,20 +53,57 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Bad input: a syntax error or a value the MTA itself would refuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub place: Place,
-    pub message: String,
+/// Bad input: one error names the place and stops the import (exit code 2, nothing
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The text is not the MTA's syntax.
+    #[error("{place}: {message}")]
+    Syntax { place: Place, message: String },
+    /// A value the MTA itself would refuse (or mtasim cannot take, said why).
+    #[error("{place}: {message}")]
+    Value { place: Place, message: String },
+    /// A name that is none of the MTA's settings: a typo, most likely.
+    #[error("{place}: unknown setting `{name}`{}", did_you_mean(.suggestion))]
+    UnknownSetting {
+        place: Place,
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// The configuration translated into a scenario that does not validate.
+    #[error("{place}: the imported configuration is not a valid scenario: {path}: {message}")]
+    Invalid {
+        place: Place,
+        path: String,
+        message: String,
+    },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.place, self.message)
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
+}
+
+impl ConfigError {
+    /// Where the error is.
+    pub fn place(&self) -> &Place {
+        match self {
+            ConfigError::Syntax { place, .. }
+            | ConfigError::Value { place, .. }
+            | ConfigError::UnknownSetting { place, .. }
+            | ConfigError::Invalid { place, .. } => place,
+        }
+    }
+
+    /// A refused value at `place`.
+    pub fn value(place: Place, message: impl Into<String>) -> ConfigError {
+        ConfigError::Value {
+            place,
+            message: message.into(),
+        }
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 /// A file's text with its line starts, to turn byte offsets into places.
 pub(super) struct Text<'a> {
@@ -100,8 +137,9 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// A syntax error at byte `offset`.
     pub fn error(&self, offset: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError {
+        ConfigError::Syntax {
             place: self.place(offset),
             message: message.into(),
         }
@@ -131,6 +169,15 @@ impl Report {
             why: why.into(),
             kind,
         });
+    }
+
+    /// Settings for `domain`, which no receiver of the scenario has: left out.
+    pub fn no_receiver(&mut self, place: Place, directive: &str) {
+        self.skip(
+            place,
+            directive,
+            "no receiver of the scenario has this domain; add one (or import --into a scenario that has it)",
+        );
     }
 
     /// One directive translated.

@@ -18,6 +18,15 @@ pub struct Unsupported {
 pub struct Gaps(pub Vec<Unsupported>);
 
 impl Gaps {
+    /// An override whose key is no receiver of the scenario, so it has no domain to be
+    /// written for.
+    pub fn no_receiver(&mut self, at: &str) {
+        self.add(
+            at,
+            "names no receiver of the scenario, so there is no domain to write it for",
+        );
+    }
+
     pub fn add(&mut self, path: impl Into<String>, why: impl Into<String>) {
         self.0.push(Unsupported {
             path: path.into(),

@@ -169,16 +169,14 @@ pub fn description(format: MtaKind, sources: &[Source], into: &Scenario) -> Stri
 /// The imported scenario, checked like any loaded one; a failure is the configuration's
 /// (reported at the first file).
 pub fn validated(scenario: Scenario, sources: &[Source]) -> Result<Scenario, ConfigError> {
-    let invalid = |e: crate::scenario::ScenarioError| ConfigError {
+    let invalid = |e: crate::scenario::ScenarioError| ConfigError::Invalid {
         place: Place {
             file: sources.first().map(|s| s.name.clone()).unwrap_or_default(),
             line: 1,
             column: 0,
         },
-        message: format!(
-            "the imported configuration is not a valid scenario: {}: {}",
-            e.path, e.message
-        ),
+        path: e.path,
+        message: e.message,
     };
     crate::scenario::compile(&scenario).map_err(invalid)?;
     Ok(scenario)

@@ -12,16 +12,18 @@
 //! are in docs/MTA-CONFIGS.md.
 
 mod diag;
+mod dialect;
 mod emit;
 mod kumomta;
 mod mapping;
 mod pmta;
 mod postfix;
 mod provenance;
-mod toml_tree;
+mod settings;
 mod units;
 
 pub use diag::{ConfigError, Place, Warning, WarningKind};
+pub use dialect::MissingDomains;
 pub use provenance::{Provenance, SweepOrigin};
 
 use crate::MtaKind;
@@ -49,11 +51,20 @@ pub struct Imported {
 ///
 /// `kind` must have a dialect ([`MtaKind::has_config`]); the command line refuses one that
 /// has none before it gets here.
-pub fn import(kind: MtaKind, sources: &[Source], into: &Scenario) -> Result<Imported, ConfigError> {
+///
+/// A domain the configuration names that no receiver of `into` has is reported and left
+/// out, or given a generic receiver, as `missing` says.
+pub fn import(
+    kind: MtaKind,
+    sources: &[Source],
+    into: &Scenario,
+    missing: MissingDomains,
+) -> Result<Imported, ConfigError> {
+    use dialect::import as with;
     match kind {
-        MtaKind::KumoMta => kumomta::import(sources, into),
-        MtaKind::Postfix => postfix::import(sources, into),
-        MtaKind::Pmta => pmta::import(sources, into),
+        MtaKind::KumoMta => with::<kumomta::KumoMta>(sources, into, missing),
+        MtaKind::Postfix => with::<postfix::Postfix>(sources, into, missing),
+        MtaKind::Pmta => with::<pmta::Pmta>(sources, into, missing),
     }
 }
 

@@ -38,36 +38,79 @@ pub fn kumo_throttle(text: &str) -> Result<Throttle, String> {
     let (limit, period) = rest
         .split_once('/')
         .ok_or_else(|| format!("expected \"limit/period\", got {text:?}"))?;
-    let count = separated_number(limit)?;
-    if count == 0 {
-        return Err(format!("{text:?}: the limit must be greater than 0"));
-    }
+    let rate = rate(separated_number(limit)?, period, KUMO_UNITS).map_err(|e| match e {
+        RateProblem::ZeroCount => format!("{text:?}: the limit must be greater than 0"),
+        RateProblem::ZeroPeriod => format!("{text:?}: the period must be greater than 0"),
+        RateProblem::Unit(unit) => format!("{text:?}: unknown period unit {unit:?}"),
+        RateProblem::Syntax => format!("{text:?}: bad period"),
+    })?;
+    Ok(Throttle {
+        rate,
+        max_burst,
+        local,
+    })
+}
+
+/// KumoMTA's period units (its `ThrottleSpec`), each with mtasim's name for it.
+const KUMO_UNITS: &[(&str, &str)] = &[
+    ("h", "h"),
+    ("hr", "h"),
+    ("hour", "h"),
+    ("m", "m"),
+    ("min", "m"),
+    ("minute", "m"),
+    ("s", "s"),
+    ("sec", "s"),
+    ("second", "s"),
+    ("d", "d"),
+    ("day", "d"),
+];
+
+/// PowerMTA's period units.
+const PMTA_UNITS: &[(&str, &str)] = &[
+    ("d", "d"),
+    ("day", "d"),
+    ("h", "h"),
+    ("hr", "h"),
+    ("m", "m"),
+    ("min", "m"),
+    ("s", "s"),
+    ("sec", "s"),
+];
+
+/// Why a dialect's rate was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RateProblem {
+    ZeroCount,
+    ZeroPeriod,
+    Unit(String),
+    Syntax,
+}
+
+/// `count` per `[M]unit`, with `unit` one the dialect accepts (`units` maps it to mtasim's
+/// name), read by `Rate::from_str`: every MTA's rate goes through the one rate parser.
+fn rate(count: u64, period: &str, units: &[(&str, &str)]) -> Result<Rate, RateProblem> {
     let digits = period.len()
         - period
             .trim_start_matches(|c: char| c.is_ascii_digit())
             .len();
-    let scale: u64 = if digits == 0 {
-        1
-    } else {
-        period[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: bad period"))?
-    };
-    let unit = match &period[digits..] {
-        "h" | "hr" | "hour" => HOUR,
-        "m" | "min" | "minute" => MINUTE,
-        "s" | "sec" | "second" => SECOND,
-        "d" | "day" => DAY,
-        other => return Err(format!("{text:?}: unknown period unit {other:?}")),
-    };
-    if scale == 0 {
-        return Err(format!("{text:?}: the period must be greater than 0"));
+    let scale = &period[..digits];
+    let unit = &period[digits..];
+    let unit = units
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|(_, ours)| *ours)
+        .ok_or_else(|| RateProblem::Unit(unit.to_string()))?;
+    if count == 0 {
+        return Err(RateProblem::ZeroCount);
     }
-    Ok(Throttle {
-        rate: per(count, scale.saturating_mul(unit)),
-        max_burst,
-        local,
-    })
+    let scale = if scale.is_empty() { "1" } else { scale };
+    if scale.parse::<u64>().map_err(|_| RateProblem::Syntax)? == 0 {
+        return Err(RateProblem::ZeroPeriod);
+    }
+    format!("{count}/{scale}{unit}")
+        .parse()
+        .map_err(|_| RateProblem::Syntax)
 }
 
 /// "1_000" and "1,000" as 1000.
@@ -110,28 +153,13 @@ pub fn pmta_rate(text: &str) -> Result<Option<Rate>, String> {
         || format!("invalid rate {text:?}: expected unlimited or N/[M]unit, e.g. 600/h, 2/10m");
     let (count, period) = text.split_once('/').ok_or_else(bad)?;
     let count: u64 = count.parse().map_err(|_| bad())?;
-    let digits = period.len()
-        - period
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .len();
-    let scale: u64 = if digits == 0 {
-        1
-    } else {
-        period[..digits].parse().map_err(|_| bad())?
-    };
-    let unit = match &period[digits..] {
-        "d" | "day" => DAY,
-        "h" | "hr" => HOUR,
-        "m" | "min" => MINUTE,
-        "s" | "sec" => SECOND,
-        _ => return Err(bad()),
-    };
-    if count == 0 || scale == 0 {
-        return Err(format!(
+    match rate(count, period, PMTA_UNITS) {
+        Ok(rate) => Ok(Some(rate)),
+        Err(RateProblem::ZeroCount | RateProblem::ZeroPeriod) => Err(format!(
             "rate {text:?}: a zero rate is not supported; write unlimited or a positive rate"
-        ));
+        )),
+        Err(_) => Err(bad()),
     }
-    Ok(Some(per(count, scale * unit)))
 }
 
 /// A PowerMTA time interval: number-unit pairs with `d`, `h`, `m`, `s` and no spaces

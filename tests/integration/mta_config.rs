@@ -63,7 +63,8 @@ fn kumomta_fixture_imports_with_its_values_and_runs() {
     assert_eq!(fc["max_rate"], "100/s");
     assert_eq!(fc["errors"]["threshold"], 0);
     assert_eq!(fc["suspend"]["after_backoffs"], 0);
-    assert_eq!(fc["backoff"]["concurrency"], 10);
+    // Neutral backoff: capped at the largest destination's limit (comcast's 25).
+    assert_eq!(fc["backoff"]["concurrency"], 25);
     assert_eq!(fc["backoff"]["retry_after"], "0s");
     let reputation = json!({"match": "(?:Messages from \\d+\\.\\d+\\.\\d+\\.\\d+ temporarily deferred)|(?:has been temporarily rate limited due to IP reputation)",
         "action": "set", "trigger": "immediate", "duration": "1h 30m",
@@ -93,7 +94,17 @@ fn kumomta_fixture_imports_with_its_values_and_runs() {
         o["microsoft"]["rules"][1]["set"],
         json!({"max_rate": "300/h"})
     );
-    assert_eq!(o.as_object().unwrap().len(), 3);
+    // comcast.net has no receiver in the default scenario: a generic one keeps its limit.
+    assert_eq!(
+        o["comcast"]["concurrency"],
+        json!({"initial": 25, "max": 25})
+    );
+    let comcast = s["receivers"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        *comcast,
+        json!({"name": "comcast", "domains": ["comcast.net"], "share": 0.05})
+    );
+    assert_eq!(o.as_object().unwrap().len(), 4);
     let mta = &s["mta"];
     assert_eq!(mta["max_deliveries_per_connection"], 100);
     assert_eq!(mta["session_idle_timeout"], "1m");
@@ -105,7 +116,7 @@ fn kumomta_fixture_imports_with_its_values_and_runs() {
     );
     for expected in [
         "shaping.toml:6:1: default.max_connection_rate: not imported",
-        "shaping.toml:59:2: comcast.net: not imported: no receiver of the scenario has this domain",
+        "shaping.toml:59:2: comcast.net: approximated: no receiver of the default scenario has this domain: added a generic receiver comcast",
         "queue.toml:9:8: queue.gmail.com: not imported",
     ] {
         assert!(warnings.contains(expected), "{expected:?} in {warnings}");
@@ -158,7 +169,7 @@ fn postfix_fixture_imports_per_transport_settings_and_runs() {
     for expected in [
         "main.cf:18:1: queue_run_delay: not imported",
         "master.cf:14:1: microsoft -o microsoft_destination_concurrency_limit: not imported: a queue manager parameter has no effect",
-        "transport:10:1: example.org: not imported",
+        "transport:10:1: example.org: approximated: no receiver of the default scenario has this domain: added a generic receiver example.org",
         "main.cf:39:1: microsoft_destination_rate_delay: approximated",
     ] {
         assert!(warnings.contains(expected), "{expected:?} in {warnings}");
@@ -572,7 +583,13 @@ fn a_kumomta_mx_suffix_rule_and_a_log_line_land_on_the_same_destination() {
         name: "shaping.toml".into(),
         text: shaping,
     };
-    let imported = mta_config::import(MtaKind::KumoMta, &[source], &into).unwrap();
+    let imported = mta_config::import(
+        MtaKind::KumoMta,
+        &[source],
+        &into,
+        mta_config::MissingDomains::Report,
+    )
+    .unwrap();
     let overrides = &imported.scenario.flow_control.overrides;
     let mut maillog = String::new();
     for (i, p) in providers.iter().enumerate() {

@@ -43,7 +43,12 @@ fn round_trip(format: MtaKind, scenario: &Scenario) -> Scenario {
         })
         .collect();
     let files: String = exported.files.iter().map(|(_, t)| t.as_str()).collect();
-    match mta_config::import(format, &sources, scenario) {
+    match mta_config::import(
+        format,
+        &sources,
+        scenario,
+        mta_config::MissingDomains::Report,
+    ) {
         Ok(imported) => imported.scenario,
         Err(e) => panic!("{e}\n{files}"),
     }

@@ -3,7 +3,7 @@
 
 use toml::de::{DeTable, DeValue};
 
-use super::diag::{ConfigError, Place, Text};
+use crate::mta_config::diag::{ConfigError, Place, Text};
 
 /// A TOML value and where it is.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ fn node(text: &Text, value: &DeValue, offset: usize) -> Result<Node, ConfigError
 impl Node {
     /// An error about this value.
     pub fn error(&self, message: impl Into<String>) -> ConfigError {
-        ConfigError {
+        ConfigError::Value {
             place: self.place.clone(),
             message: message.into(),
         }
