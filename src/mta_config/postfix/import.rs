@@ -122,7 +122,13 @@ pub(super) fn feedback(
             return Ok(Feedback::Constant(0.0));
         }
         if n != 1.0 {
-            report.approximate(place, name, format!("mtasim's variable feedback is 1/concurrency; {n}/concurrency is read as that"));
+            report.approximate(
+                place,
+                name,
+                format!(
+                    "mtasim's variable feedback is 1/concurrency; {n}/concurrency is read as that"
+                ),
+            );
         }
         return Ok(Feedback::InverseConcurrency);
     }
