@@ -46,3 +46,5 @@ pub mod cli;
 pub mod plot;
 #[cfg(feature = "cli")]
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;

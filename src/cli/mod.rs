@@ -5,6 +5,8 @@ mod calibrate;
 mod config;
 mod diagnose;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 mod sweep;
 
 use std::path::PathBuf;
@@ -90,6 +92,18 @@ Exit codes: 0 ok, 2 bad input (nothing written).")]
     Calibrate(Box<calibrate::CalibrateArgs>),
     /// Run a scenario beside a real log and compare them per destination (fit.json, report).
     Replay(Box<calibrate::ReplayArgs>),
+    /// Serve the scenario's receivers as SMTP servers on loopback, to test a real MTA
+    /// against them; with --submit, also play its traffic into that MTA.
+    #[cfg(feature = "serve")]
+    #[command(after_help = "Examples:\n  \
+    mtasim serve scenarios/greylisting.json --routes postfix --for 1h\n  \
+    mtasim serve lab.json --submit 127.0.0.1:25 --submit-from '' --out lab-out/\n  \
+    mtasim serve lab.json --listen 127.0.0.1 --port 2600 --time-scale 60 --for 2m\n\n\
+Receivers listen on 127.0.0.2, 127.0.0.3, ... (or consecutive ports with --listen), loopback only.\n\
+Outputs are written when it stops (--for or Ctrl-C): summary.json, timeseries.csv,\n\
+deliveries.jsonl (each accepted message, recorded before its 250), report.html.\n\
+Exit codes: 0 ok (also when stopped by Ctrl-C), 2 bad input or an address in use (nothing written).")]
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// `--set path=value`, accepted by every command that reads a scenario.
@@ -164,6 +178,8 @@ pub fn main() -> ExitCode {
         Some(Command::Diagnose(args)) => diagnose::diagnose(&args),
         Some(Command::Calibrate(args)) => calibrate::calibrate(&args),
         Some(Command::Replay(args)) => calibrate::replay(&args),
+        #[cfg(feature = "serve")]
+        Some(Command::Serve(args)) => serve::serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,10 @@
 //! kinds, its latencies ready to sample. Every receiver of a generated population shares
 //! one [`Behaviour`]; only run-time state is per receiver.
 
+use super::Stage;
 use super::config::{
     DEFAULT_BURST, DEFAULT_CONNECT_LATENCY, DEFAULT_LATENCY, OutageMode, OverLimit, ReceiverConfig,
+    ReplyStage,
 };
 use super::latency::LatencyModel;
 use super::reputation::Reputation;
@@ -12,11 +14,24 @@ use crate::rng::Stream;
 use crate::units::{Instant, Rate, Span};
 use crate::validate::Invalid;
 
-/// A reply resolved once, with its kind, so the hot path needs no book.
+/// A reply resolved once, with its kind and the SMTP stage it answers when served, so the
+/// hot path needs no book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Resolved {
     pub id: ReplyId,
     pub kind: ReplyKind,
+    pub stage: Stage,
+}
+
+impl Resolved {
+    /// The same reply given at `stage`.
+    fn at(self, stage: ReplyStage) -> Resolved {
+        let stage = match stage {
+            ReplyStage::Rcpt => Stage::Rcpt,
+            ReplyStage::Data => Stage::Data,
+        };
+        Resolved { stage, ..self }
+    }
 }
 
 /// `connection_limit`.
@@ -116,7 +131,7 @@ impl Behaviour {
             unknown_users: unknown_users(config, &mut replies)?,
             complaint_rate: config.complaint_rate,
             max_per_connection: max_per_connection(config, &mut replies)?,
-            accepted: replies.catalogue("accepted"),
+            accepted: replies.catalogue("accepted", Stage::Data),
         })
     }
 
@@ -124,6 +139,14 @@ impl Behaviour {
     #[inline]
     pub(crate) fn outage(&self, now: Instant) -> Option<&Window> {
         self.outages.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    /// The outage windows [from, to) in which new connections are refused, in order.
+    pub fn refusals(&self) -> impl Iterator<Item = (Instant, Instant)> + '_ {
+        self.outages
+            .iter()
+            .filter(|w| w.effect == Unavailable::Refuse)
+            .map(|w| (w.from, w.to))
     }
 
     /// The deferral episode containing `now`, if any (episodes do not overlap).
@@ -162,7 +185,11 @@ impl Replies<'_> {
             .book
             .intern_as(spec.unwrap_or(default), want, what)
             .map_err(|message| Invalid::new(path, message))?;
-        Ok(Resolved { id, kind: want })
+        Ok(Resolved {
+            id,
+            kind: want,
+            stage: Stage::Rcpt,
+        })
     }
 
     /// `spec`, or `default`, which must refuse the message: a 4xx or a 5xx.
@@ -182,14 +209,18 @@ impl Replies<'_> {
                 "{what} must be a temporary (4xx) or permanent (5xx) reply, but {spec:?} accepts"
             )));
         }
-        Ok(Resolved { id, kind })
+        Ok(Resolved {
+            id,
+            kind,
+            stage: Stage::Rcpt,
+        })
     }
 
-    /// A catalogue entry the receiver answers with on its own terms.
-    fn catalogue(&mut self, name: &str) -> Resolved {
+    /// A catalogue entry the receiver answers with on its own terms, at `stage`.
+    fn catalogue(&mut self, name: &str, stage: Stage) -> Resolved {
         let id = self.book.intern(name).expect("a catalogue name");
         let kind = self.book.get(id).kind();
-        Resolved { id, kind }
+        Resolved { id, kind, stage }
     }
 }
 
@@ -204,6 +235,10 @@ fn slots(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<SlotLi
         ReplyKind::Temporary,
         "a connection limit reply",
     )?;
+    let reply = Resolved {
+        stage: Stage::Greeting,
+        ..reply
+    };
     Ok(Some(SlotLimit {
         max: limit.max,
         mode: limit.over_limit,
@@ -225,7 +260,8 @@ fn rate_limit(
         "generic-rate-limit",
         ReplyKind::Temporary,
         "a rate limit reply",
-    )?;
+    )?
+    .at(config.stages.rate_limit);
     Ok(Some(RateLimitSpec {
         rate: limit.rate,
         burst: limit.burst.unwrap_or(DEFAULT_BURST),
@@ -247,13 +283,15 @@ fn reputation(
         "generic-throttle",
         ReplyKind::Temporary,
         "a throttle reply",
-    )?;
+    )?
+    .at(config.stages.reputation);
     let block = replies.resolve_refusal(
         "reputation.block_reply",
         rep.block_reply.as_deref(),
         "generic-block",
         "a block reply",
-    )?;
+    )?
+    .at(config.stages.reputation);
     Ok(Some(Reputation::new(rep, throttle, block)))
 }
 
@@ -267,7 +305,8 @@ fn greylist(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Gat
         "greylist",
         ReplyKind::Temporary,
         "a greylisting reply",
-    )?;
+    )?
+    .at(config.stages.greylisting);
     Ok(Some(Gate {
         value: grey.min_delay,
         reply,
@@ -283,13 +322,17 @@ fn outages(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Window
             let effect = match outage.mode {
                 OutageMode::Refuse => Unavailable::Refuse,
                 OutageMode::Timeout => Unavailable::Silent,
-                OutageMode::Tempfail => Unavailable::Tempfail(replies.resolve(
-                    &format!("outages[{i}].reply"),
-                    outage.reply.as_deref(),
-                    "generic-451",
-                    ReplyKind::Temporary,
-                    "an outage reply",
-                )?),
+                OutageMode::Tempfail => Unavailable::Tempfail(
+                    replies
+                        .resolve(
+                            &format!("outages[{i}].reply"),
+                            outage.reply.as_deref(),
+                            "generic-451",
+                            ReplyKind::Temporary,
+                            "an outage reply",
+                        )?
+                        .at(config.stages.outages),
+                ),
             };
             Ok(Window {
                 from: Instant::ZERO + outage.from,
@@ -312,7 +355,8 @@ fn episodes(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Episo
                 "generic-throttle",
                 ReplyKind::Temporary,
                 "a deferral episode reply",
-            )?;
+            )?
+            .at(config.stages.deferral_episodes);
             Ok(Episode {
                 from: Instant::ZERO + episode.from,
                 to: Instant::ZERO + episode.to,
@@ -335,7 +379,8 @@ fn transient(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Ga
         "generic-451",
         ReplyKind::Temporary,
         "a transient error reply",
-    )?;
+    )?
+    .at(config.stages.transient_errors);
     Ok(Some(Gate {
         value: errors.probability,
         reply,
@@ -351,7 +396,7 @@ fn unknown_users(
     }
     Ok(Some(Gate {
         value: config.unknown_user_rate,
-        reply: replies.catalogue("user-unknown"),
+        reply: replies.catalogue("user-unknown", Stage::Rcpt),
     }))
 }
 
@@ -361,6 +406,6 @@ fn max_per_connection(
 ) -> Result<Option<Gate<u32>>, Invalid> {
     Ok(config.max_messages_per_connection.map(|max| Gate {
         value: max,
-        reply: replies.catalogue("yahoo-max-per-connection"),
+        reply: replies.catalogue("yahoo-max-per-connection", Stage::Mail),
     }))
 }

@@ -88,6 +88,46 @@ pub struct ReceiverConfig {
     /// "421 Max message per connection reached" and the session closes. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages_per_connection: Option<u32>,
+    /// At which SMTP stage `mtasim serve` gives each behaviour's refusal. Default: every
+    /// one in reply to RCPT TO. The simulator's transactions have no stages.
+    #[serde(default, skip_serializing_if = "Stages::is_default")]
+    pub stages: Stages,
+}
+
+/// The SMTP command a refusal answers when the receiver is served (`mtasim serve`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyStage {
+    /// In reply to RCPT TO, as policy services and greylisters answer.
+    #[default]
+    Rcpt,
+    /// At the end of DATA, once the message has been sent (Gmail's 4.7.28).
+    Data,
+}
+
+/// `stages`: per behaviour, the stage of its refusal. The connection limit always answers
+/// at the greeting, `max_messages_per_connection` at MAIL FROM and unknown users at RCPT TO.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stages {
+    /// `rate_limit.reply`. Default "rcpt".
+    pub rate_limit: ReplyStage,
+    /// `reputation.throttle_reply` and `block_reply`. Default "rcpt".
+    pub reputation: ReplyStage,
+    /// `greylisting.reply`. Default "rcpt".
+    pub greylisting: ReplyStage,
+    /// The replies of `tempfail` outages. Default "rcpt".
+    pub outages: ReplyStage,
+    /// `deferral_episodes` replies. Default "rcpt".
+    pub deferral_episodes: ReplyStage,
+    /// `transient_errors.reply`. Default "rcpt".
+    pub transient_errors: ReplyStage,
+}
+
+impl Stages {
+    fn is_default(&self) -> bool {
+        *self == Stages::default()
+    }
 }
 
 fn is_zero(x: &f64) -> bool {

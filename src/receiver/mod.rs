@@ -1,10 +1,22 @@
 //! The receiving mail systems: synthetic MX hosts that greet, accept, defer, throttle and
 //! block the way large providers do.
 //!
-//! A [`Receiver`] is "sans-IO": it knows nothing about the event queue. The MTA model calls
-//! it at the moments of an SMTP conversation (connect, each transaction, disconnect) and
-//! schedules events from the answers, which say what the receiver replies and how long it
-//! takes. Each receiver owns its random stream, so its draws do not depend on any other.
+//! A [`Receiver`] is "sans-IO": it knows nothing about the event queue, sockets or clocks.
+//! It is told the moments of an SMTP conversation with the time they happen, and answers
+//! with what it replies and how long it takes to answer:
+//! - a connection arrives: [`Receiver::connect`] (greeted, rejected at the greeting with a
+//!   4xx, refused, left silent, or queued for a slot);
+//! - MAIL FROM in a session that has carried `n` transactions: [`Receiver::session_spent`]
+//!   (the 421 of `max_messages_per_connection`, or go on);
+//! - a transaction for one recipient of one message: [`Receiver::transaction`], whose
+//!   answer names the SMTP [`Stage`] it is given at (RCPT TO or the end of DATA, as the
+//!   receiver's `stages` say);
+//! - the session closes: [`Receiver::disconnect`] (which may greet a queued connection), or
+//!   a queued client gives up: [`Receiver::abandon`].
+//!
+//! The simulator's model calls it at simulated times; `mtasim serve` calls the same methods
+//! on the same compiled [`Behaviour`]s at wall-clock times, from real SMTP sessions. Each
+//! receiver owns its random stream, so its draws do not depend on any other.
 //!
 //! A transaction (MAIL, RCPT and DATA of one single-recipient message) is checked in this
 //! order, and the first check that refuses answers:
@@ -53,7 +65,8 @@ use rand::Rng;
 pub use behaviour::Behaviour;
 pub use config::{
     ConnectionLimit, DeferralEpisode, GeneratedReceivers, Greylisting, Outage, OutageMode,
-    OverLimit, RateLimit, ReceiverConfig, ReputationConfig, TransientErrors,
+    OverLimit, RateLimit, ReceiverConfig, ReplyStage, ReputationConfig, Stages,
+    TransientErrors,
 };
 pub use latency::Latency;
 pub use population::GeneratedMember;
@@ -89,6 +102,31 @@ pub struct Greeted {
     pub at: Instant,
 }
 
+/// The SMTP command a reply answers when the receiver is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The 220 (or a 4xx) when the connection opens.
+    Greeting,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// The end of DATA (the final "."); acceptance is always given here.
+    Data,
+}
+
+impl Stage {
+    /// How an MTA's log names the command: "in reply to RCPT TO command".
+    pub fn command(self) -> &'static str {
+        match self {
+            Stage::Greeting => "greeting",
+            Stage::Mail => "MAIL FROM",
+            Stage::Rcpt => "RCPT TO",
+            Stage::Data => "end of DATA",
+        }
+    }
+}
+
 /// The answer to one mail transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransactionAnswer {
@@ -98,6 +136,8 @@ pub struct TransactionAnswer {
     pub kind: ReplyKind,
     /// The receiver closes the session after this answer.
     pub close: bool,
+    /// Where a served receiver gives the reply (the simulator's transactions have none).
+    pub stage: Stage,
 }
 
 /// One synthetic receiving mail system at run time: its [`Behaviour`] and its history.
@@ -134,6 +174,11 @@ impl Receiver {
             backlog: VecDeque::new(),
             next_ticket: 0,
         }
+    }
+
+    /// How this receiver behaves.
+    pub fn behaviour(&self) -> &Behaviour {
+        &self.behaviour
     }
 
     /// The MTA opens a connection at `now`.
@@ -218,21 +263,28 @@ impl Receiver {
         in_session: u32,
     ) -> TransactionAnswer {
         let after = self.behaviour.sample_latency(&mut self.rng);
-        if let Some(limit) = self.behaviour.max_per_connection
-            && in_session >= limit.value
-        {
-            return TransactionAnswer {
-                after,
-                reply: limit.reply.id,
-                kind: limit.reply.kind,
-                close: true,
-            };
+        if let Some(spent) = self.session_spent(in_session) {
+            return TransactionAnswer { after, ..spent };
         }
         if let Some(reputation) = &mut self.reputation {
             reputation.attempt(now);
         }
         let reply = self.verdict(now, message_id, first_attempt);
         self.settle(now, after, reply)
+    }
+
+    /// Step 1 of the transaction checks, which a served receiver answers at MAIL FROM: after
+    /// `in_session` transactions, `max_messages_per_connection`'s 421 (immediate, and the
+    /// receiver closes the session), or `None` to go on. Draws nothing.
+    pub fn session_spent(&self, in_session: u32) -> Option<TransactionAnswer> {
+        let limit = self.behaviour.max_per_connection?;
+        (in_session >= limit.value).then_some(TransactionAnswer {
+            after: Span::ZERO,
+            reply: limit.reply.id,
+            kind: limit.reply.kind,
+            close: true,
+            stage: limit.reply.stage,
+        })
     }
 
     /// Steps 2 to 10 of the transaction checks. The rate limit only looks at its bucket
@@ -316,6 +368,7 @@ impl Receiver {
             reply: reply.id,
             kind: reply.kind,
             close: false,
+            stage: reply.stage,
         }
     }
 
@@ -350,6 +403,12 @@ impl Receiver {
     /// Rate limit tokens available at `now`, if this receiver limits the rate.
     pub fn tokens(&self, now: Instant) -> Option<f64> {
         self.bucket.as_ref().map(|b| b.available(now))
+    }
+
+    /// When the rate limit next has a token, if this receiver limits the rate: `now` when
+    /// one is available, later while the bucket is empty.
+    pub fn next_token(&self, now: Instant) -> Option<Instant> {
+        self.bucket.as_ref().map(|b| b.next_available(now))
     }
 
     /// Sessions holding a slot now.

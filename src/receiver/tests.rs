@@ -513,6 +513,60 @@ fn transient_errors_and_connection_message_limit() {
 }
 
 #[test]
+fn a_session_is_spent_at_mail_from_without_a_draw() {
+    let (mut r, book) = receiver(json!({ "max_messages_per_connection": 2 }));
+    assert_eq!(r.session_spent(1), None);
+    let spent = r.session_spent(2).unwrap();
+    assert_eq!((spent.stage, spent.close, spent.after), (Stage::Mail, true, Span::ZERO));
+    assert_eq!(name(&book, spent.reply), Some("yahoo-max-per-connection"));
+    // The transaction's own check gives the same answer, after its latency.
+    let twin = r.clone();
+    let answer = r.transaction(at(0), 0, at(0), 2);
+    assert_eq!(answer, TransactionAnswer { after: ms(300), ..spent });
+    assert_eq!(twin.session_spent(2), Some(spent), "session_spent draws nothing");
+}
+
+#[test]
+fn answers_carry_the_stage_the_receiver_gives_them_at() {
+    let (mut r, book) = receiver(json!({
+        "rate_limit": { "rate": "1/h", "burst": 1 },
+        "greylisting": { "min_delay": "1m" },
+        "unknown_user_rate": 0.5,
+        "stages": { "rate_limit": "data" }
+    }));
+    let (mut accepted, mut greylisted, mut unknown) = (None, None, None);
+    for message in 0..40 {
+        let answer = r.transaction(at(2 * MINUTE), message, at(0), 0);
+        match name(&book, answer.reply) {
+            Some("accepted") => accepted = Some(answer.stage),
+            Some("user-unknown") => unknown = Some(answer.stage),
+            _ => {}
+        }
+        let fresh = r.transaction(at(2 * MINUTE), message, at(2 * MINUTE), 0);
+        if name(&book, fresh.reply) == Some("greylist") {
+            greylisted = Some(fresh.stage);
+        }
+    }
+    assert_eq!(accepted, Some(Stage::Data), "acceptance is at the end of DATA");
+    assert_eq!(greylisted, Some(Stage::Rcpt));
+    assert_eq!(unknown, Some(Stage::Rcpt));
+    let limited = (1_000..)
+        .map(|message| r.transaction(at(2 * MINUTE), message, at(0), 0))
+        .find(|a| name(&book, a.reply) != Some("user-unknown"))
+        .unwrap();
+    assert_eq!(
+        (name(&book, limited.reply), limited.stage),
+        (Some("generic-rate-limit"), Stage::Data)
+    );
+    let (mut r, _) = receiver(json!({ "connection_limit": { "max": 1 } }));
+    r.connect(at(0));
+    assert!(matches!(r.connect(at(0)), ConnectAnswer::Rejected { .. }));
+    let mail = json!({ "stages": { "rate_limit": "mail" } });
+    let err = serde_json::from_value::<ReceiverConfig>(mail).unwrap_err();
+    assert!(err.to_string().contains("unknown variant `mail`"), "{err}");
+}
+
+#[test]
 fn deferral_episodes_defer_their_share_inside_their_windows_only() {
     let (mut r, book) = receiver(json!({
         "deferral_episodes": [
