@@ -73,10 +73,9 @@ pub fn serve(args: &ServeArgs) -> Result<(), Failure> {
     }
     let options = options(args)?;
     let compiled = load_scenario(Some(&args.scenario), &args.overrides.set)?;
-    let target = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-serve", compiled.scenario.name)));
+    let target = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("output").join(format!("{}-serve", compiled.scenario.name))
+    });
     let quiet = args.quiet;
     let announce = |receivers: &[Listening]| {
         if !quiet {
@@ -106,7 +105,9 @@ fn options(args: &ServeArgs) -> Result<Options, Failure> {
         return Err(bad("--idle-timeout: must be at least 100ms".into()));
     }
     if args.submit_connections == 0 || args.max_connections == 0 {
-        return Err(bad("--submit-connections and --max-connections: must be at least 1".into()));
+        return Err(bad(
+            "--submit-connections and --max-connections: must be at least 1".into(),
+        ));
     }
     let layout = match args.listen {
         Some(ip) if !serve::is_loopback(ip) => {
@@ -115,7 +116,10 @@ fn options(args: &ServeArgs) -> Result<Options, Failure> {
                  127.0.0.0/8 or ::1 (it is a test harness, never a relay)"
             )));
         }
-        Some(ip) => Layout::Ports { ip, first: args.port },
+        Some(ip) => Layout::Ports {
+            ip,
+            first: args.port,
+        },
         None => Layout::Addresses { port: args.port },
     };
     if args.routes == Some(Routes::Kumomta) && (args.listen.is_some() || args.port == 0) {
@@ -177,7 +181,12 @@ fn announce(args: &ServeArgs, name: &str, receivers: &[Listening], out: &std::pa
     );
     let width = receivers.iter().map(|r| r.name.len()).max().unwrap_or(0);
     for r in receivers {
-        println!("  {:<width$}  {:<21}  {}", r.name, r.address.to_string(), r.domains.join(" "));
+        println!(
+            "  {:<width$}  {:<21}  {}",
+            r.name,
+            r.address.to_string(),
+            r.domains.join(" ")
+        );
     }
     if let Some(submit) = &args.submit {
         println!("  submitting the scenario's traffic to {submit}");
@@ -197,7 +206,11 @@ fn report(served: &serve::Served) {
         "served {} of scenario time{}: {} connections ({} rejected at the greeting), {} transactions: \
          {} accepted, {} deferred, {} rejected",
         human_seconds(summary.served_s),
-        if served.interrupted { " (stopped by Ctrl-C)" } else { "" },
+        if served.interrupted {
+            " (stopped by Ctrl-C)"
+        } else {
+            ""
+        },
         t.connections,
         t.greeting_rejects,
         t.transactions,

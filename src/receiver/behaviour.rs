@@ -254,14 +254,15 @@ fn rate_limit(
     let Some(limit) = &config.rate_limit else {
         return Ok(None);
     };
-    let reply = replies.resolve(
-        "rate_limit.reply",
-        limit.reply.as_deref(),
-        "generic-rate-limit",
-        ReplyKind::Temporary,
-        "a rate limit reply",
-    )?
-    .at(config.stages.rate_limit);
+    let reply = replies
+        .resolve(
+            "rate_limit.reply",
+            limit.reply.as_deref(),
+            "generic-rate-limit",
+            ReplyKind::Temporary,
+            "a rate limit reply",
+        )?
+        .at(config.stages.rate_limit);
     Ok(Some(RateLimitSpec {
         rate: limit.rate,
         burst: limit.burst.unwrap_or(DEFAULT_BURST),
@@ -277,21 +278,23 @@ fn reputation(
     let Some(rep) = &config.reputation else {
         return Ok(None);
     };
-    let throttle = replies.resolve(
-        "reputation.throttle_reply",
-        rep.throttle_reply.as_deref(),
-        "generic-throttle",
-        ReplyKind::Temporary,
-        "a throttle reply",
-    )?
-    .at(config.stages.reputation);
-    let block = replies.resolve_refusal(
-        "reputation.block_reply",
-        rep.block_reply.as_deref(),
-        "generic-block",
-        "a block reply",
-    )?
-    .at(config.stages.reputation);
+    let throttle = replies
+        .resolve(
+            "reputation.throttle_reply",
+            rep.throttle_reply.as_deref(),
+            "generic-throttle",
+            ReplyKind::Temporary,
+            "a throttle reply",
+        )?
+        .at(config.stages.reputation);
+    let block = replies
+        .resolve_refusal(
+            "reputation.block_reply",
+            rep.block_reply.as_deref(),
+            "generic-block",
+            "a block reply",
+        )?
+        .at(config.stages.reputation);
     Ok(Some(Reputation::new(rep, throttle, block)))
 }
 
@@ -299,14 +302,15 @@ fn greylist(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Gat
     let Some(grey) = &config.greylisting else {
         return Ok(None);
     };
-    let reply = replies.resolve(
-        "greylisting.reply",
-        grey.reply.as_deref(),
-        "greylist",
-        ReplyKind::Temporary,
-        "a greylisting reply",
-    )?
-    .at(config.stages.greylisting);
+    let reply = replies
+        .resolve(
+            "greylisting.reply",
+            grey.reply.as_deref(),
+            "greylist",
+            ReplyKind::Temporary,
+            "a greylisting reply",
+        )?
+        .at(config.stages.greylisting);
     Ok(Some(Gate {
         value: grey.min_delay,
         reply,
@@ -349,14 +353,15 @@ fn episodes(config: &ReceiverConfig, replies: &mut Replies) -> Result<Box<[Episo
         .iter()
         .enumerate()
         .map(|(i, episode)| {
-            let reply = replies.resolve(
-                &format!("deferral_episodes[{i}].reply"),
-                episode.reply.as_deref(),
-                "generic-throttle",
-                ReplyKind::Temporary,
-                "a deferral episode reply",
-            )?
-            .at(config.stages.deferral_episodes);
+            let reply = replies
+                .resolve(
+                    &format!("deferral_episodes[{i}].reply"),
+                    episode.reply.as_deref(),
+                    "generic-throttle",
+                    ReplyKind::Temporary,
+                    "a deferral episode reply",
+                )?
+                .at(config.stages.deferral_episodes);
             Ok(Episode {
                 from: Instant::ZERO + episode.from,
                 to: Instant::ZERO + episode.to,
@@ -373,14 +378,15 @@ fn transient(config: &ReceiverConfig, replies: &mut Replies) -> Result<Option<Ga
     let Some(errors) = &config.transient_errors else {
         return Ok(None);
     };
-    let reply = replies.resolve(
-        "transient_errors.reply",
-        errors.reply.as_deref(),
-        "generic-451",
-        ReplyKind::Temporary,
-        "a transient error reply",
-    )?
-    .at(config.stages.transient_errors);
+    let reply = replies
+        .resolve(
+            "transient_errors.reply",
+            errors.reply.as_deref(),
+            "generic-451",
+            ReplyKind::Temporary,
+            "a transient error reply",
+        )?
+        .at(config.stages.transient_errors);
     Ok(Some(Gate {
         value: errors.probability,
         reply,

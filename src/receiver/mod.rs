@@ -65,8 +65,7 @@ use rand::Rng;
 pub use behaviour::Behaviour;
 pub use config::{
     ConnectionLimit, DeferralEpisode, GeneratedReceivers, Greylisting, Outage, OutageMode,
-    OverLimit, RateLimit, ReceiverConfig, ReplyStage, ReputationConfig, Stages,
-    TransientErrors,
+    OverLimit, RateLimit, ReceiverConfig, ReplyStage, ReputationConfig, Stages, TransientErrors,
 };
 pub use latency::Latency;
 pub use population::GeneratedMember;

@@ -517,13 +517,26 @@ fn a_session_is_spent_at_mail_from_without_a_draw() {
     let (mut r, book) = receiver(json!({ "max_messages_per_connection": 2 }));
     assert_eq!(r.session_spent(1), None);
     let spent = r.session_spent(2).unwrap();
-    assert_eq!((spent.stage, spent.close, spent.after), (Stage::Mail, true, Span::ZERO));
+    assert_eq!(
+        (spent.stage, spent.close, spent.after),
+        (Stage::Mail, true, Span::ZERO)
+    );
     assert_eq!(name(&book, spent.reply), Some("yahoo-max-per-connection"));
     // The transaction's own check gives the same answer, after its latency.
     let twin = r.clone();
     let answer = r.transaction(at(0), 0, at(0), 2);
-    assert_eq!(answer, TransactionAnswer { after: ms(300), ..spent });
-    assert_eq!(twin.session_spent(2), Some(spent), "session_spent draws nothing");
+    assert_eq!(
+        answer,
+        TransactionAnswer {
+            after: ms(300),
+            ..spent
+        }
+    );
+    assert_eq!(
+        twin.session_spent(2),
+        Some(spent),
+        "session_spent draws nothing"
+    );
 }
 
 #[test]
@@ -547,7 +560,11 @@ fn answers_carry_the_stage_the_receiver_gives_them_at() {
             greylisted = Some(fresh.stage);
         }
     }
-    assert_eq!(accepted, Some(Stage::Data), "acceptance is at the end of DATA");
+    assert_eq!(
+        accepted,
+        Some(Stage::Data),
+        "acceptance is at the end of DATA"
+    );
     assert_eq!(greylisted, Some(Stage::Rcpt));
     assert_eq!(unknown, Some(Stage::Rcpt));
     let limited = (1_000..)

@@ -94,7 +94,11 @@ impl Lab {
         journal: Journal,
         scenario: (&str, u64),
     ) -> Lab {
-        let wire = world.book.iter().map(|(_, reply)| Wire::of(reply)).collect();
+        let wire = world
+            .book
+            .iter()
+            .map(|(_, reply)| Wire::of(reply))
+            .collect();
         let mut desks = Vec::with_capacity(receivers.len());
         for (r, receiver) in receivers.into_iter().enumerate() {
             let domains = world

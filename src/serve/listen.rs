@@ -60,7 +60,9 @@ impl fmt::Display for LayoutError {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -110,8 +112,15 @@ pub struct Door {
 }
 
 /// Accepts receiver `d`'s connections until `stop`, then ends its sessions and returns.
-pub async fn accept(door: Arc<Door>, d: usize, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-    let address = listener.local_addr().expect("a bound socket has an address");
+pub async fn accept(
+    door: Arc<Door>,
+    d: usize,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let address = listener
+        .local_addr()
+        .expect("a bound socket has an address");
     let refusals: Vec<_> = door.lab.desks[d].refusals.clone();
     let mut listener = Some(listener);
     let mut sessions = JoinSet::new();
@@ -135,7 +144,10 @@ pub async fn accept(door: Arc<Door>, d: usize, listener: TcpListener, mut stop: 
             }
             continue;
         };
-        let next_refusal = refusals.iter().map(|&(from, _)| from).find(|&from| from > now);
+        let next_refusal = refusals
+            .iter()
+            .map(|&(from, _)| from)
+            .find(|&from| from > now);
         let wake = next_refusal.map(|at| door.lab.clock.moment(at));
         tokio::select! {
             accepted = open.accept() => match accepted {
@@ -202,7 +214,12 @@ mod tests {
             ip: "::1".parse().unwrap(),
             first: 2525,
         };
-        let text: Vec<String> = ports.plan(2).unwrap().iter().map(ToString::to_string).collect();
+        let text: Vec<String> = ports
+            .plan(2)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(text, ["[::1]:2525", "[::1]:2526"]);
     }
 
@@ -216,7 +233,13 @@ mod tests {
             outside.plan(1),
             Err(LayoutError::NotLoopback("10.0.0.1".parse().unwrap()))
         );
-        assert!(outside.plan(1).unwrap_err().to_string().contains("not a loopback address"));
+        assert!(
+            outside
+                .plan(1)
+                .unwrap_err()
+                .to_string()
+                .contains("not a loopback address")
+        );
         let high = Layout::Ports {
             ip: "127.0.0.1".parse().unwrap(),
             first: 65535,

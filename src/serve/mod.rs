@@ -122,7 +122,11 @@ pub fn serve(
         let mut listeners = Vec::with_capacity(receivers);
         for (r, &address) in addresses.iter().enumerate() {
             let name = &world.receiver_names[r];
-            listeners.push(listen::bind(address, name).await.map_err(ServeError::Input)?);
+            listeners.push(
+                listen::bind(address, name)
+                    .await
+                    .map_err(ServeError::Input)?,
+            );
         }
         let bound: Vec<SocketAddr> = listeners
             .iter()
@@ -168,7 +172,13 @@ pub fn serve(
         if let Some(submit) = options.submit.clone() {
             let traffic = Traffic::new(compiled, world);
             let tag = format!("{}-{}", compiled.scenario.seed, unix_millis());
-            background.spawn(submit::submit(clock, traffic, submit, submissions.clone(), tag));
+            background.spawn(submit::submit(
+                clock,
+                traffic,
+                submit,
+                submissions.clone(),
+                tag,
+            ));
         }
         let ticks = Arc::new(Mutex::new(Vec::new()));
         background.spawn(sample(

@@ -98,7 +98,14 @@ impl Tick {
     pub fn take(lab: &Lab, at: Instant, submitted: Submitted) -> (Tick, Vec<Snapshot>) {
         let snapshots: Vec<Snapshot> = lab.desks.iter().map(|d| d.snapshot(at)).collect();
         let points = snapshots.iter().map(Point::of).collect();
-        (Tick { at, points, submitted }, snapshots)
+        (
+            Tick {
+                at,
+                points,
+                submitted,
+            },
+            snapshots,
+        )
     }
 }
 
@@ -211,7 +218,12 @@ pub struct SubmittedSummary {
 }
 
 /// summary.json's content, from the final snapshots.
-pub fn summary(lab: &Lab, last: &Tick, snapshots: &[Snapshot], submitted: Option<&Submissions>) -> Summary {
+pub fn summary(
+    lab: &Lab,
+    last: &Tick,
+    snapshots: &[Snapshot],
+    submitted: Option<&Submissions>,
+) -> Summary {
     let mut totals = Counters::default();
     let mut destinations = BTreeMap::new();
     for (desk, snapshot) in lab.desks.iter().zip(snapshots) {
@@ -349,10 +361,12 @@ pub fn write_report(lab: &Lab, summary: &Summary, ticks: &[Tick], dir: &Path) ->
             Cell::count(c.accepted),
             Cell::count(c.deferrals),
             Cell::count(c.rejections),
-            Cell::text(&crate::units::human_seconds(c.rate_limit_empty_s)).sorted_by(c.rate_limit_empty_s),
-            served
-                .reputation
-                .map_or_else(|| Cell::text("–"), |r| Cell::number(format!("{:.3}", r.min)).sorted_by(r.min)),
+            Cell::text(&crate::units::human_seconds(c.rate_limit_empty_s))
+                .sorted_by(c.rate_limit_empty_s),
+            served.reputation.map_or_else(
+                || Cell::text("–"),
+                |r| Cell::number(format!("{:.3}", r.min)).sorted_by(r.min),
+            ),
         ];
         table.push(Row {
             cells,
@@ -437,7 +451,11 @@ fn entry(lab: &Lab, summary: &Summary, ticks: &[Tick], d: Option<usize>) -> Entr
             let counters = &summary.destinations[&name].counters;
             (name.clone(), name, counters)
         }
-        None => (report::run::TOTAL.to_string(), "total".to_string(), &summary.totals),
+        None => (
+            report::run::TOTAL.to_string(),
+            "total".to_string(),
+            &summary.totals,
+        ),
     };
     let mut replies: Vec<(String, u64)> = counters
         .deferrals_by_reply

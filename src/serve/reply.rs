@@ -19,7 +19,10 @@ impl Wire {
         let mut text = reply.text.get(4..).unwrap_or("").trim();
         let prefix = match &reply.enhanced {
             Some(enhanced) => {
-                text = text.strip_prefix(enhanced.as_str()).unwrap_or(text).trim_start();
+                text = text
+                    .strip_prefix(enhanced.as_str())
+                    .unwrap_or(text)
+                    .trim_start();
                 format!("{enhanced} ")
             }
             None => String::new(),
@@ -104,7 +107,10 @@ mod tests {
         let original: Vec<&str> = reply.text[11..].split(' ').collect();
         assert_eq!(words, original);
         let microsoft = wire("microsoft-4.7.650");
-        assert!(microsoft.starts_with("451-4.7.650 The mail server"), "{microsoft}");
+        assert!(
+            microsoft.starts_with("451-4.7.650 The mail server"),
+            "{microsoft}"
+        );
     }
 
     #[test]

@@ -150,17 +150,35 @@ mod tests {
         assert!(text.contains("smtp_port = 2525"));
         let mut ports = lab();
         ports[1].address = "127.0.0.1:2526".parse().unwrap();
-        assert!(Routes::Kumomta.render(&ports).unwrap_err().contains("per egress path"));
+        assert!(
+            Routes::Kumomta
+                .render(&ports)
+                .unwrap_err()
+                .contains("per egress path")
+        );
     }
 
     #[test]
     fn pmta_gets_a_domain_block_per_domain() {
         let text = Routes::Pmta.render(&lab()).unwrap();
-        assert!(text.contains("<domain gmail.com>\n    route [127.0.0.2]:2525\n</domain>"), "{text}");
+        assert!(
+            text.contains("<domain gmail.com>\n    route [127.0.0.2]:2525\n</domain>"),
+            "{text}"
+        );
         assert_eq!(text.matches("<domain ").count(), 3);
         let mut v6 = lab();
         v6[0].address = "[::1]:2525".parse().unwrap();
-        assert!(Routes::Pmta.render(&v6).unwrap().contains("route [::1]:2525"));
-        assert!(Routes::Postfix.render(&v6).unwrap().contains("smtp:[ipv6:::1]:2525"));
+        assert!(
+            Routes::Pmta
+                .render(&v6)
+                .unwrap()
+                .contains("route [::1]:2525")
+        );
+        assert!(
+            Routes::Postfix
+                .render(&v6)
+                .unwrap()
+                .contains("smtp:[ipv6:::1]:2525")
+        );
     }
 }

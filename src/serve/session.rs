@@ -50,13 +50,21 @@ pub struct Limits {
 }
 
 /// Serves one accepted connection to receiver `d` until it ends.
-pub async fn handle(lab: Arc<Lab>, d: usize, limits: Arc<Limits>, stream: TcpStream, peer: SocketAddr) {
+pub async fn handle(
+    lab: Arc<Lab>,
+    d: usize,
+    limits: Arc<Limits>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let desk = &lab.desks[d];
     match desk.connect(&lab.clock) {
         Arrival::Greet(delay) => {
             let slot = Slot { lab: &lab, desk };
             tokio::time::sleep(delay).await;
-            Session::new(&lab, desk, &limits, peer.ip()).run(stream).await;
+            Session::new(&lab, desk, &limits, peer.ip())
+                .run(stream)
+                .await;
             drop(slot);
         }
         Arrival::Reject(delay, reply) => {
@@ -83,7 +91,9 @@ pub async fn handle(lab: Arc<Lab>, d: usize, limits: Arc<Limits>, stream: TcpStr
             };
             let slot = Slot { lab: &lab, desk };
             tokio::time::sleep_until(lab.clock.moment(at).into()).await;
-            Session::new(&lab, desk, &limits, peer.ip()).run(stream).await;
+            Session::new(&lab, desk, &limits, peer.ip())
+                .run(stream)
+                .await;
             drop(slot);
         }
     }
@@ -221,7 +231,11 @@ impl<'a> Session<'a> {
     async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
         let len = self.input.len();
         self.input.resize(BUFFER, 0);
-        let read = tokio::time::timeout(self.limits.idle_timeout, stream.read(&mut self.input[len..])).await;
+        let read = tokio::time::timeout(
+            self.limits.idle_timeout,
+            stream.read(&mut self.input[len..]),
+        )
+        .await;
         let n = match read {
             Ok(result) => result?,
             Err(_) => {
@@ -282,7 +296,9 @@ impl<'a> Session<'a> {
             Error::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax".to_string(),
             Error::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
             Error::InvalidParameter { param } => format!("501 5.5.4 Invalid parameter: {param}"),
-            Error::UnsupportedParameter { param } => format!("555 5.5.4 Unsupported option: {param}"),
+            Error::UnsupportedParameter { param } => {
+                format!("555 5.5.4 Unsupported option: {param}")
+            }
             _ => "500 5.5.2 Error: bad syntax".to_string(),
         };
         self.protocol_error(&reply)
@@ -301,7 +317,11 @@ impl<'a> Session<'a> {
         Step::Next
     }
 
-    async fn execute(&mut self, request: Request<String>, stream: &mut TcpStream) -> io::Result<Step> {
+    async fn execute(
+        &mut self,
+        request: Request<String>,
+        stream: &mut TcpStream,
+    ) -> io::Result<Step> {
         Ok(match request {
             Request::Ehlo { .. } => {
                 self.helo = true;
@@ -353,7 +373,8 @@ impl<'a> Session<'a> {
         }
         if let Some(spent) = self.desk.mail(self.judged) {
             self.desk.refused(spent.reply, spent.kind);
-            self.out.extend_from_slice(&self.lab.wire[spent.reply.index()].0);
+            self.out
+                .extend_from_slice(&self.lab.wire[spent.reply.index()].0);
             return Step::Close;
         }
         self.envelope = Some(Envelope {
@@ -402,7 +423,11 @@ impl<'a> Session<'a> {
     }
 
     /// Gives the receiver's refusal after its latency; a 421 closes the session.
-    async fn answer(&mut self, answer: &TransactionAnswer, stream: &mut TcpStream) -> io::Result<Step> {
+    async fn answer(
+        &mut self,
+        answer: &TransactionAnswer,
+        stream: &mut TcpStream,
+    ) -> io::Result<Step> {
         self.flush(stream).await?;
         tokio::time::sleep(self.lab.clock.wall(answer.after)).await;
         self.desk.refused(answer.reply, answer.kind);
@@ -467,12 +492,22 @@ impl<'a> Session<'a> {
 
     /// The end of DATA: too large (552), refused for a recipient's verdict given at this
     /// stage (every recipient gets that answer), or journaled and accepted.
-    async fn end_of_data(&mut self, envelope: Envelope, body: Body, stream: &mut TcpStream) -> io::Result<Step> {
+    async fn end_of_data(
+        &mut self,
+        envelope: Envelope,
+        body: Body,
+        stream: &mut TcpStream,
+    ) -> io::Result<Step> {
         if body.size > self.limits.max_message_size {
             self.reply_line("552 5.3.4 Error: message file too big");
             return Ok(Step::Next);
         }
-        let slowest = envelope.recipients.iter().map(|(_, a)| a.after).max().unwrap_or_default();
+        let slowest = envelope
+            .recipients
+            .iter()
+            .map(|(_, a)| a.after)
+            .max()
+            .unwrap_or_default();
         let refusal = envelope
             .recipients
             .iter()
@@ -482,7 +517,15 @@ impl<'a> Session<'a> {
             for _ in 1..envelope.recipients.len() {
                 self.desk.refused(refusal.reply, refusal.kind);
             }
-            return self.answer(&TransactionAnswer { after: slowest, ..refusal }, stream).await;
+            return self
+                .answer(
+                    &TransactionAnswer {
+                        after: slowest,
+                        ..refusal
+                    },
+                    stream,
+                )
+                .await;
         }
         self.flush(stream).await?;
         tokio::time::sleep(self.lab.clock.wall(slowest)).await;
@@ -500,7 +543,8 @@ impl<'a> Session<'a> {
             return Ok(Step::Next);
         }
         let accepted = envelope.recipients[0].1.reply;
-        self.out.extend_from_slice(&self.lab.wire[accepted.index()].0);
+        self.out
+            .extend_from_slice(&self.lab.wire[accepted.index()].0);
         Ok(Step::Next)
     }
 }
@@ -557,7 +601,10 @@ mod tests {
     fn the_message_id_is_read_from_the_header_only() {
         let header = b"From: a@b\r\nMessage-ID: <1@x>\r\n\r\nMessage-ID: <2@x>\r\n";
         assert_eq!(message_id(header).as_deref(), Some("<1@x>"));
-        assert_eq!(message_id(b"message-id:\r\n <3@x>\r\n\r\n").as_deref(), Some("<3@x>"));
+        assert_eq!(
+            message_id(b"message-id:\r\n <3@x>\r\n\r\n").as_deref(),
+            Some("<3@x>")
+        );
         assert_eq!(message_id(b"Subject: x\r\n\r\nMessage-ID: <2@x>\r\n"), None);
     }
 }

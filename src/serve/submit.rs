@@ -4,8 +4,8 @@
 //! same picks from the seed's "traffic" stream, so a run of the scenario and a served lab
 //! carry the same mail.
 
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -109,7 +109,8 @@ impl Traffic {
         };
         let wave = self.waves[i];
         let due_at = |n: u64| {
-            let share = u128::from(wave.over.as_millis()) * u128::from(n) / u128::from(wave.messages);
+            let share =
+                u128::from(wave.over.as_millis()) * u128::from(n) / u128::from(wave.messages);
             wave.start + Span::from_millis(share as u64)
         };
         while self.sent[i] < wave.messages && due_at(self.sent[i]) <= now {
@@ -117,7 +118,8 @@ impl Traffic {
             self.due.push_back(now);
         }
         if self.sent[i] < wave.messages {
-            self.events.push(Reverse((due_at(self.sent[i]), self.sequence, i)));
+            self.events
+                .push(Reverse((due_at(self.sent[i]), self.sequence, i)));
             self.sequence += 1;
         }
         true
@@ -167,7 +169,10 @@ pub async fn submit(
                 let next = receive.lock().await.recv().await;
                 let Some(message) = next else { break };
                 let outcome = deliver(&mut client, &options, &message, &tag).await;
-                tally.lock().unwrap_or_else(|e| e.into_inner()).count(outcome);
+                tally
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .count(outcome);
             }
             if let Some(mut client) = client {
                 client.quit().await;
@@ -275,7 +280,9 @@ impl Client {
                         return Ok(response);
                     }
                     Err(smtp_proto::Error::NeedsMoreData { .. }) => self.input.clear(),
-                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+                    Err(e) => {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                    }
                 }
             }
             let mut chunk = [0u8; 1024];
@@ -347,10 +354,13 @@ fn expect(response: Response<String>, class: u16) -> io::Result<()> {
     Err(io::Error::other(describe(&response)))
 }
 
-/// A reply as the tally keys it: its code and its first line.
+/// A reply as the tally keys it: its code, enhanced code and first line.
 fn describe(response: &Response<String>) -> String {
     let first = response.message.lines().next().unwrap_or("");
-    format!("{} {first}", response.code)
+    match response.esc {
+        [0, 0, 0] => format!("{} {first}", response.code),
+        [class, subject, detail] => format!("{} {class}.{subject}.{detail} {first}", response.code),
+    }
 }
 
 #[cfg(test)]
@@ -367,10 +377,14 @@ mod tests {
 
     #[test]
     fn messages_arrive_evenly_over_their_wave() {
-        let planned = traffic(&["traffic=[{\"start\": \"10s\", \"messages\": 4, \"over\": \"2s\"}]"]);
+        let planned =
+            traffic(&["traffic=[{\"start\": \"10s\", \"messages\": 4, \"over\": \"2s\"}]"]);
         let times: Vec<u64> = planned.iter().map(|p| p.at.as_millis()).collect();
         assert_eq!(times, [10_000, 10_500, 11_000, 11_500]);
-        assert_eq!(planned.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            planned.iter().map(|p| p.id).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
     }
 
     #[test]
@@ -388,7 +402,10 @@ mod tests {
         let result = crate::sim::simulate(&compiled, Default::default()).unwrap();
         for named in &compiled.receivers {
             let injected = result.summary.destinations[&named.name].injected;
-            let planned_here = planned.iter().filter(|p| named.domains.contains(&p.domain)).count();
+            let planned_here = planned
+                .iter()
+                .filter(|p| named.domains.contains(&p.domain))
+                .count();
             assert_eq!(planned_here as u64, injected, "{}", named.name);
         }
     }
