@@ -39,7 +39,10 @@
     { id: "flow", title: "destinations in dynamic flow control", unit: "destinations",
       height: 170, series: [
         { key: "in_backoff", label: "in backoff", color: "backoff", whole: true },
-        { key: "suspended", label: "suspended", color: "suspended", whole: true }] }
+        { key: "suspended", label: "suspended", color: "suspended", whole: true }] },
+    { id: "sessions", title: "SMTP sessions open at the receiver", unit: "sessions",
+      height: 170, series: [
+        { key: "sessions", label: "sessions", color: "in_flight", whole: true }] }
   ];
 
   var charts = [];        // { panel, source, u }

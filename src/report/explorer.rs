@@ -32,6 +32,8 @@ pub enum Series {
     /// Destinations in backoff and suspended: the total's flow-control panel.
     InBackoff,
     Suspended,
+    /// SMTP sessions open at a served receiver (`mtasim serve`).
+    Sessions,
 }
 
 impl Series {
@@ -51,6 +53,7 @@ impl Series {
             Series::Blocking => "blocking",
             Series::InBackoff => "in_backoff",
             Series::Suspended => "suspended",
+            Series::Sessions => "sessions",
         }
     }
 

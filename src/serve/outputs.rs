@@ -419,7 +419,7 @@ fn entry(lab: &Lab, summary: &Summary, ticks: &[Tick], d: Option<usize>) -> Entr
     };
     let mut previous = Point::default();
     let mut columns: Vec<(Series, Vec<Option<f64>>)> = [
-        Series::InFlight,
+        Series::Sessions,
         Series::Delivered,
         Series::Deferred,
         Series::Bounced,
