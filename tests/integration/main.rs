@@ -27,6 +27,7 @@ mod report;
 mod run;
 mod scenario_errors;
 mod scenarios;
+mod serve;
 mod shards;
 mod slurm;
 mod sweep;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const MTASIM: &str = env!("CARGO_BIN_EXE_mtasim");
+use crate::common::command;
 
 /// A running `mtasim serve`, killed if a test fails before stopping it.
 struct Lab {
@@ -42,7 +42,7 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scenario.json");
         std::fs::write(&path, scenario.to_string()).unwrap();
-        let mut child = Command::new(MTASIM)
+        let mut child = command()
             .arg("serve")
             .arg(&path)
             .args(["--port", "0", "--out"])
@@ -900,7 +900,7 @@ fn submit_plays_the_scenarios_traffic_into_the_mta_at_its_times() {
     // The receivers' shares are the simulator's picks, message for message.
     let path = lab.dir.path().join("scenario.json");
     let run_out = lab.dir.path().join("run");
-    let run = Command::new(MTASIM)
+    let run = command()
         .arg("run")
         .arg(&path)
         .arg("--out")
@@ -935,7 +935,7 @@ fn bad_input_is_refused_with_the_place_named_and_nothing_written() {
     .unwrap();
     let out = dir.path().join("out");
     let refuse = |args: &[&str], expect: &str| {
-        let output = Command::new(MTASIM)
+        let output = command()
             .arg("serve")
             .arg(&path)
             .arg("--out")
