@@ -153,6 +153,7 @@ pub fn from_evidence(e: &Evidence, options: &Options) -> Result<Calibration, Cal
         flow_control,
         receivers,
         generated_receivers,
+        imported: None,
         traffic,
     };
     scenario::compile(&scenario).map_err(|err| CalibrateError::Invalid(err.to_string()))?;

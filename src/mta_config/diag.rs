@@ -151,6 +151,8 @@ impl<'a> Text<'a> {
 pub(super) struct Report {
     pub warnings: Vec<Warning>,
     pub settings: usize,
+    /// Settings the scenario holds as an approximation, with the MTA's text.
+    pub as_written: Vec<super::AsWritten>,
 }
 
 impl Report {
@@ -180,15 +182,38 @@ impl Report {
         );
     }
 
+    /// `about` is held as `value` in the scenario; the MTA wrote it `text`.
+    pub fn written(&mut self, about: String, value: serde_json::Value, text: String) {
+        self.as_written
+            .push(super::AsWritten { about, value, text });
+    }
+
     /// One directive translated.
     pub fn took(&mut self) {
         self.settings += 1;
     }
 
-    /// The import's result, warnings in file and line order (each once).
-    pub fn finish(mut self, scenario: crate::scenario::Scenario) -> super::Imported {
+    /// The import's result, warnings in file and line order (each once); what it left out
+    /// or approximated is noted in the scenario for an export back to `kind`.
+    pub fn finish(
+        mut self,
+        kind: crate::MtaKind,
+        mut scenario: crate::scenario::Scenario,
+    ) -> super::Imported {
         self.warnings.sort_by(|a, b| a.place.cmp(&b.place));
         self.warnings.dedup();
+        let left_out: Vec<String> = self
+            .warnings
+            .iter()
+            .filter(|w| w.kind == WarningKind::NotTranslated)
+            .map(|w| w.to_string())
+            .collect();
+        scenario.imported =
+            (!left_out.is_empty() || !self.as_written.is_empty()).then(|| super::ImportNotes {
+                from: kind,
+                left_out,
+                as_written: self.as_written,
+            });
         super::Imported {
             scenario,
             warnings: self.warnings,

@@ -66,7 +66,7 @@ pub(super) fn import<D: Dialect>(
     scenario.flow_control = flow_control;
     scenario.mta = mta;
     scenario.description = description(D::KIND, sources, into);
-    Ok(report.finish(validated(scenario, sources)?))
+    Ok(report.finish(D::KIND, validated(scenario, sources)?))
 }
 
 /// Gives every named domain that no receiver has a generic receiver: one per known

@@ -2,7 +2,7 @@
 //! header with the origin and the settings that have no equivalent, and the settings
 //! each preceded by where it came from.
 
-use super::{Exported, Provenance};
+use super::{Exported, ImportNotes, Provenance};
 use crate::MtaKind;
 
 /// A scenario setting the target MTA cannot say, and why.
@@ -68,13 +68,24 @@ impl Doc {
         self.line(format!("{indent}{line}"));
     }
 
+    /// Whether `text` is already written.
+    pub fn has(&self, text: &str) -> bool {
+        self.text.contains(text)
+    }
+
     pub fn text(self) -> String {
         self.text
     }
 }
 
 /// The header every exported file starts with.
-pub fn header(format: MtaKind, provenance: &Provenance, gaps: &Gaps) -> String {
+/// `imported`: the scenario's import notes, whose left-out settings are listed too.
+pub fn header(
+    format: MtaKind,
+    provenance: &Provenance,
+    gaps: &Gaps,
+    imported: Option<&ImportNotes>,
+) -> String {
     let mut doc = Doc::default();
     doc.comment(format!(
         "{} configuration written by mtasim export-config from {}.",
@@ -102,6 +113,16 @@ pub fn header(format: MtaKind, provenance: &Provenance, gaps: &Gaps) -> String {
             for note in provenance.sweep.iter().flat_map(|s| s.about(&gap.path)) {
                 doc.comment(format!("    ({note})"));
             }
+        }
+    }
+    if let Some(notes) = imported.filter(|n| !n.left_out.is_empty()) {
+        doc.comment(format!(
+            "{} settings of the imported {} configuration were left out on import and are not written:",
+            notes.left_out.len(),
+            notes.from.title()
+        ));
+        for line in &notes.left_out {
+            doc.comment(format!("  {line}"));
         }
     }
     doc.blank();

@@ -16,6 +16,7 @@ mod dialect;
 mod emit;
 mod kumomta;
 mod mapping;
+mod notes;
 mod pmta;
 mod postfix;
 mod provenance;
@@ -24,6 +25,7 @@ mod units;
 
 pub use diag::{ConfigError, Place, Warning, WarningKind};
 pub use dialect::MissingDomains;
+pub use notes::{AsWritten, ImportNotes};
 pub use provenance::{Provenance, SweepOrigin};
 
 use crate::MtaKind;

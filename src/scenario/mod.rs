@@ -51,6 +51,10 @@ pub struct Scenario {
     /// A population of anonymous receivers sharing a Zipf law.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_receivers: Option<GeneratedReceivers>,
+    /// Written by `import-config`: what the MTA's configuration had that the scenario does
+    /// not say exactly, for an export back to that MTA. Not part of the simulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<crate::mta_config::ImportNotes>,
     /// Waves of messages injected uniformly over time.
     pub traffic: Vec<TrafficWave>,
 }

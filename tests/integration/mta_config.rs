@@ -632,3 +632,134 @@ fn a_kumomta_mx_suffix_rule_and_a_log_line_land_on_the_same_destination() {
         providers.iter().map(|p| p.domains.len()).sum::<usize>()
     );
 }
+
+/// Issue 30: a key that is no real setting of the MTA is an error naming the real one
+/// (exit 2, nothing written); a real one mtasim does not model stays a warning.
+#[test]
+fn a_typo_is_refused_with_the_real_name_and_a_real_setting_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, text, format, wanted) in [
+        (
+            "shaping.toml",
+            "[\"default\"]\nconection_limit = 10\n",
+            "kumomta",
+            "shaping.toml:2:1: unknown setting `conection_limit`; did you mean `connection_limit`?",
+        ),
+        (
+            "main.cf",
+            "default_destination_concurency_limit = 10\n",
+            "postfix",
+            "main.cf:1:1: unknown setting `default_destination_concurency_limit`; did you mean `default_destination_concurrency_limit`?",
+        ),
+        (
+            "config",
+            "<domain *>\n  max-smtp-outt 10\n</domain>\n",
+            "pmta",
+            "config:2:3: unknown setting `max-smtp-outt`; did you mean `max-smtp-out`?",
+        ),
+    ] {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let out = mtasim(
+            &["import-config", file, "--format", format, "--out", "o.json"],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim(), format!("error: {wanted}"));
+        assert!(!dir.path().join("o.json").exists());
+    }
+    std::fs::write(
+        dir.path().join("shaping.toml"),
+        "[\"default\"]\nconnection_limit = 10\nenable_tls = \"Required\"\n",
+    )
+    .unwrap();
+    let out = mtasim(
+        &[
+            "import-config",
+            "shaping.toml",
+            "--format",
+            "kumomta",
+            "--out",
+            "o.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shaping.toml:3:1: default.enable_tls: not imported"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 30: an export after an import lists what the import left out, keeps every domain
+/// (a generic receiver for one the default scenario lacks), and writes what was read as it
+/// was written: a provider-wide limit stays a provider table, a threshold whose period
+/// mtasim approximates keeps its period; importing the export gives the same flow control.
+#[test]
+fn export_after_import_round_trips_what_was_read_and_lists_what_was_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let shaping = r#"["default"]
+connection_limit = 10
+enable_tls = "Required"
+
+[provider."google"]
+match = [{MXSuffix=".google.com"}]
+provider_connection_limit = 5
+
+[[provider."google".automation]]
+regex = "4\\.7\\.28"
+action = {SetConfig={name="max_message_rate", value="10/min"}}
+trigger = {Threshold="5/hr"}
+duration = "2 hours"
+
+[provider."orange"]
+match = [{MXSuffix=".orange.fr"}]
+provider_connection_limit = 2
+
+["comcast.net"]
+connection_limit = 25
+"#;
+    std::fs::write(dir.path().join("shaping.toml"), shaping).unwrap();
+    let import = |files: &[&str], out: &str| {
+        let mut args = vec!["import-config"];
+        args.extend(files);
+        args.extend(["--format", "kumomta", "--out", out]);
+        let run = mtasim(&args, dir.path());
+        assert!(run.status.success(), "{}", stderr(&run));
+        let text = std::fs::read_to_string(dir.path().join(out)).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let first = import(&["shaping.toml"], "first.json");
+    let o = &first["flow_control"]["overrides"];
+    assert_eq!(o["gmail"]["concurrency"]["max"], 5);
+    assert_eq!(o["orange"]["concurrency"]["max"], 2);
+    assert_eq!(o["comcast"]["concurrency"]["max"], 10.max(25));
+    assert_eq!(o["gmail"]["rules"][0]["trigger"], "5/2h");
+    let out = mtasim(
+        &[
+            "export-config",
+            "first.json",
+            "--format",
+            "kumomta",
+            "--out",
+            "back/",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back = std::fs::read_to_string(dir.path().join("back/shaping.toml")).unwrap();
+    for wanted in [
+        "settings of the imported KumoMTA configuration were left out on import",
+        "default.enable_tls: not imported",
+        "[provider.\"google\"]\nmatch = [{MXSuffix=\".google.com\"}]\nprovider_connection_limit = 5\n",
+        "[provider.\"orange\"]\nmatch = [{MXSuffix=\".orange.fr\"}]\nprovider_connection_limit = 2\n",
+        "trigger = {Threshold=\"5/hr\"}",
+        "[\"comcast.net\"]\n",
+    ] {
+        assert!(back.contains(wanted), "{wanted:?} in\n{back}");
+    }
+    assert!(!back.contains("[\"gmail.com\"]\n# from flow_control.overrides.gmail.concurrency.max"));
+    let again = import(&["back/shaping.toml", "back/queue.toml"], "again.json");
+    assert_eq!(again["flow_control"], first["flow_control"]);
+    assert_eq!(again["receivers"], first["receivers"]);
+}

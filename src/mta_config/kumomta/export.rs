@@ -9,8 +9,10 @@ use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{Action, KeyKind, RuleConfig, Trigger};
 use crate::mta::config::{Jitter, MtaConfig, Schedule};
+use crate::mta_config::ImportNotes;
 use crate::mta_config::emit::{Doc, Gaps, assemble, header};
-use crate::mta_config::mapping::{Destinations, leaves, neutral_backoff};
+use crate::mta_config::mapping::{Destinations, json, leaves, neutral_backoff};
+use crate::mta_config::notes::trigger_about;
 use crate::mta_config::units::{Millis, SECOND};
 use crate::mta_config::units::{kumo_rate, per};
 use crate::mta_config::{Exported, Provenance};
@@ -79,6 +81,7 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     }
     write_rules(
         &mut shaping,
+        scenario.imported.as_ref(),
         p,
         "default",
         &fc.rules,
@@ -92,7 +95,12 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let queue = queue_file(mta, p);
     let unsupported = gaps.0.len();
     assemble(
-        header(MtaKind::KumoMta, provenance, &gaps),
+        header(
+            MtaKind::KumoMta,
+            provenance,
+            &gaps,
+            scenario.imported.as_ref(),
+        ),
         vec![("shaping.toml", shaping.text()), ("queue.toml", queue)],
         &["queue.toml"],
         unsupported,
@@ -190,6 +198,7 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
 #[allow(clippy::too_many_arguments)]
 fn write_rules(
     doc: &mut Doc,
+    notes: Option<&ImportNotes>,
     p: &Provenance,
     table: &str,
     rules: &[RuleConfig],
@@ -239,9 +248,18 @@ fn write_rules(
                 continue;
             }
         };
-        let trigger = match rule.trigger {
-            Trigger::Immediate => None,
-            Trigger::Threshold(rate) => {
+        // A trigger the import approximated is written as KumoMTA's file had it.
+        let as_written = notes.and_then(|n| {
+            n.written(
+                MtaKind::KumoMta,
+                &trigger_about(&rule.pattern),
+                &json(rule.trigger),
+            )
+        });
+        let trigger = match (rule.trigger, as_written) {
+            (Trigger::Immediate, _) => None,
+            (Trigger::Threshold(_), Some(text)) => Some(format!("trigger = {text}")),
+            (Trigger::Threshold(rate), None) => {
                 if rate.period != rule.duration {
                     gaps.add(
                         format!("{at}.trigger"),
@@ -330,6 +348,25 @@ fn write_override(
         KeyKind::Domain => format!("domain {key}"),
     };
     doc.comment(note);
+    // A limit the import took from a provider table is written as that table again.
+    let provider = scenario.imported.as_ref().and_then(|n| {
+        n.written(
+            MtaKind::KumoMta,
+            &format!("{at}.concurrency.max"),
+            &json(effective.concurrency.max),
+        )
+    });
+    if let Some(table) = provider
+        && !doc.has(table)
+    {
+        doc.comment(
+            "provider-wide, as imported: KumoMTA shares it among the sites the provider matches",
+        );
+        for line in table.lines() {
+            doc.line(line);
+        }
+        doc.blank();
+    }
     doc.line(format!("[{}]", toml_tree::string(&domain)));
     if fc.key == KeyKind::Domain {
         doc.line("mx_rollup = false");
@@ -338,6 +375,7 @@ fn write_override(
     for (leaf, value) in leaves(patch) {
         let path = format!("{at}.{leaf}");
         match leaf.as_str() {
+            "concurrency.max" if provider.is_some() => {}
             "concurrency.max" => doc.setting(
                 p,
                 &path,
@@ -370,6 +408,7 @@ fn write_override(
         if rules.starts_with(&fc.rules) {
             write_rules(
                 doc,
+                scenario.imported.as_ref(),
                 p,
                 &domain,
                 rules,

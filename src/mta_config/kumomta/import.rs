@@ -42,12 +42,21 @@ impl Dialect for KumoMta {
         }
     }
 
+    /// The domain tables' domains, and the mail domains of the known providers a provider
+    /// table matches (`{MXSuffix=".orange.fr"}`: orange.fr, wanadoo.fr).
     fn domains(shaping: &Shaping) -> Result<Vec<(String, Place)>, ConfigError> {
-        Ok(shaping
+        let tables = shaping
             .domains
             .iter()
-            .map(|(domain, entry)| (domain.clone(), entry.place.clone()))
-            .collect())
+            .map(|(domain, entry)| (domain.clone(), entry.place.clone()));
+        let providers = shaping.providers.iter().flat_map(|(_, provider)| {
+            crate::providers::BUILTIN
+                .iter()
+                .flat_map(|known| known.domains.iter())
+                .filter(|(domain, _)| provider_matches(provider, &[domain.to_string()]))
+                .map(|(domain, _)| (domain.to_string(), provider.entry.place.clone()))
+        });
+        Ok(tables.chain(providers).collect())
     }
 
     fn build(
@@ -196,10 +205,12 @@ fn build(
             rules,
             provider_limit: None,
             provider_rate: None,
+            provider_table: None,
         });
     }
     for (dest, parts) in contributions {
         let patch = override_patch(&config, &parts);
+        note_provider_limit(&dest, &patch, &parts, report);
         if !patch.is_null() {
             config.overrides.insert(dest, patch);
         }
@@ -214,6 +225,24 @@ struct Contribution {
     rules: Vec<RuleConfig>,
     provider_limit: Option<u32>,
     provider_rate: Option<Rate>,
+    /// The provider table that set `provider_limit`, as KumoMTA would read it.
+    provider_table: Option<String>,
+}
+
+/// A provider's `match` and `provider_connection_limit` as a shaping table, for an export
+/// that keeps the limit provider-wide; None without such a limit.
+fn provider_table(name: &str, provider: &Provider) -> Option<String> {
+    let (limit, _) = provider.connection_limit.as_ref()?;
+    let matches: Vec<String> = provider
+        .matches
+        .iter()
+        .map(|(kind, value, _)| format!("{{{kind}={}}}", toml_tree::string(value)))
+        .collect();
+    Some(format!(
+        "[provider.{}]\nmatch = [{}]\nprovider_connection_limit = {limit}",
+        toml_tree::string(name),
+        matches.join(", ")
+    ))
 }
 
 fn gather_providers(
@@ -279,6 +308,7 @@ fn gather_providers(
                 rules: rules.clone(),
                 provider_limit: provider.connection_limit.as_ref().map(|(n, _)| *n),
                 provider_rate: provider.message_rate.as_ref().map(|(r, _)| *r),
+                provider_table: provider_table(name, provider),
             });
         }
     }
@@ -323,6 +353,30 @@ fn override_patch(base: &FlowControlConfig, parts: &[Contribution]) -> Value {
         mapping::set(&mut patch, "rules", json(all));
     }
     patch
+}
+
+/// A destination whose connection limit is its provider's (KumoMTA shares it among the
+/// provider's sites; mtasim gives each its own): noted, so that an export writes the
+/// provider table again rather than a per-site `connection_limit`.
+fn note_provider_limit(dest: &str, patch: &Value, parts: &[Contribution], report: &mut Report) {
+    let Some(limit) = patch.pointer("/concurrency/max") else {
+        return;
+    };
+    let site = parts.iter().rev().find_map(|p| p.limits.connection_limit);
+    let provider = parts
+        .iter()
+        .rev()
+        .find_map(|p| Some((p.provider_limit?, p.provider_table.clone()?)));
+    if let Some((provider_limit, table)) = provider
+        && site.is_none_or(|s| provider_limit <= s)
+        && *limit == json(provider_limit)
+    {
+        report.written(
+            format!("flow_control.overrides.{dest}.concurrency.max"),
+            limit.clone(),
+            table,
+        );
+    }
 }
 
 /// The scenario's `mta` with what KumoMTA configures set from the default table (later)

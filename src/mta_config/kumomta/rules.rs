@@ -3,13 +3,14 @@
 
 use super::params::RULE;
 use super::read::{duration, limit, throttle};
-use super::toml_tree::{Field, Kind, Node, get};
+use super::toml_tree::{self, Field, Kind, Node, get};
 use crate::flow_control::config::{Action, KeyKind, RuleConfig, SetLimits, Trigger};
 use crate::mta_config::diag::{ConfigError, Report};
-use crate::mta_config::mapping::{self};
+use crate::mta_config::mapping::{self, json};
+use crate::mta_config::notes::trigger_about;
 use crate::mta_config::settings::unknown;
 use crate::mta_config::units::Millis;
-use crate::mta_config::units::per;
+use crate::mta_config::units::{kumo_throttle, per};
 use crate::units::Span;
 
 /// Turns KumoMTA automation rules into mtasim rules: one per action (a rule's actions all
@@ -73,7 +74,20 @@ fn read_rule(
     let duration = duration(&duration_field.node, &format!("{what}.duration"))?;
     let trigger = match get(fields, "trigger") {
         None => Trigger::Immediate,
-        Some(f) => read_trigger(f, what, duration, report)?,
+        Some(f) => {
+            let trigger = read_trigger(f, what, duration, report)?;
+            if let (Trigger::Threshold(rate), Kind::Table(t)) = (trigger, &f.node.value)
+                && let [spec] = t.as_slice()
+                && kumo_throttle(spec.node.str(what)?).map(|t| t.rate) != Ok(rate)
+            {
+                report.written(
+                    trigger_about(&pattern),
+                    json(trigger),
+                    format!("{{Threshold={}}}", toml_tree::string(spec.node.str(what)?)),
+                );
+            }
+            trigger
+        }
     };
     for f in fields {
         match f.name.as_str() {

@@ -94,7 +94,7 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     let text = doc.text() + &blocks.text();
     let unsupported = gaps.0.len();
     assemble(
-        header(MtaKind::Pmta, provenance, &gaps),
+        header(MtaKind::Pmta, provenance, &gaps, scenario.imported.as_ref()),
         vec![("config", text)],
         &[],
         unsupported,

@@ -141,7 +141,12 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     }
     let unsupported = gaps.0.len();
     assemble(
-        header(MtaKind::Postfix, provenance, &gaps),
+        header(
+            MtaKind::Postfix,
+            provenance,
+            &gaps,
+            scenario.imported.as_ref(),
+        ),
         vec![
             ("main.cf", main.text()),
             ("master.cf", master.text()),
