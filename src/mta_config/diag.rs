@@ -209,7 +209,7 @@ impl Report {
             .map(|w| w.to_string())
             .collect();
         scenario.imported =
-            (!left_out.is_empty() || !self.as_written.is_empty()).then(|| super::ImportNotes {
+            (!left_out.is_empty() || !self.as_written.is_empty()).then_some(super::ImportNotes {
                 from: kind,
                 left_out,
                 as_written: self.as_written,

@@ -733,7 +733,7 @@ connection_limit = 25
     let o = &first["flow_control"]["overrides"];
     assert_eq!(o["gmail"]["concurrency"]["max"], 5);
     assert_eq!(o["orange"]["concurrency"]["max"], 2);
-    assert_eq!(o["comcast"]["concurrency"]["max"], 10.max(25));
+    assert_eq!(o["comcast"]["concurrency"]["max"], 25);
     assert_eq!(o["gmail"]["rules"][0]["trigger"], "5/2h");
     let out = mtasim(
         &[
