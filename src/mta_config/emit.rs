@@ -4,6 +4,8 @@
 
 use super::{Exported, ImportNotes, Provenance};
 use crate::MtaKind;
+use crate::flow_control::config::FlowControlConfig;
+use crate::mta::config::Jitter;
 
 /// A scenario setting the target MTA cannot say, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,32 @@ impl Gaps {
             at,
             "names no receiver of the scenario, so there is no domain to write it for",
         );
+    }
+
+    /// mtasim's error-count threshold, which no supported MTA has; `instead` says what the
+    /// MTA reacts to.
+    pub fn error_threshold(&mut self, kind: MtaKind, fc: &FlowControlConfig, instead: &str) {
+        if fc.errors.threshold != 0 {
+            self.add(
+                "flow_control.errors",
+                format!(
+                    "{} has no error-count threshold ({} in {}){instead}",
+                    kind.title(),
+                    fc.errors.threshold,
+                    fc.errors.window
+                ),
+            );
+        }
+    }
+
+    /// A jittered retry, for an MTA that retries on its schedule exactly.
+    pub fn no_jitter(&mut self, kind: MtaKind, jitter: Jitter) {
+        if jitter != Jitter::None {
+            self.add(
+                "mta.retry.jitter",
+                format!("{} does not jitter retries ({jitter:?})", kind.title()),
+            );
+        }
     }
 
     pub fn add(&mut self, path: impl Into<String>, why: impl Into<String>) {

@@ -137,15 +137,11 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
             ),
         );
     }
-    if fc.errors.threshold != 0 {
-        gaps.add(
-            "flow_control.errors",
-            format!(
-                "KumoMTA has no error-count threshold ({} in {}); automation rules react to reply text",
-                fc.errors.threshold, fc.errors.window
-            ),
-        );
-    }
+    gaps.error_threshold(
+        MtaKind::KumoMta,
+        fc,
+        "; automation rules react to reply text",
+    );
     if fc.backoff != neutral_backoff(fc) {
         gaps.add(
             "flow_control.backoff",

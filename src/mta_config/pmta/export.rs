@@ -6,7 +6,7 @@ use crate::MtaKind;
 use crate::flow_control::config::{
     Action, FlowControlConfig, KeyKind, Recovery, RuleConfig, Trigger,
 };
-use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
+use crate::mta::config::{MtaConfig, RetryConfig, Schedule};
 use crate::mta_config::emit::{Doc, Gaps, assemble, header};
 use crate::mta_config::mapping::{Destinations, leaves, on_demand};
 use crate::mta_config::units::Millis;
@@ -356,15 +356,7 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     if c != &on_demand(c.max) {
         gaps.add("flow_control.concurrency", format!("PowerMTA has no concurrency feedback or failed-cohort detection ({} / {}, {} cohorts)", c.positive_feedback, c.negative_feedback, c.failed_cohort_limit));
     }
-    if fc.errors.threshold != 0 {
-        gaps.add(
-            "flow_control.errors",
-            format!(
-                "PowerMTA has no error-count threshold ({} in {}); pattern lists switch to backoff",
-                fc.errors.threshold, fc.errors.window
-            ),
-        );
-    }
+    gaps.error_threshold(MtaKind::Pmta, fc, "; pattern lists switch to backoff");
     if fc.suspend.after_backoffs != 0 {
         gaps.add(
             "flow_control.suspend",
@@ -378,12 +370,7 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
         );
     }
     let r = &scenario.mta.retry;
-    if r.jitter != Jitter::None {
-        gaps.add(
-            "mta.retry.jitter",
-            format!("PowerMTA does not jitter retries ({:?})", r.jitter),
-        );
-    }
+    gaps.no_jitter(MtaKind::Pmta, r.jitter);
     gaps.add(
         "mta.max_connections",
         format!(

@@ -5,7 +5,7 @@
 use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{FlowControlConfig, KeyKind};
-use crate::mta::config::{Jitter, Schedule};
+use crate::mta::config::Schedule;
 use crate::mta_config::emit::{Doc, Gaps, assemble, header};
 use crate::mta_config::mapping::{Destinations, leaves, neutral_backoff};
 use crate::mta_config::units::SECOND;
@@ -392,15 +392,7 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     if fc.key == KeyKind::Receiver {
         gaps.add("flow_control.key", "Postfix keeps one queue per domain: a receiver's domains each get its limits, where mtasim shares them (the settings are written per domain)");
     }
-    if fc.errors.threshold != 0 {
-        gaps.add(
-            "flow_control.errors",
-            format!(
-                "Postfix has no error-count threshold ({} in {})",
-                fc.errors.threshold, fc.errors.window
-            ),
-        );
-    }
+    gaps.error_threshold(MtaKind::Postfix, fc, "");
     if fc.backoff != neutral_backoff(fc) {
         gaps.add("flow_control.backoff", "Postfix has no backoff mode: a dead destination comes back at the in-flight count or the initial concurrency");
     }
@@ -423,10 +415,5 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     if r.initial != fc.concurrency.dead_backoff {
         gaps.add("mta.retry.initial", format!("Postfix's minimal_backoff_time is both the retry minimum and the dead-destination backoff; written as the backoff ({}), not {}", fc.concurrency.dead_backoff, r.initial));
     }
-    if r.jitter != Jitter::None {
-        gaps.add(
-            "mta.retry.jitter",
-            format!("Postfix does not jitter retries ({:?})", r.jitter),
-        );
-    }
+    gaps.no_jitter(MtaKind::Postfix, r.jitter);
 }
