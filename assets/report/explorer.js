@@ -751,4 +751,31 @@
     resizing = setTimeout(function () { if (current) { var r = view(); choose(current, r, null); } }, 200);
   });
   if ("selftest" in params) setTimeout(selftest, 100);
+  if ("layout" in params) setTimeout(layout, 100);
+
+  // ---- Layout report (#layout): what a reader sees first, for the headless test ----------
+  function layout() {
+    var verdict = document.getElementById("verdict");
+    var table = document.getElementById("summary-table");
+    var headers = {};
+    var rows = [];
+    if (table) {
+      Array.prototype.forEach.call(table.querySelectorAll("thead th"), function (th) {
+        headers[th.textContent] = Math.round(th.getBoundingClientRect().right);
+      });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        rows.push(tr.classList.contains("total") ? "total" : tr.getAttribute("data-destination") || tr.cells[0].textContent);
+      });
+    }
+    var box = table ? table.parentElement : null;
+    document.body.dataset.layout = JSON.stringify({
+      verdict: verdict ? verdict.textContent : "",
+      verdictTop: verdict ? Math.round(verdict.getBoundingClientRect().top + window.scrollY) : -1,
+      headers: headers,
+      rows: rows,
+      entries: data.entries.map(function (e) { return e.name; }),
+      overflow: box ? Math.max(0, box.scrollWidth - box.clientWidth) : -1,
+      viewport: window.innerWidth
+    });
+  }
 })();

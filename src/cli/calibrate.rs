@@ -309,6 +309,7 @@ fn page(r: &Replay, scenario: &scenario::Scenario) -> Page {
             "score {:.3} · curves in bins of {} · {} simulated",
             r.fit.score, r.bin, scenario.duration
         ),
+        verdict: String::new(),
         diagnosis: "Each row compares the log (observed) with the simulation; the score is 1 minus the mean relative error (capped at 1) of delivered, deferred, bounced, expired and latency p50/p90/p99.".into(),
         headers: HEADERS.to_vec(),
         table,

@@ -122,6 +122,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
 
 fn print_summary(d: &Diagnosis, folder: &Path) {
     let l = &d.lines;
+    println!("{}: {}", d.verdict.verdict.as_str(), d.verdict.summary);
     println!(
         "{} lines read: {} parsed, {} skipped, {} malformed",
         l.read, l.parsed, l.skipped, l.malformed
@@ -186,6 +187,14 @@ fn print_summary(d: &Diagnosis, folder: &Path) {
     if d.episodes.len() > 12 {
         println!("  ... {} more in diagnosis.json", d.episodes.len() - 12);
     }
+    if d.episodes
+        .iter()
+        .take(12)
+        .any(|e| e.top_reply.contains('*'))
+    {
+        println!(
+            "  (* in a reply: a per-message token, such as a queue ID, masked so equal replies group)"
+        );
+    }
     println!("outputs: {}", folder.display());
-    println!("{}: {}", d.verdict.verdict.as_str(), d.verdict.summary);
 }

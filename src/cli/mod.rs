@@ -135,6 +135,8 @@ pub enum Failure {
     Internal(String),
     /// Stopped by Ctrl-C (SIGINT): exit code 130, as shells report 128 + SIGINT.
     Interrupted(String),
+    /// Bad input whose errors are already printed: exit code 2.
+    Reported,
 }
 
 /// Overrides come from `--set` on the command line.
@@ -195,6 +197,7 @@ pub fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(130)
         }
+        Err(Failure::Reported) => ExitCode::from(2),
     }
 }
 
@@ -221,21 +224,36 @@ pub fn load_scenario(
     })
 }
 
+/// Checks every file, printing `ok` or its error for each; bad input (exit code 2) when
+/// any is not a valid scenario.
 fn validate(files: &[PathBuf], overrides: &[Override]) -> Result<(), Failure> {
+    let mut failed = 0;
     for file in files {
-        let scenario = scenario::load_file(file, overrides)?.scenario;
         let name = if file.as_os_str() == "-" {
             "<stdin>".into()
         } else {
             file.display().to_string()
         };
-        println!(
-            "{name}: ok ({} messages, {} simulated)",
-            scenario.total_messages(),
-            scenario.duration
-        );
+        match scenario::load_file(file, overrides) {
+            Ok(compiled) => println!(
+                "{name}: ok ({} messages, {} simulated)",
+                compiled.scenario.total_messages(),
+                compiled.scenario.duration
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}", e.describe("--set"));
+            }
+        }
     }
-    Ok(())
+    match failed {
+        0 => Ok(()),
+        _ if files.len() == 1 => Err(Failure::Reported),
+        _ => Err(Failure::Input(format!(
+            "{failed} of {} files are not valid scenarios",
+            files.len()
+        ))),
+    }
 }
 
 fn print_schema() -> Result<(), Failure> {

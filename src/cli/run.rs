@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Failure, OverrideArgs, check_out, load_scenario};
 use crate::MtaKind;
-use crate::metrics::Summary;
+use crate::metrics::harm;
 use crate::output::{self, DeliveryLog, MtaLog, OutputFolder};
 use crate::sim::{self, RunOptions, RunResult};
 use crate::units::human_seconds;
@@ -164,7 +164,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         .commit()
         .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))?;
     if !args.quiet {
-        print_summary(&result, &written);
+        print!("{}", summary_text(&result, &written));
     }
     if args.stats {
         print_stats(&result);
@@ -172,8 +172,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_summary(result: &RunResult, folder: &std::path::Path) {
-    let Summary { totals: t, .. } = &result.summary;
+/// Destinations listed one by one under "what went wrong".
+const LISTED: usize = 10;
+
+/// The run's summary, leading with what went wrong: the verdict, then every destination
+/// that lost messages, was blocked, in backoff or suspended, worst first.
+pub(super) fn summary_text(result: &RunResult, folder: &std::path::Path) -> String {
+    let summary = &result.summary;
+    let t = &summary.totals;
     let share = |n: u64| {
         if t.injected == 0 {
             0.0
@@ -181,15 +187,45 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
             100.0 * n as f64 / t.injected as f64
         }
     };
-    println!(
-        "{} (seed {}): {} simulated in {:.2} s",
+    let mut out = format!(
+        "{} (seed {}): {} simulated in {:.2} s\n  verdict: {}\n",
         result.scenario.name,
         result.scenario.seed,
         result.stats.simulated,
-        result.stats.wall.as_secs_f64()
+        result.stats.wall.as_secs_f64(),
+        harm::verdict(summary)
     );
-    println!(
-        "  injected {}  delivered {} ({:.1}%)  bounced {}  expired {}  still queued {}",
+    let harmed = harm::ranked(summary);
+    if !harmed.is_empty() {
+        out += "  what went wrong, worst first (messages lost, then queued, blocks, time held):\n";
+        for (name, d) in harmed.iter().take(LISTED) {
+            out += &format!("    {name}: {}\n", harm::describe(d));
+        }
+        if harmed.len() > LISTED {
+            out += &format!(
+                "    and {} in summary.json and report.html\n",
+                harm::plural(
+                    (harmed.len() - LISTED) as u64,
+                    "destination",
+                    "destinations"
+                )
+                .replacen(' ', " more ", 1)
+            );
+        }
+    }
+    if let Some(other) = summary
+        .other_destinations
+        .as_ref()
+        .filter(|o| harm::is_harmed(&o.summary))
+    {
+        out += &format!(
+            "    {} other destinations together: {}\n",
+            other.count,
+            harm::describe(&other.summary)
+        );
+    }
+    out += &format!(
+        "  injected {}  delivered {} ({:.1}%)  bounced {}  expired {}  still queued {}\n",
         t.injected,
         t.delivered,
         share(t.delivered),
@@ -197,43 +233,30 @@ fn print_summary(result: &RunResult, folder: &std::path::Path) {
         t.expired,
         t.queued
     );
-    println!(
-        "  attempts {}  deferrals {}  delivery latency p50 {}  p90 {}  p99 {}",
+    out += &format!(
+        "  attempts {}  deferrals {}  latency of the delivered p50 {}  p90 {}  p99 {}\n",
         t.attempts,
         t.deferrals,
         human_seconds(t.latency_s.p50),
         human_seconds(t.latency_s.p90),
         human_seconds(t.latency_s.p99)
     );
-    let mut troubled: Vec<_> = result
-        .summary
+    let engaged = summary
         .destinations
-        .iter()
-        .filter(|(_, d)| d.backoff_entries + d.suspensions > 0)
-        .collect();
-    troubled.sort_by(|a, b| {
-        (b.1.time_in_state_s.backoff + b.1.time_in_state_s.suspended)
-            .total_cmp(&(a.1.time_in_state_s.backoff + a.1.time_in_state_s.suspended))
-    });
-    if troubled.is_empty() {
-        println!("  dynamic flow control: no destination entered backoff");
+        .values()
+        .filter(|d| d.backoff_entries + d.suspensions > 0)
+        .count();
+    if engaged == 0 {
+        out += "  dynamic flow control: no destination entered backoff\n";
     } else {
-        println!(
-            "  dynamic flow control (\"Messages queued (dynamic flow control)\"): {} holds",
-            t.dfc_holds
+        out += &format!(
+            "  dynamic flow control (\"Messages queued (dynamic flow control)\"): {} holds at {}\n",
+            t.dfc_holds,
+            harm::plural(engaged as u64, "destination", "destinations")
         );
-        for (name, d) in troubled.iter().take(8) {
-            println!(
-                "    {name}: {} backoffs, {} suspensions, {} in backoff, {} suspended, {} blocks",
-                d.backoff_entries,
-                d.suspensions,
-                human_seconds(d.time_in_state_s.backoff),
-                human_seconds(d.time_in_state_s.suspended),
-                d.blocks
-            );
-        }
     }
-    println!("  outputs: {}", folder.display());
+    out += &format!("  outputs: {}\n", folder.display());
+    out
 }
 
 fn print_stats(result: &RunResult) {

@@ -198,9 +198,12 @@ fn plan(args: &SweepArgs) -> Result<Sweep, Failure> {
     };
     let plan = SweepPlan::resolve(from_args.or(from_file), base.seed).map_err(flag_error)?;
     let sweep = Sweep::new(plan, base);
-    sweep
-        .check()
-        .map_err(|e| Failure::Input(format!("--vary: {e}")))?;
+    sweep.check().map_err(|e| {
+        Failure::Input(match e.error.set_by {
+            Some(_) => e.error.describe("--vary"),
+            None => format!("--vary: {e}"),
+        })
+    })?;
     Ok(sweep)
 }
 

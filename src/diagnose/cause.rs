@@ -76,6 +76,39 @@ impl Cause {
             Cause::Unknown => "unknown",
         }
     }
+
+    /// What to look at for an episode of this cause when its reply is not a provider
+    /// reply with advice of its own.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Cause::Reputation => {
+                "The receiver throttles for the sender's reputation: slow down there, and check \
+                 complaints, list hygiene and authentication before sending more."
+            }
+            Cause::RateLimit => {
+                "The receiver limits how fast it accepts: keep the destination's rate under that \
+                 limit (flow_control.overrides) rather than retrying into it."
+            }
+            Cause::ConnectionLimit => {
+                "The receiver refuses more sessions: lower the destination's concurrency."
+            }
+            Cause::Outage => {
+                "Connections failed: check the receiver's MX and network from the MTA; backoff \
+                 only waits the outage out."
+            }
+            Cause::Greylisting => {
+                "Greylisting: a retry after a few minutes passes; nothing to fix."
+            }
+            Cause::Block => {
+                "The receiver blocks this sender (5.7.x): stop sending there and request delisting \
+                 through the receiver's postmaster site."
+            }
+            Cause::Mta => {
+                "The MTA's own errors (DNS, resources): look at the MTA itself, not the receivers."
+            }
+            Cause::Unknown => "Read the top reply: its words say what the receiver wants.",
+        }
+    }
 }
 
 /// Failures of an episode by kind, for the pattern rule.

@@ -4,6 +4,7 @@
 //! events to them; the outputs only read what they collected.
 
 mod detail;
+pub mod harm;
 mod histogram;
 mod sampler;
 mod tallies;

@@ -26,7 +26,7 @@ use plotters::prelude::*;
 pub use destination::reputation_config;
 pub use diagnosis::{LogCharts, draw_log};
 
-use crate::metrics::{DestinationSummary, Sample};
+use crate::metrics::{DestinationSummary, Sample, harm};
 use crate::sim::RunResult;
 use panel::PanelTrace;
 
@@ -80,32 +80,20 @@ pub fn draw_all(result: &RunResult, dir: &Path) -> io::Result<Vec<Chart>> {
     Ok(charts)
 }
 
-/// Detailed destinations that were ever deferred, throttled, blocked, in backoff or
-/// suspended, most troubled first: time in backoff and suspended, then deferrals.
+/// Detailed destinations that lost messages, were blocked, deferred, in backoff or
+/// suspended, the most harmed first (messages lost, then queued, blocks, time held,
+/// deferrals), as every summary ranks them.
 pub fn troubled_destinations(result: &RunResult) -> Vec<&str> {
     let mut troubled: Vec<(&str, &DestinationSummary)> = result
         .destinations
         .iter()
         .filter_map(|name| {
             let summary = result.summary.destinations.get(name)?;
-            is_troubled(summary).then_some((name.as_str(), summary))
+            (harm::is_harmed(summary) || summary.deferrals > 0).then_some((name.as_str(), summary))
         })
         .collect();
-    troubled.sort_by(|(a_name, a), (b_name, b)| {
-        trouble_time(b)
-            .total_cmp(&trouble_time(a))
-            .then(b.deferrals.cmp(&a.deferrals))
-            .then(a_name.cmp(b_name))
-    });
+    troubled.sort_by_key(|(name, d)| (std::cmp::Reverse(harm::key(d)), *name));
     troubled.into_iter().map(|(name, _)| name).collect()
-}
-
-fn is_troubled(d: &DestinationSummary) -> bool {
-    d.deferrals + d.backoff_entries + d.suspensions + d.blocks > 0 || trouble_time(d) > 0.0
-}
-
-fn trouble_time(d: &DestinationSummary) -> f64 {
-    d.time_in_state_s.backoff + d.time_in_state_s.suspended
 }
 
 /// The samples of one destination (`Some(index)`) or of the total (`None`), in time order.

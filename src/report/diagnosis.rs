@@ -27,6 +27,10 @@ const HEADERS: [&str; 13] = [
     "p99",
 ];
 
+/// What a `*` in a grouped reply stands for.
+const MASKED_NOTE: &str = "<p class=\"note\">* in a reply stands for a per-message token (a \
+     queue ID, an address, a number) masked so that equal replies group together.</p>\n";
+
 /// Replies listed under a destination in the explorer.
 const ENTRY_REPLIES: usize = 10;
 
@@ -54,7 +58,8 @@ pub fn page(d: &Diagnosis, name: &str, charts: &[Chart]) -> Page {
             d.verdict.busy,
             human_seconds(d.interval_s)
         ),
-        diagnosis: d.verdict.summary.clone(),
+        verdict: d.verdict.summary.clone(),
+        diagnosis: "Destinations that would have entered backoff first, then by attempts.".into(),
         headers: HEADERS.to_vec(),
         table: rows(d),
         after_table: "<p class=\"note\">Busy: had enough attempts within one error window to \
@@ -67,18 +72,23 @@ pub fn page(d: &Diagnosis, name: &str, charts: &[Chart]) -> Page {
 }
 
 fn rows(d: &Diagnosis) -> Vec<Row> {
-    let mut rows: Vec<Row> = d
-        .destinations
-        .iter()
+    let mut ranked: Vec<(&String, &DestinationReport)> = d.destinations.iter().collect();
+    ranked.sort_by(|(a_name, a), (b_name, b)| {
+        let harm = |r: &DestinationReport| (r.episodes > 0, r.bounced + r.expired);
+        harm(b)
+            .cmp(&harm(a))
+            .then((b.backoff_s + b.suspended_s).total_cmp(&(a.backoff_s + a.suspended_s)))
+            .then(a_name.cmp(b_name))
+    });
+    ranked
+        .into_iter()
         .map(|(name, r)| Row {
             cells: cells(name, r),
             class: (r.episodes > 0).then_some("troubled"),
             destination: d.reported.contains(name).then(|| name.clone()),
             at: None,
         })
-        .collect();
-    rows.sort_by_key(|r| r.class.is_none());
-    rows
+        .collect()
 }
 
 fn cells(name: &str, r: &DestinationReport) -> Vec<Cell> {
@@ -183,17 +193,20 @@ fn episodes(d: &Diagnosis) -> Section {
         let rows = d.episodes.iter().map(|e| {
             vec![
                 Cell::text(&e.destination),
-                Cell::text(&e.start),
-                Cell::text(e.end.as_deref().unwrap_or("end of log")),
+                Cell::text(&e.start).with_class("time"),
+                Cell::text(e.end.as_deref().unwrap_or("end of log")).with_class("time"),
                 Cell::text(e.worst).with_class(e.worst),
                 Cell::text(&e.reason),
                 Cell::count(e.errors),
                 Cell::text(e.cause.describe()),
                 Cell::text(&format!("{} ({}×)", e.top_reply, e.top_reply_count)),
-                Cell::text(e.advice.unwrap_or("")),
+                Cell::text(e.advice.unwrap_or_else(|| e.cause.advice())),
             ]
         });
         table(&mut html, &headers, rows);
+        if d.episodes.iter().any(|e| e.top_reply.contains('*')) {
+            html.push_str(MASKED_NOTE);
+        }
     }
     Section {
         id: "episodes",

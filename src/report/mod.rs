@@ -67,6 +67,8 @@ pub struct Page {
     pub description: String,
     /// One line of facts under the heading (seed, durations, totals).
     pub facts: String,
+    /// What went wrong, in one line, at the top of the page (none when empty).
+    pub verdict: String,
     /// A sentence above the summary table.
     pub diagnosis: String,
     pub headers: Vec<&'static str>,
@@ -174,11 +176,18 @@ fn palette() -> String {
 }
 
 fn header(out: &mut String, page: &Page) {
+    let _ = writeln!(out, "<h1>{}</h1>", escape(&page.title));
+    if !page.verdict.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict\" id=\"verdict\">{}</p>",
+            escape(&page.verdict)
+        );
+    }
     let _ = write!(
         out,
-        "<h1>{}</h1>\n<p class=\"desc\">{}</p>\n<p class=\"facts\">{}</p>\n<nav>\
+        "<p class=\"desc\">{}</p>\n<p class=\"facts\">{}</p>\n<nav>\
          <a href=\"#summary\">Summary</a><a href=\"#explorer\">Explorer</a>",
-        escape(&page.title),
         escape(&page.description),
         escape(&page.facts),
     );

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use super::html::{Cell, Row, escape, sortable_table, table};
 use super::{Entry, Explorer, Page, Section, Thresholds, Timeline};
 use crate::flow_control::State;
-use crate::metrics::{DestinationSummary, Sample};
+use std::collections::BTreeMap;
+
+use crate::metrics::{DestinationSummary, Sample, Summary, harm};
 use crate::plot::{self, Chart};
 use crate::sim::RunResult;
 use crate::units::{Instant, human_seconds};
@@ -20,38 +22,42 @@ const ENTRY_REPLIES: usize = 10;
 /// The explorer's key for the total over all destinations.
 pub const TOTAL: &str = "*";
 
-const SUMMARY_HEADERS: [&str; 19] = [
+/// What went wrong first (lost, blocked, held), so it shows without scrolling sideways.
+const SUMMARY_HEADERS: [&str; 20] = [
     "destination",
-    "injected",
-    "delivered",
+    "lost",
     "bounced",
     "expired",
     "queued",
-    "attempts",
+    "blocks",
+    "min reputation",
+    "suspended",
+    "in backoff",
+    "injected",
+    "delivered",
     "deferrals",
-    "latency p50",
+    "attempts",
+    "latency p50 (delivered)",
     "p90",
     "p99",
-    "in backoff",
-    "suspended",
     "backoff entries",
     "suspensions",
     "DFC holds",
     "held messages",
-    "blocks",
-    "min reputation",
 ];
-
 /// The page of `result`; `latency_svg` is the latency chart's SVG, inlined when given.
 pub fn page(result: &RunResult, charts: &[Chart], latency_svg: Option<&str>) -> Page {
     let scenario = &result.scenario;
     let mut after_table = String::from(
-        "<p class=\"note\">Times in backoff and suspended are summed over destinations. DFC \
+        "<p class=\"note\">Rows: the worst first (messages lost, then still queued, blocks, \
+         time suspended and in backoff). Lost: bounced and expired. Latency: of the delivered \
+         messages only. Times in backoff and suspended are summed over destinations. DFC \
          holds: times a due message was held back by flow control (\"Messages queued (dynamic \
          flow control)\"); held messages: messages held at least once. Blocks: times the \
-         receiver started blocking this sender.</p>\n<h3>Deferrals by reply (all \
-         destinations)</h3>\n",
+         receiver started blocking this sender.</p>\n",
     );
+    losses_table(&mut after_table, &result.summary);
+    after_table.push_str("<h3>Deferrals by reply (all destinations)</h3>\n");
     reply_table(&mut after_table, &result.summary.totals, TOP_REPLIES);
     Page {
         title: scenario.name.clone(),
@@ -65,6 +71,7 @@ pub fn page(result: &RunResult, charts: &[Chart], latency_svg: Option<&str>) -> 
             result.summary.totals.injected,
             result.stats.wall.as_secs_f64()
         ),
+        verdict: harm::verdict(&result.summary),
         diagnosis: diagnosis(result),
         headers: SUMMARY_HEADERS.to_vec(),
         table: summary_rows(result),
@@ -105,8 +112,8 @@ fn diagnosis(result: &RunResult) -> String {
     text
 }
 
-/// The total, each destination (those with a time series open in the explorer), and the
-/// destinations summed as one.
+/// The total, each destination worst first (those with a time series open in the
+/// explorer), and the destinations summed as one.
 fn summary_rows(result: &RunResult) -> Vec<Row> {
     let summary = &result.summary;
     let mut rows = vec![Row {
@@ -115,11 +122,17 @@ fn summary_rows(result: &RunResult) -> Vec<Row> {
         destination: Some(TOTAL.into()),
         at: None,
     }];
-    rows.extend(summary.destinations.iter().map(|(name, d)| Row {
-        cells: summary_cells(name, d),
-        class: None,
-        destination: result.destinations.contains(name).then(|| name.clone()),
-        at: None,
+    rows.extend(harm::ordered(summary).into_iter().map(|name| {
+        Row {
+            cells: summary_cells(name, &summary.destinations[name]),
+            class: None,
+            destination: result
+                .destinations
+                .iter()
+                .any(|d| d == name)
+                .then(|| name.to_owned()),
+            at: None,
+        }
     }));
     if let Some(other) = &summary.other_destinations {
         let label = format!("{} other destinations", other.count);
@@ -157,27 +170,85 @@ fn summary_cells(name: &str, d: &DestinationSummary) -> Vec<Cell> {
         Some(r) => Cell::number(format!("{:.3}", r.min)).sorted_by(r.min),
         None => Cell::number("–").sorted_by(f64::NAN),
     };
+    let harm = |n: u64| {
+        let cell = Cell::count(n);
+        if n > 0 {
+            cell.with_class("num harm")
+        } else {
+            cell
+        }
+    };
     vec![
         Cell::text(name),
+        harm(d.bounced + d.expired),
+        harm(d.bounced),
+        harm(d.expired),
+        harm(d.queued),
+        harm(d.blocks),
+        reputation,
+        time(d.time_in_state_s.suspended, "num suspended"),
+        time(d.time_in_state_s.backoff, "num backoff"),
         Cell::count(d.injected),
         Cell::count(d.delivered),
-        Cell::count(d.bounced),
-        Cell::count(d.expired),
-        Cell::count(d.queued),
-        Cell::count(d.attempts),
         Cell::count(d.deferrals),
+        Cell::count(d.attempts),
         latency(d.latency_s.p50),
         latency(d.latency_s.p90),
         latency(d.latency_s.p99),
-        time(d.time_in_state_s.backoff, "num backoff"),
-        time(d.time_in_state_s.suspended, "num suspended"),
         Cell::count(d.backoff_entries),
         Cell::count(d.suspensions),
         Cell::count(d.dfc_holds),
         Cell::count(d.dfc_held_messages),
-        Cell::count(d.blocks),
-        reputation,
     ]
+}
+
+/// Bounces by reason and expiries by last reply, each with the destinations they hit.
+fn losses_table(out: &mut String, summary: &Summary) {
+    out.push_str("<h3 id=\"losses\">Bounces by reason, expiries by last reply</h3>\n");
+    let mut rows: Vec<(u64, Vec<Cell>)> = Vec::new();
+    let kinds: [(&str, fn(&DestinationSummary) -> &BTreeMap<String, u64>); 2] = [
+        ("bounced", |d| &d.bounces_by_reason),
+        ("expired", |d| &d.expired_by_reply),
+    ];
+    for (kind, by) in kinds {
+        for (reason, n) in by(&summary.totals) {
+            let mut hit: Vec<(&str, u64)> = summary
+                .destinations
+                .iter()
+                .filter_map(|(name, d)| Some((name.as_str(), *by(d).get(reason)?)))
+                .collect();
+            hit.sort_by_key(|(name, n)| (std::cmp::Reverse(*n), *name));
+            let listed: Vec<String> = hit
+                .iter()
+                .take(8)
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect();
+            let more = hit.len().saturating_sub(8);
+            let mut text = listed.join(", ");
+            if more > 0 {
+                text += &format!(", {more} more");
+            }
+            rows.push((
+                *n,
+                vec![
+                    Cell::count(*n),
+                    Cell::text(kind),
+                    Cell::text(reason),
+                    Cell::text(&text),
+                ],
+            ));
+        }
+    }
+    if rows.is_empty() {
+        out.push_str("<p class=\"note\">No message bounced or expired.</p>\n");
+        return;
+    }
+    rows.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    table(
+        out,
+        &["messages", "fate", "reason or last reply", "destinations"],
+        rows.into_iter().map(|(_, cells)| cells),
+    );
 }
 
 /// (reply, deferrals) of `d`, most frequent first.
@@ -212,7 +283,7 @@ fn reply_table(out: &mut String, d: &DestinationSummary, limit: usize) {
     }
 }
 
-/// The total first, then the destinations with their own time series, the most troubled
+/// The total first, then the destinations with their own time series, the most harmed
 /// first (as the charts rank them), the others by name.
 fn explorer(result: &RunResult) -> Explorer {
     let mut by_destination: Vec<Vec<&Sample>> = vec![Vec::new(); result.destinations.len() + 1];

@@ -33,6 +33,15 @@ pub struct ScenarioError {
 impl ScenarioError {
     /// The error, naming overrides as `overrides` (the command line says `--set`).
     pub fn describe(&self, overrides: &str) -> String {
+        // A value (or key) an override supplied is that override's error, not the file's.
+        if let Some(set) = &self.set_by {
+            let path = if self.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", self.path)
+            };
+            return format!("{overrides} {set}: {path}{}", self.message);
+        }
         let mut text = if self.origin == OVERRIDE_ORIGIN {
             overrides.to_string()
         } else {
@@ -45,9 +54,6 @@ impl ScenarioError {
             text += &format!(": {}", self.path);
         }
         text += &format!(": {}", self.message);
-        if let Some(set) = &self.set_by {
-            text += &format!(" (value from {overrides} {set})");
-        }
         text
     }
 }
@@ -144,10 +150,12 @@ fn located(
     message: String,
     position: Option<(usize, usize)>,
 ) -> ScenarioError {
+    // An unknown key's path ends at that key: an override below it added it.
+    let unknown_key = message.starts_with("unknown field");
     let set_by = overrides
         .iter()
         .rev()
-        .find(|o| !path.is_empty() && o.covers(&path));
+        .find(|o| !path.is_empty() && (o.covers(&path) || (unknown_key && o.is_below(&path))));
     ScenarioError {
         origin: origin.to_string(),
         position: position.or_else(|| Some(locate(text, &steps(&path)))),

@@ -70,6 +70,13 @@ impl Override {
         let other = steps(path);
         other.len() >= own.len() && other[..own.len()] == own[..]
     }
+
+    /// Whether this override sets a value at or below `path`.
+    pub fn is_below(&self, path: &str) -> bool {
+        let own = steps(&self.path);
+        let other = steps(path);
+        own.len() >= other.len() && own[..other.len()] == other[..]
+    }
 }
 
 fn child<'v>(

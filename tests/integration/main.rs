@@ -31,3 +31,4 @@ mod serve;
 mod shards;
 mod slurm;
 mod sweep;
+mod what_went_wrong;

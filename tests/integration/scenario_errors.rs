@@ -192,8 +192,17 @@ fn overrides_apply_and_their_errors_say_so() {
     assert!(
         error
             .describe("--set")
-            .ends_with("(value from --set receivers.0.rate_limit.rate=0/min)"),
+            .starts_with("--set receivers.0.rate_limit.rate=0/min: receivers[0].rate_limit.rate: "),
         "{error}"
+    );
+    // A key the override added, misspelt: the override's error, not a place in the file.
+    let error =
+        scenario::load("t.json", BASE, &[set("flow_control.backof.retry_after=1h")]).unwrap_err();
+    assert_eq!(
+        error.describe("--set"),
+        "--set flow_control.backof.retry_after=1h: flow_control.backof: unknown field `backof`, \
+         expected one of `key`, `concurrency`, `max_rate`, `errors`, `backoff`, `suspend`, \
+         `rules`, `overrides`"
     );
     let error = scenario::load("t.json", BASE, &[set("receivers.3.share=1")]).unwrap_err();
     assert!(error.to_string().contains("out of range"), "{error}");
