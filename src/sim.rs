@@ -69,7 +69,7 @@ pub enum SimError {
     )]
     TooLarge { limit: Limit, needed: u64, max: u64 },
     /// Stopped before the end (Ctrl-C), at this simulated time.
-    #[error("interrupted at simulated time {} s; no outputs were written or replaced", .0.as_secs_f64())]
+    #[error("interrupted at simulated time {0}; no outputs were written or replaced")]
     Interrupted(Span),
     /// A broken invariant: a bug in mtasim.
     #[error("internal error: {0}")]

@@ -109,7 +109,7 @@ pub fn latency(name: &str, d: &Dest, notes: &mut Notes) -> Option<Latency> {
         name,
         "latency",
         &d.latency,
-        "delays d of its deliveries",
+        "transaction times (the d of delays=) of its deliveries",
         notes,
     )
 }
@@ -120,7 +120,7 @@ pub fn connect_latency(name: &str, d: &Dest, notes: &mut Notes) -> Option<Latenc
         name,
         "connect_latency",
         &d.connect_latency,
-        "delays c of its new connections",
+        "connection times (the c of delays=) of its new connections",
         notes,
     )
 }
@@ -150,7 +150,7 @@ fn fitted_latency(
         None => {
             notes.fallback(format!(
                 "{name}.{field}: the default, because the log has {} Postfix {what} (a fit needs {MIN_LATENCY_SAMPLES}; KumoMTA and PowerMTA logs carry no timings)",
-                moments.count
+                if moments.count == 0 { "no".to_string() } else { format!("only {}", moments.count) }
             ));
             None
         }

@@ -10,6 +10,7 @@ use crate::calibrate::replay::{self, OTHER, Replay, Side};
 use crate::calibrate::{self, CalibrateError, Options};
 use crate::flow_control::config::KeyKind;
 use crate::logs::{LogReader, ReadOptions};
+use crate::metrics::harm::plural;
 use crate::mta_config;
 use crate::output::OutputFolder;
 use crate::report::{self, Cell, Entry, Explorer, Page, Row, Section, Series, Timeline};
@@ -17,16 +18,35 @@ use crate::scenario;
 use crate::sim::RunOptions;
 use crate::units::{Instant, Span, human_seconds};
 
-/// How to read the logs.
+/// How to read the logs: the same flags in diagnose, calibrate and replay.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
-    /// The log format: postfix, kumomta or pmta [default: detected per file].
-    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
+    /// The log format: postfix, kumomta or pmta [default: detected from each file's
+    /// content]. (`--format` is the old spelling in diagnose.)
+    #[arg(long, alias = "format", value_name = "FORMAT", value_parser = super::parse_mta)]
     pub log_format: Option<MtaKind>,
     /// The year of the first classic syslog timestamp [default: from the file's
     /// modification time].
-    #[arg(long)]
+    #[arg(long, value_name = "YEAR")]
     pub year: Option<i64>,
+    /// The UTC offset of classic syslog timestamps (`+02:00`, `-0500`).
+    #[arg(long, value_name = "+HH:MM", default_value = "+00:00", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: i32,
+}
+
+fn parse_offset(text: &str) -> Result<i32, String> {
+    crate::logs::time::parse_utc_offset(text)
+        .ok_or_else(|| format!("not a UTC offset: {text:?} (write +02:00)"))
+}
+
+/// A log error as the command line says it: by the flag that fixes it.
+pub(super) fn log_error(e: crate::logs::LogError) -> Failure {
+    match e {
+        crate::logs::LogError::UnknownFormat { file } => Failure::Input(format!(
+            "{file}: cannot tell the log format from its first lines: give --log-format postfix, kumomta or pmta"
+        )),
+        e => Failure::Input(e.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -76,6 +96,9 @@ pub struct ReplayArgs {
     pub bin: Span,
     #[command(flatten)]
     pub log: LogArgs,
+    /// Skip report.html.
+    #[arg(long)]
+    pub no_plots: bool,
     /// Print nothing on success.
     #[arg(long, short)]
     pub quiet: bool,
@@ -93,10 +116,11 @@ fn open(logs: &[PathBuf], args: &LogArgs, key: KeyKind) -> Result<LogReader, Fai
     let options = ReadOptions {
         format: args.log_format,
         year: args.year,
+        utc_offset_minutes: args.utc_offset,
         key,
         ..ReadOptions::default()
     };
-    LogReader::open(logs, options).map_err(|e| Failure::Input(e.to_string()))
+    LogReader::open(logs, options).map_err(log_error)
 }
 
 /// `mtasim calibrate`.
@@ -153,9 +177,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
     if !args.quiet {
         let s = &calibration.scenario;
         println!(
-            "{} written: {} receivers{}, {} messages in {} waves over {}, {} still queued at the log's end; {} estimates fell back (see the notes above)",
+            "{} written: {}{}, {} messages in {} waves over {}, {} still queued at the log's end; {} fell back (see the notes above)",
             args.out.display(),
-            s.receivers.len(),
+            plural(s.receivers.len() as u64, "receiver", "receivers"),
             s.generated_receivers
                 .as_ref()
                 .map_or(String::new(), |g| format!(" and {} generated", g.count)),
@@ -163,7 +187,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
             s.traffic.len(),
             s.duration,
             calibration.queued_at_end,
-            calibration.fallbacks.len()
+            plural(calibration.fallbacks.len() as u64, "estimate", "estimates")
         );
     }
     Ok(())
@@ -179,7 +203,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| Path::new("output").join(format!("{}-replay", compiled.scenario.name)));
     let replayed = replay::replay(&mut reader, &compiled, args.bin, RunOptions::default())
         .map_err(|e| match e {
-            replay::ReplayError::Log(e) => Failure::Input(e.to_string()),
+            replay::ReplayError::Log(e) => log_error(e),
             replay::ReplayError::Sim(e) => Failure::from(e),
         })?;
     let internal = |e: std::io::Error| Failure::Internal(format!("{}: {e}", target.display()));
@@ -188,25 +212,30 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let scenario_text = serde_json::to_string_pretty(&compiled.scenario)
         .map_err(|e| Failure::Internal(e.to_string()))?;
-    let files = [
+    let mut files = vec![
         ("fit.json", fit + "\n"),
         ("replay.csv", replayed.csv()),
         ("scenario.json", scenario_text + "\n"),
-        (
-            "report.html",
-            report::render(&page(&replayed, &compiled.scenario)),
-        ),
     ];
+    if !args.no_plots {
+        let html = report::render(&page(&replayed, &compiled.scenario));
+        files.push(("report.html", html));
+    }
     for (name, text) in files {
         std::fs::write(folder.path().join(name), text).map_err(internal)?;
     }
     let written = folder.commit().map_err(internal)?;
     if !args.quiet {
         println!(
-            "replay of {} against {} log files: score {:.3}; fit.json, replay.csv and report.html in {}",
+            "replay of {} against {}: score {:.3}; fit.json, replay.csv{} in {}",
             compiled.scenario.name,
-            args.logs.len(),
+            plural(args.logs.len() as u64, "log file", "log files"),
             replayed.fit.score,
+            if args.no_plots {
+                ""
+            } else {
+                " and report.html"
+            },
             written.display()
         );
         for d in &replayed.fit.destinations {

@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::calibrate::{LogArgs, log_error};
 use super::{Failure, check_out, load_scenario};
-use crate::MtaKind;
 use crate::diagnose::{self, Diagnosis, Options};
 use crate::logs::destinations::Providers;
-use crate::logs::time::parse_utc_offset;
 use crate::logs::{LogReader, ReadOptions, YearSource};
 use crate::output::OutputFolder;
 use crate::units::{Span, human_seconds};
@@ -18,16 +17,8 @@ pub struct DiagnoseArgs {
     /// decompressed; `-` reads standard input).
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
-    /// The log format: postfix, kumomta or pmta [default: detected from the content].
-    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta)]
-    pub format: Option<MtaKind>,
-    /// The year of the first classic syslog timestamp [default: from the file's
-    /// modification time].
-    #[arg(long, value_name = "YEAR")]
-    pub year: Option<i64>,
-    /// The UTC offset of classic syslog timestamps (`+02:00`, `-0500`).
-    #[arg(long, value_name = "+HH:MM", default_value = "+00:00", value_parser = parse_offset, allow_hyphen_values = true)]
-    pub utc_offset: i32,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// The flow-control policy (and destination key) to replay the log through: this
     /// scenario's `flow_control` [default: the built-in default scenario's].
     #[arg(long, value_name = "FILE")]
@@ -47,10 +38,6 @@ pub struct DiagnoseArgs {
     /// Print nothing on success.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-fn parse_offset(text: &str) -> Result<i32, String> {
-    parse_utc_offset(text).ok_or_else(|| format!("not a UTC offset: {text:?} (write +02:00)"))
 }
 
 fn parse_span(text: &str) -> Result<Span, String> {
@@ -78,9 +65,46 @@ fn default_out(logs: &[PathBuf]) -> PathBuf {
     PathBuf::from("output").join(format!("{name}-diagnosis"))
 }
 
+/// Names the inputs of a default output folder, so another input's run does not replace
+/// it silently.
+const INPUT_MARK: &str = ".mtasim-input";
+
+/// The logs, as the default folder records them: absolute paths, one a line.
+fn input_identity(logs: &[PathBuf]) -> String {
+    logs.iter()
+        .map(|p| {
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Refuses to replace a default folder that holds another log's diagnosis.
+fn check_default_folder(target: &Path, identity: &str) -> Result<(), Failure> {
+    let Ok(previous) = std::fs::read_to_string(target.join(INPUT_MARK)) else {
+        return Ok(());
+    };
+    if previous.trim_end() == identity {
+        return Ok(());
+    }
+    Err(Failure::Input(format!(
+        "{} holds the diagnosis of {}; give --out DIR to diagnose {} beside it (or remove the folder)",
+        target.display(),
+        previous.trim_end().replace('\n', ", "),
+        identity.replace('\n', ", ")
+    )))
+}
+
 pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
     let target = args.out.clone().unwrap_or_else(|| default_out(&args.logs));
     check_out(&target)?;
+    let identity = input_identity(&args.logs);
+    if args.out.is_none() {
+        check_default_folder(&target, &identity)?;
+    }
     let compiled = load_scenario(args.scenario.as_ref(), &[])?;
     let mut providers = Providers::builtin();
     if let Some(path) = &args.providers {
@@ -89,14 +113,13 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Input(e.to_string()))?;
     }
     let read = ReadOptions {
-        format: args.format,
-        year: args.year,
-        utc_offset_minutes: args.utc_offset,
+        format: args.log.log_format,
+        year: args.log.year,
+        utc_offset_minutes: args.log.utc_offset,
         key: compiled.scenario.flow_control.key,
         providers,
     };
-    let mut reader =
-        LogReader::open(&args.logs, read).map_err(|e| Failure::Input(e.to_string()))?;
+    let mut reader = LogReader::open(&args.logs, read).map_err(log_error)?;
     let options = Options {
         policies: compiled.policies.clone(),
         interval: args.interval,
@@ -107,6 +130,10 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))?;
     diagnose::output::write_data(&diagnosis, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
+    if args.out.is_none() {
+        std::fs::write(folder.path().join(INPUT_MARK), identity + "\n")
+            .map_err(|e| Failure::Internal(format!("writing {INPUT_MARK}: {e}")))?;
+    }
     if !args.no_plots {
         diagnose::output::write_visuals(&diagnosis, folder.path())
             .map_err(|e| Failure::Internal(format!("drawing charts and report.html: {e}")))?;

@@ -266,6 +266,7 @@ fn finish(
         sweep.plan.replications,
         sweep.plan.objective
     );
+    let mut tie = String::new();
     match ranking.best {
         Some(best) => {
             let metric = sweep.plan.objective.metric;
@@ -278,6 +279,17 @@ fn finish(
                 value(e.low),
                 value(e.high)
             );
+            if let Some(runner) = runner_up(&ranking, best) {
+                let r = ranking.verdicts[runner].estimates[sweep.plan.column(metric)];
+                if (e.low..=e.high).contains(&r.mean) {
+                    tie = format!(
+                        "\n  a tie, not a win: the runner-up {} ({metric} = {}) lies inside the \
+                         best's 95% CI; more --replications can separate them",
+                        sweep.describe(runner),
+                        value(r.mean)
+                    );
+                }
+            }
         }
         None => text += "\n  no configuration meets the constraints: no best.json",
     }
@@ -285,7 +297,18 @@ fn finish(
         let name = super::config::export_best(sweep, &ranking, format, dir)?;
         text += &format!("; its {} configuration as {name}", format.title());
     }
-    Ok(text)
+    Ok(text + &tie)
+}
+
+/// The feasible configuration ranked second, if any.
+fn runner_up(ranking: &crate::sweep::rank::Ranking, best: usize) -> Option<usize> {
+    ranking
+        .verdicts
+        .iter()
+        .enumerate()
+        .filter(|(c, v)| *c != best && v.feasible)
+        .min_by_key(|(_, v)| v.rank)
+        .map(|(c, _)| c)
 }
 
 /// `mtasim sweep-merge`.

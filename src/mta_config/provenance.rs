@@ -23,6 +23,8 @@ pub struct SweepOrigin {
     /// "minimize p95_latency".
     pub objective: String,
     pub metric: String,
+    /// Whether the metric is a time (shown as `4h 25m`, not seconds).
+    pub duration: bool,
     pub constraints: Vec<String>,
     pub configurations: usize,
     pub replications: u32,
@@ -83,6 +85,7 @@ impl SweepOrigin {
         Some(SweepOrigin {
             objective: plan.objective.to_string(),
             metric: plan.objective.metric.name(),
+            duration: plan.objective.metric.is_duration(),
             constraints: plan.constraints.iter().map(|c| c.to_string()).collect(),
             configurations: sweep.configurations.len(),
             replications: plan.replications,
@@ -132,6 +135,13 @@ impl SweepOrigin {
             format!(" under {}", self.constraints.join(", "))
         };
         let e = &self.estimate;
+        let round = |x: f64| {
+            if self.duration {
+                crate::units::human_seconds(x)
+            } else {
+                round(x)
+            }
+        };
         vec![
             format!(
                 "Chosen by mtasim sweep: {}{under}; {} configurations x {} replications, {} feasible.",

@@ -202,11 +202,14 @@ fn summary_cells(name: &str, d: &DestinationSummary) -> Vec<Cell> {
     ]
 }
 
+/// A destination's messages lost by one cause: bounces by reason or expiries by reply.
+type Losses = fn(&DestinationSummary) -> &BTreeMap<String, u64>;
+
 /// Bounces by reason and expiries by last reply, each with the destinations they hit.
 fn losses_table(out: &mut String, summary: &Summary) {
     out.push_str("<h3 id=\"losses\">Bounces by reason, expiries by last reply</h3>\n");
     let mut rows: Vec<(u64, Vec<Cell>)> = Vec::new();
-    let kinds: [(&str, fn(&DestinationSummary) -> &BTreeMap<String, u64>); 2] = [
+    let kinds: [(&str, Losses); 2] = [
         ("bounced", |d| &d.bounces_by_reason),
         ("expired", |d| &d.expired_by_reply),
     ];

@@ -265,10 +265,32 @@ fn serde_path<E>(e: &serde_path_to_error::Error<E>) -> String {
 /// reported separately.
 fn clean(e: &serde_json::Error) -> String {
     let text = e.to_string();
-    match text.rfind(" at line ") {
+    let text = match text.rfind(" at line ") {
         Some(cut) if e.line() > 0 => text[..cut].to_string(),
         _ => text,
-    }
+    };
+    in_words(&text)
+}
+
+/// serde's Rust type names in the words of the scenario format.
+fn in_words(text: &str) -> String {
+    const TYPES: [(&str, &str); 6] = [
+        (
+            "expected u64",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected f64", "expected a number"),
+        ("expected i64", "expected a whole number"),
+    ];
+    TYPES
+        .iter()
+        .fold(text.to_string(), |t, (rust, words)| t.replace(rust, words))
 }
 
 /// The JSON Schema of the scenario format.

@@ -73,6 +73,9 @@ fn short(value: f64) -> String {
     }
 }
 
+/// Categories labelled one by one on an axis.
+const MAX_LABELLED: usize = 40;
+
 /// A category axis: `n` equal slots over 0..n, labelled at their centres `i + 0.5`.
 struct Categories(usize);
 
@@ -85,8 +88,10 @@ impl Ranged for Categories {
         limit.0 + ((limit.1 - limit.0) as f64 * share).round() as i32
     }
 
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        let every = self.0.div_ceil(hint.max_num_points().max(1)).max(1);
+    /// Every category up to [`MAX_LABELLED`] (a row or column without its value cannot be
+    /// read), every k-th beyond.
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        let every = self.0.div_ceil(MAX_LABELLED).max(1);
         (0..self.0).step_by(every).map(|i| i as f64 + 0.5).collect()
     }
 
@@ -133,6 +138,15 @@ impl Ranged for MetricAxis {
 
     fn range(&self) -> std::ops::Range<f64> {
         self.range.clone()
+    }
+}
+
+/// A tick label: a duration for times, else a number with the decimals its ticks need.
+fn axis_text(metric: Metric, value: f64, range: (f64, f64)) -> String {
+    if metric.is_duration() {
+        metric_text(metric, value, short)
+    } else {
+        tick_text(value, range)
     }
 }
 
@@ -189,7 +203,9 @@ fn heatmap<DB: DrawingBackend>(
     let lo = feasible.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = feasible.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let title = format!("{objective} (mean of {} seeds)", sweep.plan.replications);
-    let mut chart = ChartBuilder::on(root)
+    let (root, legend) = root.split_vertically(SIZE.1 - 34);
+    heatmap_legend(&legend)?;
+    let mut chart = ChartBuilder::on(&root)
         .caption(title, caption_style())
         .margin(16)
         .x_label_area_size(50)
@@ -249,6 +265,38 @@ fn heatmap<DB: DrawingBackend>(
                 .map_err(text)?;
         }
     }
+    Ok(())
+}
+
+/// What the heatmap's colours and marks mean, in a line under it.
+fn heatmap_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    let style = TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let y = 14;
+    let swatch =
+        |x: i32, colour: RGBAColor| Rectangle::new([(x, y - 7), (x + 18, y + 7)], colour.filled());
+    area.draw(&swatch(110, HSLColor(0.33, 0.6, 0.6).to_rgba()))
+        .map_err(text)?;
+    area.draw(&Text::new("best", (134, y), style.clone()))
+        .map_err(text)?;
+    area.draw(&swatch(190, HSLColor(0.0, 0.6, 0.6).to_rgba()))
+        .map_err(text)?;
+    area.draw(&Text::new("worst (feasible)", (214, y), style.clone()))
+        .map_err(text)?;
+    area.draw(&swatch(350, RGBColor(215, 215, 215).to_rgba()))
+        .map_err(text)?;
+    area.draw(&Text::new(
+        "✗ infeasible: fails a --require (its value shown)",
+        (374, y),
+        style.clone(),
+    ))
+    .map_err(text)?;
+    area.draw(&Rectangle::new(
+        [(780, y - 8), (800, y + 8)],
+        BLACK.stroke_width(3),
+    ))
+    .map_err(text)?;
+    area.draw(&Text::new("winner", (808, y), style))
+        .map_err(text)?;
     Ok(())
 }
 
@@ -333,7 +381,13 @@ fn lines<DB: DrawingBackend>(
             .x_desc(&sweep.plan.parameters[0].path)
             .y_desc(metric.name())
             .x_label_formatter(&|x| category_label(&labels, *x))
-            .y_label_formatter(&|y| metric_text(*metric, *y, short))
+            .y_label_formatter(&|y| {
+                if metric.is_duration() {
+                    metric_text(*metric, *y, short)
+                } else {
+                    tick_text(*y, (lo, hi))
+                }
+            })
             .label_style((FAMILY, 13))
             .draw()
             .map_err(text)?;
@@ -391,7 +445,24 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     } else {
         lo.abs().max(1.0) * 0.1
     };
-    (lo - pad, hi + pad)
+    // Counts, shares, times and scores are never negative: nor is their axis.
+    let floor = if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY };
+    ((lo - pad).max(floor), hi + pad)
+}
+
+/// A tick label of a number axis over `lo..hi`: as many decimals as its ticks need to
+/// differ (ticks 1.266, 1.268 would all read "1.27" at three figures).
+fn tick_text(value: f64, (lo, hi): (f64, f64)) -> String {
+    let step = (hi - lo) / 10.0;
+    if !(step.is_finite() && step > 0.0) {
+        return short(value);
+    }
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
+    if decimals == 0 {
+        short(value)
+    } else {
+        format!("{value:.decimals$}")
+    }
 }
 
 /// Every configuration on the two Pareto axes: grey infeasible, blue feasible, the front
@@ -431,8 +502,8 @@ fn pareto<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(ax.metric.name())
         .y_desc(ay.metric.name())
-        .x_label_formatter(&|x| metric_text(ax.metric, *x, short))
-        .y_label_formatter(&|y| metric_text(ay.metric, *y, short))
+        .x_label_formatter(&|x| axis_text(ax.metric, *x, (x0, x1)))
+        .y_label_formatter(&|y| axis_text(ay.metric, *y, (y0, y1)))
         .label_style((FAMILY, 14))
         .draw()
         .map_err(text)?;
@@ -467,9 +538,11 @@ fn pareto<DB: DrawingBackend>(
         chart
             .draw_series([Circle::new(best, 8, GREEN.stroke_width(3))])
             .map_err(text)?;
-        let style = TextStyle::from((FAMILY, 14).into_font());
+        // Beside the marker (radius 8, stroke 3), not on it.
+        let style =
+            TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
         chart
-            .draw_series([Text::new("best", best, style)])
+            .draw_series([EmptyElement::at(best) + Text::new("best", (12, -10), style)])
             .map_err(text)?;
     }
     Ok(())
@@ -501,5 +574,123 @@ mod tests {
         );
         let counts = metric_axis(Metric::Attempts, (0.0, 10.0));
         assert_eq!(counts.key_points(3), [0.0, 5.0, 10.0]);
+    }
+
+    #[test]
+    fn every_row_and_column_of_a_grid_is_labelled() {
+        // Twelve values of to_normal_after on a 640-pixel axis: all twelve, not every other.
+        assert_eq!(Categories(12).key_points(6).len(), 12);
+        assert_eq!(Categories(100).key_points(6).len(), 34);
+    }
+
+    #[test]
+    fn count_axes_never_go_negative() {
+        assert_eq!(span([0.0, 5.0].into_iter()).0, 0.0);
+        assert_eq!(span([0.0, 0.0].into_iter()), (0.0, 0.1));
+        assert!(span([-1.0, 5.0].into_iter()).0 < -1.0);
+    }
+
+    #[test]
+    fn close_ticks_get_the_decimals_that_tell_them_apart() {
+        let range = (1.262, 1.278);
+        let labels: Vec<String> = [1.264, 1.266, 1.268, 1.27, 1.272]
+            .iter()
+            .map(|&v| tick_text(v, range))
+            .collect();
+        assert_eq!(labels, ["1.264", "1.266", "1.268", "1.270", "1.272"]);
+        assert_eq!(tick_text(250.0, (0.0, 1000.0)), "250");
+    }
+}
+
+#[cfg(test)]
+mod drawn {
+    use super::*;
+    use crate::sweep::plan::{PlanParts, SweepPlan};
+    use crate::sweep::rank::rank;
+
+    /// A pareto.svg and heatmap.svg of a tiny two-parameter sweep.
+    fn drawn() -> (String, String) {
+        let base = crate::scenario::load(
+            "t.json",
+            r#"{"name": "t", "seed": 1, "duration": "1h",
+                "receivers": [{"name": "r", "domains": ["r.example"], "share": 1,
+                               "transient_errors": {"probability": 0.3}}],
+                "traffic": [{"messages": 200, "over": "10m"}]}"#,
+            &[],
+        )
+        .unwrap()
+        .scenario;
+        let parts = PlanParts {
+            parameters: vec![
+                "flow_control.errors.threshold=2,5,10".parse().unwrap(),
+                "flow_control.backoff.to_normal_after=1m,2m,3m,4m,5m,6m,7m,8m,9m,10m,11m,12m"
+                    .parse()
+                    .unwrap(),
+            ],
+            ..PlanParts::default()
+        };
+        let plan = SweepPlan::resolve(parts, base.seed).unwrap();
+        let sweep = Sweep::new(plan, base);
+        let rows: Vec<_> = (0..sweep.run_count())
+            .map(|i| sweep.run(i).unwrap())
+            .collect();
+        let ranking = rank(&sweep.plan, sweep.configurations.len(), &rows);
+        let dir = tempfile::tempdir().unwrap();
+        draw(&sweep, &ranking, dir.path()).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        (read("pareto.svg"), read("heatmap.svg"))
+    }
+
+    /// The (x, y) of every `<text>` whose content is `content`.
+    fn texts(svg: &str, content: &str) -> Vec<(f64, f64)> {
+        svg.split("<text")
+            .skip(1)
+            .filter(|t| {
+                t.split_once('>')
+                    .and_then(|(_, rest)| rest.split_once("</text>"))
+                    .is_some_and(|(inner, _)| inner.trim() == content)
+            })
+            .map(|t| {
+                let attr = |name: &str| -> f64 {
+                    let key = format!(" {name}=\"");
+                    let at = t.find(&key).unwrap() + key.len();
+                    t[at..at + t[at..].find('"').unwrap()].parse().unwrap()
+                };
+                (attr("x"), attr("y"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_heatmap_labels_every_row_and_explains_its_marks_and_the_best_label_clears_its_marker() {
+        let (pareto, heatmap) = drawn();
+        for row in ["1m", "2m", "6m", "11m", "12m"] {
+            assert_eq!(texts(&heatmap, row).len(), 1, "row {row} unlabelled");
+        }
+        for legend in ["best", "winner"] {
+            assert_eq!(texts(&heatmap, legend).len(), 1, "no legend entry {legend}");
+        }
+        assert!(heatmap.contains("infeasible: fails a --require"));
+        // The green ring of radius 8 around the winner, and its label outside it.
+        let ring = pareto
+            .split("<circle")
+            .skip(1)
+            .find(|c| c.contains("r=\"8\""))
+            .expect("the winner's ring");
+        let attr = |name: &str| -> f64 {
+            let key = format!(" {name}=\"");
+            let at = ring.find(&key).unwrap() + key.len();
+            ring[at..at + ring[at..].find('"').unwrap()]
+                .parse()
+                .unwrap()
+        };
+        let (cx, cy) = (attr("cx"), attr("cy"));
+        let [(x, y)] = texts(&pareto, "best")[..] else {
+            panic!("one best label")
+        };
+        assert!(
+            x >= cx + 10.0 && y <= cy - 8.0,
+            "label at ({x}, {y}), ring at ({cx}, {cy})"
+        );
     }
 }

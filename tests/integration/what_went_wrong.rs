@@ -254,3 +254,194 @@ fn a_typo_in_vary_names_the_vary_not_a_place_in_a_hidden_file() {
          `suspend`, `rules`, `overrides`\n"
     );
 }
+
+#[test]
+fn every_subcommand_has_examples_in_its_help() {
+    let commands = [
+        "run",
+        "validate",
+        "schema",
+        "replies",
+        "sweep",
+        "sweep-merge",
+        "import-config",
+        "export-config",
+        "diagnose",
+        "calibrate",
+        "replay",
+    ];
+    for command in commands {
+        let out = mtasim(&[command, "--help"], &repo(""));
+        assert!(
+            stdout(&out).contains("\nExamples:\n  mtasim "),
+            "{command} --help has no examples:\n{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn the_log_flags_have_one_name_in_every_command() {
+    for command in ["diagnose", "calibrate", "replay"] {
+        let help = stdout(&mtasim(&[command, "--help"], &repo("")));
+        for flag in [
+            "--log-format <FORMAT>",
+            "--year <YEAR>",
+            "--utc-offset <+HH:MM>",
+        ] {
+            assert!(help.contains(flag), "{command} has no {flag}:\n{help}");
+        }
+    }
+    assert!(stdout(&mtasim(&["replay", "--help"], &repo(""))).contains("--no-plots"));
+    // A log nobody can read names the flag that says its format; diagnose's old spelling
+    // is still accepted.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello\nworld\n").unwrap();
+    let out = mtasim(&["diagnose", "notes.txt"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: notes.txt: cannot tell the log format from its first lines: give --log-format \
+         postfix, kumomta or pmta\n"
+    );
+    let out = mtasim(
+        &["diagnose", "notes.txt", "--format", "postfix"],
+        dir.path(),
+    );
+    assert!(
+        !stderr(&out).contains("unexpected argument"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A small Postfix maillog of `name`, written by a run.
+fn maillog(dir: &Path, name: &str) -> std::path::PathBuf {
+    let clean = r#"{"name": "clean", "seed": 1, "duration": "1h",
+      "receivers": [{"name": "fine", "domains": ["fine.example"], "share": 1}],
+      "traffic": [{"messages": 50, "over": "10m"}]}"#;
+    std::fs::write(dir.join("clean.json"), clean).unwrap();
+    let out = mtasim(
+        &[
+            "run",
+            "clean.json",
+            "--log-format",
+            "postfix",
+            "--no-plots",
+            "-q",
+            "--out",
+            name,
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir.join(name).join("maillog")
+}
+
+#[test]
+fn diagnose_never_replaces_another_logs_default_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (maillog(dir.path(), "a"), maillog(dir.path(), "b"));
+    let diagnose = |log: &Path| {
+        mtasim(
+            &[
+                "diagnose",
+                log.to_str().unwrap(),
+                "--year",
+                "2026",
+                "--no-plots",
+                "-q",
+            ],
+            dir.path(),
+        )
+    };
+    assert!(diagnose(&a).status.success());
+    let first = std::fs::read(dir.path().join("output/maillog-diagnosis/diagnosis.json")).unwrap();
+    // The same log again replaces its own outputs.
+    assert!(diagnose(&a).status.success());
+    // Another log of the same name is refused, naming --out, and the first stays.
+    let out = diagnose(&b);
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.starts_with("error: output/maillog-diagnosis holds the diagnosis of ")
+            && said.contains("a/maillog; give --out DIR to diagnose ")
+            && said.contains("b/maillog beside it"),
+        "{said}"
+    );
+    let kept = std::fs::read(dir.path().join("output/maillog-diagnosis/diagnosis.json")).unwrap();
+    assert!(first == kept);
+}
+
+#[test]
+fn numbers_and_times_read_as_people_write_them() {
+    use mtasim::sim::SimError;
+    use mtasim::units::Span;
+    let stopped = SimError::Interrupted(Span::from_millis(103_644_680));
+    assert_eq!(
+        stopped.to_string(),
+        "interrupted at simulated time 1d 4h 47m 24s 680ms; no outputs were written or replaced"
+    );
+    let error = mtasim(
+        &[
+            "validate",
+            repo("scenarios/default.json").to_str().unwrap(),
+            "--set",
+            "traffic.0.messages=1.5",
+        ],
+        &repo(""),
+    );
+    assert_eq!(
+        stderr(&error),
+        "error: --set traffic.0.messages=1.5: traffic[0].messages: invalid type: floating point \
+         `1.5`, expected a whole number from 0 to 18446744073709551615\n"
+    );
+    let ok = mtasim(
+        &[
+            "validate",
+            repo("scenarios/default.json").to_str().unwrap(),
+            "--set",
+            "duration=400 milliseconds",
+        ],
+        &repo(""),
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+#[test]
+fn an_exported_winner_shows_its_time_as_a_duration_and_a_tie_is_called_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocked.json"), BLOCKED).unwrap();
+    let out = mtasim(
+        &[
+            "sweep",
+            "blocked.json",
+            "--vary",
+            "flow_control.errors.threshold=10,11",
+            "--replications",
+            "2",
+            "--export",
+            "kumomta",
+            "--out",
+            "s",
+            "--no-plots",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Thresholds of 10 and 11 errors a minute behave alike: a tie.
+    let said = stdout(&out);
+    assert!(
+        said.contains("\n  a tie, not a win: the runner-up flow_control.errors.threshold="),
+        "{said}"
+    );
+    let toml = std::fs::read_to_string(dir.path().join("s/best.kumomta.toml")).unwrap();
+    let winner = toml.lines().find(|l| l.starts_with("# Winner:")).unwrap();
+    // "p95_latency = 7m (95% CI 6m 50s .. 7m 10s)", not seconds with three decimals.
+    let value = winner.split("p95_latency = ").nth(1).unwrap();
+    let mean = &value[..value.find(" (").unwrap()];
+    assert!(
+        mean.ends_with(['s', 'm', 'h', 'd']) && !mean.contains('.'),
+        "{winner}"
+    );
+}

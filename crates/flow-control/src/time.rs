@@ -233,7 +233,8 @@ impl FromStr for Span {
         if trimmed.starts_with('-') {
             return Err(DurationError::Negative(text.into()));
         }
-        let parsed = humantime::parse_duration(trimmed).map_err(|e| match e {
+        let words = long_units(trimmed);
+        let parsed = humantime::parse_duration(&words).map_err(|e| match e {
             humantime::DurationError::NumberOverflow => DurationError::TooLong(text.into()),
             _ => DurationError::Syntax(text.into()),
         })?;
@@ -246,6 +247,28 @@ impl FromStr for Span {
             .map(Span)
             .ok_or_else(|| DurationError::TooLong(text.into()))
     }
+}
+
+/// humantime reads "12 hours" and "2 minutes" but not "400 milliseconds": the units it
+/// lacks, as it spells them.
+fn long_units(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+        let end = rest[start..]
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .map_or(rest.len(), |e| start + e);
+        out.push_str(&rest[..start]);
+        out.push_str(match &rest[start..end] {
+            "millisecond" | "milliseconds" | "millis" | "milli" => "ms",
+            "microsecond" | "microseconds" | "micros" => "us",
+            "nanosecond" | "nanoseconds" | "nanos" => "ns",
+            word => word,
+        });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The way configuration files write spans: `"1h 30m"`, `"250ms"`, `"0s"`.
@@ -305,6 +328,17 @@ impl schemars::JsonSchema for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_long_unit_words_as_humantime_reads_hours() {
+        let span = |t: &str| t.parse::<Span>().unwrap().as_millis();
+        assert_eq!(span("400 milliseconds"), 400);
+        assert_eq!(span("1 millisecond"), 1);
+        assert_eq!(span("12 hours"), 12 * 3_600_000);
+        assert_eq!(span("2 minutes 30 seconds"), 150_000);
+        assert_eq!(span("1h 250ms"), 3_600_250);
+        assert!("400 millifortnights".parse::<Span>().is_err());
+    }
 
     fn parse(text: &str) -> Result<u64, DurationError> {
         text.parse::<Span>().map(Span::as_millis)
