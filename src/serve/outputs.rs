@@ -395,6 +395,7 @@ pub fn write_report(lab: &Lab, summary: &Summary, ticks: &[Tick], dir: &Path) ->
         title: format!("{} (served)", summary.scenario),
         description: "What the scenario's receivers saw of the MTA under test (mtasim serve).".into(),
         facts,
+        verdict: String::new(),
         diagnosis: "Each receiver's answers: accepted, deferred (4xx) and rejected (5xx) transactions per interval, with its sessions and reputation.".into(),
         headers,
         table,
