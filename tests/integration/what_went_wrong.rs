@@ -96,7 +96,7 @@ fn the_run_summary_leads_with_the_verdict_and_the_worst_destination() {
                 100.0 * delivered as f64 / 4000.0
             )
             .as_str(),
-            &lines[5],
+            lines[5],
             "  dynamic flow control: no destination entered backoff",
             "  outputs: out",
         ]
