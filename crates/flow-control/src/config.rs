@@ -212,6 +212,11 @@ pub struct BackoffConfig {
     pub retry_after: Span,
     /// Back to normal this long after the last error-threshold trigger. Default `"1h"`.
     pub to_normal_after: Span,
+    /// What `to_normal_after` counts from: `"trigger"` (default), the last time the error
+    /// threshold was reached; `"error"`, the last counted error, so backoff lasts until a
+    /// quiet `to_normal_after` (PowerMTA-like).
+    #[serde(skip_serializing_if = "Since::is_default")]
+    pub to_normal_after_from: Since,
     /// Back to normal at the first delivery in backoff. Default false.
     pub to_normal_after_delivery: bool,
     /// `snap` (default): normal limits at once; `ramp`: they climb back in steps.
@@ -230,11 +235,30 @@ impl Default for BackoffConfig {
             max_rate: None,
             retry_after: Span::HOUR,
             to_normal_after: Span::HOUR,
+            to_normal_after_from: Since::Trigger,
             to_normal_after_delivery: false,
             recovery: Recovery::Snap,
             ramp_steps: 4,
             ramp_interval: Span::from_mins(15),
         }
+    }
+}
+
+/// What a backoff's `to_normal_after` is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Since {
+    /// The last time the error threshold (or a backoff rule) fired.
+    #[default]
+    Trigger,
+    /// The last counted error: each one, while in backoff, pushes the end out.
+    Error,
+}
+
+impl Since {
+    fn is_default(&self) -> bool {
+        *self == Since::default()
     }
 }
 

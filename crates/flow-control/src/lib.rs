@@ -22,7 +22,9 @@
 //! - **Backoff deadline**: the error threshold sets it to `to_normal_after` after the
 //!   trigger, a backoff rule to its `duration` after its last firing (the rule's duration
 //!   replaces `to_normal_after`, as a PowerMTA pattern's own timer does); a later trigger
-//!   only ever pushes it out. `to_normal_after_delivery` ends any backoff at the first
+//!   only ever pushes it out; with `to_normal_after_from: "error"` every counted error in
+//!   backoff pushes it out too (normal after a quiet `to_normal_after`), without counting
+//!   as a backoff event. `to_normal_after_delivery` ends any backoff at the first
 //!   delivery. A suspension's end starts a `to_normal_after` backoff.
 //! - **Backoff events** (what escalation counts): every error-threshold or backoff-rule
 //!   trigger in normal or backoff, at most one per attempt. Triggers are not acted on

@@ -512,6 +512,11 @@ impl FlowControl {
             .chain(errors)
             .reduce(|a, b| if b.0 > a.0 { b } else { a })
         else {
+            if counted && p.quiet && self.state == State::Backoff {
+                let until = now + p.to_normal_after;
+                let t = self.trouble();
+                t.backoff_until = t.backoff_until.max(until);
+            }
             return false;
         };
         let reason = match cause {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use regex::RegexSet;
 
-use crate::config::{Action, FlowControlConfig, Recovery, Trigger, regex_error};
+use crate::config::{Action, FlowControlConfig, Recovery, Since, Trigger, regex_error};
 use crate::feedback::WindowParams;
 use crate::rate::Rate;
 use crate::time::Span;
@@ -109,6 +109,9 @@ pub struct Policy {
     pub(super) backoff_rate: Option<Rate>,
     pub(super) retry_after: Span,
     pub(super) to_normal_after: Span,
+    /// Whether every counted error in backoff pushes its end out (`to_normal_after_from:
+    /// "error"`).
+    pub(super) quiet: bool,
     pub(super) to_normal_after_delivery: bool,
     /// `(steps, interval)` when recovery ramps.
     pub(super) ramp: Option<(u32, Span)>,
@@ -175,6 +178,7 @@ impl Policy {
             backoff_rate: b.max_rate.or(config.max_rate),
             retry_after: b.retry_after,
             to_normal_after: b.to_normal_after,
+            quiet: b.to_normal_after_from == Since::Error,
             to_normal_after_delivery: b.to_normal_after_delivery,
             ramp: (b.recovery == Recovery::Ramp).then_some((b.ramp_steps, b.ramp_interval)),
             escalate_after: s.after_backoffs,

@@ -568,6 +568,45 @@ fn a_trigger_during_backoff_restarts_the_timer() {
 }
 
 #[test]
+fn counted_from_the_last_error_any_error_in_backoff_restarts_the_timer() {
+    let (_, mut fc) = machine(quiet(json!({
+        "errors": { "threshold": 3 },
+        "backoff": { "to_normal_after": "20m", "to_normal_after_from": "error" }
+    })));
+    for t in [0, 1, 2] {
+        fc.record(time(t), attempt(TEMPFAIL));
+    }
+    assert_eq!(fc.next_wakeup(), Some(time(2 + 20 * MINUTE)));
+    // One error, far below the threshold, pushes the end out; a delivery does not, and
+    // neither does an error that the window does not count.
+    fc.record(time(10 * MINUTE), attempt(TEMPFAIL));
+    fc.record(time(15 * MINUTE), attempt(DELIVERED));
+    fc.record(time(16 * MINUTE), attempt(OutcomeClass::Permfail));
+    assert_eq!(fc.next_wakeup(), Some(time(30 * MINUTE)));
+    fc.advance(time(30 * MINUTE - 1));
+    assert_eq!(fc.state(), State::Backoff);
+    fc.advance(time(30 * MINUTE));
+    assert_eq!(fc.state(), State::Normal);
+    // Not a backoff event: nothing toward escalation, one entry.
+    assert_eq!(fc.backoff_entries(), 1);
+    // In normal, a single error does nothing.
+    fc.record(time(31 * MINUTE), attempt(TEMPFAIL));
+    assert_eq!(fc.state(), State::Normal);
+}
+
+#[test]
+fn counted_from_the_last_trigger_a_lone_error_changes_nothing() {
+    let (_, mut fc) = machine(quiet(json!({
+        "errors": { "threshold": 3 }, "backoff": { "to_normal_after": "20m" }
+    })));
+    for t in [0, 1, 2] {
+        fc.record(time(t), attempt(TEMPFAIL));
+    }
+    fc.record(time(10 * MINUTE), attempt(TEMPFAIL));
+    assert_eq!(fc.next_wakeup(), Some(time(2 + 20 * MINUTE)));
+}
+
+#[test]
 fn to_normal_after_delivery_ends_backoff_at_the_first_delivery() {
     let (_, mut fc) = machine(quiet(json!({
         "errors": { "threshold": 1 }, "backoff": { "to_normal_after_delivery": true }
