@@ -359,6 +359,8 @@ fn set_response(
     let (class, handshake, inner_code) = match kind {
         Kind::Delivered => (OutcomeClass::Delivered, false, None),
         _ if text.starts_with(INTERNAL) => internal_class(text),
+        // "451 4.4.4 failed to resolve queue gmail.com: ...": the MTA's own DNS, no receiver.
+        _ if classify::is_dns_failure(text) => (OutcomeClass::Internal, false, None),
         _ => (
             code.map_or(OutcomeClass::Tempfail, |c| {
                 ReplyKind::acted_on(c).outcome_class()
@@ -400,5 +402,17 @@ mod tests {
         );
         assert_eq!(site_parts("campaign:tenant@gmail.com"), None);
         assert_eq!(site_parts(""), None);
+    }
+
+    /// KumoMTA's own DNS failure (kumod's queue.rs words it so) is the MTA's, not a receiver's.
+    #[test]
+    fn a_failed_mx_lookup_is_internal() {
+        let line = r#"{"type":"TransientFailure","id":"0000000808d12e650000000000004e20","recipient":"u@gmail.com","queue":"gmail.com","site":"","response":{"code":451,"enhanced_code":{"class":4,"subject":4,"detail":4},"content":"failed to resolve queue gmail.com: MX lookup for gmail.com failed: request timed out","command":null},"timestamp":1781398800,"event_time":"2026-06-14T01:00:00.005Z","created":1781398800,"num_attempts":0}"#;
+        let (mut scratch, mut rcpts) = (String::new(), Vec::new());
+        let Lex::Record(lexed) = lex(line, &mut scratch, &mut rcpts) else {
+            panic!("not a record");
+        };
+        assert_eq!(lexed.class, Some(OutcomeClass::Internal));
+        assert!(!lexed.handshake);
     }
 }
