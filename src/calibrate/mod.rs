@@ -15,12 +15,16 @@
 pub mod collect;
 pub mod fit;
 pub mod replay;
+pub mod sender;
 mod stats;
 
 use std::collections::HashSet;
 
 use collect::{Dest, Evidence};
 use fit::{Notes, Timeline};
+use sender::Conduct;
+use sender::policy::{self, Seen};
+use stats::LogMoments;
 
 use crate::flow_control::FlowControlConfig;
 use crate::flow_control::config::{Action, RuleConfig, Trigger};
@@ -29,10 +33,6 @@ use crate::mta::config::MtaConfig;
 use crate::receiver::{GeneratedReceivers, ReceiverConfig};
 use crate::scenario::{self, Scenario, TrafficWave};
 use crate::units::Span;
-
-/// The note for the flow-control policy a log cannot show; a calibration given the MTA's
-/// configuration (`calibrate --mta`) drops it.
-pub const DEFAULT_POLICY: &str = "flow_control: the rest is mtasim's default policy; a log does not show the MTA's thresholds and rules (give --mta to take them from its configuration)";
 
 /// How to calibrate.
 #[derive(Debug, Clone)]
@@ -115,27 +115,34 @@ pub fn from_evidence(e: &Evidence, options: &Options) -> Result<Calibration, Cal
     }
     let mut notes = Notes::default();
     let timelines = fit::timelines(e);
+    let conducts: Vec<Conduct> = timelines.iter().map(|t| Conduct::read(&t.pace)).collect();
+    let quick: Vec<LogMoments> = timelines
+        .iter()
+        .zip(&conducts)
+        .map(|(t, c)| fit::quick_deliveries(t, c))
+        .collect();
     let ranked = ranked(e, |d| e.names.get(&d.name).cloned().unwrap_or_default());
     let (top, rest) = ranked.split_at(ranked.len().min(options.receivers));
     let mut taken = HashSet::new();
     let receivers: Vec<ReceiverConfig> = top
         .iter()
         .map(|(i, name)| {
-            let mut r = receiver(e, &e.dests[*i], &timelines[*i], name, &mut notes);
+            let d = &e.dests[*i];
+            let mut r = receiver(e, d, (&timelines[*i], &quick[*i]), name, &mut notes);
             r.name = Some(name.clone());
-            r.domains = domains(e, &e.dests[*i], name, &mut taken);
-            r.share = Some(share(e.dests[*i].recipients, total));
+            r.domains = domains(e, d, name, &mut taken);
+            r.share = Some(share(d.recipients, total));
             notes.say(format!(
                 "{name}.share: {} ({} of {total} recipients attempted)",
                 r.share.unwrap_or(0.0),
-                e.dests[*i].recipients
+                d.recipients
             ));
             r
         })
         .collect();
-    let generated_receivers = population(e, rest, total, &mut notes);
-    let mta = mta(e, &mut notes);
-    let flow_control = flow_control(e, top, &receivers, &mut notes);
+    let generated_receivers = population(e, rest, (total, &quick), &mut notes);
+    let mta = mta(e, &conducts, &mut notes);
+    let flow_control = flow_control(e, (&timelines, &conducts, &quick), &receivers, &mut notes);
     let traffic = traffic(e, &mut notes);
     let queued_at_end = e.queued_at_end();
     notes.say(format!(
@@ -180,7 +187,14 @@ fn description(e: &Evidence, notes: &Notes) -> String {
 }
 
 /// One destination's receiver: every behaviour the evidence shows.
-fn receiver(e: &Evidence, d: &Dest, t: &Timeline, name: &str, notes: &mut Notes) -> ReceiverConfig {
+fn receiver(
+    e: &Evidence,
+    d: &Dest,
+    (t, quick): (&Timeline, &LogMoments),
+    name: &str,
+    notes: &mut Notes,
+) -> ReceiverConfig {
+    let (latency, connect_latency) = fit::latencies(name, d, quick, notes);
     let rate_limit = fit::rate_limit(name, e, d, t, notes);
     let rate_limited_too = rate_limit.is_none();
     let (deferral_episodes, transient_errors) =
@@ -192,8 +206,8 @@ fn receiver(e: &Evidence, d: &Dest, t: &Timeline, name: &str, notes: &mut Notes)
         ));
     }
     ReceiverConfig {
-        latency: fit::latency(name, d, notes),
-        connect_latency: fit::connect_latency(name, d, notes),
+        latency,
+        connect_latency,
         connection_limit: fit::connection_limit(name, e, d, t, notes),
         rate_limit,
         greylisting: fit::greylisting(name, e, d, notes),
@@ -244,14 +258,16 @@ fn plausible(domain: &str) -> bool {
 fn population(
     e: &Evidence,
     rest: &[(usize, String)],
-    total: u64,
+    (total, quick): (u64, &[LogMoments]),
     notes: &mut Notes,
 ) -> Option<GeneratedReceivers> {
     if rest.is_empty() {
         return None;
     }
     let mut pooled = Dest::default();
+    let mut pooled_quick = LogMoments::default();
     for (i, _) in rest {
+        pooled_quick.merge(&quick[*i]);
         let d = &e.dests[*i];
         pooled.recipients += d.recipients;
         pooled.delivered += d.delivered;
@@ -295,9 +311,10 @@ fn population(
             reply: Some(fit::temporary_reply(e, reply, "generic-451")),
         }
     });
+    let (latency, connect_latency) = fit::latencies(name, &pooled, &pooled_quick, notes);
     let template = ReceiverConfig {
-        latency: fit::latency(name, &pooled, notes),
-        connect_latency: fit::connect_latency(name, &pooled, notes),
+        latency,
+        connect_latency,
         unknown_user_rate: fit::unknown_user_rate(name, &pooled, notes),
         transient_errors: transient_errors.filter(|t| t.probability > 0.0),
         ..ReceiverConfig::default()
@@ -318,7 +335,7 @@ fn population(
 }
 
 /// The MTA side: retries, maximum age, connections, own failures.
-fn mta(e: &Evidence, notes: &mut Notes) -> MtaConfig {
+fn mta(e: &Evidence, conducts: &[Conduct], notes: &mut Notes) -> MtaConfig {
     let defaults = MtaConfig::default();
     let max_connections = fit::concurrency(e.busy_minutes.values().copied())
         .map(|seen| seen.max(defaults.max_connections));
@@ -334,38 +351,35 @@ fn mta(e: &Evidence, notes: &mut Notes) -> MtaConfig {
     MtaConfig {
         max_connections: max_connections.unwrap_or(defaults.max_connections).max(1),
         internal_errors: fit::internal_errors(e, notes),
-        retry: fit::retry(e, notes),
+        retry: fit::retry(e, conducts, notes),
         ..defaults
     }
 }
 
-/// Flow control is the MTA's policy, which a log does not show beyond its concurrency:
-/// the defaults, the concurrency seen, and greylisting not counted as an error.
+/// Flow control: the policy that explains what the sender did ([`sender::policy`]), and
+/// greylisting not counted as an error when any receiver greylists, as MTAs usually do.
 fn flow_control(
     e: &Evidence,
-    top: &[(usize, String)],
+    (timelines, conducts, quick): (&[Timeline], &[Conduct], &[LogMoments]),
     receivers: &[ReceiverConfig],
     notes: &mut Notes,
 ) -> FlowControlConfig {
-    let mut config = FlowControlConfig::default();
-    let timelines = fit::timelines(e);
-    let per_destination = top
+    let seen: Vec<Seen> = timelines
         .iter()
-        .filter_map(|(i, _)| fit::concurrency(timelines[*i].minutes.iter().map(|(_, m)| m.busy_ms)))
-        .max();
-    match per_destination {
-        Some(n) => {
-            config.concurrency.max = n.max(config.concurrency.max);
-            notes.say(format!(
-                "flow_control.concurrency.max: {}: the most sessions seen open at once to one destination ({n}), or the default when more (a lower bound of the limit)",
-                config.concurrency.max
-            ));
-        }
-        None => notes.fallback(format!(
-            "flow_control.concurrency.max: the default {}, because the log has no Postfix delays to count open sessions",
-            config.concurrency.max
-        )),
-    }
+        .zip(conducts)
+        .enumerate()
+        .map(|(i, (t, conduct))| Seen {
+            conduct,
+            pace: &t.pace,
+            session_s: fit::session_seconds(&e.dests[i], &quick[i]),
+        })
+        .collect();
+    let names: Vec<String> = e
+        .dests
+        .iter()
+        .map(|d| e.names.get(&d.name).cloned().unwrap_or_default())
+        .collect();
+    let mut config = policy::learn(e, &seen, &names, notes).config;
     if receivers.iter().any(|r| r.greylisting.is_some()) {
         config.rules.push(RuleConfig {
             pattern: "[Gg]reylist".into(),
@@ -379,7 +393,6 @@ fn flow_control(
                 .into(),
         );
     }
-    notes.fallback(DEFAULT_POLICY.into());
     config
 }
 

@@ -14,10 +14,10 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::collect::Evidence;
+use super::collect::pace::STEP;
 use super::stats::CoarseHistogram;
 use crate::flow_control::State;
 use crate::logs::classify::reply_key;
@@ -63,22 +63,48 @@ pub struct Side {
     pub queued: u64,
     pub deferrals_by_reply: BTreeMap<String, u64>,
     pub latency: CoarseHistogram,
-    /// Time with the destination held back by flow control: the simulation's time in
-    /// backoff and suspended; the log's bins with holds.
+    /// Time the destinations were held back: the simulation's flow-control states; the
+    /// sender's conduct the log shows ([`crate::calibrate::sender`]).
     pub backoff: Span,
+    pub suspended: Span,
     /// Per bin: delivered, deferred, bounced, and queued at the bin's end.
     pub curves: Vec<[u64; 4]>,
+    /// Per bin: ms in backoff and suspended (summed over the group's destinations).
+    pub held: Vec<[u64; 2]>,
 }
 
 impl Side {
     fn new(bins: usize) -> Side {
         Side {
             curves: vec![[0; 4]; bins],
+            held: vec![[0; 2]; bins],
             ..Side::default()
         }
     }
 
-    fn metrics(&self) -> [(&'static str, f64); 10] {
+    /// Adds `ms` of `state` from `from` (ms) on, spread over the bins it covers.
+    fn hold(&mut self, state: State, (from, ms): (u64, u64), bin: u64) {
+        let column = usize::from(state == State::Suspended);
+        match state {
+            State::Suspended => self.suspended += Span::from_millis(ms),
+            _ => self.backoff += Span::from_millis(ms),
+        }
+        let (mut at, end) = (from, from + ms);
+        let last = self.held.len().saturating_sub(1);
+        while at < end && !self.held.is_empty() {
+            let b = ((at / bin) as usize).min(last);
+            let upto = if b == last {
+                end
+            } else {
+                ((at / bin) + 1) * bin
+            };
+            let upto = upto.min(end);
+            self.held[b][column] += upto - at;
+            at = upto;
+        }
+    }
+
+    fn metrics(&self) -> [(&'static str, f64); 12] {
         let q = |p| self.latency.quantile(p) as f64 / 1000.0;
         [
             ("delivered", self.delivered as f64),
@@ -90,6 +116,11 @@ impl Side {
             ("latency_p90_s", q(0.9)),
             ("latency_p99_s", q(0.99)),
             ("time_in_backoff_s", self.backoff.as_secs_f64()),
+            ("time_suspended_s", self.suspended.as_secs_f64()),
+            (
+                "time_held_back_s",
+                (self.backoff + self.suspended).as_secs_f64(),
+            ),
             ("recipients", self.recipients as f64),
         ]
     }
@@ -261,7 +292,13 @@ fn observed(e: &Evidence, groups: &[String], bins: usize) -> Vec<Side> {
             *side.deferrals_by_reply.entry(key).or_insert(0) += n;
         }
     }
-    let mut held_bins: FxHashMap<(usize, u32), ()> = FxHashMap::default();
+    let timelines = super::fit::timelines(e);
+    for (d, t) in timelines.iter().enumerate() {
+        let conduct = super::sender::Conduct::read(&t.pace);
+        for (k, state) in conduct.held_steps() {
+            sides[group_of_dest[d]].hold(state, (u64::from(k) * STEP, STEP), e.bin);
+        }
+    }
     let mut arrived = vec![vec![0u64; bins]; groups.len()];
     let mut finished = vec![vec![0u64; bins]; groups.len()];
     for (&(d, b), bin) in &e.bins {
@@ -273,12 +310,6 @@ fn observed(e: &Evidence, groups: &[String], bins: usize) -> Vec<Side> {
         c[2] += u64::from(bin.bounced);
         arrived[g][i] += u64::from(bin.arrived);
         finished[g][i] += u64::from(bin.finished);
-        if bin.held > 0 {
-            held_bins.insert((g, b), ());
-        }
-    }
-    for ((g, _), ()) in held_bins {
-        sides[g].backoff += Span::from_millis(e.bin);
     }
     for (g, side) in sides.iter_mut().enumerate() {
         cumulate(&mut side.curves, &arrived[g], &finished[g]);
@@ -313,7 +344,7 @@ struct SimSide {
     arrived: Vec<Vec<u64>>,
     finished: Vec<Vec<u64>>,
     /// Per destination: since when it has been out of normal.
-    held_since: Vec<Option<Instant>>,
+    held_since: Vec<Option<(Instant, State)>>,
 }
 
 impl SimSide {
@@ -362,8 +393,9 @@ impl SimSide {
 
     fn finish(mut self, end: Instant) -> Vec<Side> {
         for (d, since) in self.held_since.iter().enumerate() {
-            if let (Some(since), Some(g)) = (since, self.group_of[d]) {
-                self.sides[g].backoff += end.saturating_since(*since);
+            if let (Some((since, state)), Some(g)) = (since, self.group_of[d]) {
+                let ms = end.saturating_since(*since).as_millis();
+                self.sides[g].hold(*state, (since.as_millis(), ms), self.bin);
             }
         }
         for (g, side) in self.sides.iter_mut().enumerate() {
@@ -427,16 +459,12 @@ impl Observer for SimSide {
         transition: &crate::flow_control::Transition,
     ) {
         let g = self.group(world, d);
-        let since = &mut self.held_since[d.index()];
-        match (transition.to, *since) {
-            (State::Normal, Some(from)) => {
-                self.sides[g].backoff += transition.at.saturating_since(from);
-                *since = None;
-            }
-            (State::Normal, None) => {}
-            (_, None) => *since = Some(transition.at),
-            (_, Some(_)) => {}
+        if let Some((from, state)) = self.held_since[d.index()] {
+            let ms = transition.at.saturating_since(from).as_millis();
+            self.sides[g].hold(state, (from.as_millis(), ms), self.bin);
         }
+        self.held_since[d.index()] =
+            (transition.to != State::Normal).then_some((transition.at, transition.to));
     }
 }
 
@@ -479,6 +507,7 @@ fn compare(
             total.expired += s.expired;
             total.queued += s.queued;
             total.backoff += s.backoff;
+            total.suspended += s.suspended;
             total.latency.merge(&s.latency);
             for (reply, n) in &s.deferrals_by_reply {
                 *total.deferrals_by_reply.entry(reply.clone()).or_insert(0) += n;

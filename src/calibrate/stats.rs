@@ -114,6 +114,31 @@ impl CoarseHistogram {
     }
 }
 
+/// The `q` quantile of `values` by nearest rank (0 when empty).
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// The value below which half the weight of (value, weight) pairs lies (0 when empty).
+pub fn weighted_median(mut pairs: Vec<(f64, f64)>) -> f64 {
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = pairs.iter().map(|p| p.1).sum::<f64>() / 2.0;
+    let mut seen = 0.0;
+    for (value, weight) in &pairs {
+        seen += weight;
+        if seen >= half {
+            return *value;
+        }
+    }
+    0.0
+}
+
 /// The median of `values` (0 when empty); sorts them.
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
@@ -158,5 +183,19 @@ mod tests {
         }
         assert_eq!(CoarseHistogram::default().quantile(0.5), 0);
         assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&hundred, 0.99), 99.0);
+        assert_eq!(quantile(&hundred, 0.0), 1.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        // One heavy bin outweighs three light ones.
+        assert_eq!(
+            weighted_median(vec![(0.6, 50.0), (0.6, 50.0), (0.0, 500.0), (0.6, 50.0)]),
+            0.0
+        );
+        assert_eq!(
+            weighted_median(vec![(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]),
+            2.0
+        );
+        assert_eq!(weighted_median(Vec::new()), 0.0);
     }
 }

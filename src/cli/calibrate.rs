@@ -163,10 +163,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
         ));
         scenario::compile(&scenario).map_err(|e| Failure::Input(e.to_string()))?;
         calibration.scenario = scenario;
-        // The policy is the configuration's now, not the default the log fell back to.
+        // The policy is the configuration's now, not what the log's estimates fell back to.
         calibration
             .fallbacks
-            .retain(|note| note != calibrate::DEFAULT_POLICY);
+            .retain(|note| !note.starts_with("flow_control"));
     }
     for fallback in &calibration.fallbacks {
         eprintln!("note: {fallback}");

@@ -81,7 +81,6 @@ impl Connects {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

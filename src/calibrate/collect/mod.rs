@@ -7,15 +7,16 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::stats::{CoarseHistogram, LogMoments};
 
 mod connects;
-pub use connects::{Connects, FailRun, FoundOutage};
+pub mod pace;
+pub mod retries;
 use crate::flow_control::OutcomeClass;
 use crate::logs::{Extra, Kind, LogError, LogReader, Outcome, QueueKey, RecipientKey, Sym};
-use crate::metrics::Histogram;
 use crate::replies::{BounceReason, Signal};
 use crate::units::Span;
+pub use connects::{Connects, FailRun, FoundOutage};
+pub use pace::Pace;
+pub use retries::{Retries, RetrySample};
 
-/// Retry numbers whose spacing is kept apart (later retries join the last).
-pub const RETRIES: usize = 8;
 const MINUTE: u64 = 60_000;
 
 /// What a reply says, for the estimators (from its text, once per distinct reply).
@@ -111,6 +112,9 @@ pub struct Dest {
     pub delivery: CoarseHistogram,
     pub connects: Connects,
     pub greylist: GreylistBounds,
+    /// How long its latest first attempts waited after arrival, smoothed (ms): the queue a
+    /// retry waits in too.
+    pub queue_wait: u64,
 }
 
 /// One recipient in flight.
@@ -118,12 +122,12 @@ pub struct Dest {
 struct Recipient {
     dest: u32,
     arrived: u64,
-    /// End of its last attempt, and whether it was deferred.
+    /// End of its last attempt (or hold), and whether it was deferred (or held).
     last: u64,
     last_deferred: bool,
-    /// Held by flow control since its last attempt.
-    held: bool,
     attempts: u32,
+    /// Deferrals and holds so far.
+    deferrals: u32,
     /// Start of its first mail transaction.
     first_transaction: Option<u64>,
     greylisted_first: bool,
@@ -164,15 +168,18 @@ pub struct Evidence {
     pub bins: FxHashMap<(u32, u32), Bin>,
     /// All destinations per minute: busy time (Postfix c + d).
     pub busy_minutes: FxHashMap<u32, u64>,
+    /// Per destination and [`pace::STEP`]: the sender's pace.
+    pub pace: FxHashMap<(u32, u32), Pace>,
+    /// Per destination, step and reply: the counted failures of [`Pace::errors`].
+    pub pace_replies: FxHashMap<(u32, u32, Sym), u32>,
     /// New connections (attempts that were not on a reused one) and the MTA's own
     /// failures per bin: the MTA's errors strike when it connects.
     pub mta_bins: Vec<(u32, u32)>,
     /// Recipients arriving per bin (the traffic).
     pub traffic: Vec<u64>,
     pub sources: ArrivalSources,
-    /// Spacing of consecutive attempts after a deferral, by retry number.
-    pub retries: Vec<Histogram>,
-    pub expiry_ages: Histogram,
+    /// Retries and expiries: the MTA's retry schedule and expiry rule show there.
+    pub retries: Retries,
     /// The oldest age seen at any outcome.
     pub oldest: u64,
     pub exact_replies: FxHashMap<Sym, String>,
@@ -197,8 +204,6 @@ impl Evidence {
     pub fn read(reader: &mut LogReader, bin: Span) -> Result<Evidence, LogError> {
         let mut evidence = Evidence {
             bin: bin.as_millis().max(1),
-            retries: vec![Histogram::new(); RETRIES],
-            expiry_ages: Histogram::new(),
             ..Evidence::default()
         };
         while let Some(o) = reader.next_outcome()? {
@@ -369,8 +374,8 @@ impl Evidence {
                 arrived,
                 last: t,
                 last_deferred: false,
-                held: false,
                 attempts: 0,
+                deferrals: 0,
                 first_transaction: None,
                 greylisted_first: false,
             },
@@ -431,10 +436,13 @@ impl Evidence {
     fn held(&mut self, o: &Outcome, t: u64, reader: &LogReader) {
         let d = self.dest(o.destination, reader);
         self.dests[d as usize].held += 1;
+        self.pace.entry((d, pace::step_of(t))).or_default().held += 1;
         let b = self.bin_of(t);
         self.bins.entry((d, b)).or_default().held += 1;
         if let Some(r) = o.recipient.and_then(|k| self.recipients.get_mut(&k)) {
-            r.held = true;
+            r.last = t;
+            r.last_deferred = true;
+            r.deferrals += 1;
         }
     }
 
@@ -445,7 +453,8 @@ impl Evidence {
             .age
             .or_else(|| state.map(|s| t.saturating_sub(s.arrived)))
             .unwrap_or(0);
-        self.expiry_ages.record(Span::from_millis(age));
+        let text = reader.record().map_or("", |r| r.reply);
+        self.retries.expired(age, text);
         let name = match state {
             Some(s) => self.dests[s.dest as usize].name,
             None => o.destination,
@@ -473,7 +482,17 @@ impl Evidence {
             self.unkeyed += 1;
             return;
         };
-        self.spacing(key, t);
+        let (delays, conn_use) = match o.extra {
+            Extra::Postfix(p) => {
+                self.has_delays |= p.delays.is_some();
+                (p.delays.map(|d| d.map(u64::from)), p.conn_use)
+            }
+            _ => (None, 1),
+        };
+        let [_, _, c, d_ms] = delays.unwrap_or([0; 4]);
+        let start = t.saturating_sub(c + d_ms);
+        self.retried(key, d, start, delays);
+        self.pace(o, key, d, (start, t), delays, reader);
         let class = o.class.unwrap_or(OutcomeClass::Tempfail);
         if class == OutcomeClass::Internal {
             self.mta_bins[b].1 += 1;
@@ -485,15 +504,6 @@ impl Evidence {
             self.after_attempt(key, t, true);
             return;
         }
-        let (c, d_ms, conn_use) = match o.extra {
-            Extra::Postfix(p) => {
-                let [_, _, c, d] = p.delays.unwrap_or([0; 4]);
-                self.has_delays |= p.delays.is_some();
-                (u64::from(c), u64::from(d), p.conn_use)
-            }
-            _ => (0, 0, 1),
-        };
-        let start = t.saturating_sub(c + d_ms);
         let minute = (t / MINUTE) as u32;
         *self.busy_minutes.entry(minute).or_insert(0) += c + d_ms;
         self.minutes.entry((d, minute)).or_default().busy_ms += c + d_ms;
@@ -510,6 +520,66 @@ impl Evidence {
         }
         self.transaction(o, key, t, d, d_ms, minute, reader);
         self.after_attempt(key, t, o.kind == Kind::Deferred);
+    }
+
+    /// The attempt in the sender's pace at `d`: started, failed (as MTAs count errors),
+    /// and the mail that had waited for it.
+    fn pace(
+        &mut self,
+        o: &Outcome,
+        key: RecipientKey,
+        d: u32,
+        (start, t): (u64, u64),
+        delays: Option<[u64; 4]>,
+        reader: &LogReader,
+    ) {
+        let reply = self.learn(o.reply, reader);
+        let r = self.recipients[&key];
+        let first = r.attempts == 0;
+        // When it fell due: Postfix says (the time before the active queue, counted from
+        // arrival: a retry's queue run, or the run after holds); else a first attempt fell
+        // due on arrival.
+        let due = match delays {
+            Some([a, ..]) => Some(r.arrived + a),
+            None => first.then_some(r.arrived),
+        };
+        let class = o.class.unwrap_or(OutcomeClass::Tempfail);
+        let counted = match class {
+            OutcomeClass::Delivered | OutcomeClass::Permfail => false,
+            OutcomeClass::Tempfail => reply != ReplyClass::Greylist,
+            _ => true,
+        };
+        if first && delays.is_none() {
+            let wait = start.saturating_sub(r.arrived);
+            let dest = &mut self.dests[d as usize];
+            dest.queue_wait = (3 * dest.queue_wait + wait) / 4;
+            let p = self.pace.entry((d, pace::step_of(start))).or_default();
+            p.first_attempts += 1;
+            p.first_waits_ms += wait;
+        }
+        let (s, e) = (pace::step_of(start), pace::step_of(t));
+        if let Some(due) = due {
+            let due_step = pace::step_of(due + pace::PATIENCE).min(s);
+            self.pace.entry((d, due_step)).or_default().due += 1;
+            self.pace.entry((d, s)).or_default().taken += 1;
+        }
+        let p = self.pace.entry((d, s)).or_default();
+        p.started += 1;
+        p.busy_ms += delays.map_or(0, |[_, _, c, d]| c + d);
+        p.timeouts += u32::from(class == OutcomeClass::Timeout);
+        if counted {
+            let p = self.pace.entry((d, e)).or_default();
+            p.errors += 1;
+            p.handshake_errors += u32::from(o.handshake);
+            *self.pace_replies.entry((d, e, o.reply)).or_insert(0) += 1;
+        }
+        if first && class == OutcomeClass::Delivered && delays.is_none() {
+            self.pace
+                .entry((d, pace::step_of(r.arrived)))
+                .or_default()
+                .first_delivery
+                .add(t.saturating_sub(r.arrived));
+        }
     }
 
     /// A failed connect or a greeting reject.
@@ -636,17 +706,35 @@ impl Evidence {
         }
     }
 
-    /// The spacing since the recipient's previous attempt, if that one was deferred and no
-    /// hold came between.
-    fn spacing(&mut self, key: RecipientKey, t: u64) {
+    /// A retry: the wait from the recipient's last deferral (or hold) to when this attempt
+    /// fell due (see [`retries`]), and the least such wait in the pace of the deferral's
+    /// step.
+    fn retried(&mut self, key: RecipientKey, d: u32, start: u64, delays: Option<[u64; 4]>) {
         let Some(r) = self.recipients.get(&key) else {
             return;
         };
-        if r.attempts == 0 || !r.last_deferred || r.held {
+        if !r.last_deferred {
             return;
         }
-        let n = (r.attempts as usize - 1).min(RETRIES - 1);
-        self.retries[n].record(Span::from_millis(t.saturating_sub(r.last)));
+        let exact = delays.map(|[a, ..]| (r.arrived + a).max(r.last));
+        let due = exact.unwrap_or_else(|| {
+            start
+                .saturating_sub(self.dests[d as usize].queue_wait)
+                .max(r.last)
+        });
+        let sample = RetrySample {
+            dest: d,
+            step: pace::step_of(r.last),
+            retry: r.deferrals.saturating_sub(1),
+            age: r.last.saturating_sub(r.arrived),
+            deferred: r.last,
+            start,
+            due: exact,
+        };
+        let wait = ((due - r.last) / 1000).min(u64::from(u32::MAX - 1)) as u32;
+        let p = self.pace.entry((d, sample.step)).or_default();
+        p.retry_wait = p.retry_wait.min(wait);
+        self.retries.record(sample, due);
     }
 
     fn after_attempt(&mut self, key: RecipientKey, t: u64, deferred: bool) {
@@ -654,7 +742,7 @@ impl Evidence {
             r.attempts += 1;
             r.last = t;
             r.last_deferred = deferred;
-            r.held = false;
+            r.deferrals += u32::from(deferred);
         }
     }
 

@@ -4,19 +4,21 @@
 
 use rustc_hash::FxHashMap;
 
-use super::collect::{Bin, Evidence, Minute};
+use super::collect::{Bin, Evidence, Minute, Pace};
 use crate::logs::Sym;
 use crate::replies::{Reply, ReplyKind};
 use crate::units::Span;
 
 mod mta;
 mod receiver;
+mod retry;
 
-pub use mta::{concurrency, internal_errors, retry, zipf_exponent};
+pub use mta::{concurrency, internal_errors, zipf_exponent};
 pub use receiver::{
-    connect_latency, connection_limit, deferrals, greylisting, latency, outages, rate_limit,
-    unknown_user_rate,
+    connection_limit, deferrals, greylisting, latencies, outages, quick_deliveries, rate_limit,
+    session_seconds, unknown_user_rate,
 };
+pub use retry::retry;
 
 /// What an estimator says: the value's provenance, or why it is a default (`fallback`
 /// ones are also printed on stderr).
@@ -37,10 +39,11 @@ impl Notes {
     }
 }
 
-/// One destination's bins and minutes in time order.
+/// One destination's bins, minutes and pace steps in time order.
 pub struct Timeline<'a> {
     pub bins: Vec<(u32, &'a Bin)>,
     pub minutes: Vec<(u32, &'a Minute)>,
+    pub pace: Vec<(u32, &'a Pace)>,
 }
 
 /// Splits the evidence's per-(destination, time) maps by destination, in time order.
@@ -49,6 +52,7 @@ pub fn timelines(e: &Evidence) -> Vec<Timeline<'_>> {
         .map(|_| Timeline {
             bins: Vec::new(),
             minutes: Vec::new(),
+            pace: Vec::new(),
         })
         .collect();
     for (&(d, b), bin) in &e.bins {
@@ -57,9 +61,13 @@ pub fn timelines(e: &Evidence) -> Vec<Timeline<'_>> {
     for (&(d, m), minute) in &e.minutes {
         out[d as usize].minutes.push((m, minute));
     }
+    for (&(d, s), pace) in &e.pace {
+        out[d as usize].pace.push((s, pace));
+    }
     for t in &mut out {
         t.bins.sort_by_key(|(b, _)| *b);
         t.minutes.sort_by_key(|(m, _)| *m);
+        t.pace.sort_by_key(|(s, _)| *s);
     }
     out
 }
@@ -78,7 +86,10 @@ pub(super) fn percent(x: f64) -> String {
 }
 
 /// The most frequent of `counts`, ties to the smaller symbol (deterministic).
-pub(super) fn most_frequent(counts: &FxHashMap<Sym, u64>, keep: impl Fn(Sym) -> bool) -> Option<Sym> {
+pub(super) fn most_frequent(
+    counts: &FxHashMap<Sym, u64>,
+    keep: impl Fn(Sym) -> bool,
+) -> Option<Sym> {
     counts
         .iter()
         .filter(|(s, _)| keep(**s))
@@ -95,4 +106,3 @@ pub fn temporary_reply(e: &Evidence, reply: Option<Sym>, fallback: &str) -> Stri
         _ => fallback.to_string(),
     }
 }
-

@@ -1,153 +1,13 @@
-//! The sending MTA's estimators: its retry schedule and maximum age, its own failures,
+//! The sending MTA's estimators besides its retries and flow control: its own failures,
 //! the sessions it held open, and the long tail's Zipf exponent.
 
-use super::{Notes, ms, seconds};
-use crate::calibrate::collect::{Evidence, RETRIES};
+use super::{Notes, ms};
+use crate::calibrate::collect::Evidence;
 use crate::calibrate::stats::median;
-use crate::mta::config::{ErrorWindow, InternalErrors, Jitter, RetryConfig, Schedule};
-use crate::units::Span;
+use crate::mta::config::{ErrorWindow, InternalErrors};
 
 /// Attempts a bin needs to count toward the MTA's own error rate.
 const MIN_BIN_ATTEMPTS: u32 = 20;
-/// Spacings a retry number needs to be fitted.
-const MIN_SPACINGS: u64 = 20;
-
-/// The retry schedule from the spacing of each message's attempts after a deferral.
-pub fn retry(e: &Evidence, notes: &mut Notes) -> RetryConfig {
-    let defaults = RetryConfig::default();
-    let fitted: Vec<usize> = (0..RETRIES)
-        .take_while(|&n| e.retries[n].count() >= MIN_SPACINGS)
-        .collect();
-    let Some(&first) = fitted.first() else {
-        notes.fallback(format!(
-            "mta.retry: the default schedule, because the log has {} retries after a deferral (a fit needs {MIN_SPACINGS})",
-            e.retries[0].count()
-        ));
-        return RetryConfig {
-            max_age: max_age(e, notes),
-            ..defaults
-        };
-    };
-    let h = &e.retries[first];
-    let (p10, p90) = (
-        h.quantile(0.1).as_millis() as f64,
-        h.quantile(0.9).as_millis() as f64,
-    );
-    let spread = p10 / p90.max(1.0);
-    let (jitter, scale) = if spread < 0.3 {
-        (Jitter::Full, 2.0)
-    } else if spread < 0.8 {
-        (Jitter::Equal, 1.0 / 0.75)
-    } else {
-        (Jitter::None, 1.0)
-    };
-    let delays: Vec<u64> = fitted
-        .iter()
-        .map(|&n| (e.retries[n].quantile(0.5).as_millis() as f64 * scale).round() as u64)
-        .collect();
-    let jitter_name = match jitter {
-        Jitter::Full => "full",
-        Jitter::Equal => "equal",
-        _ => "none",
-    };
-    notes.say(format!(
-        "mta.retry.jitter: {jitter_name}, from the spread of first retries (p10/p90 = {spread:.2} over {} retries)",
-        h.count()
-    ));
-    let schedule = schedule(&delays, notes);
-    RetryConfig {
-        jitter,
-        max_age: max_age(e, notes),
-        ..schedule
-    }
-}
-
-/// Exponential when the delays grow by a steady factor, else the intervals themselves.
-fn schedule(delays: &[u64], notes: &mut Notes) -> RetryConfig {
-    let defaults = RetryConfig::default();
-    let shown: Vec<String> = delays.iter().map(|&d| seconds(d).to_string()).collect();
-    let ratios: Vec<f64> = delays
-        .windows(2)
-        .map(|w| w[1] as f64 / w[0].max(1) as f64)
-        .collect();
-    let growing: Vec<f64> = ratios.iter().copied().filter(|r| *r > 1.15).collect();
-    if !growing.is_empty() && ratios.first().is_some_and(|r| *r > 1.15) {
-        let factor = growing.iter().map(|r| r.ln()).sum::<f64>() / growing.len() as f64;
-        let factor = (factor.exp() * 100.0).round() / 100.0;
-        let capped = ratios.last().is_some_and(|r| *r <= 1.15);
-        let last = *delays.last().expect("two delays");
-        let max = if capped {
-            seconds(last)
-        } else {
-            defaults.max.max(seconds(last))
-        };
-        notes.say(format!(
-            "mta.retry: exponential, initial {} factor {factor} max {max}{}, from the median spacing of retries 1 to {} ({})",
-            seconds(delays[0]),
-            if capped { "" } else { " (the cap was not reached in the log: the default or the longest seen)" },
-            delays.len(),
-            shown.join(", ")
-        ));
-        return RetryConfig {
-            schedule: Schedule::Exponential,
-            initial: seconds(delays[0]),
-            factor: factor.max(1.0),
-            max: max.max(seconds(delays[0])),
-            ..defaults
-        };
-    }
-    let constant = ratios.iter().all(|r| (0.85..=1.15).contains(r));
-    let intervals: Vec<Span> = if constant {
-        vec![seconds(delays[0])]
-    } else {
-        delays.iter().map(|&d| seconds(d)).collect()
-    };
-    notes.say(format!(
-        "mta.retry: intervals {}, from the median spacing of retries 1 to {} ({})",
-        intervals
-            .iter()
-            .map(Span::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        delays.len(),
-        shown.join(", ")
-    ));
-    let initial = intervals.iter().copied().min().unwrap_or(defaults.initial);
-    RetryConfig {
-        schedule: Schedule::Intervals,
-        initial: initial.max(Span::SECOND),
-        max: intervals
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(defaults.max)
-            .max(initial),
-        intervals,
-        ..defaults
-    }
-}
-
-/// The youngest expired message's age; without expirations the default, or more than the
-/// oldest message seen.
-fn max_age(e: &Evidence, notes: &mut Notes) -> Span {
-    let default = RetryConfig::default().max_age;
-    if e.expiry_ages.count() > 0 {
-        let youngest = e.expiry_ages.quantile(0.0);
-        let age = Span::from_mins(youngest.as_millis() / 60_000).max(Span::MINUTE);
-        notes.say(format!(
-            "mta.retry.max_age: {age}, the youngest of {} expired messages",
-            e.expiry_ages.count()
-        ));
-        return age;
-    }
-    let oldest = Span::from_millis(e.oldest);
-    let age = default.max(Span::from_hours(oldest.as_millis() / 3_600_000 + 1));
-    notes.fallback(format!(
-        "mta.retry.max_age: {age}: no message expired in the log (the oldest seen was {}), so the default or more",
-        seconds(e.oldest)
-    ));
-    age
-}
 
 /// The MTA's own failures: a base rate, and windows where it is well above it.
 pub fn internal_errors(e: &Evidence, notes: &mut Notes) -> InternalErrors {
@@ -255,31 +115,6 @@ pub fn zipf_exponent(volumes: &[u64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schedules_are_recognised() {
-        let mut notes = Notes::default();
-        let r = schedule(&[600_000, 1_200_000, 2_400_000, 4_800_000], &mut notes);
-        assert_eq!(
-            (r.schedule, r.initial, r.factor, r.max),
-            (
-                Schedule::Exponential,
-                Span::from_mins(10),
-                2.0,
-                Span::from_hours(4)
-            )
-        );
-        let r = schedule(&[600_000, 1_200_000, 2_400_000, 2_400_000], &mut notes);
-        assert_eq!((r.factor, r.max), (2.0, Span::from_mins(40)));
-        let r = schedule(&[300_000, 310_000, 295_000], &mut notes);
-        assert_eq!(
-            (r.schedule, r.intervals.clone()),
-            (Schedule::Intervals, vec![Span::from_mins(5)])
-        );
-        let r = schedule(&[60_000, 30_000], &mut notes);
-        assert_eq!(r.intervals, vec![Span::from_mins(1), Span::from_secs(30)]);
-        assert_eq!(r.initial, Span::from_secs(30));
-    }
 
     #[test]
     fn zipf_exponents_are_fitted() {

@@ -4,10 +4,12 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{Notes, Timeline, ms, most_frequent, percent, seconds, temporary_reply};
+use super::{Notes, Timeline, most_frequent, ms, percent, seconds, temporary_reply};
 use crate::calibrate::collect::{Bin, Dest, Evidence, ReplyClass, run_total};
-use crate::calibrate::stats::median;
+use crate::calibrate::sender::{Conduct, Label};
+use crate::calibrate::stats::{LogMoments, median, weighted_median};
 use crate::logs::Sym;
+use crate::receiver::config::{DEFAULT_CONNECT_LATENCY, DEFAULT_LATENCY};
 use crate::receiver::latency::{LatencyDistribution, Lognormal};
 use crate::receiver::{
     ConnectionLimit, DeferralEpisode, Greylisting, Latency, Outage, OutageMode, RateLimit,
@@ -20,32 +22,77 @@ const MIN_LATENCY_SAMPLES: u64 = 20;
 /// Transactions a bin needs to count toward a deferral rate.
 const MIN_BIN_TRANSACTIONS: u32 = 10;
 
-/// Transaction latency: a log-normal fitted to Postfix `delays` d of deliveries.
-pub fn latency(name: &str, d: &Dest, notes: &mut Notes) -> Option<Latency> {
-    fitted_latency(
+/// Transaction and connect latency: log-normals fitted to Postfix `delays` d of deliveries
+/// and c of new connections; without Postfix timings, one log-normal fitted to the time from
+/// arrival to delivery of first attempts that found no mail waiting (`quick`: the whole
+/// session, so connecting takes 0 there).
+pub fn latencies(
+    name: &str,
+    d: &Dest,
+    quick: &LogMoments,
+    notes: &mut Notes,
+) -> (Option<Latency>, Option<Latency>) {
+    if d.latency.count < MIN_LATENCY_SAMPLES && quick.count >= MIN_LATENCY_SAMPLES {
+        let latency = fitted_latency(
+            name,
+            "latency",
+            quick,
+            "first deliveries that found no mail waiting (arrival to delivery, the whole session: the log has no timings)",
+            notes,
+        );
+        notes.say(format!(
+            "{name}.connect_latency: 0s, as it is inside the latency measured"
+        ));
+        return (latency, Some(Latency::Fixed(Span::ZERO)));
+    }
+    let latency = fitted_latency(
         name,
         "latency",
         &d.latency,
         "transaction times (the d of delays=) of its deliveries",
         notes,
-    )
-}
-
-/// Connect latency: a log-normal fitted to Postfix `delays` c of new connections.
-pub fn connect_latency(name: &str, d: &Dest, notes: &mut Notes) -> Option<Latency> {
-    fitted_latency(
+    );
+    let connect = fitted_latency(
         name,
         "connect_latency",
         &d.connect_latency,
         "connection times (the c of delays=) of its new connections",
         notes,
-    )
+    );
+    (latency, connect)
+}
+
+/// The mean session a destination's deliveries took, in seconds, from what
+/// [`latencies`] fits (the defaults without evidence).
+pub fn session_seconds(d: &Dest, quick: &LogMoments) -> f64 {
+    let mean = |m: &LogMoments, default: Span| {
+        m.fit(MIN_LATENCY_SAMPLES)
+            .map_or(default.as_secs_f64(), |(median, sigma)| {
+                median as f64 / 1000.0 * (sigma * sigma / 2.0).exp()
+            })
+    };
+    if d.latency.count < MIN_LATENCY_SAMPLES && quick.count >= MIN_LATENCY_SAMPLES {
+        return mean(quick, DEFAULT_LATENCY);
+    }
+    mean(&d.latency, DEFAULT_LATENCY) + mean(&d.connect_latency, DEFAULT_CONNECT_LATENCY)
+}
+
+/// Arrival to delivery of the first attempts of mail that arrived when nothing was waiting
+/// at the destination (the steps the sender's conduct says nothing of).
+pub fn quick_deliveries(t: &Timeline, conduct: &Conduct) -> LogMoments {
+    let mut out = LogMoments::default();
+    for (k, p) in &t.pace {
+        if p.first_delivery.count > 0 && conduct.label(*k) == Label::Unknown {
+            out.merge(&p.first_delivery);
+        }
+    }
+    out
 }
 
 fn fitted_latency(
     name: &str,
     field: &str,
-    moments: &crate::calibrate::stats::LogMoments,
+    moments: &LogMoments,
     what: &str,
     notes: &mut Notes,
 ) -> Option<Latency> {
@@ -53,7 +100,7 @@ fn fitted_latency(
         Some((median, sigma)) => {
             let sigma = (sigma * 1000.0).round() / 1000.0;
             notes.say(format!(
-                "{name}.{field}: lognormal median {} sigma {sigma} from {} Postfix {what}",
+                "{name}.{field}: lognormal median {} sigma {sigma} from {} {what}",
                 ms(median),
                 moments.count
             ));
@@ -289,13 +336,20 @@ pub fn deferrals(
     notes: &mut Notes,
 ) -> (Vec<DeferralEpisode>, Option<TransientErrors>) {
     let unexplained = |b: &Bin| b.unexplained + if rate_limited_too { b.rate_limited } else { 0 };
-    let mut rates: Vec<f64> = t
+    // Weighted by transactions: a sender that slows down in an episode makes its bins many
+    // and small, and they must not pass for the usual rate.
+    let rates: Vec<(f64, f64)> = t
         .bins
         .iter()
         .filter(|(_, b)| b.transactions >= MIN_BIN_TRANSACTIONS)
-        .map(|(_, b)| f64::from(unexplained(b)) / f64::from(b.transactions))
+        .map(|(_, b)| {
+            (
+                f64::from(unexplained(b)) / f64::from(b.transactions),
+                f64::from(b.transactions),
+            )
+        })
         .collect();
-    let baseline = median(&mut rates);
+    let baseline = weighted_median(rates);
     let threshold = (3.0 * baseline).max(baseline + 0.05);
     let in_episode = |b: &Bin| {
         b.transactions >= MIN_BIN_TRANSACTIONS
@@ -423,4 +477,3 @@ fn top_reply(replies: &[(Sym, &[(u32, u32)])], keep: impl Fn(u32) -> bool) -> Op
         .max_by(|a, b| a.1.cmp(&b.1).then(b.0.index().cmp(&a.0.index())))
         .map(|(s, _)| s)
 }
-
