@@ -31,4 +31,5 @@ mod serve;
 mod shards;
 mod slurm;
 mod sweep;
+mod twin;
 mod what_went_wrong;
