@@ -164,10 +164,9 @@ fn postfix_fixture_imports_per_transport_settings_and_runs() {
     assert_eq!(
         mta["retry"],
         json!({"schedule": "postfix", "initial": "5m", "factor": 2.0, "max": "1h",
-               "intervals": [], "jitter": "none", "max_age": "3d"})
+               "intervals": [], "jitter": "none", "max_age": "3d", "queue_run_delay": "5m"})
     );
     for expected in [
-        "main.cf:18:1: queue_run_delay: not imported",
         "master.cf:14:1: microsoft -o microsoft_destination_concurrency_limit: not imported: a queue manager parameter has no effect",
         "transport:10:1: example.org: approximated: no receiver of the default scenario has this domain: added a generic receiver example.org",
         "main.cf:39:1: microsoft_destination_rate_delay: approximated",

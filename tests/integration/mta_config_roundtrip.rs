@@ -294,12 +294,17 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
             seconds(0..=60),
             prop::option::of(1u32..1000),
         ),
-        (seconds(1..=3600), 0u64..20_000, seconds(1..=10 * 86400)),
+        (
+            seconds(1..=3600),
+            0u64..20_000,
+            seconds(1..=10 * 86400),
+            seconds(1..=600),
+        ),
     )
         .prop_map(|(concurrency, base_delay, overrides, mta, retry)| {
             let mut s = default_scenario();
             let (initial, max, positive, negative, cohorts) = concurrency;
-            let (dead, extra, max_age) = retry;
+            let (dead, extra, max_age, queue_run) = retry;
             let mut c = ConcurrencyConfig {
                 initial,
                 max,
@@ -342,6 +347,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
                 intervals: Vec::new(),
                 jitter: Jitter::None,
                 max_age,
+                queue_run_delay: Some(queue_run),
                 ..RetryConfig::default()
             };
             s

@@ -63,9 +63,16 @@ pub(super) fn check_parameters(
             continue;
         }
         match name.as_str() {
-            "initial_destination_concurrency" | "minimal_backoff_time" | "maximal_backoff_time" | "maximal_queue_lifetime"
-            | "default_transport" | "transport_maps" | "default_process_limit"
-            | "smtp_connect_timeout" | "smtp_helo_timeout" => report.took(),
+            "initial_destination_concurrency"
+            | "minimal_backoff_time"
+            | "maximal_backoff_time"
+            | "maximal_queue_lifetime"
+            | "queue_run_delay"
+            | "default_transport"
+            | "transport_maps"
+            | "default_process_limit"
+            | "smtp_connect_timeout"
+            | "smtp_helo_timeout" => report.took(),
             "smtp_connection_reuse_count_limit" => {
                 report.took();
                 report.approximate(place, name, "mtasim's max_deliveries_per_connection caps every session; Postfix reuses cached connections only when a destination has a backlog");
@@ -74,9 +81,10 @@ pub(super) fn check_parameters(
                 report.took();
                 report.approximate(place, name, "mtasim's session_idle_timeout is how long a session waits for the rate limit; Postfix's is how long an idle cached connection is kept");
             }
-            "queue_run_delay" => report.skip(place, name, "mtasim retries each message when its delay ends; Postfix scans the deferred queue every queue_run_delay, which adds up to that much to each retry"),
             "bounce_queue_lifetime" => report.skip(place, name, "mtasim has no null-sender mail"),
-            "transport_retry_time" => report.skip(place, name, "mtasim models no failing delivery transport"),
+            "transport_retry_time" => {
+                report.skip(place, name, "mtasim models no failing delivery transport")
+            }
             _ if referenced.contains(&name.as_str()) => {}
             _ if !is_parameter(name) => return Err(unknown_parameter(name, &param.place)),
             _ => unrelated.push(format!("{name} (line {})", param.place.line)),

@@ -61,6 +61,13 @@ pub fn export(scenario: &Scenario, provenance: &Provenance) -> Exported {
     if r.schedule == Schedule::Postfix {
         times.push(("mta.retry.max", "maximal_backoff_time", r.max.as_millis()));
     }
+    if let Some(queue_run) = r.queue_run_delay {
+        times.push((
+            "mta.retry.queue_run_delay",
+            "queue_run_delay",
+            queue_run.as_millis(),
+        ));
+    }
     times.extend([
         (
             "mta.retry.max_age",
@@ -414,6 +421,9 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     }
     if r.initial != fc.concurrency.dead_backoff {
         gaps.add("mta.retry.initial", format!("Postfix's minimal_backoff_time is both the retry minimum and the dead-destination backoff; written as the backoff ({}), not {}", fc.concurrency.dead_backoff, r.initial));
+    }
+    if r.queue_run_delay.is_none() {
+        gaps.add("mta.retry.queue_run_delay", "Postfix retries deferred mail only at its queue runs, every queue_run_delay (300s unless set); the scenario retries each message when it is due");
     }
     gaps.no_jitter(MtaKind::Postfix, r.jitter);
 }

@@ -405,9 +405,11 @@ fn postfix_mta(
     )?;
     let connect = t("smtp_connect_timeout")?;
     let helo = t("smtp_helo_timeout")?;
+    let queue_run = t("queue_run_delay")?;
     for (name, value) in [
         ("smtp_connect_timeout", connect),
         ("smtp_helo_timeout", helo),
+        ("queue_run_delay", queue_run),
     ] {
         if value == 0 {
             return Err(error_at(
@@ -431,6 +433,7 @@ fn postfix_mta(
             intervals: Vec::new(),
             jitter: Jitter::None,
             max_age: Span::from_millis(lifetime),
+            queue_run_delay: Some(Span::from_millis(queue_run)),
             ..RetryConfig::default()
         },
         ..into.mta.clone()
