@@ -29,6 +29,13 @@ pub struct MtaConfig {
     /// message again on a new one, no error and no retry delay; `tempfail` treats it as any
     /// 4xx (an error for flow control, a deferral and a retry), as some Postfix set-ups do.
     pub on_connection_limit_reply: ConnectionLimitReply,
+    /// What a suspended destination does with its queued mail: `hold` (default, as
+    /// KumoMTA and PowerMTA do) keeps it queued until the suspension ends; `defer` (as
+    /// Postfix does with a dead destination: "delivery temporarily suspended") defers each
+    /// message to its next retry by the retry schedule, and each one due or arriving while
+    /// the suspension lasts, without an attempt.
+    #[serde(skip_serializing_if = "OnSuspension::is_default")]
+    pub on_suspension: OnSuspension,
     /// The MTA's own failures (DNS, local resources).
     pub internal_errors: InternalErrors,
     /// Per-message retry schedule after a temporary failure.
@@ -44,6 +51,7 @@ impl Default for MtaConfig {
             max_deliveries_per_connection: 100,
             session_idle_timeout: Span::from_secs(5),
             on_connection_limit_reply: ConnectionLimitReply::Reconnect,
+            on_suspension: OnSuspension::Hold,
             internal_errors: InternalErrors::default(),
             retry: RetryConfig::default(),
         }
@@ -58,6 +66,23 @@ pub enum ConnectionLimitReply {
     Reconnect,
     /// A temporary failure like any other 4xx.
     Tempfail,
+}
+
+/// What a suspended destination's queued mail does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSuspension {
+    /// Waits in the destination's queue until the suspension ends.
+    #[default]
+    Hold,
+    /// Waits for its next retry, as if deferred.
+    Defer,
+}
+
+impl OnSuspension {
+    fn is_default(&self) -> bool {
+        *self == OnSuspension::Hold
+    }
 }
 
 /// The MTA's own failures: a base probability per attempt, and windows where it differs.
@@ -126,6 +151,7 @@ pub struct Mta {
     /// A message older than this expires.
     pub max_age: Span,
     pub expire: Expiry,
+    pub on_suspension: OnSuspension,
     pub replies: MtaReplies,
     reaction: ConnectionLimitReply,
 }
@@ -184,6 +210,7 @@ impl MtaConfig {
             retry: RetryPolicy::new(&self.retry),
             max_age: self.retry.max_age,
             expire: self.retry.expire,
+            on_suspension: self.on_suspension,
             replies,
             reaction: self.on_connection_limit_reply,
         })

@@ -169,6 +169,7 @@ impl Checks {
                     | (Ready, Gone)
                     | (Session, Gone)
                     | (Session, Waiting)
+                    | (Ready, Waiting)
                     | (Waiting, Ready)
                     | (Waiting, Gone)
             );

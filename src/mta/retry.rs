@@ -19,6 +19,11 @@ pub struct RetryPolicy {
     queue_run: u64,
 }
 
+/// `ms` rounded down to a whole second.
+fn whole_second(ms: u64) -> u64 {
+    ms - ms % 1000
+}
+
 impl RetryPolicy {
     pub fn new(config: &RetryConfig) -> Self {
         RetryPolicy {
@@ -33,13 +38,32 @@ impl RetryPolicy {
     }
 
     /// How long after `now` a retry `delay` away goes out: at once when due, or at the first
-    /// queue run at or after then.
+    /// queue run at or after then. With queue runs the times are Postfix's: its clock
+    /// (`time()`) counts whole seconds, and a queue run takes a deferred message up to one
+    /// second before its time (qmgr_active_feed skips only files more than a second in the
+    /// future). A message deferred at 30.2 s for 5 s is due at 35 s and goes out with the
+    /// first run from 34 s on.
     pub fn wait(&self, now: Instant, delay: Span) -> Span {
         if self.queue_run == 0 {
             return delay;
         }
-        let due = (now + delay).as_millis();
-        Span::from_millis(due.next_multiple_of(self.queue_run) - now.as_millis())
+        let now = now.as_millis();
+        let due = (whole_second(now) + delay.as_millis()).saturating_sub(1000);
+        let mut run = due.next_multiple_of(self.queue_run);
+        if run < now {
+            run += self.queue_run;
+        }
+        Span::from_millis(run - now)
+    }
+
+    /// A message's age for its retry delay, at `now` for one that arrived at `arrived`:
+    /// with queue runs (Postfix) in whole seconds, the current second less the arrival's,
+    /// as Postfix computes it; else exact.
+    pub fn age(&self, now: Instant, arrived: Instant) -> Span {
+        if self.queue_run == 0 {
+            return now - arrived;
+        }
+        Span::from_millis(whole_second(now.as_millis()) - whole_second(arrived.as_millis()))
     }
 
     /// The delay before retry number `retry` (0 for the first) of a message `age` old,
@@ -159,6 +183,45 @@ mod tests {
             p.wait(Instant::from_millis(MINUTE), Span::from_mins(7)),
             Span::from_mins(7)
         );
+    }
+
+    #[test]
+    fn with_queue_runs_retry_times_count_in_whole_seconds_as_postfix_does() {
+        let config = RetryConfig {
+            schedule: Schedule::Postfix,
+            initial: Span::from_secs(5),
+            max: Span::from_secs(20),
+            jitter: Jitter::None,
+            queue_run_delay: Some(Span::from_secs(5)),
+            ..RetryConfig::default()
+        };
+        let p = RetryPolicy::new(&config);
+        let at = Instant::from_millis;
+        // Arrived at 30.0 s, deferred at 30.2 s: age 0, delay 5 s from 30 s: due at 35 s,
+        // taken by the run at 35 s (a run at 34 s would take it too).
+        assert_eq!(p.age(at(30_200), at(30_000)), Span::ZERO);
+        assert_eq!(
+            p.wait(at(30_200), Span::from_secs(5)),
+            Span::from_millis(4_800)
+        );
+        // Deferred again at 35.03 s: age 5 s (not 5.03), due at 40 s, the run at 40 s.
+        assert_eq!(p.age(at(35_030), at(30_000)), Span::from_secs(5));
+        assert_eq!(
+            p.wait(at(35_030), Span::from_secs(5)),
+            Span::from_millis(4_970)
+        );
+        // Due at 36 s: a run at 35 s is within a second of it and takes it.
+        assert_eq!(
+            p.wait(at(30_200), Span::from_secs(6)),
+            Span::from_millis(4_800)
+        );
+        // A run never lies in the past.
+        assert_eq!(p.wait(at(40_500), Span::ZERO), Span::from_millis(4_500));
+        let exact = RetryPolicy::new(&RetryConfig {
+            queue_run_delay: None,
+            ..config
+        });
+        assert_eq!(exact.age(at(35_030), at(30_000)), Span::from_millis(5_030));
     }
 
     /// Min, max and mean of many jittered first-retry delays (scheduled 10m).

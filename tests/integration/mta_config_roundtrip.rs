@@ -11,7 +11,7 @@ use mtasim::flow_control::config::{
     SetLimits, Trigger,
 };
 use mtasim::flow_control::{Feedback, Rounding};
-use mtasim::mta::config::{Jitter, RetryConfig, Schedule};
+use mtasim::mta::config::{Jitter, OnSuspension, RetryConfig, Schedule};
 use mtasim::mta_config::{self, Provenance, Source};
 use mtasim::scenario::{self, Scenario};
 use mtasim::units::{Rate, Span};
@@ -339,6 +339,7 @@ fn postfix_scenario() -> impl Strategy<Value = Scenario> {
             s.mta.greeting_timeout = helo;
             s.mta.session_idle_timeout = idle;
             s.mta.max_deliveries_per_connection = reuse.unwrap_or(u32::MAX);
+            s.mta.on_suspension = OnSuspension::Defer;
             s.mta.retry = RetryConfig {
                 schedule: Schedule::Postfix,
                 initial: dead,

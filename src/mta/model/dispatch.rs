@@ -4,6 +4,7 @@
 use super::{Event, MailModel};
 use crate::engine::Scheduler;
 use crate::flow_control::{Permit, State};
+use crate::mta::config::OnSuspension;
 use crate::mta::message::ReadyMessage;
 use crate::mta::observe::{MessageEvent, Observer};
 use crate::mta::world::DestinationId;
@@ -29,6 +30,10 @@ impl<O: Observer> MailModel<O> {
             match destination.flow.permit(now, destination.sessions) {
                 Permit::Granted => self.open_session(d, scheduler),
                 Permit::AtLimit => return self.hold_ready(d, now),
+                Permit::Suspended { until } if self.mta.on_suspension == OnSuspension::Defer => {
+                    self.defer_ready(d, scheduler);
+                    return self.wake(d, until, scheduler);
+                }
                 Permit::NotBefore(at) | Permit::Suspended { until: at } => {
                     self.hold_ready(d, now);
                     return self.wake(d, at, scheduler);

@@ -15,11 +15,19 @@ use crate::replies::{BounceReason, ReplyId};
 use crate::units::{Instant, Span};
 
 impl<O: Observer> MailModel<O> {
-    /// Takes the next ready message of `d` into a session.
     /// Takes the next ready message of `d` into a session (an arrived one is stored now).
     pub(super) fn take_ready(&mut self, d: DestinationId) -> Option<MessageSlot> {
         let (entry, held) = self.pop_ready(d)?;
-        let slot = match entry.message() {
+        let slot = self.slot_of(d, entry, held);
+        self.checks.moved(slot, Place::Session, Instant::ZERO);
+        self.world.destination_mut(d).in_flight += 1;
+        self.queues.in_flight += 1;
+        Some(slot)
+    }
+
+    /// The message of a ready `entry` taken from `d`'s queue, stored if it had only arrived.
+    fn slot_of(&mut self, d: DestinationId, entry: Ready, held: bool) -> MessageSlot {
+        match entry.message() {
             ReadyMessage::Stored(slot) => slot,
             ReadyMessage::Arrived { id, arrived } => {
                 let message = self.world.destination(d).arrival(id, arrived, held);
@@ -27,11 +35,7 @@ impl<O: Observer> MailModel<O> {
                 self.checks.moved(slot, Place::Ready, Instant::ZERO);
                 slot
             }
-        };
-        self.checks.moved(slot, Place::Session, Instant::ZERO);
-        self.world.destination_mut(d).in_flight += 1;
-        self.queues.in_flight += 1;
-        Some(slot)
+        }
     }
 
     /// Takes the head of `d`'s ready queue, and whether flow control has held it (for an
@@ -158,9 +162,36 @@ impl<O: Observer> MailModel<O> {
         floor: Span,
         scheduler: &mut Scheduler<Event>,
     ) {
-        let now = scheduler.now();
-        let event = message_event(&self.messages, d, slot, now);
+        let event = message_event(&self.messages, d, slot, scheduler.now());
         self.observer.deferred(&self.world, event, reply);
+        self.await_retry(d, slot, floor, scheduler);
+    }
+
+    /// A suspended destination defers its queued mail (`on_suspension: defer`, Postfix's
+    /// "delivery temporarily suspended"): each message is held without an attempt and
+    /// waits for its next retry, as if it had been deferred.
+    pub(super) fn defer_ready(&mut self, d: DestinationId, scheduler: &mut Scheduler<Event>) {
+        let now = scheduler.now();
+        while let Some((entry, held)) = self.pop_ready(d) {
+            let slot = self.slot_of(d, entry, held);
+            let first = self.messages[slot].hold();
+            let event = message_event(&self.messages, d, slot, now);
+            self.observer.held(&self.world, event, first);
+            self.await_retry(d, slot, Span::ZERO, scheduler);
+        }
+        self.world.destination_mut(d).unheld = 0;
+    }
+
+    /// The message waits for its next retry by the schedule (not sooner than `floor`),
+    /// or expires if it is too old.
+    fn await_retry(
+        &mut self,
+        d: DestinationId,
+        slot: MessageSlot,
+        floor: Span,
+        scheduler: &mut Scheduler<Event>,
+    ) {
+        let now = scheduler.now();
         let message = &mut self.messages[slot];
         let age = now - message.injected_at;
         if age >= self.mta.max_age {
@@ -168,10 +199,11 @@ impl<O: Observer> MailModel<O> {
         }
         let retry = u32::from(message.attempts().saturating_sub(1));
         let previous = Span::from_millis(message.previous_delay.into());
+        let counted = self.mta.retry.age(now, message.injected_at);
         let delay = self
             .mta
             .retry
-            .delay(retry, age, previous, &mut self.mta_rng)
+            .delay(retry, counted, previous, &mut self.mta_rng)
             .max(floor);
         message.previous_delay = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
         let delay = self.mta.retry.wait(now, delay);

@@ -5,7 +5,7 @@
 use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{FlowControlConfig, KeyKind};
-use crate::mta::config::Schedule;
+use crate::mta::config::{OnSuspension, Schedule};
 use crate::mta_config::emit::{Doc, Gaps, assemble, header};
 use crate::mta_config::mapping::{Destinations, leaves, neutral_backoff};
 use crate::mta_config::units::SECOND;
@@ -421,6 +421,9 @@ fn base_gaps(scenario: &Scenario, gaps: &mut Gaps) {
     }
     if r.initial != fc.concurrency.dead_backoff {
         gaps.add("mta.retry.initial", format!("Postfix's minimal_backoff_time is both the retry minimum and the dead-destination backoff; written as the backoff ({}), not {}", fc.concurrency.dead_backoff, r.initial));
+    }
+    if scenario.mta.on_suspension != OnSuspension::Defer {
+        gaps.add("mta.on_suspension", "Postfix defers a dead destination's queued mail to each message's next retry (\"delivery temporarily suspended\"); the scenario holds it until the suspension ends");
     }
     if r.queue_run_delay.is_none() {
         gaps.add("mta.retry.queue_run_delay", "Postfix retries deferred mail only at its queue runs, every queue_run_delay (300s unless set); the scenario retries each message when it is due");

@@ -14,7 +14,7 @@ use super::values::Params;
 use crate::MtaKind;
 use crate::flow_control::Feedback;
 use crate::flow_control::config::{ConcurrencyConfig, FlowControlConfig, KeyKind, Rounding};
-use crate::mta::config::{Jitter, MtaConfig, RetryConfig, Schedule};
+use crate::mta::config::{Jitter, MtaConfig, OnSuspension, RetryConfig, Schedule};
 use crate::mta_config::diag::{ConfigError, Place, Report, Text};
 use crate::mta_config::dialect::Dialect;
 use crate::mta_config::mapping::{self, Destinations, bare, json, neutral_backoff};
@@ -424,6 +424,7 @@ fn postfix_mta(
         connect_timeout: Span::from_millis(connect),
         greeting_timeout: Span::from_millis(helo),
         max_deliveries_per_connection: if reuse == 0 { u32::MAX } else { reuse },
+        on_suspension: OnSuspension::Defer,
         session_idle_timeout: Span::from_millis(t("smtp_connection_cache_time_limit")?),
         retry: RetryConfig {
             schedule: Schedule::Postfix,
