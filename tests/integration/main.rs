@@ -22,6 +22,7 @@ mod logs_roundtrip;
 mod mta_config;
 mod mta_config_roundtrip;
 mod mta_log;
+mod postfix;
 mod properties;
 mod report;
 mod run;
