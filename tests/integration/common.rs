@@ -90,6 +90,15 @@ pub fn library_scenario(name: &str, sets: &[&str]) -> CompiledScenario {
     scenario::load_file(&path, &overrides).unwrap()
 }
 
+/// A port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs `mtasim ARGS` in the repository's root (for arguments that are absolute paths).
 pub fn mtasim_at_root(args: &[impl AsRef<OsStr>]) -> Output {
     mtasim(args, &repo(""))

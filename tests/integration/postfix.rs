@@ -30,7 +30,7 @@ use mtasim::flow_control::config::KeyKind;
 use mtasim::logs::{Kind, LogReader, ReadOptions};
 use serde_json::Value;
 
-use crate::common::{command, repo};
+use crate::common::{command, free_port, mtasim_ok, repo};
 
 const LAB: &str = "scenarios/labs/postfix-lab.json";
 /// Set to 1, the only way this test passes without a real Postfix.
@@ -269,14 +269,6 @@ impl Drop for Postfix<'_> {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A port free on each of `ips` now.
 fn port_free_on(ips: &[[u8; 4]]) -> u16 {
     for _ in 0..50 {
@@ -331,15 +323,6 @@ struct Side {
 
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn mtasim_ok(args: &[&std::ffi::OsStr]) {
-    let out = command().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mtasim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -414,41 +397,50 @@ fn a_real_postfix_delivers_the_lab_as_mtasim_predicts() {
     // The prediction: this Postfix's configuration in the lab, simulated and replayed.
     let predicted = dir.path().join("predicted.json");
     let etc = postfix.config_dir();
-    mtasim_ok(&[
-        "import-config".as_ref(),
-        etc.join("main.cf").as_os_str(),
-        etc.join("master.cf").as_os_str(),
-        etc.join("transport").as_os_str(),
-        "--format".as_ref(),
-        "postfix".as_ref(),
-        "--into".as_ref(),
-        repo(LAB).as_os_str(),
-        "--out".as_ref(),
-        predicted.as_os_str(),
-        "--quiet".as_ref(),
-    ]);
+    mtasim_ok(
+        &[
+            "import-config".as_ref(),
+            etc.join("main.cf").as_os_str(),
+            etc.join("master.cf").as_os_str(),
+            etc.join("transport").as_os_str(),
+            "--format".as_ref(),
+            "postfix".as_ref(),
+            "--into".as_ref(),
+            repo(LAB).as_os_str(),
+            "--out".as_ref(),
+            predicted.as_os_str(),
+            "--quiet".as_ref(),
+        ],
+        dir.path(),
+    );
     let run = dir.path().join("run");
-    mtasim_ok(&[
-        "run".as_ref(),
-        predicted.as_os_str(),
-        "--out".as_ref(),
-        run.as_os_str(),
-        "--log".as_ref(),
-        "--no-plots".as_ref(),
-        "--quiet".as_ref(),
-    ]);
+    mtasim_ok(
+        &[
+            "run".as_ref(),
+            predicted.as_os_str(),
+            "--out".as_ref(),
+            run.as_os_str(),
+            "--log".as_ref(),
+            "--no-plots".as_ref(),
+            "--quiet".as_ref(),
+        ],
+        dir.path(),
+    );
     let fit = dir.path().join("fit");
-    mtasim_ok(&[
-        "replay".as_ref(),
-        postfix.maillog().as_os_str(),
-        "--scenario".as_ref(),
-        predicted.as_os_str(),
-        "--out".as_ref(),
-        fit.as_os_str(),
-        "--bin".as_ref(),
-        "10s".as_ref(),
-        "--quiet".as_ref(),
-    ]);
+    mtasim_ok(
+        &[
+            "replay".as_ref(),
+            postfix.maillog().as_os_str(),
+            "--scenario".as_ref(),
+            predicted.as_os_str(),
+            "--out".as_ref(),
+            fit.as_os_str(),
+            "--bin".as_ref(),
+            "10s".as_ref(),
+            "--quiet".as_ref(),
+        ],
+        dir.path(),
+    );
     let simulated = read_run(&run, &fit);
     compare(&version, &domains, &real, &simulated);
 }

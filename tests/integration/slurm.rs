@@ -11,14 +11,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::repo;
+use crate::common::{free_port, repo};
 
 /// How long the cluster may take to come up, and the jobs to finish.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -85,15 +84,6 @@ fn slurm_binaries() -> Result<BTreeMap<&'static str, PathBuf>, String> {
         return Err("slurmd runs jobs only as root".into());
     }
     Ok(found)
-}
-
-/// A port on 127.0.0.1 that nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A private one-node Slurm cluster. Dropping it cancels its jobs and stops its daemons,
