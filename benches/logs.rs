@@ -9,7 +9,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mtasim::MtaKind;
 use mtasim::logs::destinations::Providers;
 use mtasim::logs::write::synthetic::{Event, Synthetic};
-use mtasim::logs::write::{EventLog, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter};
+use mtasim::logs::write::{
+    EventLog, EximWriter, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter,
+};
 use mtasim::logs::{LogReader, ReadOptions, UnixMillis};
 
 const START: UnixMillis = UnixMillis(1_781_395_200_000);
@@ -37,6 +39,7 @@ fn log(format: MtaKind, messages: u32) -> &'static [u8] {
             }
             MtaKind::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
             MtaKind::Pmta => Box::new(PmtaWriter::new(&mut out, START).expect("memory")),
+            MtaKind::Exim => Box::new(EximWriter::new(&mut out, START)),
         };
         replay(&synthetic, writer.as_mut());
     }
@@ -45,7 +48,7 @@ fn log(format: MtaKind, messages: u32) -> &'static [u8] {
 
 /// Reads a whole log, returning the outcome count.
 fn read(log: &'static [u8]) -> u64 {
-    let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
+    let inputs: Vec<(String, Box<dyn std::io::BufRead + Send>, _)> =
         vec![("bench".to_string(), Box::new(log), None)];
     let options = ReadOptions {
         year: Some(2026),
@@ -66,6 +69,7 @@ fn readers(c: &mut Criterion) {
         ("postfix", MtaKind::Postfix),
         ("kumomta", MtaKind::KumoMta),
         ("pmta", MtaKind::Pmta),
+        ("exim", MtaKind::Exim),
     ] {
         let log = log(format, 40_000);
         let lines = log.iter().filter(|&&b| b == b'\n').count() as u64;

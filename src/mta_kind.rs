@@ -26,11 +26,18 @@ pub enum MtaKind {
     KumoMta,
     /// PowerMTA: accounting CSV; `config` (`<domain>` blocks, `<smtp-pattern-list>`s).
     Pmta,
+    /// Exim: the main log (`mainlog`); its configuration is not modelled.
+    Exim,
 }
 
 impl MtaKind {
     /// Every kind, in the order help texts list them.
-    pub const ALL: [MtaKind; 3] = [MtaKind::Postfix, MtaKind::KumoMta, MtaKind::Pmta];
+    pub const ALL: [MtaKind; 4] = [
+        MtaKind::Postfix,
+        MtaKind::KumoMta,
+        MtaKind::Pmta,
+        MtaKind::Exim,
+    ];
 
     /// The name users type.
     pub fn name(self) -> &'static str {
@@ -38,6 +45,7 @@ impl MtaKind {
             MtaKind::Postfix => "postfix",
             MtaKind::KumoMta => "kumomta",
             MtaKind::Pmta => "pmta",
+            MtaKind::Exim => "exim",
         }
     }
 
@@ -47,6 +55,7 @@ impl MtaKind {
             MtaKind::Postfix => "Postfix",
             MtaKind::KumoMta => "KumoMTA",
             MtaKind::Pmta => "PowerMTA",
+            MtaKind::Exim => "Exim",
         }
     }
 
@@ -55,6 +64,7 @@ impl MtaKind {
     pub fn has_config(self) -> bool {
         match self {
             MtaKind::Postfix | MtaKind::KumoMta | MtaKind::Pmta => true,
+            MtaKind::Exim => false,
         }
     }
 
@@ -112,7 +122,7 @@ mod tests {
         }
         assert_eq!(
             "exchange".parse::<MtaKind>().unwrap_err().to_string(),
-            "unknown MTA \"exchange\": expected postfix, kumomta or pmta"
+            "unknown MTA \"exchange\": expected postfix, kumomta, pmta or exim"
         );
         assert!("Postfix".parse::<MtaKind>().is_err());
         assert_eq!(MtaKind::config_names(), "postfix, kumomta or pmta");

@@ -21,7 +21,7 @@ use crate::units::{Instant, Span, human_seconds};
 /// How to read the logs: the same flags in diagnose, calibrate and replay.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
-    /// The log format: postfix, kumomta or pmta [default: detected from each file's
+    /// The log format: postfix, exim, kumomta or pmta [default: detected from each file's
     /// content]. (`--format` is the old spelling in diagnose.)
     #[arg(long, alias = "format", value_name = "FORMAT", value_parser = super::parse_mta)]
     pub log_format: Option<MtaKind>,
@@ -43,7 +43,7 @@ fn parse_offset(text: &str) -> Result<i32, String> {
 pub(super) fn log_error(e: crate::logs::LogError) -> Failure {
     match e {
         crate::logs::LogError::UnknownFormat { file } => Failure::Input(format!(
-            "{file}: cannot tell the log format from its first lines: give --log-format postfix, kumomta or pmta"
+            "{file}: unknown format: none of its first lines is a Postfix, Exim, KumoMTA or PowerMTA record (give --log-format postfix, exim, kumomta or pmta to read it as one)"
         )),
         e => Failure::Input(e.to_string()),
     }

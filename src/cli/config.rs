@@ -183,6 +183,7 @@ pub fn export_best(
         MtaKind::KumoMta => "best.kumomta.toml",
         MtaKind::Postfix => "best.postfix.cf",
         MtaKind::Pmta => "best.pmta.config",
+        MtaKind::Exim => unreachable!("--export is checked by with_dialect"),
     };
     std::fs::write(dir.join(name), exported.combined)
         .map_err(|e| Failure::Internal(format!("writing {name}: {e}")))?;

@@ -86,7 +86,7 @@ pub struct Failure {
 }
 
 /// The phrases failure texts are recognised by, with their searchers built once.
-const PHRASES: [&str; 16] = [
+const PHRASES: [&str; 17] = [
     "Host or domain name not found",
     "Name service error",
     "failed to resolve",
@@ -103,6 +103,7 @@ const PHRASES: [&str; 16] = [
     "No route to host",
     "Network is unreachable",
     "Connection timed out",
+    "Operation timed out",
 ];
 
 static FINDERS: LazyLock<Vec<memmem::Finder<'static>>> = LazyLock::new(|| {
@@ -154,7 +155,10 @@ pub fn connection_failure(text: &str) -> Option<Failure> {
             handshake: true,
         });
     }
-    if contains(text, "Connection timed out") || (timed_out && greeting) {
+    if contains(text, "Connection timed out")
+        || (contains(text, "Operation timed out") && text.starts_with("connect to"))
+        || (timed_out && greeting)
+    {
         return Some(Failure {
             class: OutcomeClass::Timeout,
             handshake: true,

@@ -222,6 +222,11 @@ pub fn lex(line: &str, scratch: &mut String, rcpts: &mut Vec<Span>) -> Lex {
     if line.trim().is_empty() {
         return Lex::Skip(Skip::Empty);
     }
+    if !line.trim_start().starts_with('{')
+        && let Some(skip) = super::input::foreign(line)
+    {
+        return Lex::Skip(skip);
+    }
     let record: Record = match serde_json::from_str(line) {
         Ok(r) => r,
         Err(_) => return Lex::Malformed(Malformed::Json),

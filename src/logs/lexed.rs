@@ -55,6 +55,15 @@ impl Span {
     pub fn is_empty(self) -> bool {
         self.start & !SCRATCH == self.end
     }
+
+    /// The `len` bytes from `offset` within this span.
+    pub fn sub(self, offset: usize, len: usize) -> Span {
+        let start = self.start + offset as u32;
+        Span {
+            start,
+            end: (start & !SCRATCH) + len as u32,
+        }
+    }
 }
 
 /// The buffers spans point into.
@@ -84,6 +93,8 @@ pub enum What {
     Status(Kind),
     /// The whole message expired (Postfix): every recipient still open.
     Expired,
+    /// The whole message is held (Exim `*** Frozen`): every recipient still open.
+    Held,
     /// The message left the queue.
     Removed,
 }
@@ -126,6 +137,9 @@ pub struct Lexed {
     pub handshake: bool,
     pub relay_host: Span,
     pub relay_ip: Option<IpAddr>,
+    /// A local delivery agent's relay (`relay=local`, `virtual`, `dovecot`): `relay_host`
+    /// names the agent, not a receiving host.
+    pub local: bool,
     pub age: Option<u64>,
     pub extra: LexExtra,
 }
@@ -149,6 +163,7 @@ impl Lexed {
             handshake: false,
             relay_host: Span::EMPTY,
             relay_ip: None,
+            local: false,
             age: None,
             extra,
         }
@@ -204,10 +219,26 @@ pub enum Skip {
     PmtaFeedback,
     PmtaRemoteBounce,
     PmtaOther,
+    /// Not an Exim main log line, or one without a message (queue runs, daemon starts,
+    /// SMTP connections and rejections).
+    NotExim,
+    /// An Exim line about a message that is no delivery (`Tainted filename`, ...).
+    EximOther,
+    /// Exim `*>`: delivery suppressed by `-N`.
+    EximSuppressed,
+    /// rsyslog's `message repeated N times: [ ... ]`: the repeated line counts once.
+    SyslogRepeat,
+    /// A line of another format than the file's (a log with several formats mixed).
+    ForeignPostfix,
+    ForeignExim,
+    ForeignKumo,
+    ForeignPmta,
+    /// A line of an MTA mtasim does not read (Sendmail, OpenSMTPD, qmail, Exchange).
+    ForeignOther,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 20] = [
+    pub const ALL: [Skip; 29] = [
         Skip::Empty,
         Skip::NotPostfix,
         Skip::PostfixOther,
@@ -228,7 +259,28 @@ impl Skip {
         Skip::PmtaFeedback,
         Skip::PmtaRemoteBounce,
         Skip::PmtaOther,
+        Skip::NotExim,
+        Skip::EximOther,
+        Skip::EximSuppressed,
+        Skip::SyslogRepeat,
+        Skip::ForeignPostfix,
+        Skip::ForeignExim,
+        Skip::ForeignKumo,
+        Skip::ForeignPmta,
+        Skip::ForeignOther,
     ];
+
+    /// Whether the line is of another format than the file's.
+    pub fn is_foreign(self) -> bool {
+        matches!(
+            self,
+            Skip::ForeignPostfix
+                | Skip::ForeignExim
+                | Skip::ForeignKumo
+                | Skip::ForeignPmta
+                | Skip::ForeignOther
+        )
+    }
 
     /// How reports name it.
     pub fn label(self) -> &'static str {
@@ -253,6 +305,15 @@ impl Skip {
             Skip::PmtaFeedback => "PowerMTA f record",
             Skip::PmtaRemoteBounce => "PowerMTA rb/rs record",
             Skip::PmtaOther => "PowerMTA record of another type",
+            Skip::NotExim => "Exim line without a message",
+            Skip::EximOther => "other Exim line about a message",
+            Skip::EximSuppressed => "Exim delivery suppressed (*>)",
+            Skip::SyslogRepeat => "syslog 'message repeated N times'",
+            Skip::ForeignPostfix => "Postfix line (another format)",
+            Skip::ForeignExim => "Exim line (another format)",
+            Skip::ForeignKumo => "KumoMTA record (another format)",
+            Skip::ForeignPmta => "PowerMTA record (another format)",
+            Skip::ForeignOther => "line of an MTA mtasim does not read",
         }
     }
 }
@@ -277,10 +338,12 @@ pub enum Malformed {
     MissingTime,
     Csv,
     CsvRecordType,
+    NoTimeColumn,
+    LineTooLong,
 }
 
 impl Malformed {
-    pub const ALL: [Malformed; 16] = [
+    pub const ALL: [Malformed; 18] = [
         Malformed::Timestamp,
         Malformed::QueueId,
         Malformed::Recipient,
@@ -297,6 +360,8 @@ impl Malformed {
         Malformed::MissingTime,
         Malformed::Csv,
         Malformed::CsvRecordType,
+        Malformed::NoTimeColumn,
+        Malformed::LineTooLong,
     ];
 
     pub fn label(self) -> &'static str {
@@ -317,6 +382,8 @@ impl Malformed {
             Malformed::MissingTime => "missing or bad time",
             Malformed::Csv => "bad CSV record",
             Malformed::CsvRecordType => "record without a type column",
+            Malformed::NoTimeColumn => "record without a time column (timeLogged, timeQueued)",
+            Malformed::LineTooLong => "line longer than 64 KiB",
         }
     }
 }

@@ -86,7 +86,7 @@
 //!     delays=59232/0.06/2.3/0.13, dsn=4.7.0, status=deferred (host \
 //!     mx-aol.mail.gm0.yahoodns.net[98.136.96.92] said: 421 4.7.0 [TSS04] Messages from \
 //!     203.0.113.7 temporarily deferred (in reply to MAIL FROM command))\n";
-//! let input: Box<dyn std::io::BufRead> = Box::new(maillog.as_bytes());
+//! let input: Box<dyn std::io::BufRead + Send> = Box::new(maillog.as_bytes());
 //! let options = ReadOptions { year: Some(2026), ..ReadOptions::default() };
 //! let mut reader = LogReader::from_readers(vec![("maillog".into(), input, None)], options).unwrap();
 //! let o = reader.next_outcome().unwrap().unwrap();
@@ -99,9 +99,11 @@
 
 pub mod classify;
 pub mod destinations;
+mod exim;
 mod input;
 mod kumo;
 mod lexed;
+mod lexer;
 pub(crate) mod pmta;
 mod postfix;
 mod reader;
@@ -117,7 +119,7 @@ pub use classify::Command;
 pub use input::detect;
 pub use lexed::{Malformed, Skip};
 pub use reader::{
-    FileInfo, LineStats, LogError, LogReader, MalformedLine, ReadOptions, RecordText,
+    FileInfo, LineStats, LogError, LogReader, MalformedLine, ReadOptions, RecordText, TruncatedFile,
 };
 pub use symbols::{Sym, Symbols};
 pub use time::{TimeOrigin, UnixMillis, YearSource};

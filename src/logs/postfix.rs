@@ -37,14 +37,40 @@ fn bad<T>(m: Malformed) -> Lexing<T> {
     Err(Outcome::Malformed(m))
 }
 
-/// The time at the start of a line and the bytes it used.
+/// The time at the start of a line and the bytes it used. A container runtime's RFC 3339
+/// stamp before the syslog one (`docker logs -t`) is the time; the syslog stamp is skipped.
 fn timestamp(line: &str, clock: &mut YearClock) -> Option<Option<(UnixMillis, usize)>> {
     let b = line.as_bytes();
     if b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) {
-        return Some(parse_datetime(b));
+        return Some(parse_datetime(b).map(|(t, used)| {
+            match b.get(used + 1..).and_then(parse_classic) {
+                Some((_, classic)) if b[used] == b' ' => (t, used + 1 + classic),
+                _ => (t, used),
+            }
+        }));
     }
     let (stamp, used) = parse_classic(b)?;
     Some(clock.resolve(stamp).map(|t| (t, used)))
+}
+
+/// ` host postfix/agent[pid]: message` after the stamp: the agent and the message.
+fn program_and_message(rest: &str) -> Option<(&str, &str)> {
+    let rest = rest.strip_prefix(' ')?;
+    let host_end = memchr(b' ', rest.as_bytes())?;
+    let rest = &rest[host_end + 1..];
+    let colon = memchr(b':', rest.as_bytes())?;
+    let program = &rest[..colon];
+    let name = &program[..memchr(b'[', program.as_bytes()).unwrap_or(program.len())];
+    let slash = memchr::memrchr(b'/', name.as_bytes())?;
+    let message = rest[colon + 1..]
+        .strip_prefix(' ')
+        .unwrap_or(&rest[colon + 1..]);
+    Some((&name[slash + 1..], message))
+}
+
+/// A line that is no Postfix line: of another format, or another program's.
+fn not_postfix(line: &str) -> Skip {
+    super::input::foreign(line).unwrap_or(Skip::NotPostfix)
 }
 
 fn looks_like_delivery(line: &str) -> bool {
@@ -59,24 +85,14 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
         Some(Some(t)) => t,
         Some(None) => return bad(Malformed::Timestamp),
         None if looks_like_delivery(line) => return bad(Malformed::Timestamp),
-        None => return skip(Skip::NotPostfix),
+        None => return skip(not_postfix(line)),
     };
-    let rest = &line[used..];
-    let rest = rest
-        .strip_prefix(' ')
-        .ok_or(Outcome::Skip(Skip::NotPostfix))?;
-    let host_end = memchr(b' ', rest.as_bytes()).ok_or(Outcome::Skip(Skip::NotPostfix))?;
-    let rest = &rest[host_end + 1..];
-    let colon = memchr(b':', rest.as_bytes()).ok_or(Outcome::Skip(Skip::NotPostfix))?;
-    let program = &rest[..colon];
-    let name = &program[..memchr(b'[', program.as_bytes()).unwrap_or(program.len())];
-    let Some(slash) = memchr::memrchr(b'/', name.as_bytes()) else {
-        return skip(Skip::NotPostfix);
+    let Some((agent, message)) = program_and_message(&line[used..]) else {
+        return skip(not_postfix(line));
     };
-    let agent = &name[slash + 1..];
-    let message = rest[colon + 1..]
-        .strip_prefix(' ')
-        .unwrap_or(&rest[colon + 1..]);
+    if message.starts_with("message repeated ") {
+        return skip(Skip::SyslogRepeat);
+    }
     let Some(qid_end) = memchr(b':', message.as_bytes()) else {
         return skip(Skip::PostfixOther);
     };
@@ -93,6 +109,10 @@ fn lex_line(line: &str, clock: &mut YearClock, rcpts: &mut Vec<Span>) -> Lexing<
     rcpts.clear();
     if let Some(status) = body.strip_prefix("to=<") {
         return status_line(line, status, time, message, rcpts);
+    }
+    // A recipient logged empty without brackets (`to=, relay=...`): as `to=<>`.
+    if body.starts_with("to=, ") {
+        return status_line(line, &body[2..], time, message, rcpts);
     }
     if body.starts_with("from=<") && agent == "qmgr" {
         return qmgr_from(line, body, time, message);
@@ -233,7 +253,8 @@ enum Status {
     Expired,
 }
 
-/// The part after `to=<`.
+/// The part after `to=<` (for an empty `to=,`: the `=` before the comma, standing in for
+/// the closing `>`).
 fn status_line(
     line: &str,
     after: &str,
@@ -241,7 +262,12 @@ fn status_line(
     message: u128,
     rcpts: &mut Vec<Span>,
 ) -> Lexing<Lexed> {
-    let end = memchr(b'>', after.as_bytes()).ok_or(Outcome::Malformed(Malformed::Recipient))?;
+    let end = memchr(b'>', after.as_bytes())
+        .filter(|_| !after.starts_with("=,"))
+        .unwrap_or(0);
+    if end == 0 && !after.starts_with(['>', '=']) {
+        return bad(Malformed::Recipient);
+    }
     let rcpt = &after[..end];
     if memchr(b' ', rcpt.as_bytes()).is_some() {
         return bad(Malformed::Recipient);
@@ -319,7 +345,8 @@ fn status_line(
     Ok(lexed)
 }
 
-/// `relay=host[addr]:port`, `relay=none`, `relay=local`.
+/// `relay=host[addr]:port`, `relay=none`, or a local delivery agent's name (`relay=local`,
+/// `virtual`, `dovecot`).
 fn set_relay(line: &str, relay: &str, lexed: &mut Lexed) -> Lexing<()> {
     if relay.is_empty() {
         return bad(Malformed::Relay);
@@ -330,6 +357,9 @@ fn set_relay(line: &str, relay: &str, lexed: &mut Lexed) -> Lexing<()> {
             .ok_or(Outcome::Malformed(Malformed::Relay))?;
         lexed.relay_host = Span::of(line, &relay[..open]);
         lexed.relay_ip = relay[open + 1..close].parse::<IpAddr>().ok();
+    } else if relay != "none" {
+        lexed.relay_host = Span::of(line, relay);
+        lexed.local = true;
     }
     Ok(())
 }

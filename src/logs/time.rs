@@ -143,6 +143,37 @@ fn month_of(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// Month abbreviations of the common locales (lower case, without a trailing dot), as
+/// `journalctl` and syslog daemons write them under `LC_TIME`: German (`Mär`, `Dez`, and
+/// Austrian `Jän`), French (`févr.`, `déc.`), Spanish, Italian, Portuguese, Dutch, Swedish,
+/// Polish, Czech, Turkish and Russian (`авг`, and the genitive `мая`).
+const LOCALISED_MONTHS: [&[&str]; 12] = [
+    &[
+        "jan", "jän", "janv", "ene", "gen", "sty", "led", "oca", "янв",
+    ],
+    &["feb", "févr", "fév", "fev", "lut", "úno", "şub", "фев"],
+    &["mar", "mär", "mars", "mrt", "bře", "мар"],
+    &["apr", "avr", "abr", "kwi", "dub", "nis", "апр"],
+    &["may", "mai", "mag", "mei", "maj", "kvě", "мая", "май"],
+    &["jun", "juin", "giu", "cze", "čvn", "haz", "июн"],
+    &["jul", "juil", "lug", "lip", "čvc", "tem", "июл"],
+    &["aug", "août", "ago", "sie", "srp", "ağu", "авг"],
+    &["sep", "sept", "set", "wrz", "zář", "eyl", "сен"],
+    &["oct", "okt", "ott", "out", "paź", "říj", "eki", "окт"],
+    &["nov", "lis", "kas", "ноя"],
+    &["dec", "dez", "déc", "dic", "gru", "pro", "ara", "дек"],
+];
+
+/// The month of a localised abbreviation (any case, an optional trailing dot).
+fn localised_month(token: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(token).ok()?;
+    let name = text.strip_suffix('.').unwrap_or(text).to_lowercase();
+    LOCALISED_MONTHS
+        .iter()
+        .position(|names| names.contains(&name.as_str()))
+        .map(|i| i as u32 + 1)
+}
+
 fn digits(b: &[u8]) -> Option<u32> {
     let mut v = 0u32;
     for &c in b {
@@ -164,25 +195,45 @@ pub struct ClassicStamp {
 }
 
 /// `Mmm dd HH:MM:SS[.ffffff]` at the start of `b` (the day may be space-padded): the stamp
-/// and the bytes it used.
+/// and the bytes it used. The month is English, or an abbreviation of a common locale
+/// ([`LOCALISED_MONTHS`]: `déc. 13 12:00:47`, `авг 09 ...`).
 pub fn parse_classic(b: &[u8]) -> Option<(ClassicStamp, usize)> {
-    if b.len() < 15 || b[3] != b' ' {
+    if b.len() < 15 {
         return None;
     }
-    let month = month_of(&b[0..3])?;
-    let day = if b[4] == b' ' {
-        digits(&b[5..6])?
+    if b[3] == b' '
+        && let Some(month) = month_of(&b[0..3])
+    {
+        return day_and_time(b, month, 3);
+    }
+    // A localised month: up to 8 bytes (6 letters of Cyrillic or with accents, a dot).
+    let n = b.iter().take(10).position(|&c| c == b' ')?;
+    if n == 0 || b[0].is_ascii_digit() {
+        return None;
+    }
+    let month = localised_month(&b[..n])?;
+    day_and_time(b, month, n)
+}
+
+/// ` dd HH:MM:SS[.fff]` after a month of `n` bytes.
+fn day_and_time(b: &[u8], month: u32, n: usize) -> Option<(ClassicStamp, usize)> {
+    let b2 = b.get(n..)?;
+    if b2.len() < 12 || b2[0] != b' ' {
+        return None;
+    }
+    let day = if b2[1] == b' ' {
+        digits(&b2[2..3])?
     } else {
-        digits(&b[4..6])?
+        digits(&b2[1..3])?
     };
-    if b[6] != b' ' || b[9] != b':' || b[12] != b':' {
+    if b2[3] != b' ' || b2[6] != b':' || b2[9] != b':' {
         return None;
     }
-    let (h, m, s) = (digits(&b[7..9])?, digits(&b[10..12])?, digits(&b[13..15])?);
+    let (h, m, s) = (digits(&b2[4..6])?, digits(&b2[7..9])?, digits(&b2[10..12])?);
     if day == 0 || day > 31 || h > 23 || m > 59 || s > 60 {
         return None;
     }
-    let (milli, used) = fraction(&b[15..]);
+    let (milli, used) = fraction(&b2[12..]);
     let ms_of_day = ((h * 60 + m) * 60 + s.min(59)) * 1000 + milli;
     Some((
         ClassicStamp {
@@ -190,7 +241,7 @@ pub fn parse_classic(b: &[u8]) -> Option<(ClassicStamp, usize)> {
             day,
             ms_of_day,
         },
-        15 + used,
+        n + 12 + used,
     ))
 }
 
@@ -316,19 +367,24 @@ pub struct TimeOrigin {
 ///
 /// The first stamp's year is the `year` option, else the year of the reference time (the
 /// file's modification time, in the log's zone) — or the year before when the first
-/// stamp's month is after the reference month. After that the year advances whenever the
-/// month steps back by more than one month (Dec -> Jan); a one-month step back is taken
-/// as syslog reordering at a month boundary, not as a new year.
+/// stamp's month is after the reference month. After that each stamp takes the year that
+/// puts it nearest after the stamp before, allowing it to be up to [`REORDERED`] earlier
+/// (syslog reordering): `Dec 31` after `Jan 1` is the Dec 31 just before, and the `Jan 1`
+/// after that is in the new year again, not the year after.
 #[derive(Debug, Clone)]
 pub struct YearClock {
     given: Option<i64>,
     reference: UnixMillis,
     source: YearSource,
     offset_ms: i64,
-    year: Option<i64>,
+    /// The first stamp's year.
     first: Option<i64>,
-    last_month: u32,
+    /// The last stamp's year, month and instant.
+    last: Option<(i64, u32, UnixMillis)>,
 }
+
+/// How much earlier than the stamp before a stamp may be and still be the same year's.
+pub const REORDERED: i64 = 62 * MS_PER_DAY;
 
 impl YearClock {
     pub fn new(given: Option<i64>, reference: UnixMillis, source: YearSource, offset: i32) -> Self {
@@ -341,15 +397,24 @@ impl YearClock {
                 source
             },
             offset_ms: offset as i64 * 60_000,
-            year: None,
             first: None,
-            last_month: 0,
+            last: None,
         }
+    }
+
+    fn instant(&self, year: i64, stamp: ClassicStamp) -> Option<UnixMillis> {
+        if stamp.day > days_in_month(year, stamp.month) {
+            return None;
+        }
+        let midnight = days_from_civil(year, stamp.month, stamp.day) * MS_PER_DAY;
+        Some(UnixMillis(
+            midnight + stamp.ms_of_day as i64 - self.offset_ms,
+        ))
     }
 
     /// The instant of a stamp, or `None` for a date that does not exist (Feb 30).
     pub fn resolve(&mut self, stamp: ClassicStamp) -> Option<UnixMillis> {
-        let year = match self.year {
+        let year = match self.last {
             None => {
                 let year = self.given.unwrap_or_else(|| {
                     let local = self.reference.plus(self.offset_ms).civil();
@@ -359,24 +424,20 @@ impl YearClock {
                         local.year
                     }
                 });
-                self.year = Some(year);
                 self.first = Some(year);
                 year
             }
-            Some(year) if stamp.month + 1 < self.last_month => {
-                self.year = Some(year + 1);
-                year + 1
-            }
-            Some(year) => year,
+            Some((year, month, _)) if month == stamp.month => year,
+            Some((year, _, last)) => (year - 1..=year + 1)
+                .find(|&y| {
+                    self.instant(y, stamp)
+                        .is_some_and(|t| t.0 >= last.0 - REORDERED)
+                })
+                .unwrap_or(year),
         };
-        self.last_month = stamp.month;
-        if stamp.day > days_in_month(year, stamp.month) {
-            return None;
-        }
-        let midnight = days_from_civil(year, stamp.month, stamp.day) * MS_PER_DAY;
-        Some(UnixMillis(
-            midnight + stamp.ms_of_day as i64 - self.offset_ms,
-        ))
+        let t = self.instant(year, stamp)?;
+        self.last = Some((year, stamp.month, t));
+        Some(t)
     }
 
     /// What this clock used, for the report.
@@ -414,6 +475,25 @@ mod tests {
         assert!(parse_classic(b"Jux  4 18:08:39").is_none());
         assert!(parse_classic(b"Jun  4 24:08:39").is_none());
         assert!(parse_classic(b"Jun 4 18:08:39 x").is_none());
+    }
+
+    #[test]
+    fn localised_stamps() {
+        // journalctl under fr_FR, de_AT, ru_RU, de_DE; lower and upper case.
+        for (line, month, day) in [
+            ("déc. 13 12:00:47 horous sshd[4036]: x", 12, 13),
+            ("août 19 11:08:37 nlaptop symphorien[4961]: test", 8, 19),
+            ("Jän 10 16:00:04 grml kernel: x", 1, 10),
+            ("авг 09 10:00:00 host postfix/smtp[1]: x", 8, 9),
+            ("Mär  5 14:08:36 logger: test", 3, 5),
+            ("févr. 28 00:00:00 h p: x", 2, 28),
+            ("DEZ 24 18:00:00 h p: x", 12, 24),
+        ] {
+            let (stamp, used) = parse_classic(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!((stamp.month, stamp.day), (month, day), "{line}");
+            assert_eq!(&line[used..used + 1], " ", "{line}");
+        }
+        assert!(parse_classic("xyz. 13 12:00:47 h".as_bytes()).is_none());
     }
 
     #[test]
@@ -478,5 +558,22 @@ mod tests {
         assert_eq!(clock.origin().utc_offset_minutes, 120);
         let mut clock = YearClock::new(Some(2023), UnixMillis(0), YearSource::Now, 0);
         assert!(clock.resolve(stamp(2, 29)).is_none());
+    }
+
+    #[test]
+    fn a_late_stamp_at_new_year_does_not_push_the_year_on() {
+        let mut clock = YearClock::new(Some(2025), UnixMillis(0), YearSource::Given, 0);
+        let years: Vec<i64> = [(12, 31), (1, 1), (12, 31), (1, 1), (1, 2), (3, 1)]
+            .iter()
+            .map(|&(m, d)| clock.resolve(stamp(m, d)).unwrap().civil().year)
+            .collect();
+        assert_eq!(years, [2025, 2026, 2025, 2026, 2026, 2026]);
+        // A gap of months forward stays in the year; a year's log runs into the next.
+        let mut clock = YearClock::new(Some(2025), UnixMillis(0), YearSource::Given, 0);
+        let years: Vec<i64> = [(1, 5), (8, 1), (12, 30), (2, 1)]
+            .iter()
+            .map(|&(m, d)| clock.resolve(stamp(m, d)).unwrap().civil().year)
+            .collect();
+        assert_eq!(years, [2025, 2025, 2025, 2026]);
     }
 }

@@ -67,6 +67,7 @@ pub fn import(
         MtaKind::KumoMta => with::<kumomta::KumoMta>(sources, into, missing),
         MtaKind::Postfix => with::<postfix::Postfix>(sources, into, missing),
         MtaKind::Pmta => with::<pmta::Pmta>(sources, into, missing),
+        MtaKind::Exim => unreachable!("{kind} has no configuration dialect (has_config)"),
     }
 }
 
@@ -88,5 +89,6 @@ pub fn export(kind: MtaKind, scenario: &Scenario, provenance: &Provenance) -> Ex
         MtaKind::KumoMta => kumomta::export(scenario, provenance),
         MtaKind::Postfix => postfix::export(scenario, provenance),
         MtaKind::Pmta => pmta::export(scenario, provenance),
+        MtaKind::Exim => unreachable!("{kind} has no configuration dialect (has_config)"),
     }
 }

@@ -19,8 +19,8 @@ use crate::flow_control::OutcomeClass;
 use crate::logs::UnixMillis;
 use crate::logs::destinations::{Providers, relay_host, relay_ip};
 use crate::logs::write::{
-    Arrival, Attempt, EventLog, Expiry, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter,
-    RelayHost, Removal, Written,
+    Arrival, Attempt, EventLog, EximWriter, Expiry, KumoWriter, PmtaWriter, PostfixStyle,
+    PostfixWriter, RelayHost, Removal, Written,
 };
 use crate::mta::message::Message;
 use crate::mta::model::HOLD_REPLY;
@@ -41,6 +41,7 @@ pub fn file_name(format: MtaKind) -> &'static str {
         MtaKind::Postfix => "maillog",
         MtaKind::KumoMta => "kumo-log.jsonl",
         MtaKind::Pmta => "acct.csv",
+        MtaKind::Exim => "mainlog",
     }
 }
 
@@ -187,6 +188,7 @@ pub fn writer<W: Write + 'static>(out: W, format: MtaKind) -> io::Result<Box<dyn
         MtaKind::Postfix => Box::new(PostfixWriter::new(out, LOG_START, PostfixStyle::default())),
         MtaKind::KumoMta => Box::new(KumoWriter::new(out, LOG_START)),
         MtaKind::Pmta => Box::new(PmtaWriter::new(out, LOG_START)?),
+        MtaKind::Exim => Box::new(EximWriter::new(out, LOG_START)),
     })
 }
 

@@ -12,8 +12,8 @@ use mtasim::flow_control::OutcomeClass;
 use mtasim::flow_control::config::KeyKind;
 use mtasim::logs::destinations::{Providers, relay_host, relay_ip};
 use mtasim::logs::write::{
-    Arrival, Attempt, EventLog, Expiry, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter,
-    RelayHost, Removal, Written,
+    Arrival, Attempt, EventLog, EximWriter, Expiry, KumoWriter, PmtaWriter, PostfixStyle,
+    PostfixWriter, RelayHost, Removal, Written,
 };
 use mtasim::logs::{LogReader, ReadOptions, UnixMillis};
 use mtasim::mta::observe::{AttemptEnd, MessageEvent, Observer};
@@ -203,12 +203,14 @@ fn simulate_log(compiled: &CompiledScenario, format: MtaKind, dir: &Path) -> Pat
         MtaKind::Postfix => "maillog",
         MtaKind::KumoMta => "kumo.jsonl",
         MtaKind::Pmta => "acct.csv",
+        MtaKind::Exim => "mainlog",
     });
     let out = BufWriter::new(std::fs::File::create(&path).unwrap());
     let log: Box<dyn EventLog> = match format {
         MtaKind::Postfix => Box::new(PostfixWriter::new(out, START, PostfixStyle::default())),
         MtaKind::KumoMta => Box::new(KumoWriter::new(out, START)),
         MtaKind::Pmta => Box::new(PmtaWriter::new(out, START).unwrap()),
+        MtaKind::Exim => Box::new(EximWriter::new(out, START)),
     };
     let (_, mut observer) =
         sim::simulate_with(compiled, RunOptions::default(), LogObserver::new(log)).unwrap();

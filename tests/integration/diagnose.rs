@@ -193,7 +193,8 @@ fn a_healthy_run_is_none() {
 fn diagnose_text(maillog: &str, overrides: &[&str]) -> Diagnosis {
     let overrides: Vec<Override> = overrides.iter().map(|o| o.parse().unwrap()).collect();
     let compiled = scenario::load("default", scenario::DEFAULT_SCENARIO, &overrides).unwrap();
-    let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(maillog.to_string()));
+    let input: Box<dyn std::io::BufRead + Send> =
+        Box::new(std::io::Cursor::new(maillog.to_string()));
     let read = ReadOptions {
         year: Some(2026),
         ..ReadOptions::default()
@@ -238,7 +239,7 @@ fn a_reply_code_means_the_same_to_the_log_reader_and_the_simulator() {
             mtasim::replies::ReplyKind::Permanent => "bounced",
         };
         let line = gmail_line(1, status, &text);
-        let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(line));
+        let input: Box<dyn std::io::BufRead + Send> = Box::new(std::io::Cursor::new(line));
         let read = ReadOptions {
             year: Some(2026),
             ..ReadOptions::default()

@@ -8,7 +8,7 @@ use mtasim::logs::{LogReader, ReadOptions};
 
 /// Reads `bytes` to the end (or the first error), returning the outcome count.
 fn drain(bytes: Vec<u8>, format: Option<MtaKind>) -> usize {
-    let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> = vec![(
+    let inputs: Vec<(String, Box<dyn std::io::BufRead + Send>, _)> = vec![(
         "prop".to_string(),
         Box::new(std::io::Cursor::new(bytes)),
         None,

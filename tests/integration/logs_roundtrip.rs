@@ -7,7 +7,9 @@ use mtasim::MtaKind;
 use mtasim::flow_control::OutcomeClass;
 use mtasim::logs::destinations::Providers;
 use mtasim::logs::write::synthetic::{Event, Synthetic};
-use mtasim::logs::write::{EventLog, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter, Written};
+use mtasim::logs::write::{
+    EventLog, EximWriter, KumoWriter, PmtaWriter, PostfixStyle, PostfixWriter, Written,
+};
 use mtasim::logs::{Kind, LogReader, ReadOptions, UnixMillis};
 
 /// 2026-06-14T00:00:00Z
@@ -41,6 +43,7 @@ fn write(format: MtaKind, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8
         MtaKind::Postfix => Box::new(PostfixWriter::new(&mut out, START, style)),
         MtaKind::KumoMta => Box::new(KumoWriter::new(&mut out, START)),
         MtaKind::Pmta => Box::new(PmtaWriter::new(&mut out, START).unwrap()),
+        MtaKind::Exim => Box::new(EximWriter::new(&mut out, START)),
     };
     let mut expected = Vec::new();
     let names: BTreeMap<String, String> = synthetic
@@ -57,16 +60,18 @@ fn write(format: MtaKind, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8
             if format != MtaKind::Pmta {
                 expected.push(Expected {
                     kind: Kind::Arrival,
-                    recipient: if format == MtaKind::KumoMta {
+                    recipient: if matches!(format, MtaKind::KumoMta | MtaKind::Exim) {
                         a.recipient.to_string()
                     } else {
                         String::new()
                     },
                     destination: match format {
-                        MtaKind::KumoMta if attempted.contains(domain(a.recipient)) => {
+                        MtaKind::KumoMta | MtaKind::Exim
+                            if attempted.contains(domain(a.recipient)) =>
+                        {
                             dest(a.recipient)
                         }
-                        MtaKind::KumoMta => domain(a.recipient).to_string(),
+                        MtaKind::KumoMta | MtaKind::Exim => domain(a.recipient).to_string(),
                         _ => String::new(),
                     },
                     class: None,
@@ -114,7 +119,9 @@ fn write(format: MtaKind, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8
                 handshake: a.handshake,
                 code,
                 time: a.time.as_millis() as i64,
-                age: Some((a.time - a.arrived).as_millis()),
+                // Exim logs the time in the queue (`QT=`) on deliveries only.
+                age: (format != MtaKind::Exim || a.outcome == Written::Delivered)
+                    .then_some((a.time - a.arrived).as_millis()),
             });
         }
         Event::Expiry(e) => {
@@ -130,17 +137,18 @@ fn write(format: MtaKind, synthetic: &Synthetic, style: PostfixStyle) -> (Vec<u8
                 class: None,
                 handshake: false,
                 code: match format {
-                    MtaKind::Postfix => None,
+                    MtaKind::Postfix | MtaKind::Exim => None,
                     MtaKind::KumoMta => Some(551),
                     MtaKind::Pmta => code_of(e.last_reply).or(Some(421)),
                 },
                 time: e.time.as_millis() as i64,
-                age: (format != MtaKind::Postfix).then_some((e.time - e.arrived).as_millis()),
+                age: matches!(format, MtaKind::KumoMta | MtaKind::Pmta)
+                    .then_some((e.time - e.arrived).as_millis()),
             });
         }
         Event::Removal(r) => {
             writer.removal(r).unwrap();
-            if format == MtaKind::Postfix {
+            if matches!(format, MtaKind::Postfix | MtaKind::Exim) {
                 expected.push(Expected {
                     kind: Kind::Removed,
                     recipient: String::new(),
@@ -171,7 +179,7 @@ struct Got {
 }
 
 fn read(format: MtaKind, log: Vec<u8>) -> (Vec<Got>, LogReader) {
-    let inputs: Vec<(String, Box<dyn std::io::BufRead>, _)> =
+    let inputs: Vec<(String, Box<dyn std::io::BufRead + Send>, _)> =
         vec![("log".to_string(), Box::new(std::io::Cursor::new(log)), None)];
     let mut reader = LogReader::from_readers(
         inputs,
@@ -216,7 +224,8 @@ fn check(format: MtaKind, style: PostfixStyle) {
     );
     assert_eq!(got.len(), expected.len(), "{}", &text[..2000]);
     // Second-resolution formats: classic syslog and PowerMTA.
-    let coarse = format == MtaKind::Pmta || (format == MtaKind::Postfix && !style.rfc3339);
+    let coarse = matches!(format, MtaKind::Pmta | MtaKind::Exim)
+        || (format == MtaKind::Postfix && !style.rfc3339);
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
         let at = format!("{format:?} outcome {i}: expected {e:?}");
         assert_eq!(g.kind, e.kind, "{at}");
@@ -233,6 +242,7 @@ fn check(format: MtaKind, style: PostfixStyle) {
         assert_eq!(g.time, want_time, "{at}");
         match (g.age, e.age, format) {
             (Some(g), Some(e), MtaKind::KumoMta) => assert_eq!(g, e, "{at}"),
+            (Some(g), Some(e), MtaKind::Exim) => assert_eq!(g, e, "{at}"),
             (Some(g), Some(e), MtaKind::Pmta) => {
                 let (t, arrived) = (want_time as u64, (want_time as u64).saturating_sub(e));
                 let _ = arrived;
@@ -291,9 +301,14 @@ fn pmta_round_trip() {
 }
 
 #[test]
+fn exim_round_trip() {
+    check(MtaKind::Exim, PostfixStyle::default());
+}
+
+#[test]
 fn writers_are_deterministic() {
     let synthetic = Synthetic::standard(300, 3);
-    for format in [MtaKind::Postfix, MtaKind::KumoMta, MtaKind::Pmta] {
+    for format in MtaKind::ALL {
         let (a, _) = write(format, &synthetic, PostfixStyle::default());
         let (b, _) = write(format, &synthetic, PostfixStyle::default());
         assert_eq!(a, b);

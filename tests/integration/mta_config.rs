@@ -339,7 +339,7 @@ fn bad_arguments_exit_2_before_anything_is_written() {
 #[test]
 fn every_mta_flag_refuses_an_unknown_mta_with_one_error() {
     let dir = tempfile::tempdir().unwrap();
-    let wanted = "unknown MTA \"exchange\": expected postfix, kumomta or pmta";
+    let wanted = "unknown MTA \"exchange\": expected postfix, kumomta, pmta or exim";
     for args in [
         &[
             "import-config",
@@ -607,7 +607,7 @@ fn a_kumomta_mx_suffix_rule_and_a_log_line_land_on_the_same_destination() {
         }
     }
     assert_eq!(overrides.len(), providers.len());
-    let input: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(maillog));
+    let input: Box<dyn std::io::BufRead + Send> = Box::new(std::io::Cursor::new(maillog));
     let options = ReadOptions {
         year: Some(2026),
         ..ReadOptions::default()

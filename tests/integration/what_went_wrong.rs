@@ -301,8 +301,8 @@ fn the_log_flags_have_one_name_in_every_command() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "error: notes.txt: cannot tell the log format from its first lines: give --log-format \
-         postfix, kumomta or pmta\n"
+        "error: notes.txt: unknown format: none of its first lines is a Postfix, Exim, KumoMTA \
+         or PowerMTA record (give --log-format postfix, exim, kumomta or pmta to read it as one)\n"
     );
     let out = mtasim(
         &["diagnose", "notes.txt", "--format", "postfix"],

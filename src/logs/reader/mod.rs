@@ -1,6 +1,7 @@
 //! The reader: sources (one per file), the time-ordered merge of their records, the
 //! messages in flight and the line statistics.
 
+mod batch;
 mod source;
 mod stats;
 mod tracker;
@@ -15,13 +16,14 @@ use serde::Serialize;
 use super::Outcome;
 use super::destinations::{Providers, Resolver};
 use super::input;
+use super::input::Detected;
 use super::lexed::{Lexed, Skip, What};
 use super::symbols::{Sym, Symbols};
 use super::time::{TimeOrigin, UnixMillis, YearClock, YearSource};
 use crate::MtaKind;
 use crate::flow_control::config::KeyKind;
 use source::{Source, sniff};
-pub use stats::{LineStats, MalformedLine};
+pub use stats::{LineStats, MalformedLine, TruncatedFile};
 use tracker::{At, Tracker};
 
 /// How to read.
@@ -63,11 +65,17 @@ pub enum LogError {
         source: io::Error,
     },
     #[error(
-        "{file}: cannot tell the log format from its first lines (give the format: postfix, kumomta or pmta)"
+        "{file}: unknown format: none of its first lines is a Postfix, Exim, KumoMTA or PowerMTA \
+         record (give the format to read it as one: postfix, exim, kumomta or pmta)"
     )]
     UnknownFormat { file: String },
     #[error(
-        "no line of {files} is a delivery record ({read} lines read, {skipped} skipped, {malformed} malformed{first})"
+        "{file}: this is {} log: mtasim reads Postfix, Exim, KumoMTA and PowerMTA logs",
+        a_or_an(mta)
+    )]
+    Unsupported { file: String, mta: &'static str },
+    #[error(
+        "no line of {files} is a delivery record ({read} lines read, {skipped} skipped, {malformed} malformed{first}){hint}"
     )]
     NoRecords {
         files: String,
@@ -75,9 +83,31 @@ pub enum LogError {
         skipped: u64,
         malformed: u64,
         first: String,
+        /// What the files look like when read with another format than theirs.
+        hint: String,
     },
     #[error("too many log files ({0}): at most 65535")]
     TooManyFiles(usize),
+    #[error(
+        "{file}:{line}: a PowerMTA accounting record of {fields} fields and no header row: \
+         the default record has 21 (or 23 with queue and vmtaPool); put the acct-file's \
+         header row (its record-fields) first"
+    )]
+    HeaderlessFields {
+        file: String,
+        line: u64,
+        fields: usize,
+    },
+}
+
+/// `an Exim`, `a Postfix`: the name with its article.
+fn a_or_an(name: &str) -> String {
+    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 /// One input file as read.
@@ -104,6 +134,8 @@ pub struct RecordText<'a> {
 
 /// Reads log files as one time-ordered stream of outcomes.
 pub struct LogReader {
+    /// Per file, the format its first lines show (for the error of a read that finds none).
+    detected: Vec<Option<Detected>>,
     sources: Vec<Source>,
     tracker: Tracker,
     stats: LineStats,
@@ -134,37 +166,37 @@ impl LogReader {
 
     /// Reads already opened (decompressed) inputs: (name, reader, modification time).
     pub fn from_readers(
-        inputs: Vec<(String, Box<dyn BufRead>, Option<SystemTime>)>,
+        inputs: Vec<(String, Box<dyn BufRead + Send>, Option<SystemTime>)>,
         options: ReadOptions,
     ) -> Result<LogReader, LogError> {
         if inputs.len() > u16::MAX as usize {
             return Err(LogError::TooManyFiles(inputs.len()));
         }
         let mut sources = Vec::with_capacity(inputs.len());
+        let mut detected = Vec::with_capacity(inputs.len());
         for (name, reader, modified) in inputs {
-            let (format, reader) = match options.format {
-                Some(f) => (f, reader),
-                None => {
-                    let (f, lines, reader) = sniff(reader).map_err(|source| LogError::Read {
-                        file: name.clone(),
-                        line: 1,
-                        source,
-                    })?;
-                    // An empty file (a fresh rotation) has no format and no records.
-                    let f = match f {
-                        Some(f) => f,
-                        None if lines == 0 => MtaKind::Postfix,
-                        None => return Err(LogError::UnknownFormat { file: name.clone() }),
-                    };
-                    (f, reader)
+            let (found, lines, reader) = sniff(reader).map_err(|source| LogError::Read {
+                file: name.clone(),
+                line: 1,
+                source,
+            })?;
+            let format = match (options.format, found) {
+                (Some(f), _) => f,
+                (None, Some(Detected::Mta(f))) => f,
+                (None, Some(Detected::Unsupported(mta))) => {
+                    return Err(LogError::Unsupported { file: name, mta });
                 }
+                // An empty file (a fresh rotation) has no format and no records.
+                (None, None) if lines == 0 => MtaKind::Postfix,
+                (None, None) => return Err(LogError::UnknownFormat { file: name }),
             };
+            detected.push(found);
             let (reference, source) = match modified {
                 Some(t) => (UnixMillis::from_system(t), YearSource::FileModified),
                 None => (UnixMillis::from_system(SystemTime::now()), YearSource::Now),
             };
             let clock = YearClock::new(options.year, reference, source, options.utc_offset_minutes);
-            sources.push(Source::new(name, format, reader, clock));
+            sources.push(Source::spawn(name, format, reader, clock)?);
         }
         let mut stats = LineStats::default();
         for source in &mut sources {
@@ -175,10 +207,11 @@ impl LogReader {
             .map(|s| FileInfo {
                 name: s.name.clone(),
                 format: s.format,
-                origin: s.clock.origin(),
+                origin: s.origin,
             })
             .collect();
         Ok(LogReader {
+            detected,
             sources,
             tracker: Tracker::new(Resolver::new(options.providers, options.key)),
             stats,
@@ -202,7 +235,7 @@ impl LogReader {
             }
             if let Some(i) = self.current.take() {
                 self.sources[i].advance(&mut self.stats)?;
-                self.files[i].origin = self.sources[i].clock.origin();
+                self.files[i].origin = self.sources[i].origin;
             }
             let next = self
                 .sources
@@ -213,10 +246,7 @@ impl LogReader {
             let Some((_, i)) = next else {
                 return self.end();
             };
-            let (line, record) = self.sources[i]
-                .pending
-                .take()
-                .expect("picked a pending record");
+            let (line, record) = self.sources[i].take().expect("picked a pending record");
             self.current = Some(i);
             self.current_record = Some(record);
             self.returned = 0;
@@ -227,7 +257,7 @@ impl LogReader {
             };
             if self
                 .tracker
-                .apply(&record, source.texts(), &source.rcpts, at, &mut self.out)
+                .apply(&record, source.texts(), source.rcpts(), at, &mut self.out)
             {
                 self.stats.parsed += 1;
             } else {
@@ -261,7 +291,34 @@ impl LogReader {
             skipped: self.stats.skipped,
             malformed: self.stats.malformed,
             first,
+            hint: self.hint(),
         })
+    }
+
+    /// Why a read found nothing: a file ended early, or is of another format than the one
+    /// it was read with.
+    fn hint(&self) -> String {
+        if let Some(t) = self.stats.truncated.first() {
+            return format!("; {t}");
+        }
+        self.sources
+            .iter()
+            .zip(&self.detected)
+            .find_map(|(s, d)| match d {
+                Some(Detected::Mta(kind)) if *kind != s.format => Some(format!(
+                    "; {} is {} log, not {} log (give the format {kind}, or let it be detected)",
+                    s.name,
+                    a_or_an(kind.title()),
+                    a_or_an(s.format.title())
+                )),
+                Some(Detected::Unsupported(mta)) => Some(format!(
+                    "; {} is {} log: mtasim reads Postfix, Exim, KumoMTA and PowerMTA logs",
+                    s.name,
+                    a_or_an(mta)
+                )),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// The texts of the record behind the outcome last returned.
@@ -272,13 +329,13 @@ impl LogReader {
         let t = source.texts();
         let recipient = match r.what {
             What::Status(_) | What::Arrival { .. } => source
-                .rcpts
+                .rcpts()
                 .get(self.returned.saturating_sub(1))
                 .map_or("", |s| t.get(*s)),
             _ => "",
         };
         Some(RecordText {
-            line: &source.line,
+            line: t.line,
             reason: t.get(r.reason),
             reply: t.get(r.reply),
             sender: t.get(r.sender),

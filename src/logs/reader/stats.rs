@@ -16,6 +16,29 @@ pub struct MalformedLine {
     pub text: String,
 }
 
+/// A file that ended early.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TruncatedFile {
+    pub file: String,
+    /// The line being read when the file ended (its predecessors were read).
+    pub line: u64,
+    /// What the reader or decompressor said.
+    pub message: String,
+}
+
+impl std::fmt::Display for TruncatedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: the file ends early ({}); the {} complete lines before it were read",
+            self.file,
+            self.line,
+            self.message,
+            self.line - 1
+        )
+    }
+}
+
 /// How many malformed lines are kept with their place.
 pub const FIRST_MALFORMED: usize = 10;
 
@@ -30,6 +53,9 @@ pub struct LineStats {
     skipped_by: [u64; Skip::ALL.len()],
     malformed_by: [u64; Malformed::ALL.len()],
     pub first_malformed: Vec<MalformedLine>,
+    /// Files that ended early (a truncated `.gz`, a copy cut short): the lines before the
+    /// cut were read.
+    pub truncated: Vec<TruncatedFile>,
     /// The first and last outcome time.
     pub first_time: Option<UnixMillis>,
     pub last_time: Option<UnixMillis>,
@@ -46,6 +72,16 @@ impl LineStats {
             .collect()
     }
 
+    /// Skipped lines of another format than their file's.
+    pub fn other_format(&self) -> u64 {
+        Skip::ALL
+            .iter()
+            .zip(self.skipped_by)
+            .filter(|(s, _)| s.is_foreign())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Malformed lines by reason, reasons with none left out.
     pub fn malformed_by_reason(&self) -> Vec<(&'static str, u64)> {
         Malformed::ALL
@@ -54,6 +90,14 @@ impl LineStats {
             .filter(|(_, n)| *n > 0)
             .map(|(m, n)| (m.label(), n))
             .collect()
+    }
+
+    pub(super) fn truncated(&mut self, file: &str, line: u64, message: String) {
+        self.truncated.push(TruncatedFile {
+            file: file.to_string(),
+            line,
+            message,
+        });
     }
 
     pub(super) fn skip(&mut self, kind: Skip) {

@@ -189,6 +189,45 @@ impl Tracker {
         }
     }
 
+    /// An outcome for every recipient still open of message `id` (expired ones are closed);
+    /// with none open (the log starts after they were last tried), one for the message,
+    /// where its recipients went if the log saw them, else nowhere known (unattributed).
+    fn whole_message(
+        &mut self,
+        id: u128,
+        kind: Kind,
+        mut base: Outcome,
+        out: &mut VecDeque<Outcome>,
+    ) {
+        let message = self.message(id);
+        base.queue = message.key;
+        base.kind = kind;
+        let before = out.len();
+        let mut known = Sym::NONE;
+        let mut at = message.first;
+        while at != NIL {
+            let s = self.slots[at as usize];
+            if s.open {
+                out.push_back(Outcome {
+                    recipient: Some(s.key),
+                    domain: s.domain,
+                    destination: s.destination,
+                    ..base
+                });
+                if kind == Kind::Expired {
+                    self.close(id, at);
+                }
+            } else if known.is_none() {
+                known = s.destination;
+            }
+            at = s.next;
+        }
+        if out.len() == before {
+            base.destination = known;
+            out.push_back(base);
+        }
+    }
+
     /// Turns one record into outcomes; `false` when it was a retry's arrival line.
     pub fn apply(
         &mut self,
@@ -253,9 +292,16 @@ impl Tracker {
                 for span in rcpts {
                     let slot = self.slot(r.message, texts.get(*span));
                     let domain = self.slots[slot as usize].domain;
-                    let destination =
-                        self.resolver
-                            .destination(&mut self.symbols, domain, base.relay.host);
+                    // A local delivery agent's recipient is its own destination: its domain,
+                    // or the agent (`local`) for an address without one.
+                    let destination = match (r.local, domain.is_none()) {
+                        (true, false) => domain,
+                        (true, true) => base.relay.host,
+                        (false, _) => {
+                            self.resolver
+                                .destination(&mut self.symbols, domain, base.relay.host)
+                        }
+                    };
                     self.slots[slot as usize].destination = destination;
                     out.push_back(Outcome {
                         recipient: Some(self.slots[slot as usize].key),
@@ -273,29 +319,8 @@ impl Tracker {
                     self.forget(r.message);
                 }
             }
-            What::Expired => {
-                let message = self.message(r.message);
-                base.queue = message.key;
-                base.kind = Kind::Expired;
-                let before = out.len();
-                let mut at = message.first;
-                while at != NIL {
-                    let s = self.slots[at as usize];
-                    if s.open {
-                        out.push_back(Outcome {
-                            recipient: Some(s.key),
-                            domain: s.domain,
-                            destination: s.destination,
-                            ..base
-                        });
-                        self.close(r.message, at);
-                    }
-                    at = s.next;
-                }
-                if out.len() == before {
-                    out.push_back(base);
-                }
-            }
+            What::Expired => self.whole_message(r.message, Kind::Expired, base, out),
+            What::Held => self.whole_message(r.message, Kind::Held, base, out),
             What::Removed => {
                 base.queue = self.message(r.message).key;
                 base.kind = Kind::Removed;

@@ -1,5 +1,5 @@
 //! Log writers: simulated events in the real formats (Postfix `maillog`, KumoMTA
-//! `kumo-log.jsonl`, PowerMTA `acct.csv`), realistic enough that pflogsumm and the readers
+//! `kumo-log.jsonl`, PowerMTA `acct.csv`, Exim `mainlog`), realistic enough that pflogsumm and the readers
 //! of [`crate::logs`] take them as real. Pure formatting: the simulator hands over events
 //! with borrowed strings and simulated times; each writer adds a fixed absolute start
 //! instant and writes into a reused line buffer (no allocation per line).
@@ -9,9 +9,10 @@
 //! domain, destination (the relay host from [`relay_host`](super::destinations::relay_host)
 //! reads back as the receiver), code and enhanced code, class and handshake, the reply of
 //! receiver replies, the relay address, the age (Postfix to its `delay=` precision). Held
-//! outcomes are written by Postfix and KumoMTA only (PowerMTA has no such record); the
+//! outcomes are written by Postfix, KumoMTA and Exim only (PowerMTA has no such record); the
 //! reply text of MTA-side failures (connect, DNS, internal) is the MTA's own wording.
 
+mod exim;
 mod kumo;
 mod pmta;
 mod postfix;
@@ -20,6 +21,7 @@ pub mod synthetic;
 use std::io;
 use std::net::IpAddr;
 
+pub use exim::EximWriter;
 pub use kumo::KumoWriter;
 pub use pmta::PmtaWriter;
 pub use postfix::{PostfixStyle, PostfixWriter};
@@ -248,6 +250,24 @@ impl<W: io::Write> EventLog for KumoWriter<W> {
     }
     fn removal(&mut self, _: &Removal) -> io::Result<()> {
         Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_output()
+    }
+}
+
+impl<W: io::Write> EventLog for EximWriter<W> {
+    fn arrival(&mut self, a: &Arrival) -> io::Result<()> {
+        EximWriter::arrival(self, a)
+    }
+    fn attempt(&mut self, a: &Attempt) -> io::Result<()> {
+        EximWriter::attempt(self, a)
+    }
+    fn expiry(&mut self, e: &Expiry) -> io::Result<()> {
+        EximWriter::expiry(self, e)
+    }
+    fn removal(&mut self, r: &Removal) -> io::Result<()> {
+        EximWriter::removal(self, r)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.flush_output()
