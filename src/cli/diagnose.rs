@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::calibrate::{LogArgs, log_error};
 use super::{Failure, check_out, load_scenario};
+use crate::diagnose::table::{self, TableDiagnosis};
 use crate::diagnose::{self, Diagnosis, Options};
 use crate::logs::destinations::Providers;
 use crate::logs::{LogReader, ReadOptions, YearSource};
@@ -15,8 +16,13 @@ use crate::units::{Span, human_seconds};
 pub struct DiagnoseArgs {
     /// Log files, read as one stream in time order (rotated logs, `.gz` and `.zst`
     /// decompressed; `-` reads standard input).
-    #[arg(required = true, value_name = "LOG")]
+    #[arg(required_unless_present = "table", value_name = "LOG")]
     pub logs: Vec<PathBuf>,
+    /// A collated error table instead of a log: CSV or TSV with a header row naming a
+    /// domain, an error (or reply) and a count column, and optionally a day or time column,
+    /// as a campaign tool exports it (`-` reads standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "logs")]
+    pub table: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
     /// The flow-control policy (and destination key) to replay the log through: this
@@ -99,12 +105,10 @@ fn check_default_folder(target: &Path, identity: &str) -> Result<(), Failure> {
 }
 
 pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
-    let target = args.out.clone().unwrap_or_else(|| default_out(&args.logs));
-    check_out(&target)?;
-    let identity = input_identity(&args.logs);
-    if args.out.is_none() {
-        check_default_folder(&target, &identity)?;
+    if let Some(table) = &args.table {
+        return diagnose_table(args, table);
     }
+    let (target, identity) = target_folder(args, &args.logs, default_out(&args.logs))?;
     let compiled = load_scenario(args.scenario.as_ref(), &[])?;
     let mut providers = Providers::builtin();
     if let Some(path) = &args.providers {
@@ -126,8 +130,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
     };
     let diagnosis =
         diagnose::diagnose(&mut reader, options).map_err(|e| Failure::Input(e.to_string()))?;
-    let folder = OutputFolder::create(&target)
-        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))?;
+    let folder = create(&target)?;
     diagnose::output::write_data(&diagnosis, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
     if args.out.is_none() {
@@ -138,22 +141,153 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
         diagnose::output::write_visuals(&diagnosis, folder.path())
             .map_err(|e| Failure::Internal(format!("drawing charts and report.html: {e}")))?;
     }
-    let written = folder
-        .commit()
-        .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))?;
+    let written = commit(folder, &target)?;
     if !args.quiet {
         print_summary(&diagnosis, &written);
     }
     Ok(())
 }
 
+/// The output folder of a diagnosis of `inputs` (`--out`, else `default`, which must not
+/// hold another input's diagnosis) and the inputs' identity.
+fn target_folder(
+    args: &DiagnoseArgs,
+    inputs: &[PathBuf],
+    default: PathBuf,
+) -> Result<(PathBuf, String), Failure> {
+    let target = args.out.clone().unwrap_or(default);
+    check_out(&target)?;
+    let identity = input_identity(inputs);
+    if args.out.is_none() {
+        check_default_folder(&target, &identity)?;
+    }
+    Ok((target, identity))
+}
+
+fn create(target: &Path) -> Result<OutputFolder, Failure> {
+    OutputFolder::create(target)
+        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))
+}
+
+fn commit(folder: OutputFolder, target: &Path) -> Result<PathBuf, Failure> {
+    folder
+        .commit()
+        .map_err(|e| Failure::Internal(format!("moving outputs into {}: {e}", target.display())))
+}
+
+/// `diagnose --table`: reads the table whole (it is small), diagnoses it and writes
+/// diagnosis.json and report.html.
+fn diagnose_table(args: &DiagnoseArgs, path: &Path) -> Result<(), Failure> {
+    let name = if path.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        path.file_stem()
+            .map_or_else(|| "table".to_string(), |n| n.to_string_lossy().to_string())
+    };
+    let default = PathBuf::from("output").join(format!("{name}-diagnosis"));
+    let (target, identity) = target_folder(args, &[path.to_path_buf()], default)?;
+    let shown = path.display().to_string();
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| Failure::Input(format!("cannot read {shown}: {e}")))?;
+    let table = table::read::read(&shown, &text).map_err(|e| Failure::Input(e.to_string()))?;
+    let d = table::diagnose(&table);
+    let folder = create(&target)?;
+    let json = serde_json::to_string_pretty(&d).expect("a diagnosis serialises") + "\n";
+    let write = |file: &str, text: &str| {
+        std::fs::write(folder.path().join(file), text)
+            .map_err(|e| Failure::Internal(format!("writing {file}: {e}")))
+    };
+    write("diagnosis.json", &json)?;
+    if args.out.is_none() {
+        write(INPUT_MARK, &(identity + "\n"))?;
+    }
+    if !args.no_plots {
+        let page = crate::report::error_table::page(&d, &name);
+        write("report.html", &crate::report::render(&page))?;
+    }
+    let written = commit(folder, &target)?;
+    if !args.quiet {
+        print_table_summary(&d, &written);
+    }
+    Ok(())
+}
+
+fn print_table_summary(d: &TableDiagnosis, folder: &Path) {
+    println!("{}: {}", d.verdict.as_str(), d.summary);
+    println!(
+        "{} rows, {} domains, {} errors: {} queued by flow control, {} deferred, {} bounced{}",
+        d.rows,
+        d.domains.len(),
+        d.errors,
+        d.held,
+        d.deferred,
+        d.bounced,
+        if d.total_rows > 0 {
+            format!(" ({} total rows left out)", d.total_rows)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(t) = &d.time {
+        println!(
+            "{} to {}; the most errors at {}: {} at {} domains",
+            t.first, t.last, t.busiest, t.busiest_errors, t.busiest_domains
+        );
+    }
+    println!(
+        "{:<24} {:>8} {:>6} {:>8} {:>8} {:>8}  cause: top error",
+        "domain", "errors", "share", "queued", "deferred", "bounced"
+    );
+    for r in d.domains.iter().take(15) {
+        println!(
+            "{:<24} {:>8} {:>5.1}% {:>8} {:>8} {:>8}  {}: {}",
+            r.domain,
+            r.errors,
+            100.0 * r.share,
+            r.held,
+            r.deferred,
+            r.bounced,
+            r.cause.describe(),
+            r.top_errors.first().map_or("", |e| e.error.as_str())
+        );
+    }
+    if d.domains.len() > 15 {
+        println!("... and {} more domains", d.domains.len() - 15);
+    }
+    println!("next:");
+    for n in &d.next {
+        println!("  - {n}");
+    }
+    println!("outputs in {}", folder.display());
+}
+
 fn print_summary(d: &Diagnosis, folder: &Path) {
     let l = &d.lines;
+    for t in &l.truncated {
+        eprintln!("warning: {t}");
+    }
     println!("{}: {}", d.verdict.verdict.as_str(), d.verdict.summary);
     println!(
         "{} lines read: {} parsed, {} skipped, {} malformed",
         l.read, l.parsed, l.skipped, l.malformed
     );
+    if l.other_format > 0 {
+        let kinds: Vec<String> = l
+            .skipped_by_kind
+            .iter()
+            .filter(|(k, _)| k.contains("another format") || k.contains("does not read"))
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        println!(
+            "  {} lines of another format skipped: {}",
+            l.other_format,
+            kinds.join(", ")
+        );
+    }
     for m in &l.first_malformed {
         println!(
             "  malformed {}:{}: {} ({})",
@@ -181,8 +315,8 @@ fn print_summary(d: &Diagnosis, folder: &Path) {
     }
     let t = &d.totals;
     println!(
-        "{} to {} ({}): {} destinations ({} busy), {} attempts, {} delivered, {} deferred, {} bounced, {} expired",
-        d.time.origin,
+        "{} to {} ({}): {} destinations ({} busy), {} attempts, {} delivered, {} deferred, {} bounced, {} expired, {} held",
+        d.time.first,
         d.time.end,
         human_seconds(d.time.span_s),
         d.destinations.len(),
@@ -191,8 +325,22 @@ fn print_summary(d: &Diagnosis, folder: &Path) {
         t.delivered,
         t.deferred,
         t.bounced,
-        t.expired
+        t.expired,
+        t.held
     );
+    if t.held > 0 {
+        println!(
+            "  held: {} deferrals the MTA made without an attempt (its destination suspended or throttled), not counted as attempts",
+            t.held
+        );
+    }
+    let u = &d.unattributed;
+    if u.expired + u.held + u.attempts > 0 {
+        println!(
+            "  unattributed (the log starts after these messages' recipients were last tried): {} expired, {} held",
+            u.expired, u.held
+        );
+    }
     if !d.episodes.is_empty() {
         println!("backoff episodes: {}", d.episodes.len());
     }

@@ -134,16 +134,16 @@ impl Failures {
         self.connect + self.internal + self.greeting + self.blocked + self.bounced + self.other
     }
 
-    /// Counts one failed attempt; `blocked`: a 5.7.x permanent failure.
-    pub fn count(&mut self, class: OutcomeClass, handshake: bool, blocked: bool) {
-        match (class, handshake) {
-            (OutcomeClass::Internal, _) => self.internal += 1,
-            (OutcomeClass::Connect, _) | (OutcomeClass::Timeout, true) => self.connect += 1,
-            (_, true) => self.greeting += 1,
-            (OutcomeClass::Permfail, _) if blocked => self.blocked += 1,
-            (OutcomeClass::Permfail, _) => self.bounced += 1,
-            _ => self.other += 1,
-        }
+    /// Counts `n` failed attempts alike; `blocked`: a 5.7.x permanent failure.
+    pub fn count(&mut self, class: OutcomeClass, handshake: bool, blocked: bool, n: u64) {
+        *match (class, handshake) {
+            (OutcomeClass::Internal, _) => &mut self.internal,
+            (OutcomeClass::Connect, _) | (OutcomeClass::Timeout, true) => &mut self.connect,
+            (_, true) => &mut self.greeting,
+            (OutcomeClass::Permfail, _) if blocked => &mut self.blocked,
+            (OutcomeClass::Permfail, _) => &mut self.bounced,
+            _ => &mut self.other,
+        } += n;
     }
 
     fn majority(&self) -> Option<Cause> {

@@ -18,7 +18,7 @@ use crate::units::{Instant, Span};
 const RECENT: usize = 64;
 
 /// Counts of one destination (or of one interval).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub attempts: u64,
     pub delivered: u64,
@@ -69,6 +69,8 @@ struct Failure {
     class: OutcomeClass,
     handshake: bool,
     blocked: bool,
+    /// It counts toward the policy's error threshold (its class is counted, no ignore rule).
+    error: bool,
 }
 
 /// An episode while it lasts.
@@ -81,8 +83,11 @@ pub struct Open {
     pub backoffs: u32,
     pub suspensions: u32,
     pub failures: Failures,
-    /// Per reply: how often, and whether it is a bounce that says nothing of the
-    /// destination's standing (a 5xx other than a block, such as 5.1.1 user unknown).
+    /// Failed attempts that count as errors for flow control (its `errors.count` classes,
+    /// not ignored by a rule): what "errors" means everywhere in the diagnosis.
+    pub errors: u64,
+    /// Per reply: how often, and whether it is no error (a bounce that says nothing of the
+    /// destination's standing, such as 5.1.1 user unknown, or an ignored reply).
     pub replies: FxHashMap<Sym, (u64, bool)>,
 }
 
@@ -178,17 +183,18 @@ impl Destination {
             Kind::Deferred => *self.deferrals.entry(o.reply).or_default() += 1,
             _ => self.bounces[BounceReason::of(o.enhanced) as usize] += 1,
         }
+        let matched = self.matched(o.reply, reply);
         let failure = (o.kind != Kind::Delivered).then_some(Failure {
             at,
             reply: o.reply,
             class,
             handshake: o.handshake,
             blocked,
+            error: self.policy.counts_as_error(class, matched),
         });
         if let Some(f) = failure {
             self.remember(f);
         }
-        let matched = self.matched(o.reply, reply);
         self.flow.record(
             at,
             Attempt {
@@ -231,6 +237,7 @@ impl Destination {
                         backoffs: u32::from(to == State::Backoff),
                         suspensions: u32::from(to == State::Suspended),
                         failures: Failures::default(),
+                        errors: 0,
                         replies: FxHashMap::default(),
                     };
                     if let Some((_, window)) = trigger {
@@ -239,6 +246,9 @@ impl Destination {
                         }
                     }
                     self.current = Some(open);
+                    // A destination that entered backoff could: it is busy, whatever the
+                    // attempts before (a rule can suspend it at its first).
+                    self.busy = true;
                     opened = true;
                 }
                 (_, State::Normal) => {
@@ -339,8 +349,9 @@ pub fn coarsen(series: &mut Vec<Bucket>) {
 }
 
 fn add(open: &mut Open, f: &Failure) {
-    open.failures.count(f.class, f.handshake, f.blocked);
+    open.failures.count(f.class, f.handshake, f.blocked, 1);
+    open.errors += u64::from(f.error);
     let entry = open.replies.entry(f.reply).or_default();
     entry.0 += 1;
-    entry.1 = f.class == OutcomeClass::Permfail && !f.blocked;
+    entry.1 = !f.error && !f.blocked;
 }

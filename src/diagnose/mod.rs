@@ -18,15 +18,23 @@
 //!
 //! An **episode** runs from a destination's transition out of normal to its transition
 //! back (or the end of the log: `end` is then null). Its `errors` are the failed attempts
-//! of the error window that triggered it and of the episode itself; `top_reply` the most
+//! of the error window that triggered it and of the episode itself that count as errors
+//! for flow control (their class is in `errors.count` and no `ignore` rule matched them:
+//! the machine's own test, [`Policy::counts_as_error`](crate::flow_control::Policy::counts_as_error)); `top_reply` the most
 //! frequent reply among them, bounces that say nothing of the destination's standing
 //! (5xx other than 5.7.x blocks) only when there is nothing else; `cause` comes from [`cause`].
 //!
 //! # The verdict
 //! A destination is *busy* when it had `errors.threshold` attempts within one
-//! `errors.window` (any attempt when the threshold is 0 or 1): only a busy destination
-//! can reach the threshold. `at_once` is the largest number of destinations in an
-//! episode at the same moment.
+//! `errors.window` (any attempt when the threshold is 0 or 1), or entered backoff or
+//! suspension (a reply rule can suspend it at its first attempt): only a busy destination
+//! can reach the threshold, and every affected one is busy. The verdict's "N of M busy",
+//! the overview chart's title and diagnosis.json use these counts. `at_once` is the
+//! largest number of destinations in an episode at the same moment.
+//!
+//! `totals` are the sums of the destinations' counters, times in states and deferrals by
+//! reply, plus the *unattributed* outcomes (expiries and holds of messages whose
+//! recipients the log never named): nothing read is left out of them.
 //! - `none`: no episode;
 //! - `all-destinations`: at least 2 destinations at once, and at least half of the busy
 //!   destinations at once;
@@ -44,6 +52,7 @@ mod latency;
 pub mod output;
 mod report;
 mod series;
+pub mod table;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -57,7 +66,9 @@ use destination::{Bucket, Destination};
 pub use verdict::{Verdict, VerdictKind};
 
 use crate::flow_control::{Policies, State};
-use crate::logs::{FileInfo, Kind, LogError, LogReader, MalformedLine, Sym, UnixMillis};
+use crate::logs::{
+    FileInfo, Kind, LogError, LogReader, MalformedLine, Sym, TruncatedFile, UnixMillis,
+};
 use crate::units::{Instant, Span};
 
 /// At most this many intervals per series (2 days of minutes).
@@ -136,8 +147,12 @@ pub struct Lines {
     pub skipped: u64,
     pub malformed: u64,
     pub skipped_by_kind: BTreeMap<&'static str, u64>,
+    /// Skipped lines of another format than their file's (part of `skipped`).
+    pub other_format: u64,
     pub malformed_by_reason: BTreeMap<&'static str, u64>,
     pub first_malformed: Vec<MalformedLine>,
+    /// Files that ended early (a truncated `.gz`): the lines before the cut were read.
+    pub truncated: Vec<TruncatedFile>,
 }
 
 /// The time base of the diagnosis.
@@ -146,7 +161,11 @@ pub struct Time {
     /// The first outcome's time: every `_s` value counts from it.
     pub origin: String,
     pub origin_ms: i64,
+    /// The earliest and the latest time seen (in a log out of order, the earliest may come
+    /// after the origin).
+    pub first: String,
     pub end: String,
+    /// From the earliest to the latest time seen.
     pub span_s: f64,
     /// Outcomes older than the one before them (counted at that one's time).
     pub reordered: u64,
@@ -173,8 +192,13 @@ pub struct Diagnosis {
     #[serde(flatten)]
     pub verdict: Verdict,
     pub episodes: Vec<EpisodeReport>,
+    /// Every destination's counts summed, and the unattributed ones: the sums of the
+    /// destinations' counters, times in states and deferrals by reply.
     pub totals: DestinationReport,
     pub destinations: BTreeMap<String, DestinationReport>,
+    /// Outcomes of no known destination: expiries of messages whose recipients the log
+    /// never named (it starts after they were last tried).
+    pub unattributed: Counts,
     pub lines: Lines,
     pub time: Time,
     pub interval_s: f64,
@@ -207,6 +231,7 @@ struct Run {
     origin: Option<UnixMillis>,
     last: Instant,
     reordered: u64,
+    unattributed: Counts,
 }
 
 /// Reads the whole log and diagnoses it.
@@ -220,6 +245,7 @@ pub fn diagnose(reader: &mut LogReader, options: Options) -> Result<Diagnosis, D
         origin: None,
         last: Instant::ZERO,
         reordered: 0,
+        unattributed: Counts::default(),
     };
     while let Some(o) = reader.next_outcome()? {
         let origin = *run.origin.get_or_insert(o.time);
@@ -234,7 +260,12 @@ pub fn diagnose(reader: &mut LogReader, options: Options) -> Result<Diagnosis, D
         run.fit(at);
         // Arrivals and removals are about the message; a KumoMTA Reception names the
         // recipient domain, not yet the destination.
-        if o.destination.is_none() || matches!(o.kind, Kind::Arrival | Kind::Removed) {
+        if matches!(o.kind, Kind::Arrival | Kind::Removed) {
+            continue;
+        }
+        if o.destination.is_none() {
+            run.unattributed.count(o.kind);
+            destination::bucket_of(&mut run.total, at, run.interval).count(o.kind);
             continue;
         }
         let d = run.destination(o.destination, reader, at);

@@ -130,7 +130,7 @@ fn log_charts(d: &Diagnosis, name: &str) -> crate::plot::LogCharts {
             .max(d.interval),
         interval: d.interval,
         total: series("*").map(|rows| samples(rows)).unwrap_or_default(),
-        destinations: d.destinations.len() as u64,
+        destinations: d.verdict.busy,
         affected: affected
             .iter()
             .filter_map(|n| {

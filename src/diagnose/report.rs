@@ -33,27 +33,30 @@ impl Run {
                 .then(a.destination.cmp(&b.destination))
         });
         let mut destinations = BTreeMap::new();
-        let mut totals = Counts::default();
+        let mut totals = self.unattributed;
         for d in &self.destinations {
             totals.merge(&d.counts);
             destinations.insert(name(d), destination_report(reader, d, end));
         }
+        let stats = reader.stats();
+        let first = stats.first_time.unwrap_or(origin);
+        let last = stats.last_time.unwrap_or(origin);
         let verdict = verdict(&self.destinations, &episodes, reader, origin, end);
         let reported = self.reported(reader);
         let series = self.series(reader, &reported, end);
         Diagnosis {
             verdict,
             episodes,
-            totals: totals_report(&self.destinations, totals),
+            totals: totals_report(&self.destinations, totals, &destinations),
             destinations,
+            unattributed: self.unattributed,
             lines: lines(reader),
             time: Time {
                 origin: origin.to_string(),
                 origin_ms: origin.0,
-                end: origin
-                    .plus((end - Instant::ZERO).as_millis() as i64)
-                    .to_string(),
-                span_s: (end - Instant::ZERO).as_secs_f64(),
+                first: first.to_string(),
+                end: last.to_string(),
+                span_s: (last.0 - first.0) as f64 / 1000.0,
                 reordered: self.reordered,
                 files: reader.files().to_vec(),
             },
@@ -127,7 +130,7 @@ fn episode_report(
         backoffs: open.backoffs,
         suspensions: open.suspensions,
         reason: open.reason.clone(),
-        errors: open.failures.total(),
+        errors: open.errors,
         top_reply: top.to_string(),
         top_reply_count: count,
         cause,
@@ -205,7 +208,11 @@ fn counts_report(c: &Counts, latency: &latency::Latency) -> DestinationReport {
 }
 
 /// The totals: counts summed, replies merged by text, latencies from the histograms.
-fn totals_report(destinations: &[Destination], counts: Counts) -> DestinationReport {
+fn totals_report(
+    destinations: &[Destination],
+    counts: Counts,
+    reports: &BTreeMap<String, DestinationReport>,
+) -> DestinationReport {
     let mut latency = crate::metrics::Histogram::new();
     let mut by_reason = [0; BounceReason::ALL.len()];
     for d in destinations {
@@ -221,6 +228,13 @@ fn totals_report(destinations: &[Destination], counts: Counts) -> DestinationRep
     report.busy = destinations.iter().any(|d| d.busy);
     report.episodes = destinations.iter().map(|d| d.episodes.len() as u64).sum();
     report.bounces_by_reason = bounces(&by_reason);
+    for r in reports.values() {
+        report.backoff_s += r.backoff_s;
+        report.suspended_s += r.suspended_s;
+        for (reply, n) in &r.deferrals_by_reply {
+            *report.deferrals_by_reply.entry(reply.clone()).or_default() += n;
+        }
+    }
     report
 }
 
@@ -232,7 +246,9 @@ fn lines(reader: &LogReader) -> Lines {
         skipped: s.skipped,
         malformed: s.malformed,
         skipped_by_kind: s.skipped_by_kind().into_iter().collect(),
+        other_format: s.other_format(),
         malformed_by_reason: s.malformed_by_reason().into_iter().collect(),
         first_malformed: s.first_malformed.clone(),
+        truncated: s.truncated.clone(),
     }
 }

@@ -26,7 +26,7 @@ pub struct LogCharts {
     pub interval: Span,
     /// The total over all destinations, with destinations in backoff and suspended.
     pub total: Vec<Sample>,
-    /// Destinations seen in the log.
+    /// Busy destinations (the verdict's denominator).
     pub destinations: u64,
     /// Affected destinations, most troubled first: name, samples with their state, and
     /// (reply, deferrals) most frequent first.
@@ -112,7 +112,7 @@ impl Figure for LogOverview {
             },
         };
         let caption = format!(
-            "destinations in dynamic flow control (of {})",
+            "destinations in dynamic flow control (of {} busy)",
             self.destinations
         );
         let series: [Series; 2] = [

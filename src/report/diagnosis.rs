@@ -47,7 +47,7 @@ pub fn page(d: &Diagnosis, name: &str, charts: &[Chart]) -> Page {
         facts: format!(
             "{} to {} ({}) · {} lines read, {} parsed, {} skipped, {} malformed · {} \
              destinations, {} busy · interval {}",
-            d.time.origin,
+            d.time.first,
             d.time.end,
             human_seconds(d.time.span_s),
             l.read,
@@ -62,10 +62,24 @@ pub fn page(d: &Diagnosis, name: &str, charts: &[Chart]) -> Page {
         diagnosis: "Destinations that would have entered backoff first, then by attempts.".into(),
         headers: HEADERS.to_vec(),
         table: rows(d),
-        after_table: "<p class=\"note\">Busy: had enough attempts within one error window to \
-                      reach the error threshold. Held: flow-control holds the MTA logged itself. \
-                      Times in backoff and suspended are the replayed state machine's.</p>\n"
-            .into(),
+        after_table: format!(
+            "<p class=\"note\">Busy: had enough attempts within one error window to reach the \
+             error threshold, or entered backoff. Held: deferrals the MTA made without an \
+             attempt, because the destination was suspended or throttled on its side (Postfix \
+             <code>delivery temporarily suspended</code>, KumoMTA's suspensions and throttles, \
+             Exim's <code>retry time not reached</code> and frozen messages): {} in all, not \
+             attempts. Times in backoff and suspended are the replayed state machine's.{}</p>\n",
+            d.totals.held,
+            if d.unattributed == Default::default() {
+                String::new()
+            } else {
+                format!(
+                    " Unattributed (no destination known: the log starts after the message's \
+                     recipients were last tried): {} expired, {} held.",
+                    d.unattributed.expired, d.unattributed.held
+                )
+            }
+        ),
         explorer: explorer(d),
         sections: vec![episodes(d), charts_section(charts, None), time_section(d)],
     }

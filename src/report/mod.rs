@@ -33,6 +33,7 @@
 //! 193 KB (time series 54 KB, uPlot 51 KB), the large campaign's 219 KB (84 KB).
 
 pub mod diagnosis;
+pub mod error_table;
 mod explorer;
 mod html;
 pub mod run;

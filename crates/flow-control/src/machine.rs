@@ -500,8 +500,7 @@ impl FlowControl {
     /// attempt: the trigger with the latest deadline (ties: lowest rule, then the errors).
     fn apply_backoff(&mut self, now: Instant, fired: ReplyMatch, attempt: Attempt) -> bool {
         let p = &self.policy;
-        let counted = p.counted & attempt.class.bit() != 0
-            && fired.and(p.with_action(Action::Ignore)).is_empty();
+        let counted = p.counts_as_error(attempt.class, fired);
         let threshold = counted && self.errors.record(now);
         let rules = fired
             .and(p.with_action(Action::Backoff))

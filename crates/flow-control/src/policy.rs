@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use regex::RegexSet;
 
+use crate::OutcomeClass;
 use crate::config::{Action, FlowControlConfig, Recovery, Since, Trigger, regex_error};
 use crate::feedback::WindowParams;
 use crate::rate::Rate;
@@ -134,6 +135,12 @@ impl Policy {
     /// The error count's sliding window.
     pub fn error_window(&self) -> Span {
         self.error_window
+    }
+
+    /// Whether an attempt of `class` whose reply matched `matched` counts toward the error
+    /// threshold: its class is counted (`errors.count`) and no `ignore` rule matched it.
+    pub fn counts_as_error(&self, class: OutcomeClass, matched: ReplyMatch) -> bool {
+        self.counted & class.bit() != 0 && matched.and(self.with_action(Action::Ignore)).is_empty()
     }
 
     /// Validates `config` and compiles it as it stands: its `overrides` are neither
