@@ -1,7 +1,8 @@
 //! The one font every chart uses, embedded so no system font library is needed.
 
-use std::sync::Once;
+use std::sync::{LazyLock, Once};
 
+use ab_glyph::FontRef;
 use plotters::style::FontStyle;
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
@@ -18,4 +19,14 @@ pub fn register() {
             unreachable!("the embedded font is a valid TrueType file");
         }
     });
+}
+
+/// The embedded font's outlines and metrics, for laying out PNG text glyph by glyph.
+pub fn face() -> &'static FontRef<'static> {
+    static FACE: LazyLock<FontRef<'static>> =
+        LazyLock::new(|| match FontRef::try_from_slice(DEJAVU_SANS) {
+            Ok(face) => face,
+            Err(_) => unreachable!("the embedded font is a valid TrueType file"),
+        });
+    &FACE
 }

@@ -16,6 +16,7 @@ mod stroke;
 pub mod style;
 #[cfg(test)]
 mod tests;
+pub mod typeset;
 
 use std::io;
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use diagnosis::{LogCharts, draw_log};
 use crate::metrics::{DestinationSummary, Sample, harm};
 use crate::sim::RunResult;
 use panel::PanelTrace;
+use typeset::Typeset;
 
 /// At most this many destination charts per run, so large runs still draw in a second or
 /// two; the report says when destinations were left out.
@@ -141,7 +143,7 @@ fn save(
 ) -> io::Result<Chart> {
     let png = dir.join(format!("{stem}.png"));
     {
-        let root = BitMapBackend::new(&png, figure.size()).into_drawing_area();
+        let root = Typeset::new(BitMapBackend::new(&png, figure.size())).into_drawing_area();
         figure.draw(&root).map_err(drawing_failed)?;
         root.present().map_err(drawing_failed)?;
     }

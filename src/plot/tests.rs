@@ -7,6 +7,7 @@ use super::panel::{PanelTrace, TimeFrame};
 use super::series::{MAX_POINTS, Point};
 use super::stroke::PixelRect;
 use super::style::{self, LINE_WIDTH};
+use super::typeset::Typeset;
 use super::{Figure, destination, font, lines};
 use crate::scenario::{self, DEFAULT_SCENARIO};
 use crate::sim::simulate;
@@ -18,7 +19,8 @@ fn rasterise(figure: &impl Figure) -> (Vec<u8>, u32, Vec<PanelTrace>) {
     let (width, height) = figure.size();
     let mut pixels = vec![0; (width * height * 3) as usize];
     let traces = {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let root = Typeset::new(BitMapBackend::with_buffer(&mut pixels, (width, height)))
+            .into_drawing_area();
         let traces = figure.draw(&root).expect("drawing on a buffer");
         root.present().expect("presenting");
         traces

@@ -17,6 +17,7 @@ use super::metrics::{Metric, metric_text};
 use super::plan::value_text;
 use super::rank::Ranking;
 use crate::plot::font::{self, FAMILY};
+use crate::plot::typeset::Typeset;
 
 const SIZE: (u32, u32) = (960, 640);
 
@@ -25,7 +26,7 @@ const SIZE: (u32, u32) = (960, 640);
 macro_rules! render {
     ($dir:expr, $stem:expr, $size:expr, $chart:ident ( $($arg:expr),* )) => {{
         let png = $dir.join(format!("{}.png", $stem));
-        let root = BitMapBackend::new(&png, $size).into_drawing_area();
+        let root = Typeset::new(BitMapBackend::new(&png, $size)).into_drawing_area();
         $chart(&root, $($arg),*)?;
         root.present().map_err(text)?;
         let svg = $dir.join(format!("{}.svg", $stem));
