@@ -9,6 +9,7 @@ use crate::diagnose::table::{self, TableDiagnosis};
 use crate::diagnose::{self, Diagnosis, Options};
 use crate::logs::destinations::Providers;
 use crate::logs::{LogReader, ReadOptions, YearSource};
+use crate::metrics::harm::plural;
 use crate::output::OutputFolder;
 use crate::units::{Span, human_seconds};
 
@@ -315,11 +316,11 @@ fn print_summary(d: &Diagnosis, folder: &Path) {
     }
     let t = &d.totals;
     println!(
-        "{} to {} ({}): {} destinations ({} busy), {} attempts, {} delivered, {} deferred, {} bounced, {} expired, {} held",
+        "{} to {} ({}): {} ({} busy), {} attempts, {} delivered, {} deferred, {} bounced, {} expired, {} held",
         d.time.first,
         d.time.end,
         human_seconds(d.time.span_s),
-        d.destinations.len(),
+        plural(d.destinations.len() as u64, "destination", "destinations"),
         d.verdict.busy,
         t.attempts,
         t.delivered,

@@ -192,13 +192,14 @@ impl Figure for DestinationFigure {
         let (queue, rest) = rest.split_vertically(270);
         let (limits, rest) = rest.split_vertically(250);
         let (outcomes, reputation) = rest.split_vertically(290);
-        panel::state_strip(&strip, &self.states, self.frame)?;
+        let strip = panel::state_strip(&strip, &self.states, self.frame)?;
         let trouble = self.trouble();
         let shading = Shading {
             bands: &trouble,
             label: |s| s.to_string(),
         };
         let mut traces = vec![
+            strip,
             lines::queue_depth(&queue, "queue depth", self.frame, &self.points, shading)?,
             self.limits(&limits)?,
         ];

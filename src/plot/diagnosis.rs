@@ -152,8 +152,10 @@ impl Figure for LogDestination<'_> {
     ) -> DrawResult<Vec<PanelTrace>, DB> {
         root.fill(&WHITE)?;
         let body = root.titled(&self.title, (font::FAMILY, TITLE_SIZE))?;
-        let (strip, outcomes) = body.split_vertically(64);
-        panel::state_strip(&strip, &self.states, self.frame)?;
+        // The strip sits over the outcomes panel alone, so both share one time axis.
+        let (timeline, replies) = body.split_horizontally(760);
+        let (strip, rates) = timeline.split_vertically(64);
+        let strip = panel::state_strip(&strip, &self.states, self.frame)?;
         let trouble: Vec<Band> = self
             .states
             .iter()
@@ -164,9 +166,38 @@ impl Figure for LogDestination<'_> {
             bands: &trouble,
             label: |s| s.to_string(),
         };
-        let (rates, replies) = outcomes.split_horizontally(760);
         let trace = lines::outcomes(&rates, self.frame, &self.points, shading)?;
         reply_bars(&replies, self.replies, "whole log")?;
-        Ok(vec![trace])
+        Ok(vec![strip, trace])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::tests::rasterise;
+
+    /// The strip stands over the outcomes panel alone (the reply bars beside them), so its
+    /// time axis is the panel's; it spanned the reply bars too, 1.6 times too wide.
+    #[test]
+    fn the_state_strip_lines_up_with_the_outcomes_panel() {
+        let frame = TimeFrame::observed(Span::from_hours(6));
+        let states = [Band {
+            from: 1.0,
+            to: 2.0,
+            state: State::Backoff,
+        }];
+        let figure = LogDestination {
+            title: "maillog: destination yahoo".into(),
+            frame,
+            points: Vec::new(),
+            states: states.to_vec(),
+            replies: &[("421 4.7.0 [TS01]".into(), 3)],
+        };
+        let (_, _, traces) = rasterise(&figure);
+        let captions: Vec<&str> = traces.iter().map(|t| t.caption.as_str()).collect();
+        assert_eq!(captions, ["flow-control state", "outcomes"]);
+        let (strip, outcomes) = (traces[0].area, traces[1].area);
+        assert_eq!((strip.left, strip.right), (outcomes.left, outcomes.right));
     }
 }

@@ -330,45 +330,56 @@ pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .draw()
 }
 
-/// A thin strip coloured by state over time, with its own key, aligned with the panels.
+/// The state strip's caption.
+pub const STATE_STRIP: &str = "flow-control state";
+
+/// A thin strip coloured by state over time; its trace (no lines) says where its time
+/// axis lies, which the panels below it must share. Its caption stands at the axis' left
+/// end and its key at the right, so both fit a strip over a narrow panel.
 pub fn state_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     bands: &[Band],
     frame: TimeFrame,
-) -> DrawResult<(), DB> {
-    let mut chart = ChartBuilder::on(area)
-        .caption("flow-control state", (FAMILY, CAPTION_SIZE))
+) -> DrawResult<PanelTrace, DB> {
+    let chart = ChartBuilder::on(area)
+        .margin_top(28)
         .margin_left(8)
         .margin_right(8 + RIGHT_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(0.0..frame.end, 0.0..1.0)?;
-    chart.draw_series(
-        bands
-            .iter()
-            .map(|b| Rectangle::new([(b.from, 0.0), (b.to, 1.0)], state_color(b.state).filled())),
-    )?;
-    chart.plotting_area().draw(&Rectangle::new(
+    let strip = chart.plotting_area();
+    for b in bands {
+        strip.draw(&Rectangle::new(
+            [(b.from, 0.0), (b.to, 1.0)],
+            state_color(b.state).filled(),
+        ))?;
+    }
+    strip.draw(&Rectangle::new(
         [(0.0, 0.0), (frame.end, 1.0)],
         BLACK.mix(0.3).stroke_width(1),
     ))?;
-    state_key(area)
+    let base = area.get_base_pixel().0;
+    let axis = strip.get_pixel_range().0;
+    let caption = TextStyle::from((FAMILY, CAPTION_SIZE).into_font());
+    area.draw(&Text::new(STATE_STRIP, (axis.start - base, 4), caption))?;
+    state_key(area, axis.end - base)?;
+    Ok(PanelTrace::new(STATE_STRIP, &chart))
 }
 
-/// "■ normal ■ backoff ■ suspended" at the strip's top right.
-fn state_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-    let (width, _) = area.dim_in_pixel();
-    let mut x = width as i32 - RIGHT_LABEL_AREA as i32 - 300;
-    for state in [State::Normal, State::Backoff, State::Suspended] {
+/// "■ normal ■ backoff ■ suspended" on the caption's line, ending at `right`.
+fn state_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, right: i32) -> DrawResult<(), DB> {
+    let label = TextStyle::from((FAMILY, LABEL_SIZE).into_font());
+    let mut x = right;
+    for state in [State::Suspended, State::Backoff, State::Normal] {
+        let text = state.to_string();
+        x -= area.estimate_text_size(&text, &label)?.0 as i32;
+        area.draw(&Text::new(text, (x, 6), label.clone()))?;
+        x -= 20;
         area.draw(&Rectangle::new(
-            [(x, 4), (x + 14, 18)],
+            [(x, 6), (x + 14, 20)],
             state_color(state).filled(),
         ))?;
-        area.draw(&Text::new(
-            state.to_string(),
-            (x + 20, 4),
-            (FAMILY, LABEL_SIZE).into_font(),
-        ))?;
-        x += 100;
+        x -= 18;
     }
     Ok(())
 }

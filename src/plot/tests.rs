@@ -14,7 +14,7 @@ use crate::sim::simulate;
 use crate::units::Span;
 
 /// Draws `figure` on an RGB buffer: its pixels, width and traces.
-fn rasterise(figure: &impl Figure) -> (Vec<u8>, u32, Vec<PanelTrace>) {
+pub(super) fn rasterise(figure: &impl Figure) -> (Vec<u8>, u32, Vec<PanelTrace>) {
     font::register();
     let (width, height) = figure.size();
     let mut pixels = vec![0; (width * height * 3) as usize];
@@ -144,6 +144,7 @@ fn every_line_of_yahoo_in_the_default_run_stays_in_its_panel() {
     assert_eq!(
         captions,
         [
+            "flow-control state",
             "queue depth",
             "flow-control limits",
             "outcomes",
@@ -163,4 +164,15 @@ fn every_line_of_yahoo_in_the_default_run_stays_in_its_panel() {
     let mut blue = areas_with(&traces, "ready");
     blue.extend(areas_with(&traces, "concurrency limit"));
     assert_color_inside(&pixels, width, style::READY, &blue);
+}
+
+/// The state strip's time axis is the panel's below it, pixel for pixel, so a state change
+/// in the strip sits over the same change in the lines.
+#[test]
+fn the_state_strip_lines_up_with_the_queue_panel() {
+    let scenario = scenario::load("<default>", DEFAULT_SCENARIO, &[]).expect("default scenario");
+    let result = simulate(&scenario, Default::default()).expect("default run");
+    let (_, _, traces) = rasterise(&destination::DestinationFigure::new(&result, "yahoo"));
+    let (strip, queue) = (traces[0].area, traces[1].area);
+    assert_eq!((strip.left, strip.right), (queue.left, queue.right));
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod calibrate;
+mod charts;
 mod cli_inputs;
 mod determinism;
 mod diagnose;

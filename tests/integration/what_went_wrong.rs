@@ -445,3 +445,24 @@ fn an_exported_winner_shows_its_time_as_a_duration_and_a_tie_is_called_one() {
         "{winner}"
     );
 }
+
+#[test]
+fn diagnose_counts_one_destination_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = maillog(dir.path(), "a");
+    let out = mtasim(
+        &[
+            "diagnose",
+            log.to_str().unwrap(),
+            "--year",
+            "2026",
+            "--no-plots",
+            "--out",
+            "d",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("): 1 destination (0 busy), "), "{said}");
+}
