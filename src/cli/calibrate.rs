@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::config::{read_source, scenario_name, write_atomically};
-use super::{Failure, OverrideArgs};
+use super::outputs::Inputs;
+use super::{Failure, OverrideArgs, check_out};
 use crate::MtaKind;
 use crate::calibrate::replay::{self, OTHER, Replay, Side};
 use crate::calibrate::{self, CalibrateError, Options};
@@ -197,10 +198,21 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
 pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     let compiled = scenario::load_file(&args.scenario, &args.overrides.set)?;
     let mut reader = open(&args.logs, &args.log, compiled.scenario.flow_control.key)?;
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
     let target = args
         .out
         .clone()
         .unwrap_or_else(|| Path::new("output").join(format!("{}-replay", compiled.scenario.name)));
+    let inputs = Inputs::new(
+        "replay",
+        args.logs
+            .iter()
+            .chain([&args.scenario])
+            .map(PathBuf::as_path),
+    );
+    inputs.check(&target, args.out.is_some())?;
     let replayed = replay::replay(&mut reader, &compiled, args.bin, RunOptions::default())
         .map_err(|e| match e {
             replay::ReplayError::Log(e) => log_error(e),
@@ -208,6 +220,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         })?;
     let internal = |e: std::io::Error| Failure::Internal(format!("{}: {e}", target.display()));
     let folder = OutputFolder::create(&target).map_err(internal)?;
+    inputs.mark(folder.path())?;
     let fit = serde_json::to_string_pretty(&replayed.fit)
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let scenario_text = serde_json::to_string_pretty(&compiled.scenario)

@@ -125,8 +125,17 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
     match &args.out {
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(exported.combined.as_bytes())
-                .map_err(|e| Failure::Internal(format!("writing to standard output: {e}")))?;
+            let written = out
+                .write_all(exported.combined.as_bytes())
+                .and_then(|()| out.flush());
+            // A reader that stops early (`| head`) wanted no more.
+            if let Err(e) = written
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(Failure::Internal(format!(
+                    "writing to standard output: {e}"
+                )));
+            }
         }
         Some(dir) if dir.is_dir() || dir.to_string_lossy().ends_with('/') => {
             std::fs::create_dir_all(dir)

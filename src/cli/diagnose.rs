@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::calibrate::{LogArgs, log_error};
+use super::outputs::Inputs;
 use super::{Failure, check_out, load_scenario};
 use crate::diagnose::table::{self, TableDiagnosis};
 use crate::diagnose::{self, Diagnosis, Options};
@@ -72,44 +73,11 @@ fn default_out(logs: &[PathBuf]) -> PathBuf {
     PathBuf::from("output").join(format!("{name}-diagnosis"))
 }
 
-/// Names the inputs of a default output folder, so another input's run does not replace
-/// it silently.
-const INPUT_MARK: &str = ".mtasim-input";
-
-/// The logs, as the default folder records them: absolute paths, one a line.
-fn input_identity(logs: &[PathBuf]) -> String {
-    logs.iter()
-        .map(|p| {
-            std::fs::canonicalize(p)
-                .unwrap_or_else(|_| p.clone())
-                .display()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Refuses to replace a default folder that holds another log's diagnosis.
-fn check_default_folder(target: &Path, identity: &str) -> Result<(), Failure> {
-    let Ok(previous) = std::fs::read_to_string(target.join(INPUT_MARK)) else {
-        return Ok(());
-    };
-    if previous.trim_end() == identity {
-        return Ok(());
-    }
-    Err(Failure::Input(format!(
-        "{} holds the diagnosis of {}; give --out DIR to diagnose {} beside it (or remove the folder)",
-        target.display(),
-        previous.trim_end().replace('\n', ", "),
-        identity.replace('\n', ", ")
-    )))
-}
-
 pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
     if let Some(table) = &args.table {
         return diagnose_table(args, table);
     }
-    let (target, identity) = target_folder(args, &args.logs, default_out(&args.logs))?;
+    let (target, inputs) = target_folder(args, &args.logs, default_out(&args.logs))?;
     let compiled = load_scenario(args.scenario.as_ref(), &[])?;
     let mut providers = Providers::builtin();
     if let Some(path) = &args.providers {
@@ -134,10 +102,7 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
     let folder = create(&target)?;
     diagnose::output::write_data(&diagnosis, folder.path())
         .map_err(|e| Failure::Internal(format!("writing outputs: {e}")))?;
-    if args.out.is_none() {
-        std::fs::write(folder.path().join(INPUT_MARK), identity + "\n")
-            .map_err(|e| Failure::Internal(format!("writing {INPUT_MARK}: {e}")))?;
-    }
+    inputs.mark(folder.path())?;
     if !args.no_plots {
         diagnose::output::write_visuals(&diagnosis, folder.path())
             .map_err(|e| Failure::Internal(format!("drawing charts and report.html: {e}")))?;
@@ -149,20 +114,18 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The output folder of a diagnosis of `inputs` (`--out`, else `default`, which must not
-/// hold another input's diagnosis) and the inputs' identity.
+/// The output folder of a diagnosis of `files` (`--out`, else `default`, which must not
+/// hold another input's diagnosis) and the inputs to mark it with.
 fn target_folder(
     args: &DiagnoseArgs,
-    inputs: &[PathBuf],
+    files: &[PathBuf],
     default: PathBuf,
-) -> Result<(PathBuf, String), Failure> {
+) -> Result<(PathBuf, Inputs), Failure> {
     let target = args.out.clone().unwrap_or(default);
     check_out(&target)?;
-    let identity = input_identity(inputs);
-    if args.out.is_none() {
-        check_default_folder(&target, &identity)?;
-    }
-    Ok((target, identity))
+    let inputs = Inputs::new("diagnosis", files.iter().map(PathBuf::as_path));
+    inputs.check(&target, args.out.is_some())?;
+    Ok((target, inputs))
 }
 
 fn create(target: &Path) -> Result<OutputFolder, Failure> {
@@ -186,7 +149,7 @@ fn diagnose_table(args: &DiagnoseArgs, path: &Path) -> Result<(), Failure> {
             .map_or_else(|| "table".to_string(), |n| n.to_string_lossy().to_string())
     };
     let default = PathBuf::from("output").join(format!("{name}-diagnosis"));
-    let (target, identity) = target_folder(args, &[path.to_path_buf()], default)?;
+    let (target, inputs) = target_folder(args, &[path.to_path_buf()], default)?;
     let shown = path.display().to_string();
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
@@ -203,9 +166,7 @@ fn diagnose_table(args: &DiagnoseArgs, path: &Path) -> Result<(), Failure> {
             .map_err(|e| Failure::Internal(format!("writing {file}: {e}")))
     };
     write("diagnosis.json", &json)?;
-    if args.out.is_none() {
-        write(INPUT_MARK, &(identity + "\n"))?;
-    }
+    inputs.mark(folder.path())?;
     if !args.no_plots {
         let page = crate::report::error_table::page(&d, &name);
         write("report.html", &crate::report::render(&page))?;

@@ -1,9 +1,35 @@
 //! The `mtasim` command line: argument definitions and the commands they run.
 //! `main.rs` only calls [`main`].
 
+/// The command line prints through `console`, which a closed pipe does not make panic:
+/// these shadow std's `println!`, `print!` and `eprintln!` in `cli` and every module
+/// declared below.
+macro_rules! println {
+    () => {
+        $crate::cli::console::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::console::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::cli::console::out(format_args!($($arg)*))
+    };
+}
+
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::cli::console::err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod calibrate;
 mod config;
+mod console;
 mod diagnose;
+mod outputs;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;

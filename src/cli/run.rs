@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::outputs::Inputs;
 use super::{Failure, OverrideArgs, check_out, load_scenario};
 use crate::MtaKind;
 use crate::metrics::harm;
@@ -104,8 +105,11 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let inputs = Inputs::scenario("run", args.scenario.as_deref(), []);
+    inputs.check(&target, args.out.is_some())?;
     let folder = OutputFolder::create(&target)
         .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", target.display())))?;
+    inputs.mark(folder.path())?;
     let log = if args.log {
         let file = std::fs::File::create(folder.path().join("deliveries.jsonl"))
             .map_err(|e| Failure::Internal(format!("cannot create deliveries.jsonl: {e}")))?;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::outputs::Inputs;
 use super::{Failure, OverrideArgs, check_out, load_scenario};
 use crate::MtaKind;
 use crate::output::OutputFolder;
@@ -138,13 +139,15 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
         check_out(out)?;
     }
     let sweep = plan(args)?;
-    let runs = sweep.runs(args.shard);
-    let rows = in_pool(args.jobs, || exec::run_all(&sweep, &runs, !args.quiet))?;
     let target = args
         .out
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, args.shard));
-    write_outputs(&target, args.quiet, |dir| match args.shard {
+    let inputs = Inputs::scenario("sweep", args.scenario.as_deref(), args.plan.as_deref());
+    inputs.check(&target, args.out.is_some())?;
+    let runs = sweep.runs(args.shard);
+    let rows = in_pool(args.jobs, || exec::run_all(&sweep, &runs, !args.quiet))?;
+    write_outputs(&target, &inputs, args.quiet, |dir| match args.shard {
         Some(shard) => {
             write_shard(&sweep, &sweep.manifest(Some(shard)), &rows, dir)
                 .map_err(|e| cannot("write", &target, e))?;
@@ -162,10 +165,12 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
 /// a failure leaves no half-written outputs), then prints the summary it returns.
 fn write_outputs(
     target: &Path,
+    inputs: &Inputs,
     quiet: bool,
     write: impl FnOnce(&Path) -> Result<String, Failure>,
 ) -> Result<(), Failure> {
     let folder = OutputFolder::create(target).map_err(|e| cannot("create", target, e))?;
+    inputs.mark(folder.path())?;
     let summary = write(folder.path())?;
     let written = folder
         .commit()
@@ -325,7 +330,14 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
         .out
         .clone()
         .unwrap_or_else(|| default_folder(&sweep, None));
-    write_outputs(&target, args.quiet, |dir| {
+    // Shards of one sweep name its scenario (and plan); their merge is that sweep's.
+    let recorded: Vec<Option<Inputs>> = args.shards.iter().map(|s| Inputs::of(s)).collect();
+    let inputs = match &recorded[..] {
+        [Some(first), rest @ ..] if rest.iter().all(|r| r.as_ref() == Some(first)) => first.clone(),
+        _ => Inputs::new("sweep", args.shards.iter().map(PathBuf::as_path)),
+    };
+    inputs.check(&target, args.out.is_some())?;
+    write_outputs(&target, &inputs, args.quiet, |dir| {
         finish(&sweep, &rows, dir, args.no_plots, args.export)
     })
 }

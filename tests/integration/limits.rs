@@ -161,8 +161,6 @@ fn ctrl_c_without_previous_outputs_leaves_none() {
 fn an_existing_output_folder_is_replaced_only_when_a_run_finishes() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("stale.txt"), "from an older run").unwrap();
     let scenario = default_scenario();
     let args = |extra: &[&str]| {
         let mut args = vec![
@@ -177,13 +175,18 @@ fn an_existing_output_folder_is_replaced_only_when_a_run_finishes() {
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
+    // An older run's outputs, with a file this run does not write.
+    let older = command().args(args(&[])).output().unwrap();
+    assert_eq!(older.status.code(), Some(0), "{}", stderr(&older));
+    std::fs::write(out.join("stale.txt"), "from an older run").unwrap();
+    let before = contents(&out);
     // A refused run (bad input) leaves the folder as it was.
     let failed = command()
         .args(args(&["--set", "receivers.0.share=-1"]))
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
-    assert_eq!(names(&out), vec!["stale.txt"]);
+    assert_eq!(contents(&out), before);
     // A finished run replaces it whole: the stale file is gone.
     let finished = command().args(args(&[])).output().unwrap();
     assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod broken_pipe;
 mod calibrate;
 mod charts;
 mod cli_inputs;
@@ -25,6 +26,7 @@ mod logs_roundtrip;
 mod mta_config;
 mod mta_config_roundtrip;
 mod mta_log;
+mod overwrites;
 mod postfix;
 mod properties;
 mod report;

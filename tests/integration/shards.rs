@@ -29,7 +29,8 @@ const PLAN: &str = r#"{
 const RUNS: usize = 16;
 
 /// Every file a sweep of two varied parameters writes, sorted.
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 10] = [
+    ".mtasim-input",
     "best.json",
     "heatmap.png",
     "heatmap.svg",

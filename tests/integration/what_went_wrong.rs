@@ -339,41 +339,6 @@ fn maillog(dir: &Path, name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn diagnose_never_replaces_another_logs_default_outputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (maillog(dir.path(), "a"), maillog(dir.path(), "b"));
-    let diagnose = |log: &Path| {
-        mtasim(
-            &[
-                "diagnose",
-                log.to_str().unwrap(),
-                "--year",
-                "2026",
-                "--no-plots",
-                "-q",
-            ],
-            dir.path(),
-        )
-    };
-    assert!(diagnose(&a).status.success());
-    let first = std::fs::read(dir.path().join("output/maillog-diagnosis/diagnosis.json")).unwrap();
-    // The same log again replaces its own outputs.
-    assert!(diagnose(&a).status.success());
-    // Another log of the same name is refused, naming --out, and the first stays.
-    let out = diagnose(&b);
-    assert_eq!(out.status.code(), Some(2));
-    let said = stderr(&out);
-    assert!(
-        said.starts_with("error: output/maillog-diagnosis holds the diagnosis of ")
-            && said.contains("a/maillog; give --out DIR to diagnose ")
-            && said.contains("b/maillog beside it"),
-        "{said}"
-    );
-    let kept = std::fs::read(dir.path().join("output/maillog-diagnosis/diagnosis.json")).unwrap();
-    assert!(first == kept);
-}
-
-#[test]
 fn numbers_and_times_read_as_people_write_them() {
     use mtasim::sim::SimError;
     use mtasim::units::Span;
