@@ -201,7 +201,8 @@ pub(super) fn summary_text(result: &RunResult, folder: &std::path::Path) -> Stri
     );
     let harmed = harm::ranked(summary);
     if !harmed.is_empty() {
-        out += "  what went wrong, worst first (messages lost, then queued, blocks, time held):\n";
+        out += "  what went wrong, worst first (messages lost, still queued, blocks, time held, \
+                unknown users):\n";
         for (name, d) in harmed.iter().take(LISTED) {
             out += &format!("    {name}: {}\n", harm::describe(d));
         }

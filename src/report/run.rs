@@ -49,8 +49,9 @@ const SUMMARY_HEADERS: [&str; 20] = [
 pub fn page(result: &RunResult, charts: &[Chart], latency_svg: Option<&str>) -> Page {
     let scenario = &result.scenario;
     let mut after_table = String::from(
-        "<p class=\"note\">Rows: the worst first (messages lost, then still queued, blocks, \
-         time suspended and in backoff). Lost: bounced and expired. Latency: of the delivered \
+        "<p class=\"note\">Rows: the worst first (messages lost to blocks, rejections and \
+         expiry, then still queued, blocks, time suspended and in backoff, then bounces for \
+         unknown users, which are the list's, not the sending's). Lost: bounced and expired. Latency: of the delivered \
          messages only. Times in backoff and suspended are summed over destinations. DFC \
          holds: times a due message was held back by flow control (\"Messages queued (dynamic \
          flow control)\"); held messages: messages held at least once. Blocks: times the \

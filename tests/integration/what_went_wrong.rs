@@ -78,7 +78,8 @@ fn the_run_summary_leads_with_the_verdict_and_the_worst_destination() {
     );
     assert_eq!(
         lines[2],
-        "  what went wrong, worst first (messages lost, then queued, blocks, time held):"
+        "  what went wrong, worst first (messages lost, still queued, blocks, time held, unknown \
+         users):"
     );
     assert!(
         lines[3].starts_with(&format!(
@@ -430,4 +431,35 @@ fn diagnose_counts_one_destination_in_the_singular() {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stdout(&out);
     assert!(said.contains("): 1 destination (0 busy), "), "{said}");
+}
+
+/// Unknown users bounce everywhere in proportion to volume (the list's, not the sender's):
+/// they rank after time held, so the three destinations in backoff lead, not the ten that
+/// only had unknown users and led before.
+#[test]
+fn destinations_held_back_outrank_those_that_only_bounced_unknown_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = repo("scenarios/reputation-few-domains.json");
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--no-plots",
+        "--out",
+        "few",
+    ];
+    let out = mtasim(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].contains("; worst: comcast (53 lost, "), "{text}");
+    let first: Vec<&str> = lines[3..6]
+        .iter()
+        .map(|l| l.trim_start().split(':').next().unwrap())
+        .collect();
+    // Comcast was held longest; gmx and orange as long, orange with more unknown users.
+    assert_eq!(first, ["comcast", "orange", "gmx"], "{text}");
+    assert!(
+        lines[6].starts_with("    gen-000001: 93 lost (93 bounced: user_unknown 93)"),
+        "{text}"
+    );
 }
