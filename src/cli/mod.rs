@@ -53,11 +53,14 @@ use crate::sim::{Limit, SimError};
     long_about = None,
     propagate_version = true,
     after_help = "Examples:\n  \
-    mtasim run                                   the built-in default scenario -> output/default/\n  \
+    mtasim run                  the built-in default scenario -> output/default/\n  \
     mtasim run scenarios/yahoo-deferrals.json --set duration=12h --log\n  \
-    mtasim sweep scenarios/tuning-backoff.json --vary flow_control.errors.threshold=5,10,20 \\\n      \
-    --replications 3 --minimize p95_latency --require blocks=0\n\n\
-Exit codes: 0 ok, 2 bad input (nothing written), 1 internal failure, 130 interrupted."
+    mtasim sweep scenarios/tuning-backoff.json \\\n      \
+    --vary flow_control.errors.threshold=5,10,20 \\\n      \
+    --replications 3 --minimize p95_latency --require blocks=0\n\
+    \n\
+    Exit codes: 0 ok, 2 bad input (nothing written), 1 internal failure,\n\
+    130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -68,19 +71,25 @@ pub struct Cli {
 enum Command {
     /// Run a scenario and write its outputs (no scenario: the built-in default).
     #[command(after_help = "Examples:\n  \
-    mtasim run                                         the built-in default scenario -> output/default/\n  \
+    mtasim run                  the built-in default scenario -> output/default/\n  \
     mtasim run scenarios/hammering.json --out hammering\n  \
     mtasim run scenarios/yahoo-deferrals.json --set duration=12h --seed 9 --log\n  \
-    mtasim run scenarios/reputation-few-domains.json --log-format postfix --out few\n\n\
-The summary leads with what went wrong (messages lost, blocks, backoff), worst first.\n\
-Exit codes: 0 ok, 2 bad input (nothing written), 1 internal failure, 130 interrupted.")]
+    mtasim run scenarios/reputation-few-domains.json --log-format postfix \\\n      \
+    --out few\n\
+    \n\
+    The summary leads with what went wrong (messages lost, blocks, backoff),\n\
+    worst first. A default folder holding another scenario's outputs is not\n\
+    replaced: give --out.\n\
+    Exit codes: 0 ok, 2 bad input (nothing written), 1 internal failure,\n\
+    130 interrupted.")]
     Run(run::RunArgs),
     /// Check scenario files without running them.
     #[command(after_help = "Examples:\n  \
-    mtasim validate scenarios/*.json                  every file: ok, or its error with line:column\n  \
+    mtasim validate scenarios/*.json   each file: ok, or its error (line:column)\n  \
     mtasim validate mine.json --set duration=12h\n  \
-    cat mine.json | mtasim validate -\n\n\
-Exit codes: 0 every file is valid, 2 at least one is not.")]
+    cat mine.json | mtasim validate -\n\
+    \n\
+    Exit codes: 0 every file is valid, 2 at least one is not.")]
     Validate {
         /// Scenario files to check (`-` reads standard input).
         #[arg(required = true)]
@@ -90,65 +99,85 @@ Exit codes: 0 every file is valid, 2 at least one is not.")]
     },
     /// Print the JSON Schema of the scenario format.
     #[command(after_help = "Examples:\n  \
-    mtasim schema > scenario.schema.json               for an editor's completion and checks")]
+    mtasim schema > scenario.schema.json   for editors' completion and checks")]
     Schema,
     /// List the built-in catalogue of provider replies that scenarios can name.
     #[command(after_help = "Examples:\n  \
-    mtasim replies | grep yahoo                        names to use as a receiver's reply")]
+    mtasim replies | grep yahoo   the names a receiver's replies can use")]
     Replies,
     /// Run a scenario over a grid of configurations and seeds, and rank them.
     #[command(after_help = "Examples:\n  \
-    mtasim sweep scenarios/tuning-backoff.json --plan scenarios/sweeps/tuning-backoff.json\n  \
-    mtasim sweep scenarios/tuning-backoff.json --vary flow_control.errors.threshold=5..80:x2 \\\n      \
-    --vary flow_control.backoff.to_normal_after=5m..1h:5m --replications 5 --require blocks=0\n  \
-    mtasim sweep kumo.json --vary 'flow_control.overrides.microsoft.max_rate=2000/h..32000/h:x2' \\\n      \
+    mtasim sweep scenarios/tuning-backoff.json \\\n      \
+    --plan scenarios/sweeps/tuning-backoff.json\n  \
+    mtasim sweep scenarios/tuning-backoff.json \\\n      \
+    --vary flow_control.errors.threshold=5..80:x2 \\\n      \
+    --vary flow_control.backoff.to_normal_after=5m..1h:5m \\\n      \
+    --replications 5 --require blocks=0\n  \
+    mtasim sweep kumo.json \\\n      \
+    --vary 'flow_control.overrides.microsoft.max_rate=2000/h..32000/h:x2' \\\n      \
     --minimize p95_latency --export kumomta --out kumo-sweep\n  \
-    mtasim sweep mine.json --plan plan.json --shard 3/8 --out shards/shard-3 -q\n\n\
-Exit codes: 0 ok, 2 bad input (nothing runs), 1 internal failure.")]
+    mtasim sweep mine.json --plan plan.json --shard 3/8 --out shards/shard-3 -q\n\
+    \n\
+    Exit codes: 0 ok, 2 bad input (nothing runs), 1 internal failure.")]
     Sweep(Box<sweep::SweepArgs>),
     /// Combine the shard folders of `mtasim sweep --shard` into the whole sweep's outputs.
     #[command(after_help = "Examples:\n  \
     mtasim sweep-merge shards/shard-* --out sweep\n  \
-    mtasim sweep-merge shards/shard-0 shards/shard-1 shards/shard-2 --export postfix --out sweep\n\n\
-A missing shard is named (shard 3/8 is missing); nothing is written then. Exit codes: 0 ok, 2 bad input.")]
+    mtasim sweep-merge shards/shard-0 shards/shard-1 shards/shard-2 \\\n      \
+    --export postfix --out sweep\n\
+    \n\
+    A missing shard is named (shard 3/8 is missing); nothing is written then.\n\
+    Exit codes: 0 ok, 2 bad input.")]
     SweepMerge(sweep::MergeArgs),
     /// Turn a real MTA's configuration (KumoMTA, Postfix, PowerMTA) into a scenario.
     #[command(after_help = "Examples:\n  \
     mtasim import-config shaping.toml --format kumomta --out scenarios/mine.json\n  \
     mtasim import-config main.cf master.cf transport --format postfix \\\n      \
     --into scenarios/yahoo-deferrals.json --out postfix.json\n  \
-    mtasim import-config /etc/pmta/config --format pmta --out pmta.json\n\n\
-What cannot be expressed is printed as a warning with file:line and why.\n\
-Exit codes: 0 ok, 2 bad input (syntax error with file:line:column; nothing written).")]
+    mtasim import-config /etc/pmta/config --format pmta --out pmta.json\n\
+    \n\
+    What cannot be expressed is printed as a warning with file:line and why.\n\
+    Exit codes: 0 ok, 2 bad input (syntax error with file:line:column; nothing\n\
+    written).")]
     ImportConfig(config::ImportArgs),
     /// Write a scenario (or a sweep's best.json) as a real MTA's configuration.
     #[command(after_help = "Examples:\n  \
-    mtasim export-config output/tuning-backoff-sweep/best.json --format kumomta --out shaping.toml\n  \
+    mtasim export-config output/tuning-backoff-sweep/best.json \\\n      \
+    --format kumomta --out shaping.toml\n  \
     mtasim export-config scenarios/default.json --format postfix --out postfix/\n  \
-    mtasim export-config scenarios/default.json --format pmta\n\n\
-Settings the MTA has no equivalent for are listed in a comment at the top.")]
+    mtasim export-config scenarios/default.json --format pmta\n\
+    \n\
+    Settings the MTA has no equivalent for are listed in a comment at the top.")]
     ExportConfig(config::ExportArgs),
     /// Diagnose a real Postfix, KumoMTA or PowerMTA log: which destinations a
     /// dynamic-flow-control MTA would have put into backoff, when and why.
     #[command(after_help = "Examples:\n  \
-    mtasim diagnose /var/log/maillog /var/log/maillog.1.gz --year 2026 --utc-offset +02:00\n  \
-    mtasim diagnose kumo-logs/*.zst --scenario scenarios/yahoo-deferrals.json --out diag/\n  \
-    zcat acct-*.csv.gz | mtasim diagnose - --log-format pmta\n\n\
-Exit codes: 0 ok, 2 bad input (unreadable file, no delivery record; nothing written).")]
+    mtasim diagnose /var/log/maillog /var/log/maillog.1.gz --year 2026 \\\n      \
+    --utc-offset +02:00\n  \
+    mtasim diagnose kumo-logs/*.zst --scenario scenarios/yahoo-deferrals.json \\\n      \
+    --out diag/\n  \
+    zcat acct-*.csv.gz | mtasim diagnose - --log-format pmta\n\
+    \n\
+    Exit codes: 0 ok, 2 bad input (unreadable file, no delivery record; nothing\n\
+    written).")]
     Diagnose(Box<diagnose::DiagnoseArgs>),
     /// Estimate a scenario whose receivers and MTA behave like those of a real log.
     #[command(after_help = "Examples:\n  \
     mtasim calibrate /var/log/maillog* --out mine.json\n  \
     mtasim calibrate kumo-logs/*.jsonl.zst --bin 10m --receivers 30 \\\n      \
-    --mta shaping.toml --mta-format kumomta --out mine.json\n\n\
-Estimates that fall back to a default say why on stderr and in the scenario's description.\n\
-Exit codes: 0 ok, 2 bad input (nothing written).")]
+    --mta shaping.toml --mta-format kumomta --out mine.json\n\
+    \n\
+    Estimates that fall back to a default say why on stderr and in the\n\
+    scenario's description.\n\
+    Exit codes: 0 ok, 2 bad input (nothing written).")]
     Calibrate(Box<calibrate::CalibrateArgs>),
     /// Run a scenario beside a real log and compare them per destination (fit.json, report).
     #[command(after_help = "Examples:\n  \
     mtasim replay gmail-run/kumo-log.jsonl --scenario gmail.json\n  \
-    mtasim replay /var/log/maillog* --scenario mine.json --year 2026 --utc-offset +02:00 --out replay/\n\n\
-Exit codes: 0 ok, 2 bad input (nothing written).")]
+    mtasim replay /var/log/maillog* --scenario mine.json --year 2026 \\\n      \
+    --utc-offset +02:00 --out replay/\n\
+    \n\
+    Exit codes: 0 ok, 2 bad input (nothing written).")]
     Replay(Box<calibrate::ReplayArgs>),
     /// Serve the scenario's receivers as SMTP servers on loopback, to test a real MTA
     /// against them; with --submit, also play its traffic into that MTA.

@@ -279,6 +279,23 @@ fn every_subcommand_has_examples_in_its_help() {
             stdout(&out)
         );
     }
+    // In an 80-column terminal no example wraps: a wrapped command line would start at
+    // column 0 and copy as two commands.
+    for command in std::iter::once("").chain(commands) {
+        let out = crate::common::command()
+            .args([command, "--help"].into_iter().filter(|a| !a.is_empty()))
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        let help = stdout(&out);
+        let examples = help.split("\nExamples:\n").nth(1).unwrap();
+        for line in examples.split("\n\n").next().unwrap().lines() {
+            assert!(
+                line.starts_with("  "),
+                "{command} --help at 80 columns: {line:?}"
+            );
+        }
+    }
 }
 
 #[test]
