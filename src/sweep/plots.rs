@@ -14,7 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Sweep;
 use super::metrics::{Metric, metric_text};
-use super::plan::value_text;
+use super::plan::{Axis, value_text};
 use super::rank::Ranking;
 use crate::plot::font::{self, FAMILY};
 use crate::plot::typeset::Typeset;
@@ -488,7 +488,7 @@ fn pareto<DB: DrawingBackend>(
     let (y0, y1) = span(all.iter().map(|p| p.1));
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Pareto front: {ax} vs {ay} (feasible configurations)"),
+            format!("Pareto front: {} against {}", goal(ax), goal(ay)),
             caption_style(),
         )
         .margin(16)
@@ -511,15 +511,18 @@ fn pareto<DB: DrawingBackend>(
     let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
     let (feasible, infeasible): (Vec<usize>, Vec<usize>) =
         (0..ranking.verdicts.len()).partition(|&c| ranking.verdicts[c].feasible);
+    let gray = RGBColor(160, 160, 160);
     chart
         .draw_series(
             infeasible
                 .iter()
                 .map(|&c| at(c))
                 .filter(finite)
-                .map(|p| Cross::new(p, 5, RGBColor(160, 160, 160))),
+                .map(|p| Cross::new(p, 5, gray)),
         )
-        .map_err(text)?;
+        .map_err(text)?
+        .label("infeasible: fails a --require")
+        .legend(move |(x, y)| Cross::new((x + 8, y), 5, gray));
     chart
         .draw_series(
             feasible
@@ -528,17 +531,23 @@ fn pareto<DB: DrawingBackend>(
                 .filter(finite)
                 .map(|p| Circle::new(p, 4, BLUE.mix(0.7).filled())),
         )
-        .map_err(text)?;
+        .map_err(text)?
+        .label("feasible configuration (mean of its seeds)")
+        .legend(|(x, y)| Circle::new((x + 8, y), 4, BLUE.mix(0.7).filled()));
     chart
         .draw_series(LineSeries::new(
             ranking.pareto.iter().map(|&c| at(c)),
             RED.stroke_width(2),
         ))
-        .map_err(text)?;
+        .map_err(text)?
+        .label("Pareto front: no other feasible one is better in both")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED.stroke_width(2)));
     if let Some(best) = ranking.best.map(at).filter(finite) {
         chart
             .draw_series([Circle::new(best, 8, GREEN.stroke_width(3))])
-            .map_err(text)?;
+            .map_err(text)?
+            .label("best by the objective")
+            .legend(|(x, y)| Circle::new((x + 8, y), 7, GREEN.stroke_width(3)));
         // Beside the marker (radius 8, stroke 3), not on it.
         let style =
             TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
@@ -546,7 +555,21 @@ fn pareto<DB: DrawingBackend>(
             .draw_series([EmptyElement::at(best) + Text::new("best", (12, -10), style)])
             .map_err(text)?;
     }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FAMILY, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(text)?;
     Ok(())
+}
+
+/// "p95_latency (lower is better)": an axis with the way it is better.
+fn goal(axis: &Axis) -> String {
+    let way = if axis.maximize { "higher" } else { "lower" };
+    format!("{} ({way} is better)", axis.metric)
 }
 
 #[cfg(test)]
