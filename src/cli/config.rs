@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Failure, OverrideArgs, load_scenario};
 use crate::MtaKind;
+use crate::metrics::harm::plural;
 use crate::mta_config::{self, MissingDomains, Provenance, Source, SweepOrigin, WarningKind};
 use crate::scenario;
 use crate::sweep::Sweep;
@@ -100,11 +101,11 @@ pub fn import(args: &ImportArgs) -> Result<(), Failure> {
             .count();
         let approximated = imported.warnings.len() - skipped;
         println!(
-            "{} settings imported from {} configuration into {}; {} warnings ({skipped} not imported, {approximated} approximated)",
-            imported.settings,
+            "{} imported from {} configuration into {}; {} ({skipped} not imported, {approximated} approximated)",
+            plural(imported.settings as u64, "setting", "settings"),
             args.format.title(),
             args.out.display(),
-            imported.warnings.len()
+            plural(imported.warnings.len() as u64, "warning", "warnings")
         );
     }
     Ok(())
@@ -144,7 +145,7 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
                 write_atomically(&dir.join(name), text)?;
             }
             eprintln!(
-                "{} written to {}; {} settings without a {} equivalent are listed at the top",
+                "{} written to {}; {} without a {} equivalent listed at the top",
                 exported
                     .files
                     .iter()
@@ -152,16 +153,16 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 dir.display(),
-                exported.unsupported,
+                plural(exported.unsupported as u64, "setting", "settings"),
                 args.format.title()
             );
         }
         Some(file) => {
             write_atomically(file, &exported.combined)?;
             eprintln!(
-                "{} written; {} settings without a {} equivalent are listed at the top",
+                "{} written; {} without a {} equivalent listed at the top",
                 file.display(),
-                exported.unsupported,
+                plural(exported.unsupported as u64, "setting", "settings"),
                 args.format.title()
             );
         }

@@ -5,6 +5,7 @@
 use super::{Exported, ImportNotes, Provenance};
 use crate::MtaKind;
 use crate::flow_control::config::FlowControlConfig;
+use crate::metrics::harm::plural;
 use crate::mta::config::Jitter;
 
 /// A scenario setting the target MTA cannot say, and why.
@@ -132,8 +133,8 @@ pub fn header(
         ));
     } else {
         doc.comment(format!(
-            "{} scenario settings have no {} equivalent and are not written below:",
-            gaps.0.len(),
+            "{} without a {} equivalent, not written below:",
+            plural(gaps.0.len() as u64, "scenario setting", "scenario settings"),
             format.title()
         ));
         for gap in &gaps.0 {
@@ -145,8 +146,8 @@ pub fn header(
     }
     if let Some(notes) = imported.filter(|n| !n.left_out.is_empty()) {
         doc.comment(format!(
-            "{} settings of the imported {} configuration were left out on import and are not written:",
-            notes.left_out.len(),
+            "{} of the imported {} configuration left out on import, not written:",
+            plural(notes.left_out.len() as u64, "setting", "settings"),
             notes.from.title()
         ));
         for line in &notes.left_out {

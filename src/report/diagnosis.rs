@@ -59,7 +59,9 @@ pub fn page(d: &Diagnosis, name: &str, charts: &[Chart]) -> Page {
             human_seconds(d.interval_s)
         ),
         verdict: d.verdict.summary.clone(),
-        diagnosis: "Destinations that would have entered backoff first, then by attempts.".into(),
+        diagnosis: "Destinations that would have entered backoff first, then by messages lost \
+                    (bounced and expired), then by time in backoff and suspended."
+            .into(),
         headers: HEADERS.to_vec(),
         table: rows(d),
         after_table: format!(

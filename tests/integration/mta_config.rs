@@ -748,7 +748,7 @@ connection_limit = 25
     assert!(out.status.success(), "{}", stderr(&out));
     let back = std::fs::read_to_string(dir.path().join("back/shaping.toml")).unwrap();
     for wanted in [
-        "settings of the imported KumoMTA configuration were left out on import",
+        "# 1 setting of the imported KumoMTA configuration left out on import, not written:",
         "default.enable_tls: not imported",
         "[provider.\"google\"]\nmatch = [{MXSuffix=\".google.com\"}]\nprovider_connection_limit = 5\n",
         "[provider.\"orange\"]\nmatch = [{MXSuffix=\".orange.fr\"}]\nprovider_connection_limit = 2\n",
