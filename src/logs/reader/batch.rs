@@ -1,7 +1,9 @@
-//! The reading side of a source, on a thread of its own: the file's bytes split into lines
-//! (LF, CRLF or a lone CR; a line longer than [`MAX_LINE`] cut off and counted malformed),
-//! each lexed by the file's [`Lexer`], handed over in [`Batch`]es through a bounded channel
-//! so that reading, decompressing and lexing overlap with the merge and the caller's work.
+//! The reading side of a source, on a thread of its own: the file read in blocks of about
+//! [`BLOCK`] bytes, each block's complete lines (ending in LF, CRLF or a lone CR; a line
+//! longer than [`MAX_LINE`] cut off and counted malformed) lexed by the file's [`Lexer`]
+//! where they lie, and handed over as a [`Batch`] through a bounded channel, so that
+//! reading, decompressing and lexing overlap with the merge and the caller's work. A line's
+//! text is never copied: the batch's text is the block as read.
 //!
 //! A read error after the first byte (a truncated `.gz`, a copy cut short) ends the file:
 //! the complete lines before it are kept and the batch carries a [`Truncation`].
@@ -9,19 +11,18 @@
 use std::io::{self, BufRead};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use memchr::memchr2;
+use memchr::{memchr2, memrchr2};
 
 use super::super::lexed::{Lex, Lexed, Malformed, Skip, Span};
-use super::super::lexer::Lexer;
+use super::super::lexer::{Fatal, Lexer};
 use super::super::time::TimeOrigin;
 use super::LogError;
 
 /// The longest line read whole; longer ones are counted malformed and skipped.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Lines per batch, and the text a batch may hold before it is handed over.
-const BATCH_LINES: usize = 4096;
-const BATCH_TEXT: usize = 1 << 20;
+/// The bytes read for one batch (its last, incomplete line goes on to the next).
+const BLOCK: usize = 1 << 20;
 
 /// What one line became.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +59,7 @@ pub struct Truncation {
 /// Consecutive lines of one file, lexed.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// The block of the file the lines are in.
     pub text: String,
     /// Unescaped copies the lexers made (KumoMTA JSON strings, PowerMTA CSV fields).
     pub scratch: String,
@@ -79,10 +81,6 @@ impl Batch {
         self.end = None;
     }
 
-    fn full(&self) -> bool {
-        self.lines.len() >= BATCH_LINES || self.text.len() >= BATCH_TEXT
-    }
-
     /// The text of `line`.
     pub fn line_text(&self, line: &Line) -> &str {
         &self.text[line.start as usize..line.end as usize]
@@ -92,81 +90,126 @@ impl Batch {
 /// What the reading thread sends: a batch, or the error that ends the read.
 pub type Message = Result<Batch, LogError>;
 
-/// Splits a byte stream into lines ending in LF, CRLF or a lone CR, and hands each (without
-/// its terminator, cut at [`MAX_LINE`]) to a callback with whether it was cut.
-struct Splitter {
-    partial: Vec<u8>,
-    cut: bool,
-    /// The last chunk ended in CR: an LF first in the next one belongs to it.
+/// Reads the input in blocks of whole lines, carrying each block's incomplete last line
+/// over to the next and skipping the rest of a line cut at [`MAX_LINE`].
+struct Blocks {
+    /// The start of a line the last block ended in.
+    carry: Vec<u8>,
+    /// The last block ended in CR: an LF first in the next one belongs to it.
     after_cr: bool,
+    /// A line was cut and its rest is being skipped up to its end.
+    skipping: bool,
+    eof: bool,
 }
 
-impl Splitter {
-    fn new() -> Splitter {
-        Splitter {
-            partial: Vec::new(),
-            cut: false,
+/// One block of whole lines.
+struct Block {
+    /// The lines' bytes (the last one without its end only at the end of the input).
+    bytes: Vec<u8>,
+    /// The first line of the block is the cut-off start of a longer line.
+    cut_first: bool,
+    /// The read error that ended the input.
+    error: Option<io::Error>,
+}
+
+impl Blocks {
+    fn new() -> Blocks {
+        Blocks {
+            carry: Vec::new(),
             after_cr: false,
+            skipping: false,
+            eof: false,
         }
     }
 
-    /// Reads one buffer's worth; `Ok(false)` at the end of the input.
-    fn step(
-        &mut self,
-        reader: &mut dyn BufRead,
-        mut line: impl FnMut(&[u8], bool),
-    ) -> io::Result<bool> {
-        let chunk = match reader.fill_buf() {
-            Ok(chunk) => chunk,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            if !self.partial.is_empty() || self.cut {
-                line(&self.partial, self.cut);
-                self.partial.clear();
-                self.cut = false;
-            }
-            return Ok(false);
+    /// The next block, read into `bytes` (a reused buffer); `None` at the end.
+    fn next(&mut self, reader: &mut dyn BufRead, mut bytes: Vec<u8>) -> Option<Block> {
+        if self.eof && self.carry.is_empty() {
+            return None;
         }
-        let mut at = 0;
-        if self.after_cr && chunk[0] == b'\n' {
-            at = 1;
+        bytes.clear();
+        bytes.append(&mut self.carry);
+        if bytes.len() > MAX_LINE {
+            // The line the last block ended in is already too long: cut it here.
+            bytes.truncate(MAX_LINE);
+            self.skipping = true;
+            return Some(Block {
+                bytes,
+                cut_first: true,
+                error: None,
+            });
         }
-        self.after_cr = false;
-        while let Some(i) = memchr2(b'\n', b'\r', &chunk[at..]) {
-            let end = at + i;
-            if self.partial.is_empty() && !self.cut {
-                let whole = &chunk[at..end];
-                line(&whole[..whole.len().min(MAX_LINE)], whole.len() > MAX_LINE);
-            } else {
-                self.append(&chunk[at..end]);
-                line(&self.partial, self.cut);
-                self.partial.clear();
-                self.cut = false;
+        let mut error = None;
+        while !self.eof && bytes.len() < BLOCK {
+            let chunk = match reader.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    error = Some(e);
+                    self.eof = true;
+                    break;
+                }
+            };
+            if chunk.is_empty() {
+                self.eof = true;
+                break;
             }
-            at = end + 1;
-            if chunk[end] == b'\r' {
-                match chunk.get(at) {
-                    Some(b'\n') => at += 1,
-                    Some(_) => {}
-                    None => self.after_cr = true,
+            let mut from = usize::from(self.after_cr && chunk[0] == b'\n');
+            self.after_cr = false;
+            if self.skipping {
+                match memchr2(b'\n', b'\r', &chunk[from..]) {
+                    Some(i) => {
+                        let at = from + i;
+                        self.skipping = false;
+                        from = at + 1;
+                        if chunk[at] == b'\r' {
+                            match chunk.get(from) {
+                                Some(b'\n') => from += 1,
+                                Some(_) => {}
+                                None => self.after_cr = true,
+                            }
+                        }
+                    }
+                    None => from = chunk.len(),
                 }
             }
+            // No more than the block needs: an in-memory input hands over all it has.
+            let to = chunk.len().min(from + BLOCK - bytes.len());
+            bytes.extend_from_slice(&chunk[from..to]);
+            reader.consume(to);
+            // A line longer than MAX_LINE with no end in sight: keep its start as a cut
+            // line and skip the rest.
+            if !self.skipping && bytes.len() > MAX_LINE && memchr2(b'\n', b'\r', &bytes).is_none() {
+                bytes.truncate(MAX_LINE);
+                self.skipping = true;
+                return Some(Block {
+                    bytes,
+                    cut_first: true,
+                    error,
+                });
+            }
         }
-        let n = chunk.len();
-        self.append(&chunk[at..]);
-        reader.consume(n);
-        Ok(true)
-    }
-
-    fn append(&mut self, bytes: &[u8]) {
-        let room = MAX_LINE - self.partial.len();
-        if bytes.len() > room {
-            self.cut = true;
+        if let Some(e) = error {
+            // The incomplete last line is lost with the rest of the file.
+            let end = memrchr2(b'\n', b'\r', &bytes).map_or(0, |i| i + 1);
+            bytes.truncate(end);
+            return Some(Block {
+                bytes,
+                cut_first: false,
+                error: Some(e),
+            });
         }
-        self.partial
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if !self.eof {
+            let end = memrchr2(b'\n', b'\r', &bytes).map_or(0, |i| i + 1);
+            self.carry.extend_from_slice(&bytes[end..]);
+            bytes.truncate(end);
+            self.after_cr = self.carry.is_empty() && bytes.last() == Some(&b'\r');
+        }
+        Some(Block {
+            bytes,
+            cut_first: false,
+            error: None,
+        })
     }
 }
 
@@ -181,97 +224,97 @@ impl Producer {
     /// Reads the whole input, sending batches (and taking emptied ones back from `free`)
     /// until the end, a fatal error or a reader that hung up.
     pub fn run(mut self, tx: SyncSender<Message>, free: Receiver<Batch>) {
-        let mut splitter = Splitter::new();
-        let mut batch = Batch::default();
+        let mut blocks = Blocks::new();
         let mut number = 0u64;
         let mut rcpts = Vec::new();
-        let mut fatal = None;
         loop {
-            let step = splitter.step(self.reader.as_mut(), |bytes, cut| {
-                number += 1;
-                if fatal.is_none() {
-                    fatal = push_line(&mut batch, &mut self.lexer, &mut rcpts, number, bytes, cut)
-                        .err()
-                        .map(|e| e.into_log_error(&self.name, number));
-                }
-            });
-            if let Some(e) = fatal.take() {
-                let _ = tx.send(Err(e));
+            let mut batch = free.try_recv().unwrap_or_default();
+            let buffer = std::mem::take(&mut batch.text).into_bytes();
+            batch.clear();
+            let Some(block) = blocks.next(self.reader.as_mut(), buffer) else {
+                batch.end = Some(None);
+                batch.origin = self.lexer.origin();
+                let _ = tx.send(Ok(batch));
+                return;
+            };
+            batch.text = match String::from_utf8(block.bytes) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            let lexed = lex_lines(
+                &mut batch,
+                &mut self.lexer,
+                &mut rcpts,
+                &mut number,
+                block.cut_first,
+            );
+            if let Err(e) = lexed {
+                let _ = tx.send(Err(e.into_log_error(&self.name, number)));
                 return;
             }
-            let more = match step {
-                Ok(more) => more,
-                Err(e) => {
-                    batch.end = Some(Some(Truncation {
-                        line: number + 1,
-                        message: e.to_string(),
-                    }));
-                    false
-                }
-            };
-            if !more && batch.end.is_none() {
-                batch.end = Some(None);
+            if let Some(e) = block.error {
+                batch.end = Some(Some(Truncation {
+                    line: number + 1,
+                    message: e.to_string(),
+                }));
             }
-            if !more || batch.full() {
-                batch.origin = self.lexer.origin();
-                let next = free.try_recv().unwrap_or_default();
-                if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
-                    return;
-                }
-                batch.clear();
-                if !more {
-                    return;
-                }
+            batch.origin = self.lexer.origin();
+            let ended = batch.end.is_some();
+            if tx.send(Ok(batch)).is_err() || ended {
+                return;
             }
         }
     }
 }
 
-/// Lexes one line into the batch.
-fn push_line(
+/// Lexes every line of the batch's text into its lines.
+fn lex_lines(
     batch: &mut Batch,
     lexer: &mut Lexer,
     rcpts: &mut Vec<Span>,
-    number: u64,
-    bytes: &[u8],
-    cut: bool,
-) -> Result<(), super::super::lexer::Fatal> {
-    let start = batch.text.len();
-    match std::str::from_utf8(bytes) {
-        Ok(s) => batch.text.push_str(s),
-        Err(_) => batch.text.push_str(&String::from_utf8_lossy(bytes)),
-    }
-    let end = batch.text.len();
-    let item = if cut {
-        Item::Malformed(Malformed::LineTooLong)
-    } else {
-        let line = &batch.text[start..end];
-        rcpts.clear();
-        match lexer.lex(line, &mut batch.scratch, rcpts)? {
-            Lex::Record(lexed) => {
-                let first = batch.rcpts.len() as u32;
-                batch.rcpts.extend_from_slice(rcpts);
-                Item::Record {
-                    lexed,
-                    first,
-                    end: batch.rcpts.len() as u32,
-                }
-            }
-            Lex::Skip(s) => Item::Skip(s),
-            Lex::Malformed(m) => Item::Malformed(m),
+    number: &mut u64,
+    cut_first: bool,
+) -> Result<(), Fatal> {
+    let text = &batch.text;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        *number += 1;
+        let cut = end - at > MAX_LINE || (cut_first && at == 0);
+        let mut stop = end.min(at + MAX_LINE);
+        while !text.is_char_boundary(stop) {
+            stop -= 1;
         }
-    };
-    // A skipped line's text is not needed: drop it to keep batches small.
-    let keep = !matches!(item, Item::Skip(_));
-    if !keep {
-        batch.text.truncate(start);
+        let item = if cut {
+            Item::Malformed(Malformed::LineTooLong)
+        } else {
+            rcpts.clear();
+            match lexer.lex(&text[at..stop], &mut batch.scratch, rcpts)? {
+                Lex::Record(lexed) => {
+                    let first = batch.rcpts.len() as u32;
+                    batch.rcpts.extend_from_slice(rcpts);
+                    Item::Record {
+                        lexed,
+                        first,
+                        end: batch.rcpts.len() as u32,
+                    }
+                }
+                Lex::Skip(s) => Item::Skip(s),
+                Lex::Malformed(m) => Item::Malformed(m),
+            }
+        };
+        batch.lines.push(Line {
+            number: *number,
+            start: at as u32,
+            end: stop as u32,
+            item,
+        });
+        at = end + 1;
+        if bytes.get(end) == Some(&b'\r') && bytes.get(at) == Some(&b'\n') {
+            at += 1;
+        }
     }
-    batch.lines.push(Line {
-        number,
-        start: start as u32,
-        end: if keep { end as u32 } else { start as u32 },
-        item,
-    });
     Ok(())
 }
 
@@ -279,16 +322,25 @@ fn push_line(
 mod tests {
     use super::*;
 
+    /// The lines of `input` read through a buffer of `buffer` bytes: (text, cut).
     fn split(input: &[u8], buffer: usize) -> Vec<(String, bool)> {
         let mut reader = io::BufReader::with_capacity(buffer, input);
-        let mut splitter = Splitter::new();
+        let mut blocks = Blocks::new();
         let mut out = Vec::new();
-        while splitter
-            .step(&mut reader, |b, cut| {
-                out.push((String::from_utf8_lossy(b).into_owned(), cut))
-            })
-            .unwrap()
-        {}
+        while let Some(block) = blocks.next(&mut reader, Vec::new()) {
+            let text = String::from_utf8(block.bytes).unwrap();
+            let b = text.as_bytes();
+            let mut at = 0;
+            while at < b.len() {
+                let end = memchr2(b'\n', b'\r', &b[at..]).map_or(b.len(), |i| at + i);
+                let cut = end - at > MAX_LINE || (block.cut_first && at == 0);
+                out.push((text[at..end.min(at + MAX_LINE)].to_string(), cut));
+                at = end + 1;
+                if b.get(end) == Some(&b'\r') && b.get(at) == Some(&b'\n') {
+                    at += 1;
+                }
+            }
+        }
         out
     }
 
@@ -309,9 +361,26 @@ mod tests {
         long.extend_from_slice(b"\nnext\n");
         for buffer in [1000, MAX_LINE * 4] {
             let lines = split(&long, buffer);
-            assert_eq!(lines.len(), 2);
+            assert_eq!(lines.len(), 2, "buffer {buffer}");
             assert_eq!((lines[0].0.len(), lines[0].1), (MAX_LINE, true));
             assert_eq!(lines[1], ("next".to_string(), false));
         }
+        // Longer than a block, ended by CRLF split across reads.
+        let mut endless = vec![b'y'; BLOCK * 2 + 5];
+        endless.extend_from_slice(b"\r\nafter\n");
+        for buffer in [4096, BLOCK * 3] {
+            let lines = split(&endless, buffer);
+            let texts: Vec<(usize, bool)> = lines.iter().map(|(t, c)| (t.len(), *c)).collect();
+            assert_eq!(texts, [(MAX_LINE, true), (5, false)], "buffer {buffer}");
+        }
+    }
+
+    #[test]
+    fn lines_across_blocks_are_whole() {
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n";
+        let input = line.repeat(3 * BLOCK / line.len());
+        let lines = split(&input, 5000);
+        assert_eq!(lines.len(), 3 * BLOCK / line.len());
+        assert!(lines.iter().all(|(t, c)| t.len() == line.len() - 2 && !c));
     }
 }
