@@ -100,26 +100,12 @@ impl Columns {
     }
 }
 
-/// A PowerMTA accounting file's lexer: the columns its header named, and the CSV parser.
+/// A PowerMTA accounting file's lexer: the columns its header named, and the fields of
+/// the line being lexed.
+#[derive(Default)]
 pub struct PmtaLexer {
     columns: Option<Columns>,
-    csv: csv_core::Reader,
-    out: Vec<u8>,
-    ends: Vec<usize>,
     fields: Vec<Span>,
-}
-
-impl Default for PmtaLexer {
-    fn default() -> Self {
-        PmtaLexer {
-            columns: None,
-            // `Reader::default()` leaves the parser's table unbuilt; `new` builds it.
-            csv: csv_core::Reader::new(),
-            out: Vec::new(),
-            ends: Vec::new(),
-            fields: Vec::new(),
-        }
-    }
 }
 
 /// A line of another format (not a CSV record): its skip kind. Only lines that cannot be
@@ -143,33 +129,47 @@ fn skip_of(kind: &str) -> Skip {
 }
 
 impl PmtaLexer {
-    /// Splits `line` into fields: spans into the line when nothing was quoted, else into
-    /// unescaped copies in `scratch`.
+    /// Splits `line` into fields (RFC 4180): spans into the line, the text inside quotes
+    /// for a quoted field; only a field with doubled quotes is unescaped into `scratch`.
     fn split(&mut self, line: &str, scratch: &mut String) {
         self.fields.clear();
         let bytes = line.as_bytes();
-        if memchr::memchr(b'"', bytes).is_none() {
-            let mut start = 0;
-            for comma in memchr::memchr_iter(b',', bytes) {
-                self.fields.push(Span::of(line, &line[start..comma]));
-                start = comma + 1;
+        let mut at = 0;
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                match memchr::memchr(b',', &bytes[at..]) {
+                    Some(c) => {
+                        self.fields.push(Span::of(line, &line[at..at + c]));
+                        at += c + 1;
+                        continue;
+                    }
+                    None => {
+                        self.fields.push(Span::of(line, &line[at..]));
+                        return;
+                    }
+                }
             }
-            self.fields.push(Span::of(line, &line[start..]));
-            return;
-        }
-        self.out.resize(bytes.len().max(1), 0);
-        self.ends
-            .resize(memchr::memchr_iter(b',', bytes).count() + 2, 0);
-        let (_, _, written, ends) = self.csv.read_record(bytes, &mut self.out, &mut self.ends);
-        // The line's end completes the record (field ends count from the record's start).
-        let (_, _, _, more) =
-            self.csv
-                .read_record(b"\n", &mut self.out[written..], &mut self.ends[ends..]);
-        let mut start = 0;
-        for &end in &self.ends[..ends + more] {
-            let text = String::from_utf8_lossy(&self.out[start..end]);
-            self.fields.push(Span::copy(scratch, &text));
-            start = end;
+            let (mut i, mut escaped) = (at + 1, false);
+            let close = loop {
+                match memchr::memchr(b'"', &bytes[i..]) {
+                    Some(q) if bytes.get(i + q + 1) == Some(&b'"') => {
+                        escaped = true;
+                        i += q + 2;
+                    }
+                    Some(q) => break i + q,
+                    None => break bytes.len(),
+                }
+            };
+            let inner = &line[at + 1..close];
+            self.fields.push(if escaped {
+                Span::copy(scratch, &inner.replace("\"\"", "\""))
+            } else {
+                Span::of(line, inner)
+            });
+            match memchr::memchr(b',', &bytes[close.min(bytes.len())..]) {
+                Some(c) => at = close + c + 1,
+                None => return,
+            }
         }
     }
 
@@ -423,12 +423,18 @@ mod tests {
     fn quoted_fields_are_unescaped() {
         let mut lexer = PmtaLexer::default();
         let mut scratch = String::new();
-        lexer.split(r#"b,"smtp;550 5.1.1 ""no"", such user",x"#, &mut scratch);
+        let line = r#"b,"smtp;550 5.1.1 ""no"", such user","4.4.1",,x"#;
+        lexer.split(line, &mut scratch);
         let texts = Texts {
-            line: "",
+            line,
             scratch: &scratch,
         };
         let fields: Vec<&str> = lexer.fields.iter().map(|s| texts.get(*s)).collect();
-        assert_eq!(fields, ["b", r#"smtp;550 5.1.1 "no", such user"#, "x"]);
+        assert_eq!(
+            fields,
+            ["b", r#"smtp;550 5.1.1 "no", such user"#, "4.4.1", "", "x"]
+        );
+        // Only the field with doubled quotes was copied.
+        assert_eq!(scratch, r#"smtp;550 5.1.1 "no", such user"#);
     }
 }
