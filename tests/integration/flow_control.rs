@@ -180,3 +180,33 @@ fn catalogue_replies_have_their_class_and_are_matched_by_rules() {
     assert_eq!(matched("yahoo-ts03"), Vec::<usize>::new());
     assert_eq!(matched("greylist"), Vec::<usize>::new());
 }
+
+/// 100 messages at once to a receiver that takes 1 s a message, with a window that starts
+/// at 1 and grows by 1 a delivery up to 4 (Postfix's growth brake: below in-flight + 1).
+const RAMP: &str = r#"{
+  "name": "ramp", "seed": 1, "duration": "10m",
+  "flow_control": {
+    "concurrency": { "initial": 1, "max": 4, "positive_feedback": "1", "negative_feedback": "1" },
+    "errors": { "window": "1m", "threshold": 0 }
+  },
+  "receivers": [
+    { "name": "one", "domains": ["one.example"], "share": 1,
+      "latency": "1s", "connect_latency": "0ms" }
+  ],
+  "traffic": [ { "messages": 100, "over": "0s" } ]
+}"#;
+
+/// A delivery that widens the window opens a session for the waiting mail at once, as
+/// Postfix's qmgr starts a delivery agent when one finishes and the window allows. The
+/// window is 2 after the first delivery (1 s), 4 after the next two (2 s); four sessions
+/// then take the other 97 messages in 25 rounds of 1 s: the last is delivered at 27 s.
+/// Without it the first session carried the whole queue alone, the last at 100 s.
+#[test]
+fn a_window_widened_by_a_delivery_opens_a_session_for_the_waiting_mail() {
+    let scenario = scenario::load("ramp", RAMP, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let result = simulate(&scenario, Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let totals = &result.summary.totals;
+    assert_eq!(totals.delivered, 100);
+    assert_eq!(totals.attempts, 100);
+    assert_eq!(totals.latency_s.max, 27.0);
+}

@@ -219,7 +219,11 @@ impl<O: Observer> MailModel<O> {
         }
         self.finish_attempt(s, scheduler);
         self.sessions[s as usize].done += 1;
+        let d = self.sessions[s as usize].destination;
         self.continue_session(s, scheduler);
+        // The delivery's feedback may have widened the window: the waiting mail gets the
+        // sessions it allows now, as qmgr starts a delivery agent when one finishes.
+        self.dispatch(d, scheduler);
     }
 
     /// Sends the session's next message if flow control allows it now, waits a little
