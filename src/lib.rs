@@ -31,6 +31,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod sweep;
+pub mod tune;
 pub mod units;
 pub mod validate;
 

@@ -232,19 +232,21 @@
     return new uPlot(opts, [timeline.times, states.map(function () { return 0.5; })], null);
   }
 
-  function linesChart(panel, timeline, entry, width) {
+  // The columns and uPlot series of `panel` in one timeline; `source` names the timeline
+  // in the labels and dashes its lines when sources share one chart (replay: log, twin).
+  function panelSeries(panel, timeline, source, dashed) {
     var c = timeline.columns;
-    var opts = baseOptions(panel, width, panel.height);
-    var columns = [timeline.times];
-    var series = [{ label: "time", value: function (u, v) { return duration(v); } }];
+    var columns = [];
+    var series = [];
     panel.series.forEach(function (s) {
       var values = c[s.key];
       if (!values) return;
       if (panel.perMinute) values = perMinute(timeline.times, values);
       columns.push(values);
       series.push({
-        label: s.label, scale: s.scale || "y", width: 1.6,
-        stroke: palette[s.color || s.key], dash: s.dash,
+        label: source ? s.label + " · " + source : s.label, scale: s.scale || "y",
+        width: dashed ? 1.4 : 1.6,
+        stroke: palette[s.color || s.key], dash: dashed ? [7, 4] : s.dash,
         paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
         points: { show: false },
         value: function (u, v) {
@@ -253,15 +255,28 @@
         }
       });
     });
-    if (panel.id === "reputation" && entry.thresholds) {
-      [["throttle_below", "throttles below", "backoff"], ["block_below", "blocks below", "suspended"]]
-        .forEach(function (t) {
-          var level = entry.thresholds[t[0]];
-          columns.push(timeline.times.map(function () { return level; }));
-          series.push({ label: t[1] + " " + level, stroke: palette[t[2]], dash: [6, 6], width: 1.4,
-            points: { show: false }, value: function () { return String(level); } });
-        });
-    }
+    return { columns: columns, series: series };
+  }
+
+  // Every source's lines of `panel` on one chart, on the union of their times.
+  function overlayChart(panel, lines, width) {
+    var tables = [];
+    var series = [{ label: "time", value: function (u, v) { return duration(v); } }];
+    lines.forEach(function (timeline, s) {
+      if (!hasPanel(panel, timeline)) return;
+      var part = panelSeries(panel, timeline, data.sources[s], s > 0);
+      tables.push([timeline.times].concat(part.columns));
+      series = series.concat(part.series);
+    });
+    var opts = baseOptions(panel, width, panel.height);
+    valueScales(panel, opts);
+    opts.series = series;
+    opts.hooks.drawClear = [];
+    return new uPlot(opts, uPlot.join(tables), null);
+  }
+
+  // The y scales and axes of a lines panel.
+  function valueScales(panel, opts) {
     // From a little below zero, so a line at zero is drawn whole, not cut by the frame.
     var fit = function (u, lo, hi) { var top = hi > 0 ? hi * 1.08 : 1; return [-top * 0.02, top]; };
     opts.scales.y = panel.fixed ? { range: panel.fixed } : { range: fit };
@@ -276,6 +291,24 @@
       blank.ticks = { show: false };
       opts.axes.push(blank);
     }
+  }
+
+  function linesChart(panel, timeline, entry, width) {
+    var c = timeline.columns;
+    var opts = baseOptions(panel, width, panel.height);
+    var part = panelSeries(panel, timeline, null, false);
+    var columns = [timeline.times].concat(part.columns);
+    var series = [{ label: "time", value: function (u, v) { return duration(v); } }].concat(part.series);
+    if (panel.id === "reputation" && entry.thresholds) {
+      [["throttle_below", "throttles below", "backoff"], ["block_below", "blocks below", "suspended"]]
+        .forEach(function (t) {
+          var level = entry.thresholds[t[0]];
+          columns.push(timeline.times.map(function () { return level; }));
+          series.push({ label: t[1] + " " + level, stroke: palette[t[2]], dash: [6, 6], width: 1.4,
+            points: { show: false }, value: function () { return String(level); } });
+        });
+    }
+    valueScales(panel, opts);
     opts.series = series;
     var states = trouble(timeline);
     var hooks = [];
@@ -306,17 +339,29 @@
     host.innerHTML = "";
     var lines = timelines(entry);
     var sources = data.sources.length;
-    host.style.gridTemplateColumns = "repeat(" + sources + ", minmax(0, 1fr))";
-    var width = Math.max(320, Math.floor((host.clientWidth - 18 * (sources - 1)) / sources));
+    // Overlaid sources share one column: a strip each, then one chart per panel.
+    var overlay = data.overlay && sources > 1;
+    var across = overlay ? 1 : sources;
+    host.style.gridTemplateColumns = "repeat(" + across + ", minmax(0, 1fr))";
+    var width = Math.max(320, Math.floor((host.clientWidth - 18 * (across - 1)) / across));
     extent = wholeRun(lines);
-    if (sources > 1) {
+    if (sources > 1 && !overlay) {
       data.sources.forEach(function (name) { host.appendChild(div("source-title", name)); });
     }
     PANELS.forEach(function (panel) {
       if (!lines.some(function (t) { return hasPanel(panel, t); })) return;
+      if (overlay && !panel.strip) {
+        var both = div("panel", "");
+        both.appendChild(div("panel-title", panel.title + " (" + data.sources.join(" solid, ") + " dashed)"));
+        host.appendChild(both);
+        var u = overlayChart(panel, lines, width);
+        both.appendChild(u.root);
+        charts.push({ panel: panel.id, source: 0, u: u });
+        return;
+      }
       lines.forEach(function (timeline, s) {
         var cell = div("panel " + (panel.strip ? "strip" : ""), "");
-        cell.appendChild(div("panel-title", panel.title));
+        cell.appendChild(div("panel-title", overlay ? panel.title + ": " + data.sources[s] : panel.title));
         host.appendChild(cell);
         if (!hasPanel(panel, timeline)) {
           cell.appendChild(div("note-panel", "no " + panel.title + " in " + data.sources[s]));

@@ -7,14 +7,17 @@ use super::config::{read_source, scenario_name, write_atomically};
 use super::outputs::Inputs;
 use super::{Failure, OverrideArgs, check_out};
 use crate::MtaKind;
-use crate::calibrate::replay::{self, OTHER, Replay, Side};
+use crate::calibrate::replay::{self, DestinationFit, OTHER, Replay, Side};
 use crate::calibrate::{self, CalibrateError, Options};
+use crate::flow_control::State;
 use crate::flow_control::config::KeyKind;
 use crate::logs::{LogReader, ReadOptions};
 use crate::metrics::harm::plural;
 use crate::mta_config;
 use crate::output::OutputFolder;
-use crate::report::{self, Cell, Entry, Explorer, Page, Row, Section, Series, Timeline};
+use crate::report::{
+    self, Cell, Entry, Explorer, Page, Row, Section, Series, Timeline, escape, state_code,
+};
 use crate::scenario;
 use crate::sim::RunOptions;
 use crate::units::{Instant, Span, human_seconds};
@@ -105,7 +108,7 @@ pub struct ReplayArgs {
     pub quiet: bool,
 }
 
-fn parse_span(text: &str) -> Result<Span, String> {
+pub(super) fn parse_span(text: &str) -> Result<Span, String> {
     let span: Span = text.parse().map_err(|e| format!("{e}"))?;
     if span < Span::SECOND {
         return Err(format!("must be at least 1s, got {span}"));
@@ -126,49 +129,16 @@ fn open(logs: &[PathBuf], args: &LogArgs, key: KeyKind) -> Result<LogReader, Fai
 
 /// `mtasim calibrate`.
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
-    if let Some(kind) = args.mta_format {
-        super::config::with_dialect(kind, "--mta-format")?;
-    }
-    let sources = args
-        .mta
-        .iter()
-        .map(|p| read_source(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut reader = open(&args.logs, &args.log, KeyKind::Receiver)?;
     let options = Options {
         bin: args.bin,
         receivers: args.receivers,
         name: scenario_name(&args.out).unwrap_or_else(|| "calibrated".into()),
     };
-    let mut calibration = calibrate::calibrate(&mut reader, &options).map_err(|e| match e {
-        CalibrateError::Invalid(_) => Failure::Internal(e.to_string()),
-        _ => Failure::Input(e.to_string()),
-    })?;
-    if let Some(format) = args.mta_format {
-        let imported = mta_config::import(
-            format,
-            &sources,
-            &calibration.scenario,
-            mta_config::MissingDomains::Report,
-        )
-        .map_err(|e| Failure::Input(e.to_string()))?;
-        for warning in &imported.warnings {
-            eprintln!("warning: {warning}");
-        }
-        let files: Vec<String> = args.mta.iter().map(|p| p.display().to_string()).collect();
-        let mut scenario = imported.scenario;
-        scenario.description.push_str(&format!(
-            " The MTA side (flow_control, and the mta settings the MTA configures) is {}'s configuration {}, not the log's estimates.",
-            format.title(),
-            files.join(", ")
-        ));
-        scenario::compile(&scenario).map_err(|e| Failure::Input(e.to_string()))?;
-        calibration.scenario = scenario;
-        // The policy is the configuration's now, not what the log's estimates fell back to.
-        calibration
-            .fallbacks
-            .retain(|note| !note.starts_with("flow_control"));
-    }
+    let mta = MtaArgs {
+        files: &args.mta,
+        format: args.mta_format,
+    };
+    let calibration = learn(&args.logs, &args.log, mta, &options)?;
     for fallback in &calibration.fallbacks {
         eprintln!("note: {fallback}");
     }
@@ -194,10 +164,79 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The MTA's configuration files given with `--mta` and their dialect.
+#[derive(Clone, Copy)]
+pub(super) struct MtaArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub format: Option<MtaKind>,
+}
+
+/// The twin of the logs: calibrated from them, its MTA side replaced by the configuration
+/// files when given.
+pub(super) fn learn(
+    logs: &[PathBuf],
+    log: &LogArgs,
+    mta: MtaArgs,
+    options: &Options,
+) -> Result<calibrate::Calibration, Failure> {
+    if let Some(kind) = mta.format {
+        super::config::with_dialect(kind, "--mta-format")?;
+    }
+    let sources = mta
+        .files
+        .iter()
+        .map(|p| read_source(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reader = open(logs, log, KeyKind::Receiver)?;
+    let mut calibration = calibrate::calibrate(&mut reader, options).map_err(|e| match e {
+        CalibrateError::Invalid(_) => Failure::Internal(e.to_string()),
+        _ => Failure::Input(e.to_string()),
+    })?;
+    if let Some(format) = mta.format {
+        let imported = mta_config::import(
+            format,
+            &sources,
+            &calibration.scenario,
+            mta_config::MissingDomains::Report,
+        )
+        .map_err(|e| Failure::Input(e.to_string()))?;
+        for warning in &imported.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let files: Vec<String> = mta.files.iter().map(|p| p.display().to_string()).collect();
+        let mut scenario = imported.scenario;
+        scenario.description.push_str(&format!(
+            " The MTA side (flow_control, and the mta settings the MTA configures) is {}'s configuration {}, not the log's estimates.",
+            format.title(),
+            files.join(", ")
+        ));
+        scenario::compile(&scenario).map_err(|e| Failure::Input(e.to_string()))?;
+        calibration.scenario = scenario;
+        // The policy is the configuration's now, not what the log's estimates fell back to.
+        calibration
+            .fallbacks
+            .retain(|note| !note.starts_with("flow_control"));
+    }
+    Ok(calibration)
+}
+
+/// The scenario run beside the logs.
+pub(super) fn replay_logs(
+    logs: &[PathBuf],
+    log: &LogArgs,
+    compiled: &scenario::CompiledScenario,
+    bin: Span,
+) -> Result<Replay, Failure> {
+    let mut reader = open(logs, log, compiled.scenario.flow_control.key)?;
+    replay::replay(&mut reader, compiled, bin, RunOptions::default()).map_err(|e| match e {
+        replay::ReplayError::Log(e) => log_error(e),
+        replay::ReplayError::Sim(e) => Failure::from(e),
+    })
+}
+
 /// `mtasim replay`.
 pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     let compiled = scenario::load_file(&args.scenario, &args.overrides.set)?;
-    let mut reader = open(&args.logs, &args.log, compiled.scenario.flow_control.key)?;
     if let Some(out) = &args.out {
         check_out(out)?;
     }
@@ -213,11 +252,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
             .map(PathBuf::as_path),
     );
     inputs.check(&target, args.out.is_some())?;
-    let replayed = replay::replay(&mut reader, &compiled, args.bin, RunOptions::default())
-        .map_err(|e| match e {
-            replay::ReplayError::Log(e) => log_error(e),
-            replay::ReplayError::Sim(e) => Failure::from(e),
-        })?;
+    let replayed = replay_logs(&args.logs, &args.log, &compiled, args.bin)?;
     let internal = |e: std::io::Error| Failure::Internal(format!("{}: {e}", target.display()));
     let folder = OutputFolder::create(&target).map_err(internal)?;
     inputs.mark(folder.path())?;
@@ -251,121 +286,185 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
             },
             written.display()
         );
-        for d in &replayed.fit.destinations {
-            let m = |k: &str| &d.metrics[k];
-            println!(
-                "  {:<20} delivered {:>8} / {:<8} deferred {:>8} / {:<8} p90 {:>7} / {:<7} score {:.3}",
-                d.destination,
-                m("delivered").observed,
-                m("delivered").simulated,
-                m("deferred").observed,
-                m("deferred").simulated,
-                human_seconds(m("latency_p90_s").observed),
-                human_seconds(m("latency_p90_s").simulated),
-                d.score
-            );
-        }
+        print!("{}", fit_table(&replayed));
     }
     Ok(())
 }
 
-const HEADERS: [&str; 13] = [
+/// The compared metrics of the terminal table and the page: key, heading, whether a time.
+const COMPARED: [(&str, &str, bool); 6] = [
+    ("delivered", "delivered", false),
+    ("deferred", "deferred", false),
+    ("bounced", "bounced", false),
+    ("expired", "expired", false),
+    ("latency_p90_s", "p90", true),
+    ("time_held_back_s", "held back", true),
+];
+
+/// The page's table headings: [`COMPARED`] as log / twin.
+const HEADERS: [&str; 9] = [
     "destination",
     "weight",
     "score",
-    "delivered (log)",
-    "delivered (sim)",
-    "deferred (log)",
-    "deferred (sim)",
-    "bounced (log)",
-    "bounced (sim)",
-    "expired (log)",
-    "expired (sim)",
-    "p90 (log)",
-    "p90 (sim)",
+    "delivered log / twin",
+    "deferred log / twin",
+    "bounced log / twin",
+    "expired log / twin",
+    "p90 log / twin",
+    "held back log / twin",
 ];
 
-/// The replay's report page: the fit table, and an explorer with the log and the
-/// simulation on the same axes.
+/// The destinations, worst fit first (the page opens on the first).
+fn worst_first(r: &Replay) -> Vec<&DestinationFit> {
+    let mut all: Vec<&DestinationFit> = r.fit.destinations.iter().collect();
+    all.sort_by(|a, b| {
+        a.score
+            .total_cmp(&b.score)
+            .then(b.weight.total_cmp(&a.weight))
+    });
+    all
+}
+
+fn shown(value: f64, time: bool) -> String {
+    if time {
+        human_seconds(value)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// The terminal's fit table: every compared metric as "log / twin", worst fit first.
+fn fit_table(r: &Replay) -> String {
+    let mut out = format!("  {:<22} {:>6}", "destination", "score");
+    for (_, heading, _) in COMPARED {
+        out.push_str(&format!("  {:>21}", format!("{heading} log / twin")));
+    }
+    out.push('\n');
+    for d in worst_first(r) {
+        out.push_str(&format!("  {:<22} {:>6.3}", d.destination, d.score));
+        for (key, _, time) in COMPARED {
+            let m = &d.metrics[key];
+            let pair = format!("{} / {}", shown(m.observed, time), shown(m.simulated, time));
+            out.push_str(&format!("  {pair:>21}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The replay's report page, worst fit first: the fit table (the explanation below it),
+/// and an explorer with the log and the twin as two lines on each chart, and the twin's
+/// flow-control state beside the state the log shows the sender in.
 fn page(r: &Replay, scenario: &scenario::Scenario) -> Page {
-    let table = r
-        .fit
-        .destinations
+    let worst = worst_first(r);
+    let table = worst.iter().map(|d| fit_row(d)).collect();
+    let entries = worst
         .iter()
-        .map(|d| {
-            let m = |k: &str| &d.metrics[k];
-            let mut cells = vec![
-                Cell::text(&d.destination),
-                Cell::number(format!("{:.3}", d.weight)).sorted_by(d.weight),
-                Cell::number(format!("{:.3}", d.score)).sorted_by(d.score),
-            ];
-            for key in ["delivered", "deferred", "bounced", "expired"] {
-                cells.push(Cell::count(m(key).observed as u64));
-                cells.push(Cell::count(m(key).simulated as u64));
-            }
-            for v in [m("latency_p90_s").observed, m("latency_p90_s").simulated] {
-                cells.push(Cell::number(human_seconds(v)).sorted_by(v));
-            }
-            Row {
-                destination: Some(d.destination.clone()),
-                ..Row::from(cells)
-            }
+        .filter_map(|d| r.groups.iter().position(|g| *g == d.destination))
+        .filter(|&g| r.observed[g].recipients + r.simulated[g].recipients > 0)
+        .map(|g| {
+            let name = &r.groups[g];
+            entry(
+                name,
+                &[&r.observed[g], &r.simulated[g]],
+                r.bin,
+                log_replies(r, name),
+            )
         })
         .collect();
-    let entries = r
-        .groups
-        .iter()
-        .enumerate()
-        .filter(|(g, _)| r.observed[*g].recipients + r.simulated[*g].recipients > 0)
-        .map(|(g, name)| Entry {
-            name: name.clone(),
-            label: if name == OTHER {
-                "other destinations (pooled)".into()
-            } else {
-                name.clone()
-            },
-            timelines: vec![
-                Some(timeline(&r.observed[g], r.bin)),
-                Some(timeline(&r.simulated[g], r.bin)),
-            ],
-            thresholds: None,
-            replies: r
-                .fit
-                .destinations
-                .iter()
-                .find(|d| &d.destination == name)
-                .map(|d| {
-                    d.deferrals_by_reply
-                        .iter()
-                        .take(10)
-                        .map(|x| (x.reply.clone(), x.observed))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
+    let verdict = worst.first().map_or(String::new(), |d| {
+        format!(
+            "Fit score {:.3}; the worst fit is {} ({:.3}).",
+            r.fit.score, d.destination, d.score
+        )
+    });
     Page {
         title: format!("replay: {}", scenario.name),
-        description: scenario.description.clone(),
+        description: String::new(),
         facts: format!(
             "score {:.3} · curves in bins of {} · {} simulated",
             r.fit.score, r.bin, scenario.duration
         ),
-        verdict: String::new(),
-        diagnosis: "Each row compares the log (observed) with the simulation; the score is 1 minus the mean relative error (capped at 1) of delivered, deferred, bounced, expired and latency p50/p90/p99.".into(),
+        verdict,
+        diagnosis: "Each metric as log / twin, worst fit first.".into(),
         headers: HEADERS.to_vec(),
         table,
-        after_table: "<p class=\"note\">The explorer draws the log and the simulation side by side on one time axis. Queue depth: every queued message (a log cannot tell ready from waiting for a retry). The replies listed are the log's deferrals by reply.</p>\n".into(),
+        after_table: EXPLANATION.into(),
         explorer: Explorer {
-            sources: vec!["observed".into(), "simulated".into()],
+            sources: vec!["log".into(), "twin".into()],
+            overlay: true,
             entries,
         },
-        sections: vec![Section {
-            id: "deferrals",
-            title: "Deferrals by reply".into(),
-            html: replies_html(r),
-        }],
+        sections: vec![
+            Section {
+                id: "deferrals",
+                title: "Deferrals by reply".into(),
+                html: replies_html(r),
+            },
+            Section {
+                id: "scenario",
+                title: "The twin's scenario".into(),
+                html: format!("<p class=\"desc\">{}</p>\n", escape(&scenario.description)),
+            },
+        ],
     }
+}
+
+/// What the page's numbers mean, below them.
+const EXPLANATION: &str = "<p class=\"note\">Each row compares the log with the twin (the scenario run beside it). \
+The score is 1 minus the mean relative error (each capped at 1) of delivered, deferred, bounced, expired and latency p50/p90/p99, \
+destinations weighted by their share of the log's recipients. Held back is the time the destination spent in backoff or suspended: \
+for the twin its flow-control states; for the log the sender's conduct as calibrate reads it (slowed below its usual pace, or paused with mail due). \
+The explorer draws the log (solid) and the twin (dashed) on the same axes, and each side's flow-control state as a strip. \
+Queue depth counts every queued message (a log cannot tell ready from waiting for a retry). The replies listed are the log's deferrals by reply.</p>\n";
+
+fn fit_row(d: &DestinationFit) -> Row {
+    let mut cells = vec![
+        Cell::text(&d.destination),
+        Cell::number(format!("{:.3}", d.weight)).sorted_by(d.weight),
+        Cell::number(format!("{:.3}", d.score)).sorted_by(d.score),
+    ];
+    for (key, _, time) in COMPARED {
+        let m = &d.metrics[key];
+        let pair = format!("{} / {}", shown(m.observed, time), shown(m.simulated, time));
+        cells.push(Cell::number(pair).sorted_by(m.observed));
+    }
+    Row {
+        destination: Some(d.destination.clone()),
+        ..Row::from(cells)
+    }
+}
+
+/// One destination's explorer entry: a timeline per side (log, twin, ...), drawn on the
+/// same axes.
+pub(super) fn entry(name: &str, sides: &[&Side], bin: Span, replies: Vec<(String, u64)>) -> Entry {
+    Entry {
+        name: name.to_string(),
+        label: if name == OTHER {
+            "other destinations (pooled)".into()
+        } else {
+            name.to_string()
+        },
+        timelines: sides.iter().map(|s| Some(timeline(s, bin))).collect(),
+        thresholds: None,
+        replies,
+    }
+}
+
+/// The log's ten most frequent deferrals at `name`.
+pub(super) fn log_replies(r: &Replay, name: &str) -> Vec<(String, u64)> {
+    r.fit
+        .destinations
+        .iter()
+        .find(|d| d.destination == name)
+        .map(|d| {
+            d.deferrals_by_reply
+                .iter()
+                .take(10)
+                .map(|x| (x.reply.clone(), x.observed))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn timeline(side: &Side, bin: Span) -> Timeline {
@@ -373,9 +472,25 @@ fn timeline(side: &Side, bin: Span) -> Timeline {
         .map(|i| Instant::ZERO + Span::from_millis(i as u64 * bin.as_millis()))
         .collect();
     let column = |i: usize| side.curves.iter().map(|c| Some(c[i] as f64)).collect();
+    // A bin's state: where the destination spent at least half of it.
+    let half = bin.as_millis() / 2;
+    let state = side
+        .held
+        .iter()
+        .map(|&[backoff, suspended]| {
+            Some(if suspended >= half {
+                state_code(State::Suspended)
+            } else if backoff + suspended >= half {
+                state_code(State::Backoff)
+            } else {
+                state_code(State::Normal)
+            })
+        })
+        .collect();
     Timeline {
         times,
         columns: vec![
+            (Series::State, state),
             (Series::Delivered, column(0)),
             (Series::Deferred, column(1)),
             (Series::Bounced, column(2)),
@@ -386,7 +501,7 @@ fn timeline(side: &Side, bin: Span) -> Timeline {
 
 fn replies_html(r: &Replay) -> String {
     let mut html = String::from(
-        "<table><thead><tr><th>destination</th><th>reply</th><th>log</th><th>simulation</th></tr></thead><tbody>\n",
+        "<table><thead><tr><th>destination</th><th>reply</th><th>log</th><th>twin</th></tr></thead><tbody>\n",
     );
     for d in &r.fit.destinations {
         for x in d.deferrals_by_reply.iter().take(10) {
@@ -401,11 +516,4 @@ fn replies_html(r: &Replay) -> String {
     }
     html.push_str("</tbody></table>\n");
     html
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

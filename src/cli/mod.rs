@@ -34,6 +34,7 @@ mod run;
 #[cfg(feature = "serve")]
 mod serve;
 mod sweep;
+mod tune;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -179,6 +180,18 @@ enum Command {
     \n\
     Exit codes: 0 ok, 2 bad input (nothing written).")]
     Replay(Box<calibrate::ReplayArgs>),
+    /// From a log to a configuration: calibrate a twin of the sender and its receivers,
+    /// check it replays the log, sweep its flow control, and write the best policy in the
+    /// MTA's own language.
+    #[command(after_help = "Examples:\n  \
+    mtasim tune /var/log/maillog* --year 2026 --out tuned/\n  \
+    mtasim tune kumo-logs/*.jsonl.zst --vary flow_control.errors.threshold=5,10,20,40 \\\n      \
+    --require blocks=0 --require expired=0 --export kumomta --out tuned/\n\n\
+Steps: calibrate (twin.json), replay (fit.json; a fit below 0.9 stops here, naming the worst\n\
+destinations, unless --accept-fit), sweep (sweep/), the best (best.json and the MTA's\n\
+configuration), report.html with the log, the twin and the recommendation side by side.\n\
+Exit codes: 0 ok, 2 bad input or a twin too unlike its log (nothing written), 1 internal failure.")]
+    Tune(Box<tune::TuneArgs>),
     /// Serve the scenario's receivers as SMTP servers on loopback, to test a real MTA
     /// against them; with --submit, also play its traffic into that MTA.
     #[cfg(feature = "serve")]
@@ -267,6 +280,7 @@ pub fn main() -> ExitCode {
         Some(Command::Diagnose(args)) => diagnose::diagnose(&args),
         Some(Command::Calibrate(args)) => calibrate::calibrate(&args),
         Some(Command::Replay(args)) => calibrate::replay(&args),
+        Some(Command::Tune(args)) => tune::tune(&args),
         #[cfg(feature = "serve")]
         Some(Command::Serve(args)) => serve::serve(&args),
     };

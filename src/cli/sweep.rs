@@ -117,7 +117,7 @@ fn parse_axes(text: &str) -> Result<[Axis; 2], Problem> {
 }
 
 /// A plan problem as the command line says it: by the flag that sets it.
-fn flag_error(e: PlanError) -> Failure {
+pub(super) fn flag_error(e: PlanError) -> Failure {
     let flag = match e.setting {
         Setting::Vary => "--vary",
         Setting::Replications => "--replications",
@@ -220,7 +220,7 @@ fn read_plan(path: &Path) -> Result<PlanParts, Failure> {
 }
 
 /// Runs `work` on a pool of `jobs` threads, or rayon's global pool (every core).
-fn in_pool(
+pub(super) fn in_pool(
     jobs: Option<usize>,
     work: impl FnOnce() -> Result<Vec<RunRow>, SimError> + Send,
 ) -> Result<Vec<RunRow>, Failure> {
@@ -250,7 +250,7 @@ fn cannot(what: &str, path: &Path, e: std::io::Error) -> Failure {
 }
 
 /// Writes a whole sweep's files and charts; returns the lines to print.
-fn finish(
+pub(super) fn finish(
     sweep: &Sweep,
     rows: &[RunRow],
     dir: &Path,

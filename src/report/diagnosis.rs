@@ -186,6 +186,7 @@ fn explorer(d: &Diagnosis) -> Explorer {
     entries.sort_by_key(|e| (e.name != TOTAL, !affected(&e.name)));
     Explorer {
         sources: vec!["observed".into()],
+        overlay: false,
         entries,
     }
 }

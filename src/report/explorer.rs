@@ -154,6 +154,9 @@ pub struct Explorer {
     /// What each timeline is: `["simulated"]` for a run; several are drawn side by side on
     /// one shared time axis.
     pub sources: Vec<String>,
+    /// Whether the sources share each chart, a line each (replay's log and twin, which
+    /// must be compared on the same axes), instead of standing side by side.
+    pub overlay: bool,
     /// In picker order; the first is shown when the address names none.
     pub entries: Vec<Entry>,
 }
@@ -164,6 +167,9 @@ impl Explorer {
         let mut out = String::with_capacity(64 * 1024);
         out.push_str("{\"sources\":");
         out.push_str(&json_string_list(self.sources.iter()));
+        if self.overlay {
+            out.push_str(",\"overlay\":true");
+        }
         out.push_str(",\"entries\":[");
         for (i, entry) in self.entries.iter().enumerate() {
             if i > 0 {
@@ -337,6 +343,7 @@ mod tests {
     fn the_json_cannot_close_its_script_element() {
         let explorer = Explorer {
             sources: vec!["simulated".into()],
+            overlay: false,
             entries: vec![Entry {
                 name: "x</script><b>".into(),
                 label: "x".into(),

@@ -43,8 +43,9 @@ use std::io;
 use std::path::Path;
 
 pub use explorer::{Entry, Explorer, Series, Thresholds, Timeline, state_code};
+pub use html::escape;
+use html::sortable_table;
 pub use html::{Cell, Row};
-use html::{escape, sortable_table};
 pub use run::MAX_TRANSITIONS;
 
 use crate::plot::{Chart, style};
@@ -185,11 +186,13 @@ fn header(out: &mut String, page: &Page) {
             escape(&page.verdict)
         );
     }
+    if !page.description.is_empty() {
+        let _ = writeln!(out, "<p class=\"desc\">{}</p>", escape(&page.description));
+    }
     let _ = write!(
         out,
-        "<p class=\"desc\">{}</p>\n<p class=\"facts\">{}</p>\n<nav>\
+        "<p class=\"facts\">{}</p>\n<nav>\
          <a href=\"#summary\">Summary</a><a href=\"#explorer\">Explorer</a>",
-        escape(&page.description),
         escape(&page.facts),
     );
     for section in &page.sections {

@@ -332,6 +332,7 @@ fn explorer(result: &RunResult) -> Explorer {
     }
     Explorer {
         sources: vec!["simulated".into()],
+        overlay: false,
         entries,
     }
 }

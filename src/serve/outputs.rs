@@ -402,6 +402,7 @@ pub fn write_report(lab: &Lab, summary: &Summary, ticks: &[Tick], dir: &Path) ->
         after_table: String::new(),
         explorer: Explorer {
             sources: vec!["served".into()],
+            overlay: false,
             entries,
         },
         sections: Vec::new(),

@@ -272,10 +272,12 @@ fn schedule(delays: &[u64], notes: &mut Notes) -> RetryConfig {
         };
     }
     let constant = ratios.iter().all(|r| (0.85..=1.15).contains(r));
+    // A retry sooner than a second is a wait the log rounds away: a second at least.
+    let interval = |d: u64| seconds(d).max(Span::SECOND);
     let intervals: Vec<Span> = if constant {
-        vec![seconds(delays[0])]
+        vec![interval(delays[0])]
     } else {
-        delays.iter().map(|&d| seconds(d)).collect()
+        delays.iter().map(|&d| interval(d)).collect()
     };
     notes.say(format!(
         "mta.retry: intervals {}, from the median wait of retries 1 to {} ({})",
@@ -290,7 +292,7 @@ fn schedule(delays: &[u64], notes: &mut Notes) -> RetryConfig {
     let initial = intervals.iter().copied().min().unwrap_or(defaults.initial);
     RetryConfig {
         schedule: Schedule::Intervals,
-        initial: initial.max(Span::SECOND),
+        initial,
         max: intervals
             .iter()
             .copied()
@@ -396,6 +398,18 @@ mod tests {
         let r = schedule(&[60_000, 30_000], &mut notes);
         assert_eq!(r.intervals, vec![Span::from_mins(1), Span::from_secs(30)]);
         assert_eq!(r.initial, Span::from_secs(30));
+    }
+
+    /// Retries the moment they were deferred (a queue's own correction can bring a wait to
+    /// 0) still make a schedule that compiles: a second at least, max not below initial.
+    #[test]
+    fn a_wait_rounded_to_nothing_is_a_second() {
+        let mut notes = Notes::default();
+        for delays in [vec![0], vec![400], vec![0, 0, 0]] {
+            let r = schedule(&delays, &mut notes);
+            assert_eq!(r.initial, Span::SECOND, "{delays:?}");
+            assert!(r.max >= r.initial, "{delays:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod generator;
 mod lines;
+mod tune;
 
 use std::path::{Path, PathBuf};
 
