@@ -90,6 +90,8 @@ pub fn default_grid(twin: &Scenario, target: MtaKind, troubled: &[&str]) -> Vec<
                 }
             }
         }
+        // Exim's configuration is not modelled: the concurrency alone.
+        MtaKind::Exim => {}
         MtaKind::Pmta => {
             grid.push("flow_control.backoff.concurrency=1,2,5".into());
             grid.push("flow_control.backoff.max_rate=600/h,3600/h".into());

@@ -70,13 +70,8 @@ pub struct CalibrateArgs {
     pub receivers: usize,
     #[command(flatten)]
     pub log: LogArgs,
-    /// The MTA's configuration files: the MTA side (flow control, retries, connections)
-    /// comes from them instead of from the log.
-    #[arg(long, value_name = "FILE", requires = "mta_format")]
-    pub mta: Vec<PathBuf>,
-    /// The MTA of --mta: kumomta, postfix or pmta.
-    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta, requires = "mta")]
-    pub mta_format: Option<MtaKind>,
+    #[command(flatten)]
+    pub mta: MtaArgs,
     /// Print no summary (fallbacks are still printed, on stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -134,11 +129,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
         receivers: args.receivers,
         name: scenario_name(&args.out).unwrap_or_else(|| "calibrated".into()),
     };
-    let mta = MtaArgs {
-        files: &args.mta,
-        format: args.mta_format,
-    };
-    let calibration = learn(&args.logs, &args.log, mta, &options)?;
+    let calibration = learn(&args.logs, &args.log, &args.mta, &options)?;
     for fallback in &calibration.fallbacks {
         eprintln!("note: {fallback}");
     }
@@ -164,10 +155,15 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The MTA's configuration files given with `--mta` and their dialect.
-#[derive(Clone, Copy)]
-pub(super) struct MtaArgs<'a> {
-    pub files: &'a [PathBuf],
+/// The MTA's own configuration, for calibrate and tune.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MtaArgs {
+    /// The MTA's configuration files: the MTA side (flow control, retries, connections)
+    /// comes from them instead of from the log.
+    #[arg(long = "mta", id = "mta", value_name = "FILE", requires = "mta_format")]
+    pub files: Vec<PathBuf>,
+    /// The MTA of --mta: kumomta, postfix or pmta.
+    #[arg(long = "mta-format", id = "mta_format", value_name = "FORMAT", value_parser = super::parse_mta, requires = "mta")]
     pub format: Option<MtaKind>,
 }
 
@@ -176,7 +172,7 @@ pub(super) struct MtaArgs<'a> {
 pub(super) fn learn(
     logs: &[PathBuf],
     log: &LogArgs,
-    mta: MtaArgs,
+    mta: &MtaArgs,
     options: &Options,
 ) -> Result<calibrate::Calibration, Failure> {
     if let Some(kind) = mta.format {

@@ -184,20 +184,33 @@ pub fn export_best(
     let scenario = sweep
         .best_scenario(best, ranking)
         .map_err(|e| Failure::Internal(format!("best.json: {e}")))?;
+    write_chosen(sweep, ranking, &scenario, format, dir, "best")
+}
+
+/// Writes `scenario`, the configuration `sweep` chose, in `format`'s language as
+/// `<stem>.<kind>.<ext>` in `dir`, its comments naming the sweep; returns the file's name.
+pub(super) fn write_chosen(
+    sweep: &Sweep,
+    ranking: &Ranking,
+    scenario: &crate::scenario::Scenario,
+    format: MtaKind,
+    dir: &Path,
+    stem: &str,
+) -> Result<String, Failure> {
     let provenance = Provenance {
         source: "best.json".into(),
         sweep: SweepOrigin::new(sweep, ranking),
     };
-    let exported = mta_config::export(format, &scenario, &provenance);
+    let exported = mta_config::export(format, scenario, &provenance);
     let name = match format {
-        MtaKind::KumoMta => "best.kumomta.toml",
-        MtaKind::Postfix => "best.postfix.cf",
-        MtaKind::Pmta => "best.pmta.config",
+        MtaKind::KumoMta => format!("{stem}.kumomta.toml"),
+        MtaKind::Postfix => format!("{stem}.postfix.cf"),
+        MtaKind::Pmta => format!("{stem}.pmta.config"),
         MtaKind::Exim => unreachable!("--export is checked by with_dialect"),
     };
-    std::fs::write(dir.join(name), exported.combined)
+    std::fs::write(dir.join(&name), exported.combined)
         .map_err(|e| Failure::Internal(format!("writing {name}: {e}")))?;
-    Ok(name.to_string())
+    Ok(name)
 }
 
 pub(super) fn read_source(path: &Path) -> Result<Source, Failure> {

@@ -30,13 +30,8 @@ pub struct TuneArgs {
     pub logs: Vec<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
-    /// The MTA's configuration files, if you have them: the twin's MTA side comes from them
-    /// instead of from the log.
-    #[arg(long, value_name = "FILE", requires = "mta_format")]
-    pub mta: Vec<PathBuf>,
-    /// The MTA of --mta: kumomta, postfix or pmta.
-    #[arg(long, value_name = "FORMAT", value_parser = super::parse_mta, requires = "mta")]
-    pub mta_format: Option<MtaKind>,
+    #[command(flatten)]
+    pub mta: MtaArgs,
     /// Vary a flow-control value instead of the default grid (as `mtasim sweep --vary`).
     /// Repeatable.
     #[arg(long, value_name = "PATH=VALUES", value_parser = parse_parameter)]
@@ -110,16 +105,15 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
         receivers: args.receivers,
         name: "twin".into(),
     };
-    let mta = MtaArgs {
-        files: &args.mta,
-        format: args.mta_format,
-    };
-    let twin = learn(&args.logs, &args.log, mta, &options)?.scenario;
+    let twin = learn(&args.logs, &args.log, &args.mta, &options)?.scenario;
     let compiled = scenario::compile(&twin).map_err(|e| Failure::Internal(e.to_string()))?;
     progress.step("2/4 replaying the twin beside the log");
     let replayed = replay_logs(&args.logs, &args.log, &compiled, args.bin)?;
     check_fit(&replayed, args.accept_fit)?;
-    let format = args.export.unwrap_or_else(|| log_format(args));
+    let format = match args.export {
+        Some(kind) => kind,
+        None => super::config::with_dialect(log_format(args), "the log's format (give --export)")?,
+    };
     let sweep = plan(args, &twin, &replayed, format)?;
     progress.step(&format!(
         "3/4 sweeping {} flow-control configurations on the twin",
@@ -147,7 +141,8 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
     let best_compiled =
         scenario::compile(&best_scenario).map_err(|e| Failure::Internal(e.to_string()))?;
     let recommended = replay_logs(&args.logs, &args.log, &best_compiled, args.bin)?;
-    let config_name = write_config(&sweep, &ranking, &best_scenario, format, dir)?;
+    let config_name =
+        super::config::write_chosen(&sweep, &ranking, &best_scenario, format, dir, "recommended")?;
     let files = [
         ("twin.json", json(&twin)?),
         ("fit.json", json(&replayed.fit)?),
@@ -259,30 +254,6 @@ fn log_format(args: &TuneArgs) -> MtaKind {
             .and_then(|r| r.files().first().map(|f| f.format))
             .unwrap_or(MtaKind::Postfix)
     })
-}
-
-/// Writes the recommendation in `format`, each setting commented with the sweep that chose
-/// it; returns the file's name.
-fn write_config(
-    sweep: &Sweep,
-    ranking: &Ranking,
-    best: &scenario::Scenario,
-    format: MtaKind,
-    dir: &Path,
-) -> Result<String, Failure> {
-    let provenance = Provenance {
-        source: "best.json (mtasim tune)".into(),
-        sweep: SweepOrigin::new(sweep, ranking),
-    };
-    let exported = mta_config::export(format, best, &provenance);
-    let name = match format {
-        MtaKind::KumoMta => "recommended.kumomta.toml",
-        MtaKind::Postfix => "recommended.postfix.cf",
-        MtaKind::Pmta => "recommended.pmta.config",
-    };
-    std::fs::write(dir.join(name), exported.combined)
-        .map_err(|e| cannot("write", &dir.join(name), e))?;
-    Ok(name.into())
 }
 
 /// One destination's numbers: the log, the twin and the recommendation.

@@ -32,7 +32,7 @@ pub fn latencies(
     quick: &LogMoments,
     notes: &mut Notes,
 ) -> (Option<Latency>, Option<Latency>) {
-    if d.latency.count < MIN_LATENCY_SAMPLES && quick.count >= MIN_LATENCY_SAMPLES {
+    if d.latency.count < MIN_LATENCY_SAMPLES && is_a_session(quick) {
         let latency = fitted_latency(
             name,
             "latency",
@@ -62,6 +62,17 @@ pub fn latencies(
     (latency, connect)
 }
 
+/// A session rarely takes this long: quick deliveries slower than that in the median waited
+/// at the sender (a sender paced by a message rate queues even mail that found none waiting).
+const LONGEST_SESSION_MS: u64 = 3_000;
+
+/// Whether quick deliveries measure the session: enough of them, their median a session's.
+fn is_a_session(quick: &LogMoments) -> bool {
+    quick
+        .fit(MIN_LATENCY_SAMPLES)
+        .is_some_and(|(median, _)| median <= LONGEST_SESSION_MS)
+}
+
 /// The mean session a destination's deliveries took, in seconds, from what
 /// [`latencies`] fits (the defaults without evidence).
 pub fn session_seconds(d: &Dest, quick: &LogMoments) -> f64 {
@@ -71,7 +82,7 @@ pub fn session_seconds(d: &Dest, quick: &LogMoments) -> f64 {
                 median as f64 / 1000.0 * (sigma * sigma / 2.0).exp()
             })
     };
-    if d.latency.count < MIN_LATENCY_SAMPLES && quick.count >= MIN_LATENCY_SAMPLES {
+    if d.latency.count < MIN_LATENCY_SAMPLES && is_a_session(quick) {
         return mean(quick, DEFAULT_LATENCY);
     }
     mean(&d.latency, DEFAULT_LATENCY) + mean(&d.connect_latency, DEFAULT_CONNECT_LATENCY)

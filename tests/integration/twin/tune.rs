@@ -83,7 +83,7 @@ fn tune_caps_a_hammered_destination_under_its_limit_and_loses_nothing() {
     assert!(
         std::fs::read_to_string(out.join("recommended.postfix.cf"))
             .unwrap()
-            .contains("mtasim tune")
+            .contains("from best.json")
     );
 }
 
