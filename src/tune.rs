@@ -283,32 +283,35 @@ mod tests {
         twin.flow_control.concurrency.dead_backoff = Span::from_mins(5);
         twin.flow_control.rules.clear();
         twin.flow_control.max_rate = None;
-        let grid = |kind| {
-            default_grid(&twin, kind, &[])
+        let grid = |twin: &Scenario, kind| {
+            default_grid(twin, kind, &[])
                 .iter()
                 .map(|p| format!("{}={}", p.path, p.values.len()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            grid(MtaKind::Postfix),
+            grid(&twin, MtaKind::Postfix),
             [
                 "flow_control.concurrency.max=3",
                 "flow_control.concurrency.failed_cohort_limit=2",
                 "flow_control.concurrency.dead_backoff=2"
             ]
         );
-        assert_eq!(grid(MtaKind::KumoMta), ["flow_control.concurrency.max=3"]);
+        assert_eq!(
+            grid(&twin, MtaKind::KumoMta),
+            ["flow_control.concurrency.max=3"]
+        );
         twin.flow_control.rules =
             serde_json::from_str(r#"[{"match": "TSS04", "action": "suspend", "duration": "30m"}]"#)
                 .unwrap();
         assert_eq!(
-            grid(MtaKind::KumoMta),
+            grid(&twin, MtaKind::KumoMta),
             [
                 "flow_control.concurrency.max=3",
                 "flow_control.rules.0.duration=3"
             ]
         );
-        assert_eq!(grid(MtaKind::Pmta).len(), 4);
+        assert_eq!(grid(&twin, MtaKind::Pmta).len(), 4);
         assert_eq!(choices(vec![10, 5, 20, 10]), "5,10,20");
     }
 }

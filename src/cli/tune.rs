@@ -5,19 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
-use super::outputs::Inputs;
 use super::calibrate::{LogArgs, MtaArgs, entry, learn, log_replies, replay_logs};
+use super::outputs::Inputs;
 use super::sweep::{finish, flag_error, in_pool};
 use super::{Failure, check_out};
 use crate::MtaKind;
 use crate::calibrate::Options;
 use crate::calibrate::replay::Replay;
-use crate::mta_config::{self, Provenance, SweepOrigin};
 use crate::output::OutputFolder;
 use crate::report::{self, Cell, Explorer, Page, Row, Section};
 use crate::scenario;
 use crate::sweep::plan::{Constraint, Objective, Parameter, PlanError, PlanParts, SweepPlan};
-use crate::sweep::rank::Ranking;
 use crate::sweep::{Sweep, exec};
 use crate::tune::{self, FIT_FLOOR, Numbers};
 use crate::units::{Span, human_seconds};
