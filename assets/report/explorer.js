@@ -232,9 +232,14 @@
     return new uPlot(opts, [timeline.times, states.map(function () { return 0.5; })], null);
   }
 
+  // Line styles of overlaid sources, in source order (replay: log, twin; tune: log, twin,
+  // recommended), and their names in a panel's title.
+  var SOURCE_DASHES = [null, [7, 4], [2, 3]];
+  var SOURCE_STYLES = ["solid", "dashed", "dotted"];
+
   // The columns and uPlot series of `panel` in one timeline; `source` names the timeline
-  // in the labels and dashes its lines when sources share one chart (replay: log, twin).
-  function panelSeries(panel, timeline, source, dashed) {
+  // in the labels and `dash` draws its lines when sources share one chart.
+  function panelSeries(panel, timeline, source, dash) {
     var c = timeline.columns;
     var columns = [];
     var series = [];
@@ -245,8 +250,8 @@
       columns.push(values);
       series.push({
         label: source ? s.label + " · " + source : s.label, scale: s.scale || "y",
-        width: dashed ? 1.4 : 1.6,
-        stroke: palette[s.color || s.key], dash: dashed ? [7, 4] : s.dash,
+        width: dash ? 1.4 : 1.6,
+        stroke: palette[s.color || s.key], dash: dash || s.dash,
         paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
         points: { show: false },
         value: function (u, v) {
@@ -264,7 +269,7 @@
     var series = [{ label: "time", value: function (u, v) { return duration(v); } }];
     lines.forEach(function (timeline, s) {
       if (!hasPanel(panel, timeline)) return;
-      var part = panelSeries(panel, timeline, data.sources[s], s > 0);
+      var part = panelSeries(panel, timeline, data.sources[s], SOURCE_DASHES[s % SOURCE_DASHES.length]);
       tables.push([timeline.times].concat(part.columns));
       series = series.concat(part.series);
     });
@@ -296,7 +301,7 @@
   function linesChart(panel, timeline, entry, width) {
     var c = timeline.columns;
     var opts = baseOptions(panel, width, panel.height);
-    var part = panelSeries(panel, timeline, null, false);
+    var part = panelSeries(panel, timeline, null, null);
     var columns = [timeline.times].concat(part.columns);
     var series = [{ label: "time", value: function (u, v) { return duration(v); } }].concat(part.series);
     if (panel.id === "reputation" && entry.thresholds) {
@@ -352,7 +357,10 @@
       if (!lines.some(function (t) { return hasPanel(panel, t); })) return;
       if (overlay && !panel.strip) {
         var both = div("panel", "");
-        both.appendChild(div("panel-title", panel.title + " (" + data.sources.join(" solid, ") + " dashed)"));
+        var styles = data.sources.map(function (name, s) {
+          return name + " " + SOURCE_STYLES[s % SOURCE_STYLES.length];
+        });
+        both.appendChild(div("panel-title", panel.title + " (" + styles.join(", ") + ")"));
         host.appendChild(both);
         var u = overlayChart(panel, lines, width);
         both.appendChild(u.root);

@@ -453,4 +453,4 @@ fn verdict(trios: &[Trio], warnings: usize) -> String {
 /// What the tuning page's numbers mean, below them.
 const EXPLANATION: &str = "<p class=\"note\">The log is what your MTA did; the twin is mtasim's simulation of the sender and receivers calibrated from that log (its fit is in fit.json); recommended is the twin with the sweep's best flow-control policy. \
 Attempts per delivered counts every answered attempt (delivered, deferred, bounced) over delivered messages. Backoff and suspended are times the destination was held back: for the log as calibrate reads the sender's conduct. \
-The explorer draws the three on the same axes (log solid, the others dashed). A recommendation is a prediction of the twin: where it sends faster than the log ever did at a destination that throttled, the receiver's answer to harder sending is outside what the log can show.</p>\n";
+The explorer draws the three on the same axes (log solid, twin dashed, recommended dotted). A recommendation is a prediction of the twin: where it sends faster than the log ever did at a destination that throttled, the receiver's answer to harder sending is outside what the log can show.</p>\n";
