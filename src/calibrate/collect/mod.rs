@@ -522,66 +522,6 @@ impl Evidence {
         self.after_attempt(key, t, o.kind == Kind::Deferred);
     }
 
-    /// The attempt in the sender's pace at `d`: started, failed (as MTAs count errors),
-    /// and the mail that had waited for it.
-    fn pace(
-        &mut self,
-        o: &Outcome,
-        key: RecipientKey,
-        d: u32,
-        (start, t): (u64, u64),
-        delays: Option<[u64; 4]>,
-        reader: &LogReader,
-    ) {
-        let reply = self.learn(o.reply, reader);
-        let r = self.recipients[&key];
-        let first = r.attempts == 0;
-        // When it fell due: Postfix says (the time before the active queue, counted from
-        // arrival: a retry's queue run, or the run after holds); else a first attempt fell
-        // due on arrival.
-        let due = match delays {
-            Some([a, ..]) => Some(r.arrived + a),
-            None => first.then_some(r.arrived),
-        };
-        let class = o.class.unwrap_or(OutcomeClass::Tempfail);
-        let counted = match class {
-            OutcomeClass::Delivered | OutcomeClass::Permfail => false,
-            OutcomeClass::Tempfail => reply != ReplyClass::Greylist,
-            _ => true,
-        };
-        if first && delays.is_none() {
-            let wait = start.saturating_sub(r.arrived);
-            let dest = &mut self.dests[d as usize];
-            dest.queue_wait = (3 * dest.queue_wait + wait) / 4;
-            let p = self.pace.entry((d, pace::step_of(start))).or_default();
-            p.first_attempts += 1;
-            p.first_waits_ms += wait;
-        }
-        let (s, e) = (pace::step_of(start), pace::step_of(t));
-        if let Some(due) = due {
-            let due_step = pace::step_of(due + pace::PATIENCE).min(s);
-            self.pace.entry((d, due_step)).or_default().due += 1;
-            self.pace.entry((d, s)).or_default().taken += 1;
-        }
-        let p = self.pace.entry((d, s)).or_default();
-        p.started += 1;
-        p.busy_ms += delays.map_or(0, |[_, _, c, d]| c + d);
-        p.timeouts += u32::from(class == OutcomeClass::Timeout);
-        if counted {
-            let p = self.pace.entry((d, e)).or_default();
-            p.errors += 1;
-            p.handshake_errors += u32::from(o.handshake);
-            *self.pace_replies.entry((d, e, o.reply)).or_insert(0) += 1;
-        }
-        if first && class == OutcomeClass::Delivered && delays.is_none() {
-            self.pace
-                .entry((d, pace::step_of(r.arrived)))
-                .or_default()
-                .first_delivery
-                .add(t.saturating_sub(r.arrived));
-        }
-    }
-
     /// A failed connect or a greeting reject.
     fn handshake(
         &mut self,
@@ -704,37 +644,6 @@ impl Evidence {
                 }
             }
         }
-    }
-
-    /// A retry: the wait from the recipient's last deferral (or hold) to when this attempt
-    /// fell due (see [`retries`]), and the least such wait in the pace of the deferral's
-    /// step.
-    fn retried(&mut self, key: RecipientKey, d: u32, start: u64, delays: Option<[u64; 4]>) {
-        let Some(r) = self.recipients.get(&key) else {
-            return;
-        };
-        if !r.last_deferred {
-            return;
-        }
-        let exact = delays.map(|[a, ..]| (r.arrived + a).max(r.last));
-        let due = exact.unwrap_or_else(|| {
-            start
-                .saturating_sub(self.dests[d as usize].queue_wait)
-                .max(r.last)
-        });
-        let sample = RetrySample {
-            dest: d,
-            step: pace::step_of(r.last),
-            retry: r.deferrals.saturating_sub(1),
-            age: r.last.saturating_sub(r.arrived),
-            deferred: r.last,
-            start,
-            due: exact,
-        };
-        let wait = ((due - r.last) / 1000).min(u64::from(u32::MAX - 1)) as u32;
-        let p = self.pace.entry((d, sample.step)).or_default();
-        p.retry_wait = p.retry_wait.min(wait);
-        self.retries.record(sample, due);
     }
 
     fn after_attempt(&mut self, key: RecipientKey, t: u64, deferred: bool) {

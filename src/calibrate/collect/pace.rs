@@ -2,7 +2,10 @@
 //! it held, and what mail was waiting for it. [`crate::calibrate::sender`] reads from it
 //! when the sender sent at its normal pace, slowed down, or stopped with mail waiting.
 
+use super::{Evidence, ReplyClass};
 use crate::calibrate::stats::LogMoments;
+use crate::flow_control::OutcomeClass;
+use crate::logs::{LogReader, Outcome, RecipientKey};
 
 /// The pace's resolution: fine enough to place a backoff's start within an error window.
 pub const STEP: u64 = 10_000;
@@ -67,4 +70,67 @@ impl Default for Pace {
 /// The step of a time in ms.
 pub fn step_of(t: u64) -> u32 {
     (t / STEP) as u32
+}
+
+/// Collecting the pace, as the outcomes stream by.
+impl Evidence {
+    /// The attempt in the sender's pace at `d`: started, failed (as MTAs count errors),
+    /// and the mail that had waited for it.
+    pub(super) fn pace(
+        &mut self,
+        o: &Outcome,
+        key: RecipientKey,
+        d: u32,
+        (start, t): (u64, u64),
+        delays: Option<[u64; 4]>,
+        reader: &LogReader,
+    ) {
+        let reply = self.learn(o.reply, reader);
+        let r = self.recipients[&key];
+        let first = r.attempts == 0;
+        // When it fell due: Postfix says (the time before the active queue, counted from
+        // arrival: a retry's queue run, or the run after holds); else a first attempt fell
+        // due on arrival.
+        let due = match delays {
+            Some([a, ..]) => Some(r.arrived + a),
+            None => first.then_some(r.arrived),
+        };
+        let class = o.class.unwrap_or(OutcomeClass::Tempfail);
+        let counted = match class {
+            OutcomeClass::Delivered | OutcomeClass::Permfail => false,
+            OutcomeClass::Tempfail => reply != ReplyClass::Greylist,
+            _ => true,
+        };
+        if first && delays.is_none() {
+            let wait = start.saturating_sub(r.arrived);
+            let dest = &mut self.dests[d as usize];
+            dest.queue_wait = (3 * dest.queue_wait + wait) / 4;
+            let p = self.pace.entry((d, step_of(start))).or_default();
+            p.first_attempts += 1;
+            p.first_waits_ms += wait;
+        }
+        let (s, e) = (step_of(start), step_of(t));
+        if let Some(due) = due {
+            let due_step = step_of(due + PATIENCE).min(s);
+            self.pace.entry((d, due_step)).or_default().due += 1;
+            self.pace.entry((d, s)).or_default().taken += 1;
+        }
+        let p = self.pace.entry((d, s)).or_default();
+        p.started += 1;
+        p.busy_ms += delays.map_or(0, |[_, _, c, d]| c + d);
+        p.timeouts += u32::from(class == OutcomeClass::Timeout);
+        if counted {
+            let p = self.pace.entry((d, e)).or_default();
+            p.errors += 1;
+            p.handshake_errors += u32::from(o.handshake);
+            *self.pace_replies.entry((d, e, o.reply)).or_insert(0) += 1;
+        }
+        if first && class == OutcomeClass::Delivered && delays.is_none() {
+            self.pace
+                .entry((d, step_of(r.arrived)))
+                .or_default()
+                .first_delivery
+                .add(t.saturating_sub(r.arrived));
+        }
+    }
 }

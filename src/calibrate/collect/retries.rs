@@ -7,6 +7,8 @@
 //! had at that destination then (its latest first attempts' wait), so a congested queue
 //! does not pass for a longer schedule.
 
+use super::{Evidence, pace};
+use crate::logs::RecipientKey;
 use crate::metrics::Histogram;
 use crate::units::Span;
 
@@ -85,6 +87,46 @@ impl Retries {
 fn stated_max_age(text: &str) -> Option<Span> {
     let (_, rest) = text.split_once("max_age=")?;
     rest.trim().trim_end_matches('.').parse().ok()
+}
+
+/// Collecting the retries, as the outcomes stream by.
+impl Evidence {
+    /// A retry: the wait from the recipient's last deferral (or hold) to when this attempt
+    /// fell due (see [`retries`]), and the least such wait in the pace of the deferral's
+    /// step.
+    pub(super) fn retried(
+        &mut self,
+        key: RecipientKey,
+        d: u32,
+        start: u64,
+        delays: Option<[u64; 4]>,
+    ) {
+        let Some(r) = self.recipients.get(&key) else {
+            return;
+        };
+        if !r.last_deferred {
+            return;
+        }
+        let exact = delays.map(|[a, ..]| (r.arrived + a).max(r.last));
+        let due = exact.unwrap_or_else(|| {
+            start
+                .saturating_sub(self.dests[d as usize].queue_wait)
+                .max(r.last)
+        });
+        let sample = RetrySample {
+            dest: d,
+            step: pace::step_of(r.last),
+            retry: r.deferrals.saturating_sub(1),
+            age: r.last.saturating_sub(r.arrived),
+            deferred: r.last,
+            start,
+            due: exact,
+        };
+        let wait = ((due - r.last) / 1000).min(u64::from(u32::MAX - 1)) as u32;
+        let p = self.pace.entry((d, sample.step)).or_default();
+        p.retry_wait = p.retry_wait.min(wait);
+        self.retries.record(sample, due);
+    }
 }
 
 #[cfg(test)]

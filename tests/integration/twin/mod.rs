@@ -11,7 +11,7 @@ mod generator;
 mod lines;
 mod tune;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mtasim::calibrate::replay::{self, Replay};
 use mtasim::calibrate::{self, Calibration, Options};
@@ -305,19 +305,11 @@ fn suspend_on_reply() -> Setup {
 }
 
 /// A temporary folder, removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("mtasim-twin-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("mtasim-twin-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn reader(log: &Path) -> LogReader {
@@ -334,13 +326,13 @@ struct Twin {
     truth: Vec<Truth>,
     calibration: Calibration,
     replay: Replay,
-    _dir: Scratch,
+    _dir: tempfile::TempDir,
 }
 
 fn twin(name: &str, setup: &Setup, format: Format) -> Twin {
     let dir = scratch(name);
     let (text, truth) = generate(setup, format);
-    let log = dir.0.join(match format {
+    let log = dir.path().join(match format {
         Format::Postfix => "maillog",
         Format::Kumo => "kumo.jsonl",
     });

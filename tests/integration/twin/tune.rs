@@ -25,8 +25,8 @@ fn json(path: &Path) -> serde_json::Value {
 #[test]
 fn tune_caps_a_hammered_destination_under_its_limit_and_loses_nothing() {
     let dir = scratch("tune");
-    let log = hammered_log(&dir.0);
-    let out = dir.0.join("tuned");
+    let log = hammered_log(dir.path());
+    let out = dir.path().join("tuned");
     let args = [
         "tune",
         log.to_str().unwrap(),
@@ -35,7 +35,7 @@ fn tune_caps_a_hammered_destination_under_its_limit_and_loses_nothing() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let run = mtasim(&args, &dir.0);
+    let run = mtasim(&args, dir.path());
     assert!(run.status.success(), "{}", stderr(&run));
     for file in [
         "twin.json",
@@ -90,8 +90,8 @@ fn tune_caps_a_hammered_destination_under_its_limit_and_loses_nothing() {
 #[test]
 fn tune_refuses_bad_input_and_writes_nothing() {
     let dir = scratch("tune-bad");
-    let log = hammered_log(&dir.0);
-    let out = dir.0.join("tuned");
+    let log = hammered_log(dir.path());
+    let out = dir.path().join("tuned");
     let o = out.to_str().unwrap();
     let l = log.to_str().unwrap();
     let cases: [(&[&str], &str); 3] = [
@@ -112,7 +112,7 @@ fn tune_refuses_bad_input_and_writes_nothing() {
         ),
     ];
     for (args, says) in cases {
-        let run = mtasim(args, &dir.0);
+        let run = mtasim(args, dir.path());
         assert_eq!(run.status.code(), Some(2), "{args:?}: {}", stderr(&run));
         assert!(stderr(&run).contains(says), "{args:?}: {}", stderr(&run));
         assert!(!out.exists(), "{args:?} wrote {o}");
